@@ -1,0 +1,1 @@
+"""Benchmarks importable by the CLI (`ecn bench ...`); thin scripts in benchmarks/ call these."""

@@ -1,0 +1,124 @@
+"""The `CrystalGraph` container and batching.
+
+One container serves both the unit-cell graph (n nodes) and the supercell graph (8 n nodes, the
+exact periodic cover of the unit-cell graph, DESIGN.md). A batch is again a `CrystalGraph` whose
+`batch` vector maps nodes to graphs, so models never need two code paths.
+
+Conventions (shared with `ecn.symmetry`):
+- cell index ``a`` in 0..7 encodes (a0, a1, a2) in {0,1}^3 as ``a = 4*a0 + 2*a1 + a2``;
+- supercell node index ``k = a * n_atoms + i``;
+- ``edge_index[0]`` is the source j, ``edge_index[1]`` the target i: messages flow j -> i;
+- ``edge_offset`` is the integer image offset of the source in units of the *unit-cell* lattice,
+  as found by the neighbour search: source position = frac[j] + offset (for supercell edges the
+  offset of the underlying unit-cell edge is kept, so distances can be recomputed exactly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class CrystalGraph:
+    """Tensors describing one crystal graph (or a batch of them).
+
+    Attributes:
+        x: (N, F) float node features.
+        z: (N,) long atomic numbers.
+        cell: (N,) long cell index a in 0..7 (all 0 for a unit-cell graph).
+        atom: (N,) long atom index i within the unit cell.
+        edge_index: (2, E) long, [source; target].
+        edge_dist: (E,) float distances in Å.
+        edge_offset: (E, 3) long image offsets (unit-cell lattice basis).
+        edge_attr: (E, K) float edge features (Gaussian expansion of edge_dist).
+        lattice: (G, 3, 3) float unit-cell lattice, rows are lattice vectors (Å).
+        n_atoms: (G,) long atoms per unit cell.
+        y: (G, T) float targets (NaN where unknown).
+        batch: (N,) long graph index of each node.
+        edge_batch: (E,) long graph index of each edge.
+        cell_orbit_map: (G, 8) long, G_Lambda orbit id of each P-1 cell colour (optional).
+        ids: material ids, one per graph.
+        supercell: whether nodes are the 8-fold cover.
+    """
+
+    x: Tensor
+    z: Tensor
+    cell: Tensor
+    atom: Tensor
+    edge_index: Tensor
+    edge_dist: Tensor
+    edge_offset: Tensor
+    edge_attr: Tensor
+    lattice: Tensor
+    n_atoms: Tensor
+    y: Tensor
+    batch: Tensor
+    edge_batch: Tensor
+    cell_orbit_map: Tensor | None = None
+    ids: list[str] = field(default_factory=list)
+    supercell: bool = True
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.z.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    @property
+    def num_graphs(self) -> int:
+        return int(self.lattice.shape[0])
+
+    def to(self, device: torch.device | str) -> "CrystalGraph":
+        """Move every tensor to `device` (non-tensors are kept)."""
+        kw = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            kw[f.name] = v.to(device) if isinstance(v, Tensor) else v
+        return replace(self, **kw)
+
+    def with_targets(self, y: Tensor) -> "CrystalGraph":
+        """Return a shallow copy with other targets (e.g. standardised)."""
+        return replace(self, y=y)
+
+
+def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
+    """Concatenate graphs into one batch, shifting edge indices by node offsets.
+
+    Why a plain function: it is what `torch.utils.data.DataLoader(collate_fn=...)` wants, and
+    keeping batching in one place makes "batched == one-by-one" a single test.
+    """
+    if len(graphs) == 0:
+        raise ValueError("cannot collate an empty list of graphs")
+    if len({g.supercell for g in graphs}) != 1:
+        raise ValueError("cannot mix unit-cell and supercell graphs in one batch")
+    node_counts = torch.tensor([g.num_nodes for g in graphs])
+    node_shift = torch.cumsum(node_counts, 0) - node_counts
+    edge_index = torch.cat([g.edge_index + s for g, s in zip(graphs, node_shift.tolist())], dim=1)
+    batch = torch.cat([g.batch.new_full((g.num_nodes,), k) for k, g in enumerate(graphs)])
+    edge_batch = torch.cat([g.edge_batch.new_full((g.num_edges,), k) for k, g in enumerate(graphs)])
+    maps = [g.cell_orbit_map for g in graphs]
+    cell_orbit_map = None if any(m is None for m in maps) else torch.cat(maps)  # type: ignore[arg-type]
+    return CrystalGraph(
+        x=torch.cat([g.x for g in graphs]),
+        z=torch.cat([g.z for g in graphs]),
+        cell=torch.cat([g.cell for g in graphs]),
+        atom=torch.cat([g.atom for g in graphs]),
+        edge_index=edge_index,
+        edge_dist=torch.cat([g.edge_dist for g in graphs]),
+        edge_offset=torch.cat([g.edge_offset for g in graphs]),
+        edge_attr=torch.cat([g.edge_attr for g in graphs]),
+        lattice=torch.cat([g.lattice for g in graphs]),
+        n_atoms=torch.cat([g.n_atoms for g in graphs]),
+        y=torch.cat([g.y for g in graphs]),
+        batch=batch,
+        edge_batch=edge_batch,
+        cell_orbit_map=cell_orbit_map,
+        ids=[i for g in graphs for i in g.ids],
+        supercell=graphs[0].supercell,
+    )
