@@ -1,0 +1,239 @@
+"""Parameter-sharing colourings of supercell edges and nodes (paper eqs. 11-14), closed forms.
+
+A colouring gives each ordered node pair ``((a, i), (b, j))`` of the 2x2x2 supercell a colour
+that is constant on, and (for the crystal groups) distinguishes, the orbits of the model group;
+a layer then uses one function per colour (Claim 6.1). Cells ``a, b`` are indices ``0..7`` of
+vectors in ``Z_2^3`` (``a = 4*a0 + 2*a1 + a2``), atoms ``i, j < n_atoms``.
+
+Why these closed forms are the orbits (each is tested against brute-force orbits):
+
+* ``p1``: ``g.(a, b) = (a + t, b + t)`` and inversion is trivial mod 2, so the invariant of a
+  pair is its difference ``a - b = a XOR b``: 8 colours.
+* ``glambda``: ``(a, b) -> (R a + t, R b + t)`` maps the difference ``c = a XOR b`` to ``R c``,
+  and ``T`` is transitive on ``a`` for a fixed ``c``, so orbits are the ``P_Lambda``-orbits of
+  ``c`` in ``Z_2^3``: colour ``orbit_map[a ^ b]`` with ``orbit_map`` from
+  :func:`glambda_orbit_map`. The colour is the smallest P-1 colour of the orbit, so it stays a
+  P-1 colour id (dataset-wide scheme of DESIGN.md: average the 8 P-1 weights over each orbit).
+* ``slambda``: ``S_8`` is 2-transitive on cells: colours ``a != b`` (2 colours).
+* ``S_C`` on atom pairs: colour ``i != j`` (2 colours; only ``0`` occurs when ``n_atoms = 1``).
+* product ``G x S_C`` (eqs. 13-14): ``cell_colour * 2 + atom_colour``.
+* ``sn``: the plain MPNN, ONE colour. Note: the exact ``S_N`` orbits of ordered node pairs are
+  two (``x = y`` and ``x != y``); one colour is the coarser, still invariant, pattern of an
+  ordinary MPNN (paper: "the MPNN is recovered with G = S_n").
+
+Every group contains ``T`` and ``S_C``, which are transitive on cells and atoms, so nodes have a
+single orbit: one node colour for every group.
+
+All colour functions accept numpy arrays / ints (validated, returned as ``np.int64`` arrays) or
+torch integer tensors (returned as tensors on the same device, not range-checked to avoid a
+device sync). They use only ``^``, ``!=``, ``*``, ``+`` and indexing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ecn.symmetry.actions import linear_cell_permutation
+from ecn.symmetry.groups import UnionFind
+from ecn.symmetry.lattice import lattice_point_group
+
+GROUPS: tuple[str, ...] = ("sn", "p1", "glambda", "slambda")
+
+N_CELL_COLORS: dict[str, int] = {"sn": 1, "p1": 8, "glambda": 8, "slambda": 2}
+N_ATOM_COLORS = 2
+_N_EDGE_COLORS: dict[str, int] = {"sn": 1, "p1": 16, "glambda": 16, "slambda": 4}
+
+Ints = Any  # np.ndarray | int | torch.LongTensor
+
+
+def _is_torch(x: object) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def _check_group(group: str) -> None:
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
+
+
+def _index(x: Ints, name: str, upper: int | None) -> Ints:
+    """Validate an integer index array; torch tensors pass through (dtype check only)."""
+    if _is_torch(x):
+        if x.is_floating_point() or x.is_complex():
+            raise ValueError(f"{name} must be an integer tensor, got {x.dtype}")
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or (upper is not None and arr.max() >= upper)):
+        bound = f"[0, {upper})" if upper is not None else ">= 0"
+        raise ValueError(f"{name} values must be in {bound}")
+    return arr
+
+
+def check_orbit_map(orbit_map: Ints) -> Ints:
+    """Validate an orbit map ``(8,)`` or per-row ``(E, 8)``; see :func:`glambda_orbit_map`.
+
+    Raises:
+        ValueError: unless every row maps each P-1 colour to the smallest member of its class
+            (entries in ``[0, 8)``, ``m[c] <= c``, ``m[0] = 0``, ``m[m[c]] = m[c]``).
+    """
+    if _is_torch(orbit_map):
+        check_orbit_map(orbit_map.detach().cpu().numpy())
+        return orbit_map
+    om = np.asarray(orbit_map)
+    if om.dtype.kind not in "iu" or om.ndim not in (1, 2) or om.shape[-1] != 8:
+        raise ValueError(f"orbit_map must be an integer array (8,) or (E, 8), got {om.shape}")
+    om = om.astype(np.int64, copy=False)
+    if om.size and (om.min() < 0 or om.max() > 7):
+        raise ValueError("orbit_map entries must be in [0, 8)")
+    rows = om.reshape(-1, 8)
+    if np.any(rows > np.arange(8)) or np.any(rows[:, 0] != 0):
+        raise ValueError("orbit_map must map each colour to the smallest member of its orbit")
+    if np.any(np.take_along_axis(rows, rows, axis=1) != rows):
+        raise ValueError("orbit_map must be idempotent (representatives map to themselves)")
+    return om
+
+
+def glambda_orbit_map(rotations: np.ndarray) -> np.ndarray:
+    """Map each P-1 colour ``c in 0..7`` to its ``G_Lambda`` orbit representative ``(8,)``.
+
+    The orbit of ``c`` (a vector of ``Z_2^3``) under ``c -> R c mod 2``, ``R`` in the group
+    generated by ``rotations``; the representative is the smallest member, so the map is
+    idempotent, ``map[0] = 0`` and ``map[c] <= c``.
+
+    Args:
+        rotations: ``(R, 3, 3)`` integer matrices acting on lattice-basis column vectors, e.g.
+            from :func:`lattice_point_group`.
+    """
+    rots = np.asarray(rotations)
+    if rots.ndim != 3 or rots.shape[1:] != (3, 3) or rots.shape[0] == 0:
+        raise ValueError(f"rotations must have shape (R, 3, 3) with R >= 1, got {rots.shape}")
+    uf = UnionFind(8)
+    for r in rots:
+        for c, rc in enumerate(linear_cell_permutation(r)):
+            uf.union(c, rc)
+    roots = [uf.find(c) for c in range(8)]
+    smallest = {root: min(c for c in range(8) if roots[c] == root) for root in set(roots)}
+    return np.array([smallest[roots[c]] for c in range(8)], dtype=np.int64)
+
+
+def glambda_orbit_map_for_lattice(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarray:
+    """:func:`glambda_orbit_map` of the lattice point group of ``lattice`` (rows = vectors)."""
+    return glambda_orbit_map(lattice_point_group(lattice, symprec=symprec))
+
+
+def cell_pair_color(group: str, a: Ints, b: Ints, orbit_map: Ints | None = None) -> Ints:
+    """Colour of the cell pair ``(a, b)`` under the cell factor of ``group``.
+
+    ``sn`` -> 0; ``p1`` -> ``a ^ b`` (8); ``slambda`` -> ``a != b`` (2); ``glambda`` ->
+    ``orbit_map[a ^ b]`` (values are P-1 colours in ``0..7``). Symmetric in ``(a, b)``.
+
+    Args:
+        a, b: cell indices in ``0..7``, broadcastable shapes.
+        orbit_map: ``(8,)`` from :func:`glambda_orbit_map`, or ``(E, 8)`` with one row per
+            entry of 1-D ``a``/``b`` (batches of crystals with different lattices).
+    """
+    _check_group(group)
+    a = _index(a, "a", 8)
+    b = _index(b, "b", 8)
+    if group == "sn":
+        return (a ^ b) * 0
+    if group == "p1":
+        return a ^ b
+    if group == "slambda":
+        return (a != b) * 1
+    if orbit_map is None:
+        raise ValueError("group 'glambda' needs orbit_map (see glambda_orbit_map)")
+    om = check_orbit_map(orbit_map)
+    c = a ^ b
+    if _is_torch(c):
+        import torch
+
+        om = torch.as_tensor(om, device=c.device).to(c.dtype)
+        if om.ndim == 1:
+            return om[c]
+        if c.ndim != 1 or c.shape[0] != om.shape[0]:
+            raise ValueError("orbit_map of shape (E, 8) needs 1-D cells of length E")
+        return om[torch.arange(c.shape[0], device=c.device), c]
+    if om.ndim == 1:
+        return om[c]
+    if c.ndim != 1 or c.shape[0] != om.shape[0]:
+        raise ValueError("orbit_map of shape (E, 8) needs 1-D cells of length E")
+    return om[np.arange(c.shape[0]), c]
+
+
+def atom_pair_color(i: Ints, j: Ints) -> Ints:
+    """``S_C`` colour of the atom pair ``(i, j)``: ``1`` if ``i != j`` else ``0``."""
+    i = _index(i, "i", None)
+    j = _index(j, "j", None)
+    return (i != j) * 1
+
+
+def edge_colors(
+    group: str,
+    a_src: Ints,
+    i_src: Ints,
+    a_dst: Ints,
+    i_dst: Ints,
+    orbit_map: Ints | None = None,
+) -> tuple[Ints, int]:
+    """Edge colours ``(E,)`` of the product pattern ``G x S_C`` (eq. 13) and their number.
+
+    ``colour = cell_colour * 2 + atom_colour`` in ``[0, n_edge_colors(group))``; ``sn`` gives
+    the single colour 0. Colours that never occur can be dropped with :func:`compress_colors`.
+
+    Args:
+        group: one of :data:`GROUPS`.
+        a_src, i_src: cell and atom of the source nodes.
+        a_dst, i_dst: cell and atom of the target nodes.
+        orbit_map: required for ``glambda``, see :func:`cell_pair_color`.
+    """
+    cell = cell_pair_color(group, a_src, a_dst, orbit_map)
+    atom = atom_pair_color(i_src, i_dst)
+    if group == "sn":
+        return cell + atom * 0, 1
+    return cell * N_ATOM_COLORS + atom, _N_EDGE_COLORS[group]
+
+
+def node_colors(group: str, a: Ints, i: Ints) -> tuple[Ints, int]:
+    """Node colours ``(N,)`` (eq. 14) and their number: always one colour.
+
+    Every model group contains ``T x S_C``, transitive on cells and on atoms, so all supercell
+    nodes form one orbit.
+    """
+    _check_group(group)
+    a = _index(a, "a", 8)
+    i = _index(i, "i", None)
+    return a * 0 + i * 0, 1
+
+
+def n_edge_colors(group: str) -> int:
+    """Size of the edge colour range of ``group`` (before :func:`compress_colors`)."""
+    _check_group(group)
+    return _N_EDGE_COLORS[group]
+
+
+def n_node_colors(group: str) -> int:
+    """Number of node colours of ``group`` (1 for every group)."""
+    _check_group(group)
+    return 1
+
+
+def compress_colors(colors: Ints) -> tuple[Ints, int]:
+    """Keep only colours that occur: dense ids in sorted order of the old ones, and their count.
+
+    Paper Example 6.1: only colours with a corresponding edge are kept.
+    """
+    if _is_torch(colors):
+        import torch
+
+        uniq, inv = torch.unique(colors, return_inverse=True)
+        return inv, int(uniq.numel())
+    arr = np.asarray(colors)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"colors must hold integers, got dtype {arr.dtype}")
+    uniq, inv = np.unique(arr, return_inverse=True)
+    return inv.reshape(arr.shape).astype(np.int64), int(uniq.size)
