@@ -1,0 +1,163 @@
+"""Bad-input checks: every row either becomes a `Record` or a `Rejection` with a clear reason.
+
+Why one place: readers differ in format but must agree on what "usable" means (the graph builder
+and the models assume ordered, supported, non-overlapping, non-empty crystals with a finite
+target). A load never aborts for one bad row; it logs one summary line instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections import Counter
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+
+from ecn.data.types import Record, Rejection
+from ecn.elements import MAX_Z
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
+
+MIN_DISTANCE = 0.1  # Å; closer atoms are a broken structure, not chemistry
+MIN_VOLUME_PER_ATOM = 0.5  # Å^3; a degenerate lattice is not a crystal
+
+
+class BadInput(ValueError):
+    """Raised for a single unusable row; the message is the rejection reason."""
+
+
+def parse_cif(text: str) -> Structure:
+    """Parse CIF text with pymatgen, silencing its CifParser warnings.
+
+    Raises:
+        BadInput: the text is empty or not a CIF pymatgen can turn into exactly one structure.
+    """
+    from pymatgen.core import Structure
+
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput("empty CIF text")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            structure = Structure.from_str(text, fmt="cif")
+        except Exception as exc:  # pymatgen raises many types for broken text
+            hint = f"; parser said: {caught[-1].message}" if caught else ""
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BadInput(f"unparseable CIF: {msg[:200]}{hint}"[:300]) from None
+    return structure
+
+
+def structure_problem(structure: Structure) -> str | None:
+    """Reason why `structure` is unusable, or None. Cheap checks first."""
+    from pymatgen.core.periodic_table import DummySpecies
+
+    n = len(structure)
+    if n == 0:
+        return "structure has zero atoms"
+    if not structure.is_ordered:
+        return "partial occupancy / disorder (not an ordered crystal)"
+    bad = set()
+    for site in structure:
+        sp = site.specie
+        z = getattr(sp, "Z", 0)
+        if isinstance(sp, DummySpecies) or not isinstance(z, (int, np.integer)) or not 1 <= z <= MAX_Z:
+            bad.add(str(sp))
+    if bad:
+        return f"element outside the supported table (Z 1..{MAX_Z}): {', '.join(sorted(bad))}"
+    vol = float(structure.lattice.volume)
+    if not math.isfinite(vol) or abs(vol) < MIN_VOLUME_PER_ATOM * n:
+        return f"degenerate lattice (volume {vol:.3g} Å^3 for {n} atoms)"
+    if not np.all(np.isfinite(structure.frac_coords)):
+        return "non-finite atomic coordinates"
+    d = closest_pair(structure)
+    if d is not None and d < MIN_DISTANCE:
+        return f"overlapping atoms: closest pair {d:.3f} Å apart (< {MIN_DISTANCE} Å, periodic)"
+    return None
+
+
+def closest_pair(structure: Structure, r: float = MIN_DISTANCE) -> float | None:
+    """Smallest periodic distance between two distinct sites (or a site and its own image)
+    if below `r`, else None. `numerical_tol=0` so that exactly coincident atoms are found."""
+    centers, points, images, dists = structure.get_neighbor_list(r, numerical_tol=0.0)
+    if len(dists) == 0:
+        return None
+    self_pair = (centers == points) & np.all(images == 0, axis=1)
+    dists = dists[~self_pair]
+    return float(dists.min()) if len(dists) else None
+
+
+def target_problem(targets: dict[str, float], required: Sequence[str]) -> str | None:
+    """Reason why a required target is unusable (missing, NaN, not a number), or None."""
+    for name in required:
+        if name not in targets:
+            return f"target '{name}' is missing"
+        v = targets[name]
+        try:
+            fv = float(v)
+        except (TypeError, ValueError):
+            return f"target '{name}' is not a number: {v!r}"
+        if not math.isfinite(fv):
+            return f"target '{name}' is missing or NaN"
+    return None
+
+
+def to_float(value: object) -> float:
+    """Target cell -> float; anything unparseable (None, '', 'None', text) becomes NaN."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return float(value.strip().lower() == "true")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def make_record(rid: str, source: str | Structure, targets: dict[str, float],
+                required: Sequence[str]) -> Record | Rejection:
+    """Validate one row; never raises (an unexpected error becomes a rejection too)."""
+    try:
+        reason = target_problem(targets, required)
+        if reason is not None:
+            return Rejection(rid, reason)
+        structure = parse_cif(source) if isinstance(source, str) else source
+        reason = structure_problem(structure)
+        if reason is not None:
+            return Rejection(rid, reason)
+        return Record(rid, structure, {k: float(v) for k, v in targets.items()})
+    except BadInput as exc:
+        return Rejection(rid, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one bad row must not abort a load
+        return Rejection(rid, f"unexpected error: {type(exc).__name__}: {exc}"[:300])
+
+
+def make_records(rows: Iterable[tuple[str, str | Structure, dict[str, float]]],
+                 required: Sequence[str]) -> tuple[list[Record], list[Rejection]]:
+    """Validate rows `(id, cif text or Structure, targets)` into records and rejections."""
+    records: list[Record] = []
+    rejected: list[Rejection] = []
+    for rid, source, targets in rows:
+        out = make_record(rid, source, targets, required)
+        (records if isinstance(out, Record) else rejected).append(out)  # type: ignore[arg-type]
+    return records, rejected
+
+
+def summarize_rejections(rejected: Sequence[Rejection], top: int = 3) -> str:
+    """'n rejected (k x reason, ...)' grouped by the reason's leading phrase."""
+    if not rejected:
+        return "0 rejected"
+    kinds = Counter(r.reason.split(":")[0] for r in rejected)
+    parts = ", ".join(f"{n} x {k}" for k, n in kinds.most_common(top))
+    more = f", {len(kinds) - top} more kinds" if len(kinds) > top else ""
+    return f"{len(rejected)} rejected ({parts}{more})"
+
+
+def log_summary(label: str, records: Sequence[Record], rejected: Sequence[Rejection]) -> None:
+    """One line per load; a warning when anything was skipped."""
+    msg = f"{label}: {len(records)} structures loaded, {summarize_rejections(rejected)}"
+    (logger.warning if rejected else logger.info)(msg)

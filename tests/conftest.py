@@ -1,0 +1,66 @@
+"""Shared fixtures: the shared Perov-5 folder (skipped when absent) and small real crystals
+built in code (never downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Keep test caches out of the user's cache dir (one dir per test session)."""
+    old = os.environ.get("ECN_CACHE_DIR")
+    os.environ["ECN_CACHE_DIR"] = str(tmp_path_factory.mktemp("ecn-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ECN_CACHE_DIR", None)
+    else:
+        os.environ["ECN_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """../shared/data (or ECN_DATA_DIR); skips when the full data are not on this machine."""
+    env = os.environ.get("ECN_DATA_DIR")
+    d = Path(env) if env else SHARED_DATA
+    if not (d / "perov_5" / "val.csv").is_file():
+        pytest.skip(f"full data not found ({d}/perov_5/val.csv absent): set ECN_DATA_DIR or "
+                    "place ../shared/data beside the repository")
+    return d
+
+
+@pytest.fixture(scope="session")
+def perov5_dir(shared_data_dir: Path) -> Path:
+    """Folder with the official Perov-5 val.csv/test.csv; skips when absent."""
+    return shared_data_dir / "perov_5"
+
+
+@pytest.fixture
+def BaTiO3():
+    """Cubic perovskite, Pm-3m, a = 4.00 Å, 5 atoms."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup("Pm-3m", Lattice.cubic(4.00), ["Ba", "Ti", "O"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]])
+
+
+@pytest.fixture
+def NaCl():
+    """Rock salt, Fm-3m conventional cell, a = 5.64 Å, 8 atoms."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+@pytest.fixture
+def Si():
+    """Diamond silicon, Fd-3m conventional cell, a = 5.431 Å, 8 atoms."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.431), ["Si"], [[0, 0, 0]])
