@@ -102,8 +102,8 @@ def glambda_elements(rotations: np.ndarray) -> np.ndarray:
     Rows may repeat: ``P_Lambda`` acts on ``Z_2^3`` through its reduction mod 2 (``-1`` acts
     trivially), which is not faithful. Row ``r * 8 + t`` is rotation ``r``, translation ``t``.
     """
-    rots = _check_rotations(rotations)
-    rows = [affine_cell_permutation(r, t) for r in rots for t in range(N_CELLS)]
+    linear = [linear_cell_permutation(r) for r in _check_rotations(rotations)]
+    rows = [[lin[a] ^ t for a in range(N_CELLS)] for lin in linear for t in range(N_CELLS)]
     return np.array(rows, dtype=np.int64)
 
 
@@ -227,16 +227,16 @@ def sample_node_permutation(
     if group == "sn":
         return rng.permutation(N_CELLS * n_atoms).astype(np.int64)
     if group in ("t", "p1"):
-        cells = translation_elements()
+        g = translation_cell_permutation(int(rng.integers(N_CELLS)))
     elif group == "glambda":
         if rotations is None:
             raise ValueError("group 'glambda' needs the lattice point group (rotations)")
-        cells = glambda_elements(rotations)
+        rots = _check_rotations(rotations)
+        g = affine_cell_permutation(rots[rng.integers(len(rots))], int(rng.integers(N_CELLS)))
     elif group == "slambda":
-        cells = None
+        g = rng.permutation(N_CELLS)
     else:
         raise ValueError(f"unknown group {group!r}")
-    g = rng.permutation(N_CELLS) if cells is None else cells[rng.integers(len(cells))]
     return node_permutation(g, rng.permutation(n_atoms), n_atoms)
 
 

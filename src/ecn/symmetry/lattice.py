@@ -9,6 +9,8 @@ convention in which ``G_Lambda`` acts on the supercell cells by ``a -> R a mod 2
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -29,7 +31,8 @@ def lattice_point_group(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarra
     Computed as the site symmetry of a single atom at the origin, so it is the holohedry of the
     lattice, not the (possibly smaller) point group of a crystal on that lattice. Matrices are in
     the given basis (no standardisation), identity first, and act on lattice-basis column vectors
-    (see module docstring).
+    (see module docstring). spglib documents its rotations as acting on fractional
+    coordinates: ``new_vector[3x1] = rotation[3x3] * vector[3x1]``.
 
     Args:
         lattice: ``(3, 3)`` basis vectors as rows, in Å.
@@ -44,8 +47,11 @@ def lattice_point_group(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarra
     if symprec <= 0:
         raise ValueError(f"symprec must be positive, got {symprec}")
     try:
-        sym = spglib.get_symmetry((lat, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
-    except Exception as exc:  # spglib >= 2.5 may raise instead of returning None
+        with warnings.catch_warnings():
+            # spglib 2.5+ warns about its legacy error handling on every call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            sym = spglib.get_symmetry((lat, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
+    except Exception as exc:  # new-style spglib error handling raises instead of returning None
         raise ValueError(f"spglib failed on lattice: {exc}") from exc
     if sym is None:
         raise ValueError("spglib found no symmetry for this lattice")
