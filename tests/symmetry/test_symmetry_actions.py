@@ -164,6 +164,52 @@ def test_translations_and_p1_map_the_cover_onto_itself(nacl_cover) -> None:
         assert graph_is_invariant(node_permutation(g, ident, n), edge_index, dist)
 
 
+def direct_supercell_graph(
+    lattice: np.ndarray, frac: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same graph by brute force on the explicit 2x2x2 supercell (lattice 2L)."""
+    n = len(frac)
+    pos = ((CELL_VECTORS[:, None, :] + frac[None]) / 2).reshape(N_CELLS * n, 3)  # node k = a n + i
+    images = np.array(list(itertools.product(range(-2, 3), repeat=3)))
+    # diff[k, l, m]: from node k to the image m of node l, in supercell fractions
+    diff = pos[None, :, None, :] + images[None, None] - pos[:, None, None, :]
+    d = np.linalg.norm(diff @ (2 * lattice), axis=-1)
+    k, l, _ = np.nonzero((d > 0) & (d < cutoff))
+    return np.array([l, k]), d[(d > 0) & (d < cutoff)]
+
+
+def edge_multiset(edge_index: np.ndarray, dist: np.ndarray) -> list[tuple[int, int, float]]:
+    return sorted(zip(edge_index[0].tolist(), edge_index[1].tolist(), np.round(dist, 6).tolist()))
+
+
+@pytest.fixture(scope="module")
+def triclinic_cover() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """A generic 3-atom triclinic crystal (no symmetry beyond translations)."""
+    rng = np.random.default_rng(7)
+    lattice = np.array([[3.1, 0.0, 0.0], [0.7, 3.4, 0.0], [0.4, -0.6, 3.8]])
+    frac = rng.random((3, 3))
+    return (*periodic_cover(lattice, frac, cutoff=3.6), lattice, frac, 3)
+
+
+def test_cover_is_the_explicit_supercell_graph(triclinic_cover) -> None:
+    """Checks the index convention a = 4 a0 + 2 a1 + a2, k = a n + i end to end."""
+    edge_index, dist, lattice, frac, _ = triclinic_cover
+    direct = direct_supercell_graph(lattice, frac, cutoff=3.6)
+    assert edge_index.shape[1] > 0
+    assert edge_multiset(edge_index, dist) == edge_multiset(*direct)
+
+
+def test_generic_crystal_cover_is_invariant_exactly_under_t(triclinic_cover) -> None:
+    edge_index, dist, _, _, n = triclinic_cover
+    ident = tuple(range(n))
+    for t in translation_elements():
+        assert graph_is_invariant(node_permutation(t, ident, n), edge_index, dist)
+    swap = (1, 0, 2, 3, 4, 5, 6, 7)
+    assert not graph_is_invariant(node_permutation(swap, ident, n), edge_index, dist)
+    atom_swap = node_permutation(tuple(range(N_CELLS)), (1, 0, 2), n)
+    assert not graph_is_invariant(atom_swap, edge_index, dist)
+
+
 def test_graph_check_bites(nacl_cover) -> None:
     edge_index, dist, n = nacl_cover
     ident = tuple(range(n))

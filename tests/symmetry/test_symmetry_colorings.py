@@ -260,7 +260,7 @@ def test_random_elements_preserve_colours(n_atoms: int, group: str, symbol: str,
 # --- hierarchy (eq. 6) ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_atoms", [1, 2, 3])
+@pytest.mark.parametrize("n_atoms", N_ATOMS)
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_hierarchy_of_partitions(
     symbol: str,
