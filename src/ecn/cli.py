@@ -39,6 +39,11 @@ def _write_json(path: Optional[Path], payload: dict) -> None:
         console.print(f"wrote {path}")
 
 
+from ecn.train.commands import register as _register_train_commands  # noqa: E402
+
+_register_train_commands(app)  # ecn train | evaluate | predict
+
+
 @symmetry_app.command("table")
 def symmetry_table() -> None:
     """Print the table: Bravais type -> number of G_Lambda cell-pair orbits."""

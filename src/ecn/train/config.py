@@ -1,0 +1,268 @@
+"""Training configuration: typed dataclasses are the schema, YAML overlays them.
+
+Why dataclasses and not a free dict: a typo in a YAML key (``lr_patence``) must fail loudly before a
+one-hour run starts, and the resolved config written to every run directory must be complete. So
+unknown keys raise ``ValueError`` and every value is checked against its annotated type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "merge_overrides",
+    "save_config",
+]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DataConfig:
+    """What to learn from.
+
+    Attributes:
+        dataset: key of ``ecn.data.DATASETS`` (``perov5``, ``cif``, ...).
+        targets: target column(s); one model output per target.
+        path: dataset location override (e.g. a CIF folder); None = the dataset's default.
+        train_split / val_split / test_split: split names passed to ``ecn.data.load_split``
+            (the "split source": the dataset's own published split by default).
+        limit: keep only the first N records of each split (quick runs); an int applies to every
+            split, a mapping ``{train: 24, val: 8, test: 8}`` sets them one by one.
+        node_target: per-site target (node-level training). Only ``synthetic_group`` exists: a
+            mechanics test target derived from Z (see ``ecn.train.data.NODE_TARGETS``).
+        cache: reuse/write the on-disk graph cache (``ecn.graphs.load_or_build``) when available.
+        n_jobs: graph-building processes (None = library default).
+    """
+
+    dataset: str = "perov5"
+    targets: list[str] = field(default_factory=lambda: ["heat_all"])
+    path: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    limit: int | dict[str, int] | None = None
+    node_target: str | None = None
+    cache: bool = True
+    n_jobs: int | None = None
+
+    def limit_for(self, split: str) -> int | None:
+        """Record limit for one of ``train``/``val``/``test``."""
+        if isinstance(self.limit, dict):
+            return self.limit.get(split)
+        return self.limit
+
+
+@dataclass
+class ModelConfig:
+    """Model choice: ``ecn.nn.build_model(name, **kwargs)``; in/out dims are filled from the data."""
+
+    name: str = "ecn"
+    group: str = "slambda"
+    width: int = 128
+    layers: int = 6
+    node_level: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + ReduceLROnPlateau + early stopping (paper §7 recipe)."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    epochs: int = 300
+    patience: int = 30
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    min_lr: float = 1e-6
+    grad_clip: float | None = None
+
+
+@dataclass
+class RunConfig:
+    """Where and how to run. ``time_budget_min`` stops training cleanly (after validating and
+    checkpointing) once the wall-clock budget is spent, for same-budget comparisons."""
+
+    seed: int = 0
+    out: str | None = None
+    devices: int | str = 1
+    accelerator: str = "auto"
+    strategy: str = "auto"
+    num_workers: int = 0
+    progress_bar: bool = True
+    time_budget_min: float | None = None
+    name: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Full, resolved training configuration (what ``config.yaml`` in a run directory holds).
+
+    ``graph`` overrides entries of the dataset's default graph settings (``GraphSettings`` field
+    names, e.g. ``{cutoff: 5.0, cell_onehot: true}``); it is checked against ``GraphSettings``
+    when the data are built.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    graph: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON friendly)."""
+        return dataclasses.asdict(self)
+
+    def default_out(self) -> str:
+        """Deterministic default run directory (identical in every DDP process, unlike a timestamp)."""
+        tgt = "+".join(self.data.targets)
+        name = self.run.name or f"{self.data.dataset}_{tgt}_{self.model.name}_{self.model.group}"
+        return str(Path("runs") / f"{name}_seed{self.run.seed}")
+
+
+def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Check (and mildly coerce: int -> float, str digits for devices) ``value`` against ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True, value
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, v = _type_ok(value, arg)
+            if ok:
+                return True, v
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        (arg,) = typing.get_args(tp)
+        out = []
+        for v in value:
+            ok, v2 = _type_ok(v, arg)
+            if not ok:
+                return False, value
+            out.append(v2)
+        return True, out
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False, value
+        _, varg = typing.get_args(tp)
+        out_d = {}
+        for k, v in value.items():
+            ok, v2 = _type_ok(v, varg)
+            if not ok:
+                return False, value
+            out_d[str(k)] = v2
+        return True, out_d
+    if tp is float:
+        if isinstance(value, bool):
+            return False, value
+        if isinstance(value, (int, float)):
+            return True, float(value)
+        return False, value
+    if tp is int:
+        return (isinstance(value, int) and not isinstance(value, bool)), value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is str:
+        return isinstance(value, str), value
+    return isinstance(value, tp), value
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ValueError(f"config section '{where or 'root'}' must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ValueError(f"unknown config key(s) in '{where or 'root'}': {unknown}; "
+                         f"allowed: {sorted(names)}")
+    kwargs = {}
+    for name, value in raw.items():
+        tp = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value or {}, key)
+            continue
+        ok, coerced = _type_ok(value, tp)
+        if not ok:
+            raise ValueError(f"config key '{key}' = {value!r} does not match type {tp}")
+        kwargs[name] = coerced
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Build a validated ``TrainConfig`` from a nested dict (missing keys take defaults)."""
+    cfg = _build(TrainConfig, raw or {}, "")
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: TrainConfig) -> None:
+    if not cfg.data.targets:
+        raise ValueError("data.targets must name at least one target")
+    if cfg.optim.lr <= 0 or cfg.optim.batch_size <= 0 or cfg.optim.epochs <= 0:
+        raise ValueError("optim.lr, optim.batch_size and optim.epochs must be positive")
+    if cfg.run.time_budget_min is not None and cfg.run.time_budget_min <= 0:
+        raise ValueError("run.time_budget_min must be positive")
+    if isinstance(cfg.data.limit, dict):
+        bad = sorted(set(cfg.data.limit) - set(SPLITS))
+        if bad:
+            raise ValueError(f"data.limit keys must be among {SPLITS}, got {bad}")
+    if cfg.model.node_level != (cfg.data.node_target is not None):
+        raise ValueError("model.node_level requires data.node_target (and vice versa)")
+
+
+def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``overrides`` wins. Values that are None in overrides are skipped
+    (an unset CLI flag must not erase a YAML value)."""
+    out = dict(base)
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("kwargs", "limit"):
+            out[k] = merge_overrides(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- overrides (e.g. CLI flags), validated."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        raw = yaml.safe_load(text) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: top level of a config must be a mapping")
+        raw.pop("ecn_version", None)  # written by save_config, informative only
+    if overrides:
+        raw = merge_overrides(raw, overrides)
+    return config_from_dict(raw)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config with the ecn version (reloadable by ``load_config``)."""
+    from ecn import __version__
+
+    payload = {"ecn_version": __version__, **cfg.to_dict()}
+    Path(path).write_text(yaml.safe_dump(payload, sort_keys=False))

@@ -1,0 +1,348 @@
+"""Training data: dataset splits -> crystal graphs -> DataLoaders.
+
+Kept apart from the model (schnetpack/nequip style): this module knows about ``ecn.data`` and
+``ecn.graphs``, the LightningModule only sees batches of ``CrystalGraph``.
+
+Distributed runs: the train split is sharded with ``DistributedSampler`` (which pads the last
+shard with repeated samples - harmless for training). Validation and test are sharded WITHOUT
+padding (:class:`UnpaddedShardSampler`) and the module all-reduces error *sums*, so a metric
+logged under DDP equals the single-process metric over the whole split. Lightning's own sampler
+injection is therefore switched off (``use_distributed_sampler=False``).
+
+Per-site (node-level) targets: none of the shipped datasets has one. Perov-5 and the CGCNN-style
+MP folder carry only per-structure properties (formation energy, band gaps, Fermi level, volume,
+total magnetisation per cell); per-site magnetic moments or charges would need the full DFT
+outputs, which are not in /work/shared/data. ``NODE_TARGETS`` therefore only holds a synthetic
+target computed from Z, used to test node-level *mechanics* (no pooling, per-node loss).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from ecn.graphs.graph import CrystalGraph, collate
+from ecn.train.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "GraphDataset",
+    "NODE_TARGETS",
+    "PreparedData",
+    "UnpaddedShardSampler",
+    "ECNDataModule",
+    "build_split_graphs",
+    "fill_orbit_maps",
+    "graph_settings_for",
+    "prepare_data",
+]
+
+
+def _synthetic_group(graph: CrystalGraph) -> torch.Tensor:
+    """(N, 1) periodic-table group of each node's element (MECHANICS TEST ONLY, not physics)."""
+    from ecn.elements import GROUP
+
+    return torch.as_tensor(GROUP[graph.z.cpu().numpy()], dtype=torch.float32).view(-1, 1)
+
+
+NODE_TARGETS: dict[str, Callable[[CrystalGraph], torch.Tensor]] = {
+    "synthetic_group": _synthetic_group,
+}
+
+
+class GraphDataset(Dataset):
+    """A list of ``CrystalGraph`` as a map-style dataset."""
+
+    def __init__(self, graphs: Sequence[CrystalGraph]) -> None:
+        self.graphs = list(graphs)
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, idx: int) -> CrystalGraph:
+        return self.graphs[idx]
+
+
+class UnpaddedShardSampler(Sampler[int]):
+    """Rank ``r`` of ``w`` gets indices ``r, r+w, r+2w, ...`` - no padding, no duplicates.
+
+    Why: ``DistributedSampler`` pads the last shard by repeating samples, which biases a validation
+    metric; sums over these shards add up to exactly the full-split sums.
+    """
+
+    def __init__(self, n: int, num_replicas: int, rank: int) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
+        self.n, self.num_replicas, self.rank = n, num_replicas, rank
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.num_replicas))
+
+
+@dataclass
+class PreparedData:
+    """Graphs of every split plus what the results file reports about them."""
+
+    graphs: dict[str, list[CrystalGraph]]
+    targets: list[str]
+    task: str  # "regression" | "classification"
+    units: list[str]
+    settings: Any  # ecn.graphs.GraphSettings
+    target_mean: torch.Tensor  # (T,) train mean (0 for classification)
+    target_std: torch.Tensor  # (T,) train std (1 for classification)
+    source_note: str = ""
+    checksums: dict[str, str] = field(default_factory=dict)
+    n_records: dict[str, int] = field(default_factory=dict)
+    n_rejected: dict[str, int] = field(default_factory=dict)
+    n_dropped_nan: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def in_dim(self) -> int:
+        g = next(g for gs in self.graphs.values() for g in gs)
+        return int(g.x.shape[1])
+
+    @property
+    def edge_dim(self) -> int:
+        g = next(g for gs in self.graphs.values() for g in gs)
+        return int(g.edge_attr.shape[1])
+
+
+# --- dataset-spec access (one place to adapt if ecn.data's field names move) -------------------
+
+def dataset_spec(name: str) -> Any:
+    """``ecn.data.DATASETS[name]`` with a helpful error."""
+    from ecn.data import DATASETS
+
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}'; available: {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def target_info(spec: Any, targets: Sequence[str]) -> tuple[str, list[str]]:
+    """(task, units) for the selected targets; mixing regression and classification is refused."""
+    known = {t.name: t for t in spec.targets} if _is_target_objects(spec.targets) else None
+    tasks, units = [], []
+    for t in targets:
+        if known is not None:
+            if t not in known:
+                raise ValueError(f"dataset '{spec.name}' has no target '{t}'; "
+                                 f"available: {sorted(known)}")
+            tasks.append(getattr(known[t], "task", "regression"))
+            units.append(getattr(known[t], "unit", getattr(known[t], "units", "")))
+        else:
+            names = list(spec.targets)
+            if t not in names:
+                raise ValueError(f"dataset '{spec.name}' has no target '{t}'; available: {names}")
+            tasks.append(_lookup(getattr(spec, "tasks", {}), t, "regression"))
+            units.append(_lookup(getattr(spec, "units", {}), t, ""))
+    if len(set(tasks)) != 1:
+        raise ValueError(f"cannot mix regression and classification targets: {dict(zip(targets, tasks))}")
+    task = tasks[0]
+    if task not in ("regression", "classification"):
+        raise ValueError(f"unsupported task type '{task}'")
+    if task == "classification" and len(targets) != 1:
+        raise ValueError("classification supports exactly one (binary) target")
+    return task, units
+
+
+def _is_target_objects(targets: Any) -> bool:
+    return not isinstance(targets, dict) and all(hasattr(t, "name") for t in targets)
+
+
+def _lookup(mapping: Any, key: str, default: str) -> str:
+    if isinstance(mapping, dict):
+        return mapping.get(key, default)
+    return default
+
+
+def graph_settings_for(cfg: TrainConfig) -> Any:
+    """The dataset's default ``GraphSettings`` with ``cfg.graph`` overrides (unknown keys -> error)."""
+    import dataclasses
+
+    from ecn.graphs import GraphSettings
+
+    from ecn.nn import MODELS
+
+    spec = dataset_spec(cfg.data.dataset)
+    base = _as_dict(getattr(spec, "graph_defaults", None))
+    # A model may recommend its own graphs (e.g. unit-cell radius graphs for the baselines).
+    model_pref = _as_dict(getattr(MODELS.get(cfg.model.name), "GRAPH_SETTINGS", None))
+    base = {**base, **model_pref}
+    allowed = {f.name for f in dataclasses.fields(GraphSettings)}
+    unknown = sorted(set(cfg.graph) - allowed)
+    if unknown:
+        raise ValueError(f"unknown graph setting(s) {unknown}; allowed: {sorted(allowed)}")
+    return GraphSettings(**{**dict(base), **cfg.graph})
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if obj is None:
+        return {}
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    return dict(obj)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+def fill_orbit_maps(graphs: Sequence[CrystalGraph]) -> None:
+    """Set ``cell_orbit_map`` (1, 8) from each crystal's lattice point group (needed by glambda)."""
+    from ecn.symmetry.colorings import glambda_orbit_map
+    from ecn.symmetry.lattice import lattice_point_group
+
+    cache: dict[bytes, torch.Tensor] = {}
+    for g in graphs:
+        if g.cell_orbit_map is not None:
+            continue
+        lat = g.lattice[0].detach().cpu().double().numpy()
+        key = np.round(lat, 6).tobytes()
+        if key not in cache:
+            om = glambda_orbit_map(lattice_point_group(lat))
+            cache[key] = torch.as_tensor(om, dtype=torch.long).view(1, 8)
+        g.cell_orbit_map = cache[key]
+
+
+def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
+                       progress: bool = False) -> tuple[list[CrystalGraph], Any, int]:
+    """Load one split and build its graphs. Returns (graphs, LoadedSplit, n_rejected_graphs).
+
+    ``split`` is one of train/val/test (mapped through ``cfg.data.*_split``).
+    """
+    from ecn.data import load_split
+    from ecn.graphs import build_graphs
+
+    name = {"train": cfg.data.train_split, "val": cfg.data.val_split,
+            "test": cfg.data.test_split}[split]
+    # required=(): rows with a NaN target come back as records, so they are dropped (and counted)
+    # here, for the targets actually selected, rather than rejected for the dataset's default one.
+    loaded = load_split(cfg.data.dataset, name, limit=cfg.data.limit_for(split), path=cfg.data.path,
+                        required=(), use_cache=cfg.data.cache)
+    items = [(r.structure, [r.targets.get(t, math.nan) for t in cfg.data.targets], r.id)
+             for r in loaded.records]
+    graphs, rejected = build_graphs(items, settings, n_jobs=cfg.data.n_jobs, progress=progress)
+    n_rej = len(loaded.rejected) + len(rejected)
+    if n_rej:
+        logger.info("%s: %d structure(s) rejected (unreadable or graph failed)", split, n_rej)
+    return list(graphs), loaded, n_rej
+
+
+def drop_nan_targets(graphs: Sequence[CrystalGraph]) -> tuple[list[CrystalGraph], int]:
+    """Drop graphs whose selected target(s) contain NaN; returns (kept, n_dropped)."""
+    kept = [g for g in graphs if not bool(torch.isnan(g.y).any())]
+    return kept, len(graphs) - len(kept)
+
+
+def prepare_data(cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "test"),
+                 progress: bool = False) -> PreparedData:
+    """Load, graph, clean and standardise every requested split (train first: it sets the stats)."""
+    spec = dataset_spec(cfg.data.dataset)
+    task, units = target_info(spec, cfg.data.targets)
+    settings = graph_settings_for(cfg)
+    out = PreparedData(graphs={}, targets=list(cfg.data.targets), task=task, units=units,
+                       settings=settings, target_mean=torch.zeros(len(cfg.data.targets)),
+                       target_std=torch.ones(len(cfg.data.targets)))
+    for split in splits:
+        graphs, loaded, n_rej = build_split_graphs(cfg, split, settings, progress=progress)
+        graphs, n_nan = drop_nan_targets(graphs)
+        if n_nan:
+            logger.warning("%s: dropped %d structure(s) with NaN target %s", split, n_nan,
+                           cfg.data.targets)
+        if cfg.model.group == "glambda":
+            fill_orbit_maps(graphs)
+        if not graphs:
+            raise ValueError(f"split '{split}' has no usable structures")
+        out.graphs[split] = graphs
+        out.n_records[split] = len(graphs)
+        out.n_rejected[split] = n_rej
+        out.n_dropped_nan[split] = n_nan
+        out.checksums[split] = str(getattr(loaded, "checksum", ""))
+        out.source_note = str(getattr(loaded, "source_note", out.source_note) or out.source_note)
+    if "train" in out.graphs:
+        out.target_mean, out.target_std = target_stats(out.graphs["train"], task, cfg.data.node_target)
+    return out
+
+
+def target_stats(graphs: Sequence[CrystalGraph], task: str,
+                 node_target: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean/std per target on the TRAIN split (std floored so constant targets stay finite)."""
+    if node_target is not None:
+        y = torch.cat([NODE_TARGETS[node_target](g) for g in graphs])
+    else:
+        y = torch.cat([g.y for g in graphs]).float()
+    if task == "classification":
+        return torch.zeros(y.shape[1]), torch.ones(y.shape[1])
+    mean = y.mean(0)
+    std = y.std(0, unbiased=False) if y.shape[0] > 1 else torch.ones(y.shape[1])
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+    return mean, std
+
+
+# --- Lightning data module -----------------------------------------------------------------------
+
+def make_loader(graphs: Sequence[CrystalGraph], batch_size: int, num_workers: int = 0,
+                sampler: Sampler | None = None) -> DataLoader:
+    """Deterministic DataLoader over graphs (order = sampler order, else dataset order)."""
+    return DataLoader(GraphDataset(graphs), batch_size=batch_size, shuffle=False, sampler=sampler,
+                      collate_fn=collate, num_workers=num_workers,
+                      persistent_workers=num_workers > 0)
+
+
+def _lightning_module_base() -> type:
+    import lightning.pytorch as pl
+
+    return pl.LightningDataModule
+
+
+class ECNDataModule(_lightning_module_base()):  # type: ignore[misc]
+    """LightningDataModule over a :class:`PreparedData` (graphs already built).
+
+    Why build outside ``setup``: the run needs in/out dims and the train statistics before the
+    model exists, and the same graphs serve the final rank-0 evaluation.
+    """
+
+    def __init__(self, data: PreparedData, batch_size: int, eval_batch_size: int, seed: int,
+                 num_workers: int = 0) -> None:
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
+    def train_dataloader(self) -> DataLoader:
+        world, rank = self._world()
+        # DistributedSampler even for one process: its permutation depends only on (seed, epoch),
+        # and Lightning calls set_epoch, so a resumed run shuffles exactly like an uninterrupted one.
+        sampler = DistributedSampler(GraphDataset(self.data.graphs["train"]), num_replicas=world,
+                                     rank=rank, shuffle=True, seed=self.seed)
+        return make_loader(self.data.graphs["train"], self.batch_size, self.num_workers, sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        world, rank = self._world()
+        graphs = self.data.graphs[split]
+        sampler = UnpaddedShardSampler(len(graphs), world, rank) if world > 1 else None
+        return make_loader(graphs, self.eval_batch_size, self.num_workers, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")

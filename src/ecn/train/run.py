@@ -1,0 +1,278 @@
+"""``train(cfg)`` and ``evaluate(run_dir)``: the functions behind ``ecn train`` / ``ecn evaluate``.
+
+Distributed runs (``--strategy ddp``): Lightning re-executes the command line once per extra
+process, so everything before ``trainer.fit`` runs in every process. Only rank 0 (read from the
+launcher's environment, ``rank_zero_only.rank``) creates/writes the run directory. After fitting,
+rank 0 alone re-evaluates ``best.ckpt`` on the full validation and test splits in one process
+(no sampler padding), which is exactly what ``ecn evaluate`` computes.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from ecn.train.config import TrainConfig, load_config, save_config
+from ecn.train.data import ECNDataModule, NODE_TARGETS, PreparedData, prepare_data
+from ecn.train.metrics import classification_metrics, regression_metrics
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_module", "evaluate", "evaluate_split", "train"]
+
+
+def build_module(cfg: TrainConfig, data: PreparedData) -> Any:
+    """The ``ECNModule`` for ``cfg`` with dims and statistics taken from the prepared data."""
+    import dataclasses
+
+    from ecn import __version__
+    from ecn.train.module import ECNModule
+
+    if cfg.data.node_target is not None and cfg.data.node_target not in NODE_TARGETS:
+        raise ValueError(f"unknown node target '{cfg.data.node_target}'; have {sorted(NODE_TARGETS)}")
+    out_dim = 2 if data.task == "classification" else len(data.targets)
+    kwargs = model_kwargs_for(cfg, data.in_dim, data.edge_dim, out_dim)
+    settings = data.settings
+    gs = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
+    return ECNModule(model_name=cfg.model.name, model_kwargs=kwargs, targets=data.targets,
+                     task=data.task, units=data.units, target_mean=data.target_mean.tolist(),
+                     target_std=data.target_std.tolist(), graph_settings=gs,
+                     optim=dataclasses.asdict(cfg.optim), node_target=cfg.data.node_target,
+                     dataset=cfg.data.dataset, ecn_version=__version__)
+
+
+# Our generic names -> the spellings used by model constructors (ECN vs the baselines).
+_ALIASES = {"in_dim": ("in_dim", "in_features"), "edge_dim": ("edge_dim", "edge_features"),
+            "layers": ("layers", "n_layers"), "width": ("width",), "group": ("group",),
+            "out_dim": ("out_dim",), "node_level": ("node_level",)}
+
+
+def model_kwargs_for(cfg: TrainConfig, in_dim: int, edge_dim: int, out_dim: int) -> dict[str, Any]:
+    """Init kwargs for ``MODELS[cfg.model.name]``: the generic settings are passed under whichever
+    name the constructor accepts (and dropped if it has none, e.g. ``group`` for baselines);
+    ``cfg.model.kwargs`` is passed verbatim. ``node_level`` goes to the module when the model
+    takes it at call time instead (ECN)."""
+    import inspect
+
+    from ecn.nn import MODELS
+
+    if cfg.model.name not in MODELS:
+        raise ValueError(f"unknown model '{cfg.model.name}'; available: {sorted(MODELS)}")
+    params = inspect.signature(MODELS[cfg.model.name].__init__).parameters
+    generic = {"in_dim": in_dim, "edge_dim": edge_dim, "out_dim": out_dim,
+               "group": cfg.model.group, "width": cfg.model.width, "layers": cfg.model.layers,
+               "node_level": cfg.model.node_level}
+    kwargs: dict[str, Any] = {}
+    for key, value in generic.items():
+        name = next((n for n in _ALIASES[key] if n in params), None)
+        if name is not None:
+            kwargs[name] = value
+    kwargs.update(cfg.model.kwargs)
+    return kwargs
+
+
+def _strategy(cfg: TrainConfig) -> Any:
+    """'ddp'/'ddp_spawn' with find_unused_parameters: colours absent from a batch leave weights
+    without gradient, which plain DDP rejects."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    if cfg.run.strategy == "ddp":
+        return DDPStrategy(find_unused_parameters=True)
+    if cfg.run.strategy == "ddp_spawn":
+        return DDPStrategy(start_method="spawn", find_unused_parameters=True)
+    return cfg.run.strategy
+
+
+def _devices(value: int | str) -> int | str:
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer, dict[str, Any]]:
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, Timer
+
+    from ecn.train.outputs import MetricsCSV
+
+    cbs: dict[str, Any] = {
+        "ckpt": ModelCheckpoint(dirpath=out, filename="best", monitor=monitor, mode="min",
+                                save_top_k=1, save_last=True, auto_insert_metric_name=False,
+                                enable_version_counter=False),
+        "early": EarlyStopping(monitor=monitor, mode="min", patience=cfg.optim.patience),
+        "csv": MetricsCSV(out / "metrics.csv"),
+    }
+    if cfg.run.progress_bar:
+        cbs["bar"] = RichProgressBar()
+    if cfg.run.time_budget_min is not None:
+        # Checked after every step; Lightning then validates and checkpoints before stopping.
+        cbs["timer"] = Timer(duration=timedelta(minutes=cfg.run.time_budget_min), interval="step")
+    trainer = pl.Trainer(
+        max_epochs=cfg.optim.epochs, accelerator=cfg.run.accelerator,
+        devices=_devices(cfg.run.devices), strategy=_strategy(cfg), callbacks=list(cbs.values()),
+        logger=False, enable_progress_bar=cfg.run.progress_bar, enable_model_summary=False,
+        num_sanity_val_steps=0, use_distributed_sampler=False, deterministic="warn",
+        gradient_clip_val=cfg.optim.grad_clip, default_root_dir=str(out), log_every_n_steps=1)
+    return trainer, cbs
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train and write the run directory; returns it (on every rank; only rank 0 writes).
+
+    Raises:
+        ValueError: resuming without ``last.ckpt``, or a fresh run into a directory that already
+            holds checkpoints (use ``--resume`` or another ``--out``).
+    """
+    t0 = time.monotonic()
+    out = Path(cfg.run.out or cfg.default_out())
+    cfg.run.out = str(out)
+    rank0 = rank_zero_only.rank == 0
+    last = out / "last.ckpt"
+    if resume and not last.is_file():
+        raise ValueError(f"--resume: {last} not found")
+    if rank0:
+        if not resume and (last.exists() or (out / "best.ckpt").exists()):
+            raise ValueError(f"{out} already holds checkpoints; pass --resume or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+    data = prepare_data(cfg, progress=cfg.run.progress_bar and rank0)
+    pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
+    module = build_module(cfg, data)
+    dm = ECNDataModule(data, cfg.optim.batch_size, cfg.optim.eval_batch_size, cfg.run.seed,
+                       cfg.run.num_workers)
+    trainer, cbs = _make_trainer(cfg, out, module.monitor)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+    if trainer.is_global_zero:
+        stopped = ("time_budget" if "timer" in cbs and cbs["timer"].time_remaining() <= 0
+                   else "early_stopping" if cbs["early"].stopped_epoch > 0 else "max_epochs")
+        _finish(cfg, out, data, module, trainer, stopped, time.monotonic() - t0)
+    return out
+
+
+def _device_info(trainer: pl.Trainer) -> dict[str, Any]:
+    dev = trainer.strategy.root_device
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or "cpu")
+    return {"accelerator": type(trainer.accelerator).__name__, "device": str(dev), "name": name,
+            "world_size": int(trainer.world_size), "strategy": type(trainer.strategy).__name__,
+            "torch_threads": torch.get_num_threads()}
+
+
+def evaluate_split(module: Any, data: PreparedData, split: str, batch_size: int = 256,
+                   average_translations: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics + arrays (ids, y, pred) of one split, single process over the whole split."""
+    from ecn.train.predict import predict_graphs
+
+    graphs = data.graphs[split]
+    pred = predict_graphs(module, graphs, batch_size, average_translations)
+    if module.node_target is not None:
+        y = torch.cat([module.targets_of(g) for g in graphs]).double().numpy()
+        ids = [g.ids[0] if g.ids else "" for g in graphs for _ in range(g.num_nodes)]
+        node = [k for g in graphs for k in range(g.num_nodes)]
+    else:
+        y = torch.cat([g.y for g in graphs]).double().numpy()
+        ids = [i for g in graphs for i in g.ids]
+        node = None
+    if data.task == "classification":
+        metrics: dict[str, Any] = classification_metrics(y[:, 0], pred[:, 0])
+    elif len(data.targets) == 1:
+        metrics = regression_metrics(y[:, 0], pred[:, 0])
+    else:
+        metrics = {t: regression_metrics(y[:, j], pred[:, j]) for j, t in enumerate(data.targets)}
+    return metrics, {"ids": ids, "y": y, "pred": pred, "node": node}
+
+
+def _finish(cfg: TrainConfig, out: Path, data: PreparedData, module: Any, trainer: pl.Trainer,
+            stopped: str, wall: float) -> None:
+    """Rank 0: evaluate best.ckpt on val/test and write predictions, results and plots."""
+    from ecn import __version__
+    from ecn.train.outputs import (plot_learning_curve, plot_parity, read_metrics, write_json,
+                                   write_predictions)
+    from ecn.train.predict import load_module
+
+    best_path = out / "best.ckpt" if (out / "best.ckpt").is_file() else out / "last.ckpt"
+    best = load_module(best_path, device="cpu")
+    results: dict[str, Any] = {}
+    series = {}
+    for split in ("val", "test"):
+        metrics, arr = evaluate_split(best, data, split, cfg.optim.eval_batch_size)
+        results[split] = metrics
+        series[split] = (arr["y"], arr["pred"])
+        write_predictions(out / f"predictions_{split}.csv", arr["ids"], arr["y"], arr["pred"],
+                          data.targets, data.task, arr["node"])
+    rows = read_metrics(out / "metrics.csv")
+    monitor = module.monitor
+    scored = [(float(r[monitor]), int(float(r["epoch"]))) for r in rows if r.get(monitor)]
+    payload = {
+        "ecn_version": __version__,
+        "dataset": cfg.data.dataset,
+        "source_note": data.source_note,
+        "checksums": data.checksums,
+        "targets": data.targets,
+        "units": data.units,
+        "task": data.task,
+        "node_target": cfg.data.node_target,
+        "model": {"name": cfg.model.name, "group": cfg.model.group,
+                  "n_params": best.n_params()},
+        "metrics": results,
+        "split_sizes": data.n_records,
+        "rejected": data.n_rejected,
+        "dropped_nan_targets": data.n_dropped_nan,
+        "target_mean": data.target_mean.tolist(),
+        "target_std": data.target_std.tolist(),
+        "epochs_run": len(rows),
+        "best_epoch": min(scored)[1] if scored else None,
+        "best_val_logged": min(scored)[0] if scored else None,
+        "monitor": monitor,
+        "stopped_by": stopped,
+        "wall_time_s": round(wall, 2),
+        "train_time_s": float(rows[-1]["elapsed_s"]) if rows else None,
+        "time_budget_min": cfg.run.time_budget_min,
+        "device": _device_info(trainer),
+        "seed": cfg.run.seed,
+        "best_checkpoint": best_path.name,
+    }
+    write_json(out / "results.json", payload)
+    label = cfg.data.node_target or data.targets[0]
+    try:
+        plot_parity(out / "parity.png", series, label, data.units[0] if data.units else "")
+        plot_learning_curve(out / "learning_curve.png", rows,
+                            "val_mae" if data.task == "regression" else "val_acc",
+                            data.units[0] if len(data.units) == 1 else "")
+    except Exception as exc:  # noqa: BLE001 - a plot must never lose a finished run
+        logger.warning("plotting failed: %s", exc)
+    logger.info("run written to %s (test: %s)", out, _short(results["test"]))
+
+
+def _short(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+
+
+def evaluate(run_dir: str | Path, split: str = "test", batch_size: int | None = None,
+             average_translations: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Recompute the metrics of ``best.ckpt`` on one split of the run's own data settings."""
+    from ecn.train.predict import load_module
+
+    run_dir = Path(run_dir)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got '{split}'")
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
+    cfg = load_config(cfg_path)
+    module = load_module(run_dir, device=device)
+    data = prepare_data(cfg, splits=(split,))
+    data.settings = module.hparams["graph_settings"]
+    metrics, _ = evaluate_split(module, data, split, batch_size or cfg.optim.eval_batch_size,
+                                average_translations)
+    return {"run": str(run_dir), "split": split, "checkpoint": "best.ckpt", "task": data.task,
+            "targets": data.targets, "metrics": metrics}
+
+
+def _np(x: Any) -> np.ndarray:
+    return np.asarray(x)
