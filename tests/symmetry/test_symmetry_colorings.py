@@ -257,6 +257,14 @@ def test_random_elements_preserve_colours(n_atoms: int, group: str, symbol: str,
     assert invariant_under(colors, perm)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 6), st.sampled_from(["p1", "glambda", "slambda"]), st.sampled_from(SYMBOLS))
+def test_random_n_atoms_colouring_is_orbit_partition(n_atoms: int, group: str, symbol: str) -> None:
+    rots = lattice_point_group(representative_lattice(symbol))
+    colors = color_matrix(group, n_atoms, glambda_orbit_map(rots))
+    assert same_partition(colors, brute_force(group, n_atoms, rots))
+
+
 # --- hierarchy (eq. 6) ------------------------------------------------------------------------
 
 

@@ -192,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table)
         return 0
     docs, init = _paths()
+    if not (docs.parents[1] / "pyproject.toml").exists():
+        print("--write/--check need a source checkout of ecn", file=sys.stderr)
+        return 2
     targets = {docs: _docs_text(table), init: _with_block(init.read_text("utf-8"), table)}
     stale = [p for p, text in targets.items() if not p.exists() or p.read_text("utf-8") != text]
     if args.check:
