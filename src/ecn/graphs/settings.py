@@ -1,0 +1,69 @@
+"""Graph-construction settings: one frozen value object, hashed into cache keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from ecn.elements import MAX_Z, N_GROUPS, N_PERIODS
+
+STRATEGIES = ("voronoi_radii", "cutoff", "min_distance")
+NODE_FEATURES = ("onehot_z", "group_period")
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """How a crystal becomes a graph (paper §5, DESIGN.md "Graph construction").
+
+    Attributes:
+        strategy: ``voronoi_radii`` (shared Voronoi face and d <= r_cov(i) + r_cov(j) + tol, the
+            paper's IsayevNN graph), ``cutoff`` (every atom with d <= cutoff) or ``min_distance``
+            (pymatgen ``MinimumDistanceNN(cutoff=cutoff, get_all_sites=True)``: d <= cutoff + 1e-8).
+        cutoff: radius in Å for the radius strategies.
+        voronoi_candidates: radius in Å of the candidate set of the Voronoi tessellation (IsayevNN
+            ``cutoff``).
+        tol: Å added to the sum of covalent radii (IsayevNN ``tol``).
+        self_loops: add the edge i <- i with offset 0.
+        supercell: build the 8-fold periodic cover (2x2x2 supercell) instead of the unit cell.
+        n_gaussians, gaussian_max, gaussian_width: Gaussian edge features
+            exp(-(d - mu_k)^2 / w^2), centres evenly spaced on [0, gaussian_max].
+        node_features: ``onehot_z`` (MAX_Z wide) or ``group_period`` (18 + 7 wide).
+        hubbard_u: append the structure-level Hubbard-U flag as one column.
+        cell_onehot: append the one-hot of the cell index a (8 columns; explicit symmetry
+            breaking, paper §5). All zeros-but-a=0 for unit-cell graphs.
+    """
+
+    strategy: str = "voronoi_radii"
+    cutoff: float = 5.0
+    voronoi_candidates: float = 6.0
+    tol: float = 0.5
+    self_loops: bool = True
+    supercell: bool = True
+    n_gaussians: int = 20
+    gaussian_max: float = 6.0
+    gaussian_width: float = 0.6
+    node_features: str = "onehot_z"
+    hubbard_u: bool = False
+    cell_onehot: bool = True
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.node_features not in NODE_FEATURES:
+            raise ValueError(f"node_features must be one of {NODE_FEATURES}, got {self.node_features!r}")
+        if self.cutoff <= 0 or self.voronoi_candidates <= 0:
+            raise ValueError("cutoff and voronoi_candidates must be positive")
+        if self.n_gaussians < 1 or self.gaussian_width <= 0:
+            raise ValueError("n_gaussians must be >= 1 and gaussian_width > 0")
+
+    def key(self) -> str:
+        """Stable hash of every field (for cache keys); independent of Python's hash seed."""
+        payload = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def node_feature_dim(self) -> int:
+        """Width F of the node feature matrix x."""
+        dim = MAX_Z if self.node_features == "onehot_z" else N_GROUPS + N_PERIODS
+        return dim + int(self.hubbard_u) + (8 if self.cell_onehot else 0)
