@@ -43,6 +43,10 @@ from ecn.train.commands import register as _register_train_commands  # noqa: E40
 
 _register_train_commands(app)  # ecn train | evaluate | predict
 
+from ecn.data.commands import register as _register_data_commands  # noqa: E402
+
+_register_data_commands(data_app)  # ecn data info | build | download
+
 
 @symmetry_app.command("table")
 def symmetry_table() -> None:
