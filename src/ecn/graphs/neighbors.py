@@ -190,12 +190,17 @@ def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np
     ok = ~flat
     if np.any(2.0 * rho[ok] > r_cand):
         return None
-    # Empty circumspheres w.r.t. every candidate (vertices sit on their spheres, within the joggle).
-    q = (frac[p] + img) @ lattice
-    d2 = ((centre[ok][:, None, :] - q[None, :, :]) ** 2).sum(-1)
-    if np.any(d2 < ((rho[ok] - _EMPTY_TOL) ** 2)[:, None]):
+    # Empty circumspheres: a star sphere lies within 2 rho <= r_cand of its unit-cell vertex, so
+    # checking that vertex's candidates suffices (vertices sit on their spheres, within the joggle).
+    simp, centre, rho = simp[ok], centre[ok], rho[ok]
+    first_root = atom[simp[np.arange(len(simp)), np.argmax(is_root[simp], axis=1)]]
+    q = ((frac[p] + img) @ lattice)[order]
+    n_q = counts[first_root]
+    rep = np.repeat(np.arange(len(simp)), n_q)
+    idx = np.arange(len(rep)) - np.repeat(np.cumsum(n_q) - n_q, n_q) + starts[first_root][rep]
+    d2 = ((centre[rep] - q[idx]) ** 2).sum(1)
+    if np.any(d2 < (rho[rep] - _EMPTY_TOL) ** 2):
         return None
-    simp, centre = simp[ok], centre[ok]
     a = simp[:, _PAIRS[0]].ravel()
     b = simp[:, _PAIRS[1]].ravel()
     cen = np.repeat(centre, len(_PAIRS[0]), axis=0)
@@ -221,7 +226,11 @@ def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np
     for r_ in range(3):
         for s_ in range(r_, 3):
             cov[:, r_, s_] = cov[:, s_, r_] = np.bincount(g, dev[:, r_] * dev[:, s_], n_g)
-    face = np.linalg.eigvalsh(cov)[:, 1] > _CENTRE_SPREAD_TOL**2
+    # Residual off the principal axis, computed directly: eigvalsh's second eigenvalue carries
+    # ~1e-16 x |cov| noise, which would turn collinear (zero-area) centres into faces.
+    axis = np.linalg.eigh(cov)[1][:, :, 2][g]
+    resid = dev - (dev * axis).sum(1, keepdims=True) * axis
+    face = np.bincount(g, (resid * resid).sum(1), n_g) > _CENTRE_SPREAD_TOL**2
     sel = np.nonzero(cand_edge)[0][face]
     return i[sel], j[sel], off[sel], dist[sel]
 
