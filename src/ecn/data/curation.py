@@ -163,7 +163,9 @@ def spacegroup_number(structure: Structure, symprec: float = SYMPREC) -> int:
     import spglib
 
     cell = (structure.lattice.matrix, structure.frac_coords, structure.atomic_numbers)
-    data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    with warnings.catch_warnings():  # spglib >= 2.5 warns about its legacy error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        data = spglib.get_symmetry_dataset(cell, symprec=symprec)
     return int(data.number) if data is not None else 0
 
 
@@ -395,7 +397,7 @@ def drop_large_cells(df: pd.DataFrame, max_sites: int = 50, id_col: str = "id"
                      ) -> tuple[pd.DataFrame, Step]:
     """Paper §8: remove structures whose unit cell holds more than `max_sites` atoms."""
     out = df[df["nsites"] <= max_sites]
-    return out, _step("<= %d atoms" % max_sites, df, out, f"nsites <= {max_sites}", id_col)
+    return out, _step(f"<= {max_sites} atoms", df, out, f"nsites <= {max_sites}", id_col)
 
 
 def target_counts(df: pd.DataFrame, targets: Sequence[str]) -> dict[str, int]:
