@@ -23,7 +23,11 @@ large as the model's cutoff gives the original model's neighbourhoods.
 Common interface (same as the ECN models): ``Model(in_dim, out_dim=1, node_level=False, ...)``,
 ``model(graph) -> (G, out_dim)`` (or ``(N, out_dim)`` when ``node_level``), a ``config`` dict
 of the init kwargs (so a saved model is kwargs + state dict), and a class attribute
-``GRAPH_SETTINGS`` with the recommended graph-construction settings.
+``GRAPH_SETTINGS`` with the recommended graph-construction settings (only `GraphSettings`
+fields, so ``GraphSettings(**GRAPH_SETTINGS)`` works; the neighbour cap is the model's own
+``max_neighbors``). Hyperparameter names deliberately avoid the generic ``width`` /
+``layers`` / ``n_layers`` / ``group`` of the ECN model, so a harness passing those generic
+settings to every model cannot silently change a baseline's original sizes.
 """
 
 from __future__ import annotations
@@ -347,7 +351,6 @@ class CGCNN(nn.Module):
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {
         "strategy": "cutoff",
         "cutoff": 8.0,
-        "max_neighbors": 12,
         "supercell": False,
         "node_features": "group_period",
         "self_loops": False,
@@ -552,7 +555,6 @@ class MEGNet(nn.Module):
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {
         "strategy": "cutoff",
         "cutoff": 5.0,
-        "max_neighbors": None,
         "supercell": False,
         "node_features": "onehot_z",
         "self_loops": False,
@@ -728,7 +730,6 @@ class SchNet(nn.Module):
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {
         "strategy": "cutoff",
         "cutoff": 5.0,
-        "max_neighbors": None,
         "supercell": False,
         "node_features": "onehot_z",
         "self_loops": False,
@@ -809,8 +810,9 @@ BASELINES: dict[str, type[nn.Module]] = {"cgcnn": CGCNN, "megnet": MEGNet, "schn
 def graph_settings(name: str, **overrides: Any) -> GraphSettings:
     """The unit-cell `GraphSettings` a baseline was designed for.
 
-    ``GRAPH_SETTINGS`` minus ``max_neighbors``: the graph builder has no neighbour cap, so the
-    model applies its cap itself (:func:`restrict_neighbors` in ``forward``).
+    ``GRAPH_SETTINGS`` holds only `GraphSettings` fields: the graph builder has no neighbour
+    cap, so a model applies its own cap (``max_neighbors``) itself in ``forward`` with
+    :func:`restrict_neighbors`.
 
     Args:
         name: key of :data:`BASELINES` ("cgcnn", "megnet", "schnet").
@@ -822,6 +824,4 @@ def graph_settings(name: str, **overrides: Any) -> GraphSettings:
     """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}")
-    kwargs = {k: v for k, v in BASELINES[name].GRAPH_SETTINGS.items() if k != "max_neighbors"}
-    kwargs.update(overrides)
-    return GraphSettings(**kwargs)
+    return GraphSettings(**{**BASELINES[name].GRAPH_SETTINGS, **overrides})
