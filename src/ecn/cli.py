@@ -48,6 +48,21 @@ from ecn.data.commands import register as _register_data_commands  # noqa: E402
 _register_data_commands(data_app)  # ecn data info | build | download
 
 
+@bench_app.command("graphs")
+def bench_graphs(
+    dataset: str = typer.Option("perov5", help="Dataset name."),
+    split: str = typer.Option("test", help="Split."),
+    limit: int = typer.Option(300, help="Number of structures."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result JSON here."),
+) -> None:
+    """Graph building: ecn vs pymatgen IsayevNN (unit cell and 2x2x2 supercell), same run."""
+    from ecn.bench.graphs import format_result, run_graph_bench
+
+    result = run_graph_bench(dataset, split, limit)
+    console.print(format_result(result))
+    _write_json(json_out, result)
+
+
 @symmetry_app.command("table")
 def symmetry_table() -> None:
     """Print the table: Bravais type -> number of G_Lambda cell-pair orbits."""
