@@ -447,8 +447,8 @@ def make_splits(ids: Sequence[str], mode: str = "paper", seed: int = 0,
     if mode == "random":
         uniq = sorted(set(ids))
         perm = np.random.default_rng(seed).permutation(len(uniq))
-        n_train = int(round(RANDOM_FRACTIONS[0] * len(uniq)))
-        n_valid = int(round(RANDOM_FRACTIONS[1] * len(uniq)))
+        n_train = round(RANDOM_FRACTIONS[0] * len(uniq))
+        n_valid = round(RANDOM_FRACTIONS[1] * len(uniq))
         chosen = [uniq[k] for k in perm]
         return {"train": chosen[:n_train], "valid": chosen[n_train:n_train + n_valid],
                 "test": chosen[n_train + n_valid:]}
@@ -605,7 +605,7 @@ def _jsonable(v: Any) -> Any:
         return None
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
-    if hasattr(v, "value") and isinstance(getattr(v, "value"), (str, int, float)):  # enums
+    if hasattr(v, "value") and isinstance(v.value, (str, int, float)):  # enums
         return v.value
     return str(v)
 
@@ -616,9 +616,8 @@ def write_summary_docs(docs: Iterable[Any], out: str | Path) -> tuple[Path, int]
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".part")
     n = 0
-    opener = (lambda: gzip.open(tmp, "wt", encoding="utf-8")) if p.name.endswith(".gz") else \
-        (lambda: open(tmp, "w", encoding="utf-8"))
-    with opener() as f:
+    gz = p.name.endswith(".gz")
+    with (gzip.open(tmp, "wt", encoding="utf-8") if gz else open(tmp, "w", encoding="utf-8")) as f:
         for doc in docs:
             f.write(json.dumps(doc_to_jsonable(doc)) + "\n")
             n += 1
@@ -665,8 +664,8 @@ def fetch_summary_docs(api_key: str, out: str | Path, ids: Sequence[str] | None 
 
 
 __all__ = [
-    "NAME", "TARGETS", "TARGET_NAMES", "GRAPH_SETTINGS", "Target", "SourceTable",
-    "CurationOptions", "Curated", "read_cgcnn_csv", "read_summary_docs", "read_source",
-    "derive_targets", "curate", "make_splits", "paper_split_ids", "parse_split", "load_mp",
-    "curate_report", "fetch_summary_docs", "write_summary_docs", "read_id_file",
+    "GRAPH_SETTINGS", "NAME", "TARGETS", "TARGET_NAMES", "Curated", "CurationOptions",
+    "SourceTable", "Target", "curate", "curate_report", "derive_targets", "fetch_summary_docs",
+    "load_mp", "make_splits", "paper_split_ids", "parse_split", "read_cgcnn_csv", "read_id_file",
+    "read_source", "read_summary_docs", "write_summary_docs",
 ]
