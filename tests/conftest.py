@@ -40,27 +40,33 @@ def perov5_dir(shared_data_dir: Path) -> Path:
     return shared_data_dir / "perov_5"
 
 
+# Sites are written out instead of using Structure.from_spacegroup: pymatgen expands the 192
+# operations of Fm-3m/Fd-3m in several seconds, which every test would pay again.
+FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+
+
 @pytest.fixture
 def BaTiO3():
-    """Cubic perovskite, Pm-3m, a = 4.00 Å, 5 atoms."""
+    """Cubic perovskite (Pm-3m), a = 4.00 Å, 5 atoms: Ba at the corner, Ti body centre, 3 O."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Pm-3m", Lattice.cubic(4.00), ["Ba", "Ti", "O"],
-                                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]])
+    return Structure(Lattice.cubic(4.00), ["Ba", "Ti", "O", "O", "O"],
+                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 
 
 @pytest.fixture
 def NaCl():
-    """Rock salt, Fm-3m conventional cell, a = 5.64 Å, 8 atoms."""
+    """Rock salt (Fm-3m) conventional cell, a = 5.64 Å, 8 atoms."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
-                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+    cl = [[(x + 0.5) % 1, y, z] for x, y, z in FCC]
+    return Structure(Lattice.cubic(5.64), ["Na"] * 4 + ["Cl"] * 4, FCC + cl)
 
 
 @pytest.fixture
 def Si():
-    """Diamond silicon, Fd-3m conventional cell, a = 5.431 Å, 8 atoms."""
+    """Diamond silicon (Fd-3m) conventional cell, a = 5.431 Å, 8 atoms."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.431), ["Si"], [[0, 0, 0]])
+    shifted = [[x + 0.25, y + 0.25, z + 0.25] for x, y, z in FCC]
+    return Structure(Lattice.cubic(5.431), ["Si"] * 8, FCC + shifted)

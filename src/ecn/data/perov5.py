@@ -44,6 +44,8 @@ SAMPLE_RESOURCE = "perov5_sample.csv.gz"
 SAMPLE_SEED = 0
 ANIONS = ("O", "N", "F", "S")
 EXCLUDED_FAMILIES = ("O2F",)
+# Bump when the assembly rule changes (part of the training split's checksum).
+ASSEMBLY_VERSION = "assembly-1"
 # e_form and heat_all are published on a 0.02 eV grid.
 GRID = 0.02
 
@@ -269,12 +271,36 @@ def _assembly(perov_dir: str, castelli_dir: str, stamp: tuple[str, ...]) -> tupl
     return assemble_train_rows(val, test, cas)
 
 
+def _report(source: Perov5Source, stamp: tuple[str, ...]) -> dict:
+    """Assembly report, from a small JSON cache keyed by the source hashes when present (so
+    loading val/test does not redo the 15k-row matching just to write the source note)."""
+    import json
+
+    from ecn.data.cache import records_cache_dir
+    from ecn.data.checksums import combine
+
+    path = records_cache_dir() / f"perov5-assembly-{combine(list(stamp))[:20]}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    report = _assembly(str(source.perov_dir), str(source.castelli_dir), stamp)[1]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report))
+        tmp.replace(path)
+    except OSError as exc:
+        logger.debug("could not cache assembly report: %s", exc)
+    return report
+
+
 def assembly_report(source: Perov5Source, verify: bool = True) -> dict:
     """The assembly report for an 'assembled' source (see `assemble_train_rows`)."""
     if source.mode != "assembled":
         raise ValueError(f"no assembly in mode {source.mode!r}")
     stamp = tuple(verify_file(f) if verify else sha256_file(f) for f in source.files("train"))
-    return _assembly(str(source.perov_dir), str(source.castelli_dir), stamp)[1]
+    return _report(source, stamp)
 
 
 # ----------------------------------------------------------------------------- notes
@@ -351,13 +377,14 @@ def load(split: str, limit: int | None = None, path: str | Path | None = None, *
         def rows_fn() -> tuple[list[Row], dict[int, str]]:
             return perov5_rows(_sample_table(hashes[0]).iloc[idx]), {}
     elif source.mode == "assembled":
-        rows_all, report = _assembly(str(source.perov_dir), str(source.castelli_dir),
-                                     tuple(hashes) if split == "train" else
-                                     tuple(sha256_file(f) for f in source.files("train")))
+        stamp = (tuple(hashes) if split == "train" else
+                 tuple(sha256_file(f) for f in source.files("train")))
+        report = _report(source, stamp)
         info["assembly"] = report
         if split == "train":
             def rows_fn() -> tuple[list[Row], dict[int, str]]:
-                return list(rows_all), {}
+                return list(_assembly(str(source.perov_dir), str(source.castelli_dir),
+                                      stamp)[0]), {}
         else:
             def rows_fn() -> tuple[list[Row], dict[int, str]]:
                 return perov5_rows(read_csv_table(files[0], PEROV5_COLUMNS)), {}
@@ -366,7 +393,8 @@ def load(split: str, limit: int | None = None, path: str | Path | None = None, *
             return perov5_rows(read_csv_table(files[0], PEROV5_COLUMNS)), {}
 
     info["training_source"] = training_source(source, report)
-    return load_rows(NAME, split, rows_fn, source_hashes=[source.mode, *hashes], required=req,
+    key = [source.mode, *hashes] + ([ASSEMBLY_VERSION] if report and split == "train" else [])
+    return load_rows(NAME, split, rows_fn, source_hashes=key, required=req,
                      target_names=PEROV5_TARGETS, limit=limit, use_cache=use_cache,
                      source_note=source_note(source, report),
                      source_files=[str(f) for f in files], info=info)
