@@ -32,7 +32,7 @@ def _cli_overrides(**flags: Any) -> dict[str, Any]:
     run = {"seed": flags["seed"], "out": flags["out"], "devices": flags["devices"],
            "accelerator": flags["accelerator"], "strategy": flags["strategy"],
            "time_budget_min": flags["time_budget"], "num_workers": flags["num_workers"],
-           "progress_bar": flags["progress"]}
+           "progress_bar": flags["progress"], "threads": flags["threads"]}
     if run["devices"] is not None and str(run["devices"]).isdigit():
         run["devices"] = int(run["devices"])
     return {"data": data, "model": model, "optim": optim, "run": run}
@@ -63,6 +63,7 @@ def train_command(
     accelerator: Optional[str] = typer.Option(None, help="Lightning accelerator (auto, cpu, gpu)."),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader workers."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process."),
 ) -> None:
     """Train a model; writes config, metrics, checkpoints, predictions, results and plots."""
     from ecn.train.config import TrainConfig, load_config

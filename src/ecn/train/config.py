@@ -98,7 +98,9 @@ class OptimConfig:
 @dataclass
 class RunConfig:
     """Where and how to run. ``time_budget_min`` stops training cleanly (after validating and
-    checkpointing) once the wall-clock budget is spent, for same-budget comparisons."""
+    checkpointing) once the wall-clock budget is spent, for same-budget comparisons.
+    ``threads`` sets ``torch.set_num_threads`` per process (None = torch's default); on a shared
+    or small CPU, 1 thread per process avoids oversubscription, which can cost 10-50x."""
 
     seed: int = 0
     out: str | None = None
@@ -109,6 +111,7 @@ class RunConfig:
     progress_bar: bool = True
     time_budget_min: float | None = None
     name: str | None = None
+    threads: int | None = None
 
 
 @dataclass
@@ -239,8 +242,8 @@ def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     for k, v in overrides.items():
         if v is None:
             continue
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("kwargs", "limit"):
-            out[k] = merge_overrides(out[k], v)
+        if isinstance(v, dict) and k not in ("kwargs", "limit", "graph"):
+            out[k] = merge_overrides(out.get(k) or {}, v)
         else:
             out[k] = v
     return out

@@ -229,9 +229,23 @@ def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
     # here, for the targets actually selected, rather than rejected for the dataset's default one.
     loaded = load_split(cfg.data.dataset, name, limit=cfg.data.limit_for(split), path=cfg.data.path,
                         required=(), use_cache=cfg.data.cache)
-    items = [(r.structure, [r.targets.get(t, math.nan) for t in cfg.data.targets], r.id)
-             for r in loaded.records]
-    graphs, rejected = build_graphs(items, settings, n_jobs=cfg.data.n_jobs, progress=progress)
+    targets = list(cfg.data.targets)
+
+    def items() -> list[tuple[str, Any, np.ndarray]]:
+        return [(r.id, r.structure, np.array([r.targets.get(t, math.nan) for t in targets]))
+                for r in loaded.records]
+
+    if cfg.data.cache:
+        from ecn.data.checksums import combine
+        from ecn.graphs import load_or_build
+
+        # y holds the selected targets, so they are part of the cache key.
+        key = combine([loaded.checksum, "targets=" + ",".join(targets)])
+        graphs, rejected = load_or_build(f"{cfg.data.dataset}-{name}", key, settings, items,
+                                         n_jobs=cfg.data.n_jobs, progress=progress)
+    else:
+        graphs, rejected = build_graphs(items(), settings, n_jobs=cfg.data.n_jobs,
+                                        progress=progress)
     n_rej = len(loaded.rejected) + len(rejected)
     if n_rej:
         logger.info("%s: %d structure(s) rejected (unreadable or graph failed)", split, n_rej)

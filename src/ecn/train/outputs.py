@@ -34,7 +34,8 @@ class MetricsCSV(pl.Callback):
         self.path = Path(path)
         self._t0 = time.monotonic()
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # on_train_start, not on_fit_start: the resumed epoch counter is restored by then.
         self._t0 = time.monotonic()
         if not trainer.is_global_zero:
             return

@@ -4,11 +4,19 @@
 ``torch.load(weights_only=True)``: they hold only tensors and plain Python values (model init
 kwargs, graph settings, target names/statistics, ecn version), never pickled classes.
 
-Translation averaging: with the cell one-hot node features on, a prediction depends on which
-supercell cell is called the origin (explicit symmetry breaking, paper §5). A translation by
-``t in Z_2^3`` relabels cell ``a`` as ``a XOR t``; averaging over all 8 gives an origin-independent
-prediction. Only the one-hot columns change: the edge colours depend on ``a XOR b`` (and, for
-glambda, on its orbit), which every translation preserves.
+Translation averaging (``--average-translations``): with the cell one-hot node features on, a
+prediction depends on which supercell cell is called the origin (explicit symmetry breaking,
+paper §5). A translation by ``t in Z_2^3`` relabels cell ``a`` as ``a XOR t``; the option averages
+the prediction over all 8 relabelings of the one-hot columns (edge colours depend on ``a XOR b``,
+which every translation preserves, so only the one-hot changes).
+
+Caveat, measured: on the exact 8-fold cover, ``a -> a XOR t`` is a graph automorphism that keeps
+every colouring (sn, p1, glambda, slambda), so the relabeled graph is the original with its nodes
+permuted and the pooled prediction is ALREADY invariant (differences 0 to float precision); the
+average is then a no-op. What does change a prediction is another choice of unit cell origin that
+makes some atoms wrap (e.g. shifting fractional coordinates by 0.6 along a): each wrapped atom's
+copies get their cell labels XOR-ed individually, which changes the cell-pair colours as well as
+the one-hot; the 8 global relabelings cannot undo that.
 """
 
 from __future__ import annotations

@@ -130,6 +130,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             holds checkpoints (use ``--resume`` or another ``--out``).
     """
     t0 = time.monotonic()
+    if cfg.run.threads is not None:
+        torch.set_num_threads(cfg.run.threads)
     out = Path(cfg.run.out or cfg.default_out())
     cfg.run.out = str(out)
     rank0 = rank_zero_only.rank == 0
