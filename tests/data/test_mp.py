@@ -307,10 +307,36 @@ def test_id_file_formats(tmp_path):
 
 def test_curate_report_writes_funnel(tmp_path):
     shutil.copy(FIXTURE, tmp_path / "docs.json")
-    cur, paths = mp.curate_report(tmp_path / "docs.json", out_dir=tmp_path / "out",
+    _, paths = mp.curate_report(tmp_path / "docs.json", out_dir=tmp_path / "out",
                                   processes=1, progress=False)
     md = paths["markdown"].read_text()
     assert "| 3D only | 10 | 7 | 3 |" in md and "random (seed 0" in md
     js = json.loads(paths["json"].read_text())
     assert js["rows_in"] == 10 and js["rows_out"] == 7 and "paper" in js["splits"]
     assert len(pd.read_csv(paths["ids"])) == 7
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+
+def test_registered_in_dataset_registry():
+    from ecn.data import DATASETS, load_split
+
+    spec = DATASETS["mp"]
+    assert spec.target_names == mp.TARGET_NAMES and spec.default_target == "e_form"
+    assert spec.tasks["is_metal"] == "classification" and spec.units["e_form"] == "eV/atom"
+    assert spec.graph_defaults == {"strategy": "voronoi_radii", "hubbard_u": True}
+    loaded = load_split("mp", "random:train", path=str(FIXTURE), required=("e_fermi",))
+    assert loaded.split == "random:train" and len(loaded) == 6
+    assert all(math.isfinite(r.targets["e_fermi"]) for r in loaded.records)
+    with pytest.raises(ValueError, match="no target"):
+        mp.load_mp("train", path=FIXTURE, required=("heat_all",))
+
+
+def test_required_target_rejects_per_target():
+    """band_gap is NaN for metals: requiring it rejects the metals only, with a reason."""
+    gaps = mp.load_mp("random0:train", path=FIXTURE, required=("band_gap",))
+    every = mp.load_mp("random0:train", path=FIXTURE, required=())
+    assert len(gaps) + len(gaps.rejected) == len(every)
+    assert all(r.targets["is_metal"] == 0.0 for r in gaps.records)
+    assert all("band_gap" in r.reason for r in gaps.rejected)

@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ecn.elements import COVALENT_RADIUS, MAX_Z
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pymatgen.core import Structure
 
 logger = logging.getLogger(__name__)
@@ -214,6 +214,8 @@ def _facts_worker(args: tuple[tuple[str, Any], str, float]) -> dict[str, Any]:
 
 
 def _read_facts(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.read_csv(path, dtype={"id": str, "reduced_formula": str, "error": str},
                      keep_default_na=False)
     return df
@@ -241,6 +243,8 @@ def compute_facts(items: Sequence[tuple[str, Any]], *, method: str = "radii",
     Returns:
         DataFrame with FACT_COLUMNS, in the order of `items`.
     """
+    import pandas as pd
+
     if method not in DIM_METHODS:
         raise ValueError(f"unknown dimensionality method {method!r}; choose one of {DIM_METHODS}")
     ids = [sid for sid, _ in items]
@@ -362,6 +366,8 @@ def drop_energy_outliers(df: pd.DataFrame, column: str = "formation_energy_per_a
     value would otherwise win its (formula, space group) group and evict the real entry.
     Adds a boolean `outlier` column either way.
     """
+    import pandas as pd
+
     e = pd.to_numeric(df[column], errors="coerce")
     df = df.assign(outlier=(e.abs() > threshold).to_numpy())
     out = df[~df["outlier"]] if drop else df
@@ -375,6 +381,8 @@ def drop_duplicates(df: pd.DataFrame, energy: str = "formation_energy_per_atom",
                     id_col: str = "id") -> tuple[pd.DataFrame, Step]:
     """Paper §8: rows with the same (reduced formula, spglib space group) are one material; keep
     the lowest formation energy (missing energies lose; ties go to the first row)."""
+    import pandas as pd
+
     e = pd.to_numeric(df[energy], errors="coerce")
     order = df.assign(_e=e.fillna(np.inf), _pos=np.arange(len(df)))
     keep = order.sort_values(["_e", "_pos"], kind="stable").drop_duplicates(list(key), keep="first")
@@ -403,6 +411,8 @@ def drop_large_cells(df: pd.DataFrame, max_sites: int = 50, id_col: str = "id"
 def target_counts(df: pd.DataFrame, targets: Sequence[str]) -> dict[str, int]:
     """Rows with a finite value, per target: missing targets are dropped per target, not per row,
     so a structure without a Fermi energy still counts for the formation energy."""
+    import pandas as pd
+
     return {t: int(np.isfinite(pd.to_numeric(df[t], errors="coerce")).sum()) for t in targets}
 
 

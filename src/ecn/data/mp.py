@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ecn.data import curation
 from ecn.data.checksums import sha256_file, verify_file
 from ecn.elements import hubbard_u_flag
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ecn.data.types import LoadedSplit
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,17 @@ SUMMARY_FIELDS = ("material_id", "structure", "formation_energy_per_atom", "band
 
 # Default graph settings of this dataset (keys of ecn.graphs.GraphSettings).
 GRAPH_SETTINGS: dict[str, Any] = {"strategy": "voronoi_radii", "hubbard_u": True}
+
+# Registry entry (ecn.data.registry.DATASETS["mp"] is built from these).
+DESCRIPTION = ("Materials Project (36,737-structure CSV or a mp-api summary dump), curated as "
+               "paper §8; paper or seeded random split")
+DEFAULT_TARGET = "e_form"
+SPLITS: tuple[str, ...] = ("train", "val", "test", "random:train", "random:val", "random:test")
+NOTES = ("Splits: train/val/test = the paper's own id lists intersected with our curated rows; "
+         "random:<part> = seeded (0) 80/10/10 of the curated rows (other seeds: "
+         "ecn.data.mp.load_mp('random<seed>:<part>')). The CSV is an MP release from ~2020, not "
+         "v2021.05, so about a third of the paper's training set is available. Hubbard U: "
+         "oxides/fluorides with Co, Cr, Fe, Mn, Mo, Ni, V or W (ecn.elements.hubbard_u_flag).")
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,8 @@ def default_csv_path() -> Path:
 
 def _numeric(values: Iterable[Any]) -> np.ndarray:
     """Floats with NaN for anything missing or non-numeric ('None', '', None, text)."""
+    import pandas as pd
+
     return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(float)
 
 
@@ -140,6 +154,8 @@ def read_cgcnn_csv(path: str | Path | None = None, *, verify: bool = True,
         ecn.data.checksums.ChecksumError: the file differs from SOURCES.md (verify=True).
         ValueError: required columns are missing.
     """
+    import pandas as pd
+
     p = Path(path) if path is not None else default_csv_path()
     if not p.is_file():
         raise FileNotFoundError(f"Materials Project CSV not found: {p} (set ECN_DATA_DIR or pass "
@@ -202,6 +218,8 @@ def read_summary_docs(path: str | Path, *, limit: int | None = None) -> SourceTa
         FileNotFoundError: the file is missing.
         ValueError: a document has no id, or ids repeat.
     """
+    import pandas as pd
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"summary-document dump not found: {p}")
@@ -254,6 +272,8 @@ def derive_targets(raw: pd.DataFrame, nsites: Sequence[int] | np.ndarray) -> pd.
     Returns:
         DataFrame with columns TARGET_NAMES, same index as `raw`.
     """
+    import pandas as pd
+
     e = raw["formation_energy_per_atom"].to_numpy(float)
     ef = raw["efermi"].to_numpy(float)
     gap = raw["band_gap"].to_numpy(float)
@@ -331,6 +351,8 @@ def curate(source: SourceTable, options: CurationOptions | None = None, *, proce
     formula, spglib space group) keeping the lowest formation energy; 3D-bonded only; <= max_sites
     atoms. Missing targets drop per target (counted, rows kept).
     """
+    import pandas as pd
+
     opts = options or CurationOptions()
     t0 = time.perf_counter()
     raw = source.frame
@@ -468,15 +490,26 @@ def split_note(mode: str, seed: int, sizes: dict[str, int]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def load(split: str, limit: int | None = None, path: str | Path | None = None, *,
+         required: Sequence[str] | None = None, verify: bool = True,
+         use_cache: bool = True) -> LoadedSplit:
+    """Registry loader (`ecn.data.load_split("mp", ...)`): `required` defaults to
+    (DEFAULT_TARGET,), so rows without a finite formation energy become rejections; pass
+    `required=()` to keep every row and drop missing values per target downstream."""
+    return load_mp(split, limit, path, required=required, verify=verify, use_cache=use_cache)
+
+
 def load_mp(split: str = "train", limit: int | None = None, path: str | Path | None = None, *,
-            options: CurationOptions | None = None, verify: bool = True, use_cache: bool = True,
-            processes: int = 2) -> LoadedSplit:
+            required: Sequence[str] | None = None, options: CurationOptions | None = None,
+            verify: bool = True, use_cache: bool = True, processes: int = 2) -> LoadedSplit:
     """Records of one split of the curated Materials Project dataset.
 
     Args:
         split: see `parse_split` ("train", "valid"/"val", "test", "random7:train", ...).
         limit: keep the first `limit` records of the split (curation always sees all rows).
         path: the CSV or a summary-document dump; None = the mp_cgcnn_36k CSV.
+        required: targets that must be finite for a row to become a record (others may be NaN;
+            default: DEFAULT_TARGET). Missing values are per target: pass the target trained on.
         options: curation switches.
         verify: check the CSV's sha256.
         use_cache: reuse structure facts and parsed records from the cache directory.
@@ -486,6 +519,10 @@ def load_mp(split: str = "train", limit: int | None = None, path: str | Path | N
 
     mode, seed, part = parse_split(split)
     opts = options or CurationOptions()
+    req = tuple(required) if required is not None else (DEFAULT_TARGET,)
+    unknown = sorted(set(req) - set(TARGET_NAMES))
+    if unknown:
+        raise ValueError(f"mp has no target(s) {unknown}; targets: {TARGET_NAMES}")
     p = Path(path) if path is not None else default_csv_path()
     digest = verify_file(p) if verify and p.name.endswith((".csv", ".csv.gz")) else sha256_file(p)
     state: dict[str, Any] = {}
@@ -509,12 +546,15 @@ def load_mp(split: str = "train", limit: int | None = None, path: str | Path | N
 
     canonical = split_name(mode, part, seed)
     split_key = canonical if mode == "paper" else f"random{seed}-{part}"
-    note_head = (f"Materials Project `mp`, curated as paper §8 ({opts.key()}); "
-                 f"{split_note(mode, seed, {})}")
+    kind = ("36k CSV, an MP release from ~2020, not the paper's v2021.05"
+            if p.name.endswith((".csv", ".csv.gz")) else "Materials Project summary-document dump")
+    note_head = (f"Materials Project `mp` from {p.name} ({kind}), curated as paper §8 "
+                 f"({opts.key()}); {split_note(mode, seed, {})}")
     loaded = load_rows(NAME, split_key, rows_fn, source_hashes=[digest, opts.key(), canonical],
-                       required=(), target_names=TARGET_NAMES, limit=limit, use_cache=use_cache,
+                       required=req, target_names=TARGET_NAMES, limit=limit, use_cache=use_cache,
                        source_note=note_head.rstrip(": "), source_files=[str(p)],
                        info={"split_mode": mode, "seed": seed, "part": part})
+    loaded.split = split
     if "sizes" in state:
         loaded.info["split_sizes"] = state["sizes"]
     return loaded
@@ -664,8 +704,30 @@ def fetch_summary_docs(api_key: str, out: str | Path, ids: Sequence[str] | None 
 
 
 __all__ = [
-    "GRAPH_SETTINGS", "NAME", "TARGETS", "TARGET_NAMES", "Curated", "CurationOptions",
-    "SourceTable", "Target", "curate", "curate_report", "derive_targets", "fetch_summary_docs",
-    "load_mp", "make_splits", "paper_split_ids", "parse_split", "read_cgcnn_csv", "read_id_file",
-    "read_source", "read_summary_docs", "write_summary_docs",
+    "DEFAULT_TARGET",
+    "DESCRIPTION",
+    "GRAPH_SETTINGS",
+    "NAME",
+    "NOTES",
+    "SPLITS",
+    "TARGETS",
+    "TARGET_NAMES",
+    "Curated",
+    "CurationOptions",
+    "SourceTable",
+    "Target",
+    "curate",
+    "curate_report",
+    "derive_targets",
+    "fetch_summary_docs",
+    "load",
+    "load_mp",
+    "make_splits",
+    "paper_split_ids",
+    "parse_split",
+    "read_cgcnn_csv",
+    "read_id_file",
+    "read_source",
+    "read_summary_docs",
+    "write_summary_docs",
 ]

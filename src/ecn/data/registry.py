@@ -7,17 +7,24 @@ place, and nothing registers itself by import side effect (STYLE.md).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
-from ecn.data import perov5
+from ecn.data import mp, perov5
 from ecn.data.checksums import sha256_file, verify_file
 from ecn.data.loading import load_rows
-from ecn.data.readers import (CASTELLI_COLUMNS, CASTELLI_TARGETS, Row, castelli_rows,
-                              read_cif_folder, read_csv_table)
+from ecn.data.readers import (
+    CASTELLI_COLUMNS,
+    CASTELLI_TARGETS,
+    Row,
+    castelli_rows,
+    read_cif_folder,
+    read_csv_table,
+)
 from ecn.data.types import LoadedSplit
 
 logger = logging.getLogger(__name__)
@@ -128,7 +135,7 @@ def _load_cif_folder(split: str, limit: int | None = None, path: str | Path | No
     rows_all, names, missing = read_cif_folder(folder)
     if split != "all":
         perm = np.random.default_rng(CIF_SPLIT_SEED).permutation(len(rows_all))
-        n_tr, n_va = int(round(0.8 * len(perm))), int(round(0.1 * len(perm)))
+        n_tr, n_va = round(0.8 * len(perm)), round(0.1 * len(perm))
         pick = {"train": perm[:n_tr], "val": perm[n_tr:n_tr + n_va],
                 "test": perm[n_tr + n_va:]}[split]
         keep = sorted(int(i) for i in pick)
@@ -218,8 +225,9 @@ DATASETS: dict[str, DatasetSpec] = {
         notes="Target names come from the file (target, or target_0.. / a header row); "
               "units are unknown.",
     ),
-    # "mp2021": Materials Project as curated in paper §8 (graph default "voronoi_radii") —
-    # a separate issue; its spec goes here when `ecn.data.mp` exists.
+    "mp": DatasetSpec(name=mp.NAME, description=mp.DESCRIPTION, targets=mp.TARGETS,
+                      default_target=mp.DEFAULT_TARGET, graph_defaults=mp.GRAPH_SETTINGS,
+                      splits=mp.SPLITS, loader=mp.load, notes=mp.NOTES),
 }
 
 
