@@ -6,13 +6,11 @@ from __future__ import annotations
 import gzip
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ecn.data import ChecksumError, load_split
-from ecn.data import perov5
+from ecn.data import ChecksumError, load_split, perov5
 from ecn.data.perov5 import anion_family, match_key, resolve, sample_path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,7 @@ def test_cif_folder_targets_and_cache(tmp_path, BaTiO3, NaCl, Si):
     assert third.checksum != first.checksum
     # seeded 80/10/10 split partitions the rows
     parts = [load_split("cif", s, path=str(tmp_path)).ids for s in ("train", "val", "test")]
-    assert sorted(sum(parts, [])) == sorted(first.ids) and [len(p) for p in parts] == [10, 1, 1]
+    assert sorted(i for p in parts for i in p) == sorted(first.ids) and [len(p) for p in parts] == [10, 1, 1]
 
 
 def test_cif_folder_header_names(tmp_path, BaTiO3):

@@ -10,8 +10,8 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.core.periodic_table import DummySpecies
 
 from ecn.data import load_split
-from ecn.data.validate import BadInput, make_record, parse_cif, structure_problem
 from ecn.data.types import Record, Rejection
+from ecn.data.validate import BadInput, make_record, parse_cif, structure_problem
 
 GOOD_TARGETS = {"target": 1.0}
 

@@ -13,8 +13,14 @@ Nothing is read at import time.
 """
 
 from ecn.data.checksums import ChecksumError
-from ecn.data.registry import (DATASETS, DatasetSpec, TargetSpec, available_splits, get_spec,
-                               load_split)
+from ecn.data.registry import (
+    DATASETS,
+    DatasetSpec,
+    TargetSpec,
+    available_splits,
+    get_spec,
+    load_split,
+)
 from ecn.data.types import LoadedSplit, Record, Rejection
 from ecn.data.validate import BadInput
 

@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,18 +47,18 @@ def save(path: Path, records: Sequence[Record], record_rows: Sequence[int],
     species = [str(s.specie) for r in records for s in r.structure]
     targets = np.array([[r.targets.get(t, np.nan) for t in target_names] for r in records],
                        dtype=np.float64).reshape(len(records), len(target_names))
-    payload = dict(
-        version=np.array(FORMAT_VERSION),
-        ids=np.array([r.id for r in records], dtype=str),
-        rows=np.asarray(record_rows, dtype=np.int64),
-        n_sites=n_sites, lattice=lattice.reshape(-1, 3, 3), frac=frac,
-        species=np.array(species, dtype=str), targets=targets,
-        target_names=np.array(list(target_names), dtype=str),
-        rej_ids=np.array([r.id for r in rejected], dtype=str),
-        rej_reasons=np.array([r.reason for r in rejected], dtype=str),
-        rej_rows=np.asarray(rejected_rows, dtype=np.int64),
-        meta=np.array(json.dumps(meta)),
-    )
+    payload = {
+        "version": np.array(FORMAT_VERSION),
+        "ids": np.array([r.id for r in records], dtype=str),
+        "rows": np.asarray(record_rows, dtype=np.int64),
+        "n_sites": n_sites, "lattice": lattice.reshape(-1, 3, 3), "frac": frac,
+        "species": np.array(species, dtype=str), "targets": targets,
+        "target_names": np.array(list(target_names), dtype=str),
+        "rej_ids": np.array([r.id for r in rejected], dtype=str),
+        "rej_reasons": np.array([r.reason for r in rejected], dtype=str),
+        "rej_rows": np.asarray(rejected_rows, dtype=np.int64),
+        "meta": np.array(json.dumps(meta)),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:

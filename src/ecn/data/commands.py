@@ -13,7 +13,6 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -34,8 +33,8 @@ def _splits(name: str, split: str) -> list[str]:
     return [split]
 
 
-def graph_settings(name: str, strategy: Optional[str] = None, cutoff: Optional[float] = None,
-                   supercell: Optional[bool] = None):
+def graph_settings(name: str, strategy: str | None = None, cutoff: float | None = None,
+                   supercell: bool | None = None):
     """The dataset's default GraphSettings with command-line overrides."""
     from ecn.data import get_spec
     from ecn.graphs import GraphSettings
@@ -56,12 +55,12 @@ def _fmt(x: float) -> str:
 
 def info(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
          split: str = typer.Option("all", help="Split name or 'all'."),
-         path: Optional[str] = typer.Option(None, help="Data location (required for 'cif')."),
-         limit: Optional[int] = typer.Option(None, help="Only the first N rows per split."),
+         path: str | None = typer.Option(None, help="Data location (required for 'cif')."),
+         limit: int | None = typer.Option(None, help="Only the first N rows per split."),
          top: int = typer.Option(15, help="Elements shown in the histogram."),
          fallback: bool = typer.Option(True, help="Count structures needing the isolated-atom "
                                        "fallback under the default graph settings."),
-         strategy: Optional[str] = typer.Option(None, help="Graph strategy for the fallback "
+         strategy: str | None = typer.Option(None, help="Graph strategy for the fallback "
                                                 "count (default: the dataset's)."),
          ) -> None:
     """Counts per split, training source, target statistics, element histogram."""
@@ -143,17 +142,17 @@ def _write_rejected(path: Path, rows: list[tuple[str, str, str]]) -> None:
 
 def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
           split: str = typer.Option("all", help="Split name or 'all'."),
-          strategy: Optional[str] = typer.Option(None, help="voronoi_radii | cutoff | "
+          strategy: str | None = typer.Option(None, help="voronoi_radii | cutoff | "
                                                  "min_distance (default: the dataset's)."),
-          cutoff: Optional[float] = typer.Option(None, help="Radius in Å for cutoff strategies."),
-          supercell: Optional[bool] = typer.Option(None, "--supercell/--unit-cell",
+          cutoff: float | None = typer.Option(None, help="Radius in Å for cutoff strategies."),
+          supercell: bool | None = typer.Option(None, "--supercell/--unit-cell",
                                                    help="8-fold cover (default) or unit cell."),
-          path: Optional[str] = typer.Option(None, help="Data location (required for 'cif')."),
-          limit: Optional[int] = typer.Option(None, help="Only the first N rows per split."),
-          n_jobs: Optional[int] = typer.Option(None, help="Worker processes (default: all)."),
+          path: str | None = typer.Option(None, help="Data location (required for 'cif')."),
+          limit: int | None = typer.Option(None, help="Only the first N rows per split."),
+          n_jobs: int | None = typer.Option(None, help="Worker processes (default: all)."),
           progress: bool = typer.Option(True, help="Show progress bars."),
           rebuild: bool = typer.Option(False, help="Ignore existing caches."),
-          out: Optional[Path] = typer.Option(None, help="Where rejected.csv goes "
+          out: Path | None = typer.Option(None, help="Where rejected.csv goes "  # noqa: B008
                                              "(default: <cache dir>/<dataset>-<settings key>)."),
           ) -> None:
     """Build and cache graphs for the splits; write rejected.csv (id, split, reason)."""
@@ -207,7 +206,7 @@ def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
 
 
 def download(dataset: str = typer.Argument("perov5", help="Only perov5 has a public URL."),
-             dest: Optional[Path] = typer.Option(None, help="Folder (default: user cache)."),
+             dest: Path | None = typer.Option(None, help="Folder (default: user cache)."),  # noqa: B008
              ) -> None:
     """Download the official files (checksum-verified) into the user cache."""
     from ecn.data.download import download_perov5

@@ -10,8 +10,8 @@ import logging
 import os
 import tempfile
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ecn.data.checksums import SHA256, ChecksumError, sha256_file
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ def target_stats(records: Sequence[Record], target_names: Sequence[str]) -> dict
             out[t] = {"count": 0, "mean": math.nan, "std": math.nan, "min": math.nan,
                       "max": math.nan}
         else:
-            out[t] = {"count": int(len(v)), "mean": float(v.mean()), "std": float(v.std()),
+            out[t] = {"count": len(v), "mean": float(v.mean()), "std": float(v.std()),
                       "min": float(v.min()), "max": float(v.max())}
     return out
 

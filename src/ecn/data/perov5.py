@@ -18,17 +18,25 @@ import io
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from ecn.data.checksums import sha256_file, verify_file
 from ecn.data.loading import load_rows
-from ecn.data.readers import (CASTELLI_COLUMNS, PEROV5_COLUMNS, PEROV5_TARGETS, Row,
-                              castelli_rows, perov5_rows, read_csv_table)
+from ecn.data.readers import (
+    CASTELLI_COLUMNS,
+    PEROV5_COLUMNS,
+    PEROV5_TARGETS,
+    Row,
+    castelli_rows,
+    perov5_rows,
+    read_csv_table,
+)
 from ecn.data.types import LoadedSplit
 
 logger = logging.getLogger(__name__)
@@ -348,7 +356,7 @@ def _sample_table(stamp: str):
 def sample_split_indices(n: int, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
     """Seeded 80/10/10 split of `n` rows (indices sorted to keep the source order)."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_tr, n_va = int(round(0.8 * n)), int(round(0.1 * n))
+    n_tr, n_va = round(0.8 * n), round(0.1 * n)
     return {"train": np.sort(perm[:n_tr]), "val": np.sort(perm[n_tr:n_tr + n_va]),
             "test": np.sort(perm[n_tr + n_va:])}
 

@@ -11,7 +11,8 @@ import logging
 import math
 import warnings
 from collections import Counter
-from typing import TYPE_CHECKING, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def parse_cif(text: str) -> Structure:
             structure = structures[0]
         except BadInput:
             raise
-        except Exception as exc:  # pymatgen raises many types for broken text
+        except Exception as exc:  # noqa: BLE001 - pymatgen raises many types for broken text
             hint = f"; parser said: {caught[-1].message}" if caught else ""
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BadInput(f"unparseable CIF: {msg[:200]}{hint}"[:300]) from None
