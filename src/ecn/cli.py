@@ -48,6 +48,62 @@ from ecn.data.commands import register as _register_data_commands  # noqa: E402
 _register_data_commands(data_app)  # ecn data info | build | download
 
 
+def _only_mp(dataset: str) -> None:
+    if dataset != "mp":
+        raise typer.BadParameter(f"only 'mp' supports this command, not {dataset!r}")
+
+
+@data_app.command("curate")
+def data_curate(
+    dataset: str = typer.Argument("mp", help="Dataset (only 'mp')."),
+    path: Optional[Path] = typer.Option(None, help="MP CSV or summary-document dump "
+                                        "(default: the mp_cgcnn_36k CSV)."),
+    split: str = typer.Option("both", help="Splits to size: paper, random or both."),
+    seed: int = typer.Option(0, help="Seed of the random 80/10/10 split."),
+    drop_outliers: bool = typer.Option(True, help="Drop |E_form| > threshold (else flag only)."),
+    outlier_threshold: float = typer.Option(5.0, help="Outlier threshold in eV/atom."),
+    max_sites: int = typer.Option(50, help="Largest cell kept (atoms)."),
+    dim_method: str = typer.Option("radii", help="Bonds for the 3D filter: radii | crystalnn."),
+    processes: int = typer.Option(2, help="Worker processes for the structure analysis."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N source rows."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default: cache dir)."),
+) -> None:
+    """Curate as paper §8; print the funnel and write funnel.md/.json + curated.csv.gz."""
+    from ecn.data.mp import CurationOptions, curate_report
+
+    _only_mp(dataset)
+    if split not in ("paper", "random", "both"):
+        raise typer.BadParameter("--split must be paper, random or both")
+    modes = [(m, seed) for m in ("paper", "random") if split in (m, "both")]
+    opts = CurationOptions(drop_outliers=drop_outliers, outlier_threshold=outlier_threshold,
+                           max_sites=max_sites, dim_method=dim_method)
+    cur, paths = curate_report(path, options=opts, split_modes=modes, out_dir=out,
+                               processes=processes, limit=limit)
+    console.print(cur.funnel.to_markdown(), markup=False, highlight=False)
+    for p in paths.values():
+        console.print(f"wrote {p}")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    dataset: str = typer.Argument("mp", help="Dataset (only 'mp')."),
+    api_key: str = typer.Option(..., envvar="MP_API_KEY", help="Materials Project API key."),
+    ids: Optional[Path] = typer.Option(None, help="Ids to fetch: text (one per line) or JSON "
+                                       "list, e.g. the paper's id lists; default: all."),
+    out: Path = typer.Option(Path("mp_summary_docs.jsonl.gz"), help="Output JSON-lines file."),
+) -> None:
+    """Download MP summary documents with the official mp-api client (pip install 'ecn[mp]')."""
+    from ecn.data.mp import fetch_summary_docs, read_id_file
+
+    _only_mp(dataset)
+    try:
+        path, n = fetch_summary_docs(api_key, out, read_id_file(ids) if ids else None)
+    except ImportError as exc:
+        console.print(str(exc), markup=False, style="red")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {n} documents to {path}; use it with --path {path}")
+
+
 @bench_app.command("graphs")
 def bench_graphs(
     dataset: str = typer.Option("perov5", help="Dataset name."),

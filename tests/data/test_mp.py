@@ -340,3 +340,34 @@ def test_required_target_rejects_per_target():
     assert len(gaps) + len(gaps.rejected) == len(every)
     assert all(r.targets["is_metal"] == 0.0 for r in gaps.records)
     assert all("band_gap" in r.reason for r in gaps.rejected)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def test_cli_curate_and_fetch(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ecn.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "curate", "mp", "--path", str(FIXTURE), "--processes", "1",
+                              "--split", "random", "--seed", "3", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "| 3D only | 10 | 7 | 3 |" in res.output and "seed 3" in res.output
+    assert (tmp_path / "o" / "funnel.json").exists() and (tmp_path / "o" / "funnel.md").exists()
+
+    monkeypatch.setitem(sys.modules, "mp_api", None)
+    monkeypatch.setitem(sys.modules, "mp_api.client", None)
+    res = runner.invoke(app, ["data", "fetch", "mp", "--api-key", "K", "--out",
+                              str(tmp_path / "d.jsonl")])
+    assert res.exit_code == 2 and "ecn[mp]" in res.output
+
+    calls: list[dict] = []
+    _install_fake_mp_api(monkeypatch, json.loads(FIXTURE.read_text()), calls)
+    ids = tmp_path / "ids.json"
+    ids.write_text('["mp-149", "mp-81"]')
+    res = runner.invoke(app, ["data", "fetch", "mp", "--api-key", "K", "--ids", str(ids),
+                              "--out", str(tmp_path / "d.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert mp.read_summary_docs(tmp_path / "d.jsonl").frame["id"].tolist() == ["mp-149", "mp-81"]
