@@ -1,0 +1,176 @@
+"""`ColoredLinear`: C affine maps in one parameter tensor, and how to apply them cheaply.
+
+The parameter-sharing layer of paper Claim 6.1 uses one function per colour. Expanding the weights
+by a one-hot colour vector costs C times the FLOPs; instead (DESIGN.md "Efficient colours"):
+
+* rows that are node features are projected once per node and colour (``project``), and the
+  per-edge result is a gather from the ``(N, C, d)`` projection;
+* rows that are per-edge (edge features, hidden activations) are multiplied group by group, the
+  edges being sorted by colour once per batch (``grouped``): one dense matmul per colour, or a
+  single ``torch.nn.functional.grouped_mm`` call where it applies (float32 on CPU/GPU).
+
+``naive`` is the one-hot-expanded reference, kept for tests and the benchmark contrast.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def _grouped_mm_ok(x: Tensor, w: Tensor) -> bool:
+    """Whether `torch.nn.functional.grouped_mm` accepts these operands (dtype and alignment)."""
+    if not hasattr(torch.nn.functional, "grouped_mm"):
+        return False
+    if x.dtype not in (torch.float32, torch.bfloat16, torch.float16) or w.dtype != x.dtype:
+        return False
+    item = x.element_size()
+    return (x.shape[1] * item) % 16 == 0 and (w.shape[2] * item) % 16 == 0
+
+
+def _contiguous_grad(t: Tensor) -> Tensor:
+    """Make the incoming gradient of `t` dense (grouped_mm rejects expanded, stride-0 grads)."""
+    if t.requires_grad:
+        t.register_hook(lambda g: g.contiguous())
+    return t
+
+
+def grouped_matmul(x: Tensor, weight: Tensor, counts: list[int], offsets: Tensor | None = None,
+                   backend: str = "auto") -> Tensor:
+    """Multiply consecutive row groups of `x` by their own matrix.
+
+    Args:
+        x: (M, in) rows sorted by group; group k holds ``counts[k]`` consecutive rows.
+        weight: (K, in, out) one matrix per group.
+        counts: K python ints summing to M.
+        offsets: (K,) int32 cumulative counts (needed by ``grouped_mm``; built if None).
+        backend: ``"loop"`` (one matmul per group), ``"grouped_mm"`` or ``"auto"`` (grouped_mm
+            when the dtype/alignment allow it, else the loop).
+
+    Returns:
+        (M, out).
+    """
+    if weight.shape[0] != len(counts):
+        raise ValueError(f"{weight.shape[0]} matrices for {len(counts)} groups")
+    if backend not in ("auto", "loop", "grouped_mm"):
+        raise ValueError(f"unknown backend {backend!r}")
+    if len(counts) == 1:
+        return x @ weight[0]
+    use_gmm = backend == "grouped_mm" or (backend == "auto" and _grouped_mm_ok(x, weight))
+    if use_gmm:
+        if offsets is None:
+            offsets = torch.tensor(counts, device=x.device).cumsum(0).to(torch.int32)
+        out = torch.nn.functional.grouped_mm(x.contiguous(), weight.contiguous(), offs=offsets)
+        return _contiguous_grad(out)
+    return torch.cat([xs @ weight[k] for k, xs in enumerate(x.split(counts))])
+
+
+class ColoredLinear(nn.Module):
+    """C independent affine maps ``y = x W^c + b^c`` stored as one ``(C, in, out)`` tensor.
+
+    Each colour is initialised like its own ``nn.Linear(in, out)``.
+
+    Args:
+        in_features: input width.
+        out_features: output width.
+        n_colors: number of colours C.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_colors: int) -> None:
+        super().__init__()
+        if min(in_features, out_features, n_colors) < 1:
+            raise ValueError("in_features, out_features and n_colors must be >= 1")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.n_colors = n_colors
+        self.weight = nn.Parameter(torch.empty(n_colors, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_colors, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform(-1/sqrt(in), 1/sqrt(in)) for weights and biases, as ``nn.Linear``."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, colors={self.n_colors}"
+
+    def effective(self, select: Tensor | None = None, mix: Tensor | None = None,
+                  rows: slice | None = None) -> tuple[Tensor, Tensor]:
+        """Weights of the colours actually used, optionally orbit-averaged.
+
+        Args:
+            select: (K,) colour ids: effective colour k is colour ``select[k]``.
+            mix: (K, C) mixing rows: effective colour k has weights ``sum_c mix[k, c] W^c``
+                (the G_Lambda orbit mean). Exactly one of `select` / `mix` may be given; with
+                neither, all C colours are returned.
+            rows: input rows of W to keep (e.g. only the edge-feature block).
+
+        Returns:
+            weight (K, in', out) and bias (K, out).
+        """
+        w = self.weight if rows is None else self.weight[:, rows]
+        if mix is not None and select is not None:
+            raise ValueError("give either select or mix, not both")
+        if mix is not None:
+            k = mix.shape[0]
+            return (mix @ w.reshape(self.n_colors, -1)).reshape(k, *w.shape[1:]), mix @ self.bias
+        if select is not None:
+            return w[select], self.bias[select]
+        return w, self.bias
+
+    def project(self, x: Tensor, blocks: list[slice]) -> Tensor:
+        """Project `x` through the given input-row blocks of every colour, without bias.
+
+        Args:
+            x: (N, d) node features; every block must have d rows.
+            blocks: B slices of the input rows (e.g. target block, source block).
+
+        Returns:
+            (N, C, B, out): ``out[n, c, b] = x[n] @ W^c[blocks[b]]``.
+        """
+        ws = torch.stack([self.weight[:, blk] for blk in blocks], dim=1)  # (C, B, d, out)
+        c, b, d, o = ws.shape
+        if x.shape[1] != d:
+            raise ValueError(f"x has {x.shape[1]} features, blocks have {d} rows")
+        flat = ws.permute(2, 0, 1, 3).reshape(d, c * b * o)
+        return (x @ flat).view(x.shape[0], c, b, o)
+
+    def grouped(self, x: Tensor, counts: list[int], select: Tensor | None = None,
+                mix: Tensor | None = None, rows: slice | None = None,
+                offsets: Tensor | None = None, backend: str = "auto") -> Tensor:
+        """Apply effective colour k to the k-th consecutive row group of `x` (bias included).
+
+        Args:
+            x: (M, in') rows sorted by effective colour.
+            counts: K group sizes (python ints).
+            select, mix, rows: see :meth:`effective`.
+            offsets: (K,) int32 cumulative counts, optional.
+            backend: see :func:`grouped_matmul`.
+
+        Returns:
+            (M, out).
+        """
+        w, b = self.effective(select, mix, rows)
+        if len(counts) == 1:
+            return torch.addmm(b[0], x, w[0])
+        out = grouped_matmul(x, w, counts, offsets, backend)
+        return out + torch.repeat_interleave(b, torch.tensor(counts, device=b.device), dim=0,
+                                             output_size=x.shape[0])
+
+    def naive(self, x: Tensor, coef: Tensor) -> Tensor:
+        """One-hot-expanded reference: ``y_m = sum_c coef[m, c] (x_m W^c + b^c)``.
+
+        Args:
+            x: (M, in).
+            coef: (M, C) one-hot colour rows (or orbit-mixing rows for G_Lambda).
+
+        Returns:
+            (M, out). Costs C times a dense layer: for tests and benchmarks only.
+        """
+        m = x.shape[0]
+        expanded = (coef[:, :, None] * x[:, None, :]).reshape(m, -1)
+        return expanded @ self.weight.reshape(-1, self.out_features) + coef @ self.bias
