@@ -100,5 +100,15 @@ def _diverse() -> dict[str, Structure]:
 
 
 @pytest.fixture(scope="session")
-def diverse_structures() -> dict[str, Structure]:
-    return _diverse()
+def diverse_structures(request: pytest.FixtureRequest) -> dict[str, Structure]:
+    """Built once with `Structure.from_spacegroup` (pymatgen's SpaceGroup set-up costs ~1 s per
+    group), then kept in pytest's cache keyed by this file's content."""
+    import hashlib
+
+    key = "ecn/graphs/diverse-" + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    cached = request.config.cache.get(key, None)
+    if cached is not None:
+        return {k: Structure.from_dict(d) for k, d in cached.items()}
+    built = _diverse()
+    request.config.cache.set(key, {k: v.as_dict() for k, v in built.items()})
+    return built

@@ -6,7 +6,7 @@ small point set around the unit cell:
 
 1. ``find_points_in_spheres`` (pymatgen's compiled neighbour list) gives every periodic image
    within ``voronoi_candidates`` (6 Å) of each atom: the candidate set of IsayevNN.
-2. Only images within ``1.8 x`` the distance to each atom's 6th neighbour go into qhull (about
+2. Only images within ``1.6 x`` the distance to each atom's 7th neighbour go into qhull (about
    half the candidates); the star of every unit-cell atom in that triangulation is then *verified*
    against all candidates: it must be closed (no hull facet) and no candidate may lie strictly
    inside a circumsphere of a star simplex (which then has radius <= candidates / 2). A verified
@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 _PBC = np.ones(3, dtype=np.int64)
 _NUMERICAL_TOL = 1e-8  # pymatgen's get_neighbor_list default
-_STAR_RADIUS_FACTOR = 1.8  # qhull subset radius = factor x distance to the 6th neighbour
-_STAR_RADIUS_RANK = 5  # 0-based rank of that neighbour
+_STAR_RADIUS_FACTOR = 1.6  # qhull subset radius = factor x distance to the 7th neighbour
+_STAR_RADIUS_RANK = 6  # 0-based rank of that neighbour
 _FLAT_TOL = 1e-6  # |det| / (|u||v||w|) below which a tetrahedron counts as flat
 _CENTRE_SPREAD_TOL = 1e-9  # Å; circumcentre spread below which a Voronoi face has zero area
 _EMPTY_TOL = 1e-7  # Å; a point this far inside a circumsphere violates the Delaunay property
@@ -141,13 +141,19 @@ class _Codes:
 def _circumcentres(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Circumcentres (S, 3), radii (S,) and flatness mask (S,) of tetrahedra p: (S, 4, 3)."""
     a = p[:, 0]
-    u, v, w = p[:, 1] - a, p[:, 2] - a, p[:, 3] - a
-    vw, wu, uv = np.cross(v, w), np.cross(w, u), np.cross(u, v)
-    det = np.einsum("ij,ij->i", u, vw)
-    uu, vv, ww = (u * u).sum(1), (v * v).sum(1), (w * w).sum(1)
-    flat = np.abs(det) <= _FLAT_TOL * np.sqrt(uu * vv * ww)
+    d = p[:, 1:] - a[:, None, :]  # (S, 3, 3) edge vectors u, v, w
+    ux, uy, uz = d[:, 0, 0], d[:, 0, 1], d[:, 0, 2]
+    vx, vy, vz = d[:, 1, 0], d[:, 1, 1], d[:, 1, 2]
+    wx, wy, wz = d[:, 2, 0], d[:, 2, 1], d[:, 2, 2]
+    # cross products v x w, w x u, u x v (columns), written out: np.cross is slow for small S
+    vw = np.stack([vy * wz - vz * wy, vz * wx - vx * wz, vx * wy - vy * wx], axis=1)
+    wu = np.stack([wy * uz - wz * uy, wz * ux - wx * uz, wx * uy - wy * ux], axis=1)
+    uv = np.stack([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx], axis=1)
+    sq = (d * d).sum(2)  # (S, 3) |u|^2, |v|^2, |w|^2
+    det = (d[:, 0] * vw).sum(1)
+    flat = np.abs(det) <= _FLAT_TOL * np.sqrt(sq.prod(1))
     den = np.where(flat, 1.0, 2.0 * det)[:, None]
-    rel = (uu[:, None] * vw + vv[:, None] * wu + ww[:, None] * uv) / den
+    rel = (sq[:, 0:1] * vw + sq[:, 1:2] * wu + sq[:, 2:3] * uv) / den
     return a + rel, np.sqrt((rel * rel).sum(1)), flat
 
 
@@ -191,16 +197,23 @@ def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np
     if np.any(2.0 * rho[ok] > r_cand):
         return None
     # Empty circumspheres: a star sphere lies within 2 rho <= r_cand of its unit-cell vertex, so
-    # checking that vertex's candidates suffices (vertices sit on their spheres, within the joggle).
+    # that vertex's candidates suffice (vertices sit on their spheres, within the joggle). Spheres
+    # with 2 rho <= the qhull radius of that vertex are empty by construction (all its candidates
+    # within that radius were triangulated); only the others need the explicit check.
     simp, centre, rho = simp[ok], centre[ok], rho[ok]
-    first_root = atom[simp[np.arange(len(simp)), np.argmax(is_root[simp], axis=1)]]
-    q = ((frac[p] + img) @ lattice)[order]
-    n_q = counts[first_root]
-    rep = np.repeat(np.arange(len(simp)), n_q)
-    idx = np.arange(len(rep)) - np.repeat(np.cumsum(n_q) - n_q, n_q) + starts[first_root][rep]
-    d2 = ((centre[rep] - q[idx]) ** 2).sum(1)
-    if np.any(d2 < (rho[rep] - _EMPTY_TOL) ** 2):
-        return None
+    vertex_radius = np.where(is_root[simp], radius[atom[simp]], -1.0)
+    best = np.argmax(vertex_radius, axis=1)
+    rows = np.arange(len(simp))
+    check = 2.0 * rho > vertex_radius[rows, best]
+    if check.any():
+        root_of = atom[simp[rows[check], best[check]]]
+        q = ((frac[p] + img) @ lattice)[order]
+        n_q = counts[root_of]
+        rep = np.repeat(np.nonzero(check)[0], n_q)
+        idx = np.arange(len(rep)) - np.repeat(np.cumsum(n_q) - n_q, n_q) + np.repeat(starts[root_of], n_q)
+        d2 = ((centre[rep] - q[idx]) ** 2).sum(1)
+        if np.any(d2 < (rho[rep] - _EMPTY_TOL) ** 2):
+            return None
     a = simp[:, _PAIRS[0]].ravel()
     b = simp[:, _PAIRS[1]].ravel()
     cen = np.repeat(centre, len(_PAIRS[0]), axis=0)
