@@ -11,8 +11,8 @@ rows of the official test.csv.
 from __future__ import annotations
 
 from pathlib import Path
-import pytest
 
+import pytest
 from train_helpers import N_TEST, N_TRAIN, N_VAL
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from train_helpers import N_VAL, tiny_overrides
 
 from ecn.train.config import load_config
 from ecn.train.data import prepare_data
 from ecn.train.run import train
-from train_helpers import N_VAL, tiny_overrides
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,9 @@ def test_node_level_mechanics_on_synthetic_target(tiny_perov5: Path, tmp_path: P
     """MECHANICS TEST ONLY: per-node outputs (no pooling) against a synthetic per-site target
     (the periodic-table group of each atom, derived from Z). No dataset here has a real per-site
     quantity (see ecn.train.data docstring)."""
-    import ecn
     from pymatgen.core import Structure
+
+    import ecn
 
     cfg = load_config(None, tiny_overrides(
         tiny_perov5, tmp_path / "node", data={"node_target": "synthetic_group"},

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from train_helpers import N_TEST, N_TRAIN, N_VAL, tiny_cli_args
 from typer.testing import CliRunner
 
 from ecn.cli import app
-
-from train_helpers import N_TEST, N_TRAIN, N_VAL, tiny_cli_args
 
 OUTPUTS = ("config.yaml", "metrics.csv", "best.ckpt", "last.ckpt", "predictions_val.csv",
            "predictions_test.csv", "results.json", "parity.png", "learning_curve.png")
@@ -145,8 +144,9 @@ def test_predict_folder_with_broken_files(run_a: Path, cif_folder: Path, runs: P
     good = [r for r in got if not r["error"]]
     assert all(np.isfinite(float(r["prediction"])) for r in good)
     # Python API mirror gives the same numbers
-    import ecn
     from pymatgen.core import Structure
+
+    import ecn
 
     model = ecn.load_model(str(run_a))
     api = model.predict([Structure.from_file(cif_folder / f"{r['id']}.cif") for r in good])
@@ -170,9 +170,9 @@ def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Pat
     graph automorphism preserving every colouring, so for ECN models the average is a no-op
     (see ecn.train.predict docstring). The test pins both facts and the one-hot detection.
     """
-    import ecn
     from pymatgen.core import Structure
 
+    import ecn
     from ecn.train.predict import cell_onehot_columns, predict_graphs, translate_cells
 
     model = ecn.load_model(str(run_a))

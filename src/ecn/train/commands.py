@@ -1,3 +1,4 @@
+# ruff: noqa: B008  (typer declares options as argument defaults)
 """``ecn train | evaluate | predict``: thin typer shells over ``ecn.train.run`` / ``ecn.train.predict``.
 
 Registered on the main app by ``ecn.cli`` (``register(app)``). Heavy imports (torch, Lightning,
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -39,31 +40,31 @@ def _cli_overrides(**flags: Any) -> dict[str, Any]:
 
 
 def train_command(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (CLI flags override it)."),
-    dataset: Optional[str] = typer.Option(None, help="Dataset name (perov5, cif, ...)."),
-    target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Target column (repeatable)."),
-    data_path: Optional[str] = typer.Option(None, "--data-path", help="Dataset location override."),
-    model: Optional[str] = typer.Option(None, help="Model name (ecn, ...)."),
-    group: Optional[str] = typer.Option(None, help="Symmetry group: sn, p1, glambda, slambda."),
-    width: Optional[int] = typer.Option(None, help="Hidden width."),
-    layers: Optional[int] = typer.Option(None, help="Message-passing layers."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (CLI flags override it)."),
+    dataset: str | None = typer.Option(None, help="Dataset name (perov5, cif, ...)."),
+    target: list[str] | None = typer.Option(None, "--target", "-t", help="Target column (repeatable)."),
+    data_path: str | None = typer.Option(None, "--data-path", help="Dataset location override."),
+    model: str | None = typer.Option(None, help="Model name (ecn, ...)."),
+    group: str | None = typer.Option(None, help="Symmetry group: sn, p1, glambda, slambda."),
+    width: int | None = typer.Option(None, help="Hidden width."),
+    layers: int | None = typer.Option(None, help="Message-passing layers."),
     node_level: bool = typer.Option(False, "--node-level", help="Per-node outputs (no pooling)."),
-    node_target: Optional[str] = typer.Option(None, help="Per-site target (default synthetic_group)."),
-    epochs: Optional[int] = typer.Option(None, help="Maximum epochs."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Training batch size."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate."),
-    patience: Optional[int] = typer.Option(None, help="Early-stopping patience (epochs)."),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory."),
-    limit: Optional[int] = typer.Option(None, help="Use only the first N structures of each split."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after MIN minutes."),
+    node_target: str | None = typer.Option(None, help="Per-site target (default synthetic_group)."),
+    epochs: int | None = typer.Option(None, help="Maximum epochs."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size."),
+    lr: float | None = typer.Option(None, help="Learning rate."),
+    patience: int | None = typer.Option(None, help="Early-stopping patience (epochs)."),
+    seed: int | None = typer.Option(None, help="Random seed."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory."),
+    limit: int | None = typer.Option(None, help="Use only the first N structures of each split."),
+    time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after MIN minutes."),
     resume: bool = typer.Option(False, "--resume", help="Continue from last.ckpt in the run directory."),
-    devices: Optional[str] = typer.Option(None, help="Lightning devices (1, 2, auto, '0,1')."),
-    strategy: Optional[str] = typer.Option(None, help="Lightning strategy (auto, ddp, ddp_spawn)."),
-    accelerator: Optional[str] = typer.Option(None, help="Lightning accelerator (auto, cpu, gpu)."),
-    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader workers."),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process."),
+    devices: str | None = typer.Option(None, help="Lightning devices (1, 2, auto, '0,1')."),
+    strategy: str | None = typer.Option(None, help="Lightning strategy (auto, ddp, ddp_spawn)."),
+    accelerator: str | None = typer.Option(None, help="Lightning accelerator (auto, cpu, gpu)."),
+    num_workers: int | None = typer.Option(None, "--num-workers", help="DataLoader workers."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads per process."),
 ) -> None:
     """Train a model; writes config, metrics, checkpoints, predictions, results and plots."""
     from ecn.train.config import TrainConfig, load_config
@@ -115,7 +116,7 @@ def evaluate_command(
     split: str = typer.Option("test", help="train, val or test."),
     average_translations: bool = typer.Option(False, "--average-translations",
                                               help="Average over the 8 cell-origin translations."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
 ) -> None:
     """Recompute metrics of a run's best checkpoint on one split."""
     from ecn.train.run import evaluate

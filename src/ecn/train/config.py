@@ -192,7 +192,8 @@ def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
     if not isinstance(raw, dict):
-        raise ValueError(f"config section '{where or 'root'}' must be a mapping, got {type(raw).__name__}")
+        raise ValueError(  # noqa: TRY004 - config errors are ValueError throughout
+            f"config section '{where or 'root'}' must be a mapping, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)

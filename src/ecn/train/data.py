@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,11 +34,11 @@ from ecn.train.config import TrainConfig
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "GraphDataset",
     "NODE_TARGETS",
+    "ECNDataModule",
+    "GraphDataset",
     "PreparedData",
     "UnpaddedShardSampler",
-    "ECNDataModule",
     "build_split_graphs",
     "fill_orbit_maps",
     "graph_settings_for",
@@ -170,7 +171,6 @@ def graph_settings_for(cfg: TrainConfig) -> Any:
     import dataclasses
 
     from ecn.graphs import GraphSettings
-
     from ecn.nn import MODELS
 
     spec = dataset_spec(cfg.data.dataset)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return p
 
 
-def load_module(path: str | Path, device: str | torch.device = "cpu"):  # noqa: ANN201
+def load_module(path: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the trained ``ECNModule`` from a checkpoint (weights_only load), in eval mode."""
     from ecn.train.module import ECNModule
 
@@ -178,7 +179,7 @@ class Predictor:
         self.node_level: bool = module.node_level
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+    def load(cls, path: str | Path, device: str = "cpu") -> Predictor:
         """From a run directory (uses best.ckpt) or a checkpoint file."""
         return cls(load_module(path, device), str(path))
 

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from ecn.train.config import TrainConfig, load_config, save_config
-from ecn.train.data import ECNDataModule, NODE_TARGETS, PreparedData, prepare_data
+from ecn.train.data import NODE_TARGETS, ECNDataModule, PreparedData, prepare_data
 from ecn.train.metrics import classification_metrics, regression_metrics
 
 logger = logging.getLogger(__name__)
@@ -148,6 +147,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     module = build_module(cfg, data)
     dm = ECNDataModule(data, cfg.optim.batch_size, cfg.optim.eval_batch_size, cfg.run.seed,
                        cfg.run.num_workers)
+    import warnings
+
+    # config.yaml is written first on purpose, so the run directory is never empty.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     trainer, cbs = _make_trainer(cfg, out, module.monitor)
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
     if trainer.is_global_zero:
@@ -193,8 +196,13 @@ def _finish(cfg: TrainConfig, out: Path, data: PreparedData, module: Any, traine
             stopped: str, wall: float) -> None:
     """Rank 0: evaluate best.ckpt on val/test and write predictions, results and plots."""
     from ecn import __version__
-    from ecn.train.outputs import (plot_learning_curve, plot_parity, read_metrics, write_json,
-                                   write_predictions)
+    from ecn.train.outputs import (
+        plot_learning_curve,
+        plot_parity,
+        read_metrics,
+        write_json,
+        write_predictions,
+    )
     from ecn.train.predict import load_module
 
     best_path = out / "best.ckpt" if (out / "best.ckpt").is_file() else out / "last.ckpt"
@@ -269,12 +277,7 @@ def evaluate(run_dir: str | Path, split: str = "test", batch_size: int | None = 
     cfg = load_config(cfg_path)
     module = load_module(run_dir, device=device)
     data = prepare_data(cfg, splits=(split,))
-    data.settings = module.hparams["graph_settings"]
     metrics, _ = evaluate_split(module, data, split, batch_size or cfg.optim.eval_batch_size,
                                 average_translations)
     return {"run": str(run_dir), "split": split, "checkpoint": "best.ckpt", "task": data.task,
             "targets": data.targets, "metrics": metrics}
-
-
-def _np(x: Any) -> np.ndarray:
-    return np.asarray(x)
