@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -138,7 +138,7 @@ def _build_one(args: tuple[str, Structure, np.ndarray | None, GraphSettings]
     try:
         edges = neighbor_list(structure, settings)
         return mid, build_graph(structure, settings, targets, mid, edges=edges), "", edges.n_isolated
-    except Exception as exc:  # one bad structure must not abort the batch
+    except Exception as exc:  # noqa: BLE001 - one bad structure must not abort the batch
         return mid, None, f"graph building failed: {type(exc).__name__}: {exc}", 0
 
 
@@ -167,8 +167,13 @@ def build_graphs(items: Iterable[tuple[str, Structure, np.ndarray | None]],
     bar = None
     pool = None
     if progress:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         bar = Progress(TextColumn("graphs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         bar.start()

@@ -260,7 +260,7 @@ def _voronoi_reference(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, 
     r = float(r_cand)
     max_r = max(r, 2.0 * float(np.linalg.norm(lattice.sum(axis=0))) + 2.0 * r_cand)
     while True:
-        c, p, img, _ = _radius_search(cart, lattice, r)
+        _, p, img, _ = _radius_search(cart, lattice, r)
         codes = _Codes(max(int(np.abs(img).max()) if len(img) else 1, 1))
         roots = codes.encode(np.arange(n), np.zeros((n, 3), dtype=np.int64))
         if n == 1:  # pymatgen: the site's sphere sorted by distance, centre first
@@ -299,7 +299,7 @@ def _nearest_fallback(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, a
     """Edges i <- j to the nearest neighbour(s) of each atom in `atoms` (ties within 1e-3 Å)."""
     r = float(r_start)
     out_i, out_j, out_o, out_d = [], [], [], []
-    todo = set(int(a) for a in atoms)
+    todo = {int(a) for a in atoms}
     while todo:
         c, p, img, d = _radius_search(cart, lattice, r)
         for a in sorted(todo):
@@ -374,4 +374,4 @@ def neighbor_list(structure: Structure, settings: GraphSettings | None = None,
     order = np.lexsort((off[:, 2], off[:, 1], off[:, 0], src, dst))
     return UnitEdges(src=src[order].astype(np.int64), dst=dst[order].astype(np.int64),
                      offset=off[order], dist=dist[order].astype(float), n_atoms=n,
-                     n_isolated=int(len(isolated)), fallback=is_fb[order], method=used)
+                     n_isolated=len(isolated), fallback=is_fb[order], method=used)

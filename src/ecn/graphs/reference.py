@@ -10,7 +10,7 @@ EdgeSet = set[tuple[int, int, tuple[int, int, int]]]
 
 
 def _edge_set(all_nn: list[list[dict]]) -> EdgeSet:
-    return {(i, int(nn["site_index"]), tuple(int(round(float(x))) for x in nn["image"]))
+    return {(i, int(nn["site_index"]), tuple(round(float(x)) for x in nn["image"]))
             for i, lst in enumerate(all_nn) for nn in lst}
 
 
