@@ -131,12 +131,16 @@ def model_checkpoint(model: nn.Module) -> dict[str, Any]:
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
-    """Rebuild a model from :func:`model_checkpoint` output (exact class, kwargs and weights)."""
+    """Rebuild a model from :func:`model_checkpoint` output (exact class, kwargs, weights, dtype)."""
     for key in ("model", "config", "state_dict"):
         if key not in checkpoint:
             raise ValueError(f"checkpoint has no {key!r}")
     model = build_model(checkpoint["model"], **checkpoint["config"])
-    model.load_state_dict(checkpoint["state_dict"])
+    state = checkpoint["state_dict"]
+    dtypes = {v.dtype for v in state.values() if torch.is_tensor(v) and v.is_floating_point()}
+    if len(dtypes) == 1:  # keep the saved precision (e.g. a float64 model stays float64)
+        model = model.to(dtypes.pop())
+    model.load_state_dict(state)
     return model
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -103,7 +104,7 @@ def _orbit_map(graph: CrystalGraph) -> Tensor:
     # Fall back to the lattices (spglib per crystal): slower, but gives the same map.
     maps = [colorings.glambda_orbit_map_for_lattice(lat.detach().cpu().double().numpy())
             for lat in graph.lattice]
-    return torch.as_tensor(maps, dtype=torch.long, device=graph.cell.device).reshape(-1, 8)
+    return torch.as_tensor(np.array(maps), dtype=torch.long, device=graph.cell.device).reshape(-1, 8)
 
 
 def build_color_plan(graph: CrystalGraph, group: str) -> ColorPlan:

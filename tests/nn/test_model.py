@@ -1,0 +1,164 @@
+"""ECN model mechanics: efficient == naive (tied weights), batching, checkpoints, builder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ecn.graphs.graph import collate
+from ecn.nn import (
+    ECN,
+    MODELS,
+    ColoredLinear,
+    EquivariantMessagePassing,
+    build_color_plan,
+    build_model,
+    grouped_matmul,
+    model_checkpoint,
+    model_from_checkpoint,
+    n_base_colors,
+    restore_model,
+    save_model,
+)
+from ecn.testing import permute_graph
+
+GROUPS = ("sn", "p1", "glambda", "slambda")
+
+
+@pytest.fixture(scope="module")
+def mixed(graphs):
+    """One batch of crystals on cubic, tetragonal, hexagonal and fcc lattices (different orbits)."""
+    return collate([graphs[k] for k in ("CsCl", "CuAu", "Mg", "CaF2", "BaTiO3")])
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_efficient_layer_equals_one_hot_layer(group, mixed):
+    """Same parameters, two implementations: node projections + gather + grouped matmuls vs
+    one-hot-expanded weights (and, for glambda, orbit-mixing rows instead of one-hot rows)."""
+    torch.manual_seed(0)
+    plan = build_color_plan(mixed, group)
+    layer = EquivariantMessagePassing(16, mixed.edge_attr.shape[1], n_base_colors(group)).double()
+    h = torch.randn(mixed.num_nodes, 16, dtype=torch.float64)
+    plan.edge_attr = plan.edge_attr.double()
+    assert torch.allclose(layer(h, plan), layer.naive_forward(h, plan), atol=1e-12, rtol=0)
+
+
+def test_glambda_uses_several_orbit_maps_in_one_batch(mixed):
+    plan = build_color_plan(mixed, "glambda")
+    assert plan.mix is not None and plan.node_mix is not None
+    assert torch.allclose(plan.mix.sum(1), torch.ones(plan.mix.shape[0]))
+    # cubic {1,2,4} orbit and tetragonal {2,4} orbit are distinct effective colours
+    assert len(plan.counts) > len(build_color_plan(mixed, "p1").counts) // 2
+
+
+def test_glambda_on_triclinic_lattice_is_p1(graphs, make_model):
+    """Orbit map = identity (P-1 lattice): the averaged weights are the P-1 weights."""
+    g = graphs["BaTiO3"]
+    g = replace(g, cell_orbit_map=torch.arange(8)[None])
+    p1 = make_model("p1", g)
+    gl = make_model("glambda", g, seed=1)
+    gl.load_state_dict(p1.state_dict())
+    assert torch.equal(gl(g), p1(g))
+
+
+def test_backends_agree_float32(mixed):
+    torch.manual_seed(0)
+    plan = build_color_plan(mixed, "p1")
+    plan.edge_attr = plan.edge_attr.float()
+    h = torch.randn(mixed.num_nodes, 16)
+    outs = []
+    for backend in ("loop", "grouped_mm"):
+        layer = EquivariantMessagePassing(16, mixed.edge_attr.shape[1], 16, backend=backend)
+        torch.manual_seed(1)
+        for p in layer.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+        outs.append(layer(h, plan))
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+
+
+def test_grouped_matmul_and_colored_linear():
+    torch.manual_seed(0)
+    x = torch.randn(10, 8, dtype=torch.float64)
+    lin = ColoredLinear(8, 4, 3).double()
+    counts = [3, 0, 7]
+    color = torch.tensor([0] * 3 + [2] * 7)
+    coef = torch.nn.functional.one_hot(color, 3).double()
+    assert torch.allclose(lin.grouped(x, counts), lin.naive(x, coef))
+    proj = lin.project(x, [slice(0, 8)])  # (10, 3, 1, 4)
+    assert torch.allclose(proj[torch.arange(10), color, 0] + lin.bias[color], lin.naive(x, coef))
+    with pytest.raises(ValueError):
+        grouped_matmul(x, lin.weight, [10])
+    with pytest.raises(ValueError):
+        ColoredLinear(0, 4, 1)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_batched_equals_one_by_one(group, graphs, make_model):
+    names = ("CsCl", "CuAu", "Mg", "BaTiO3")
+    batch = collate([graphs[k] for k in names])
+    model = make_model(group, batch)
+    together = model(batch)
+    alone = torch.cat([model(graphs[k]) for k in names])
+    assert torch.allclose(together, alone, atol=1e-10)
+    nodes = model(batch, node_level=True)
+    assert nodes.shape == (batch.num_nodes, 2)
+    assert torch.allclose(nodes, torch.cat([model(graphs[k], node_level=True) for k in names]),
+                          atol=1e-10)
+
+
+def test_node_level_is_equivariant(graphs, make_model):
+    g = graphs["CsCl"]
+    model = make_model("p1", g)
+    perm = torch.tensor([(a ^ 3) * 2 + (1 - i) for a in range(8) for i in range(2)])
+    out, out_p = model(g, node_level=True), model(permute_graph(g, perm), node_level=True)
+    assert torch.allclose(out_p[perm], out, atol=1e-10)
+
+
+def test_checkpoint_round_trip(tmp_path, graphs, make_model):
+    g = graphs["BaTiO3"]
+    model = make_model("glambda", g)
+    save_model(model, tmp_path / "m.pt")
+    loaded = restore_model(tmp_path / "m.pt")
+    assert loaded.config == model.config
+    assert torch.equal(loaded(g), model(g))
+    assert torch.equal(model_from_checkpoint(model_checkpoint(model))(g), model(g))
+
+
+def test_builder_and_defaults():
+    model = build_model("ecn", in_features=10, edge_features=4)
+    assert isinstance(model, ECN) and MODELS["ecn"] is ECN
+    assert model.config["width"] == 128 and len(model.layers) == 6
+    assert model.config["group"] == "slambda"
+    assert isinstance(build_model("ecn", **model.config), ECN)
+    with pytest.raises(ValueError):
+        build_model("nope")
+    with pytest.raises(ValueError):
+        build_model("ecn", in_features=10, edge_features=4, group="p2")
+
+
+def test_glambda_without_orbit_map_uses_the_lattice(graphs, make_model):
+    g = graphs["CuAu"]
+    model = make_model("glambda", g)
+    assert torch.allclose(model(replace(g, cell_orbit_map=None)), model(g))
+
+
+def test_wrong_input_width_is_a_value_error(graphs, make_model):
+    g = graphs["CsCl"]
+    model = make_model("sn", g)
+    with pytest.raises(ValueError):
+        model(replace(g, x=g.x[:, :-1]))
+
+
+def test_training_step_moves_every_used_weight(graphs):
+    """Gradients reach the colour-specific weights through the gather/grouped path."""
+    g = graphs["BaTiO3"]
+    torch.manual_seed(0)
+    model = ECN(g.x.shape[1], g.edge_attr.shape[1], group="p1", width=8, n_layers=1).double()
+    model(g).sum().backward()
+    layer = model.layers[0]
+    used = build_color_plan(g, "p1").select
+    grads = layer.edge2.weight.grad.abs().sum((1, 2))
+    assert (grads[used] > 0).all()
+    assert (grads[[c for c in range(16) if c not in used.tolist()]] == 0).all()
