@@ -119,6 +119,26 @@ def bench_graphs(
     _write_json(json_out, result)
 
 
+@bench_app.command("layers")
+def bench_layers(
+    batch_size: int = typer.Option(128, help="Perov-5 crystals per batch (supercell graphs)."),
+    width: int = typer.Option(128, help="Node width d."),
+    repeats: int = typer.Option(7, help="Timed steps per variant (median reported)."),
+    threads: Optional[int] = typer.Option(None, help="torch intra-op threads (default: torch's)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result JSON here."),
+) -> None:
+    """One ECN layer per group vs the plain MPNN layer: forward+backward ms, same batch, same run."""
+    import torch
+
+    from ecn.bench.layers import format_layer_bench, run_layer_bench
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result = run_layer_bench(batch_size=batch_size, width=width, repeats=repeats)
+    console.print(format_layer_bench(result))
+    _write_json(json_out, result)
+
+
 @symmetry_app.command("table")
 def symmetry_table() -> None:
     """Print the table: Bravais type -> number of G_Lambda cell-pair orbits."""
