@@ -165,7 +165,7 @@ def plot_learning_curve(path: Path, rows: list[dict[str, str]], metric: str, uni
         ax2 = ax.twinx()
         ax2.plot(e, v, color="tab:red", marker=".", label=metric)
         ax2.set_ylabel(f"{metric}" + (f" ({unit})" if unit else ""))
-        ax2.legend(loc="upper center", fontsize=8)
+        ax2.legend(loc="lower left", fontsize=8)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
