@@ -64,6 +64,8 @@ def data_curate(
     outlier_threshold: float = typer.Option(5.0, help="Outlier threshold in eV/atom."),
     max_sites: int = typer.Option(50, help="Largest cell kept (atoms)."),
     dim_method: str = typer.Option("radii", help="Bonds for the 3D filter: radii | crystalnn."),
+    dedupe_key: str = typer.Option("reduced", help="Duplicates: same (reduced formula, space "
+                                   "group) = reduced, or (cell formula, space group) = cell."),
     processes: int = typer.Option(2, help="Worker processes for the structure analysis."),
     limit: Optional[int] = typer.Option(None, help="Only the first N source rows."),
     out: Optional[Path] = typer.Option(None, help="Output directory (default: cache dir)."),
@@ -76,10 +78,10 @@ def data_curate(
         raise typer.BadParameter("--split must be paper, random or both")
     modes = [(m, seed) for m in ("paper", "random") if split in (m, "both")]
     opts = CurationOptions(drop_outliers=drop_outliers, outlier_threshold=outlier_threshold,
-                           max_sites=max_sites, dim_method=dim_method)
+                           max_sites=max_sites, dim_method=dim_method, dedupe_key=dedupe_key)
     cur, paths = curate_report(path, options=opts, split_modes=modes, out_dir=out,
                                processes=processes, limit=limit)
-    console.print(cur.funnel.to_markdown(), markup=False, highlight=False)
+    console.print(cur.funnel.to_markdown(), markup=False, highlight=False, soft_wrap=True)
     for p in paths.values():
         console.print(f"wrote {p}")
 

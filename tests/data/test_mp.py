@@ -371,3 +371,11 @@ def test_cli_curate_and_fetch(tmp_path, monkeypatch):
                               "--out", str(tmp_path / "d.jsonl")])
     assert res.exit_code == 0, res.output
     assert mp.read_summary_docs(tmp_path / "d.jsonl").frame["id"].tolist() == ["mp-149", "mp-81"]
+
+
+def test_curation_options_validate():
+    with pytest.raises(ValueError, match="dedupe_key"):
+        mp.CurationOptions(dedupe_key="formula")
+    with pytest.raises(ValueError, match="dim_method"):
+        mp.CurationOptions(dim_method="gorai")
+    assert "dedupe=cell" in mp.CurationOptions(dedupe_key="cell").key()

@@ -233,3 +233,12 @@ def test_funnel_markdown_and_json(tmp_path):
 
     d = json.loads(js.read_text())
     assert d["rows_out"] == 7 and d["steps"][1]["dropped"] == 1
+
+
+def test_cell_formula_key_keeps_different_cell_sizes():
+    """The paper's literal key (unit-cell formula, space group): a 2-atom and an 8-atom rock-salt
+    cell are different entries; with the reduced-formula key they are one material."""
+    prim = rocksalt_nacl().get_primitive_structure()
+    df = _table([("conv", rocksalt_nacl(), -2.0), ("prim", prim, -2.2)])
+    kept, _ = curation.drop_duplicates(df, key=("reduced_formula", "spacegroup", "nsites"))
+    assert kept["id"].tolist() == ["conv", "prim"]
