@@ -428,7 +428,10 @@ class Set2Set(nn.Module):
 
     For t = 1..T: ``q_t = LSTM(q*_{t-1})``, ``a_i = softmax_i(m_i · q_t)`` within each graph,
     ``r_t = sum_i a_i m_i``, ``q*_t = q_t ⊕ r_t``; output q*_T. As in MEGNet's ``Set2Set``
-    layer the inputs are first projected, ``m_i = x_i W + b``, to the LSTM width.
+    layer the inputs are first projected, ``m_i = x_i W + b``, to the LSTM width, and the
+    forget-gate bias starts at 1. The LSTM is a standard cell (input q*_{t-1}, state
+    (q_{t-1}, c_{t-1})); MEGNet's hand-written cell computes the gates from q*_{t-1} alone,
+    which already contains q_{t-1}, so the two differ only by a redundant weight block.
 
     Args:
         in_dim: input width.
@@ -442,6 +445,9 @@ class Set2Set(nn.Module):
             raise ValueError(f"Set2Set needs >= 1 step, got {steps}")
         self.proj = nn.Linear(in_dim, hidden_dim)
         self.lstm = nn.LSTMCell(2 * hidden_dim, hidden_dim)
+        with torch.no_grad():  # unit forget-gate bias, as MEGNet's Keras LSTM
+            self.lstm.bias_ih[hidden_dim : 2 * hidden_dim].fill_(1.0)
+            self.lstm.bias_hh[hidden_dim : 2 * hidden_dim].fill_(0.0)
         self.hidden_dim, self.steps = hidden_dim, steps
 
     def forward(self, x: Tensor, index: Tensor, n_sets: int) -> Tensor:

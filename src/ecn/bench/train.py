@@ -1,0 +1,343 @@
+"""`ecn bench train`: training throughput and peak memory of every model on the same Perov-5 data.
+
+Every model (ECN per group and the CGCNN / MEGNet / SchNet baselines) trains on the SAME Perov-5
+crystals, each on the graph it was designed for (ECN: 5 Å radius supercell graphs, the Perov-5
+default; baselines: their unit-cell graphs, ``ecn.nn.baselines.graph_settings``), with the same
+batches, MSE loss and AdamW. A step is forward + backward + optimiser step on one batch. Steps
+are interleaved round-robin across models, so a busy machine slows all models alike and the
+ratios stay meaningful; absolute numbers depend on the machine and are reported with the thread
+count. Graph construction is done once, before timing, and is not counted.
+
+Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` per model; on CPU, the growth of the
+peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) over two training
+steps run in a freshly spawned process per model (None where that is unavailable).
+Also reported, on every platform: ``saved_mb``, the bytes autograd keeps for backward in one
+step (activations), counted with ``torch.autograd.graph.saved_tensors_hooks``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ecn.graphs.graph import CrystalGraph, collate
+
+log = logging.getLogger(__name__)
+
+ECN_GROUPS: tuple[str, ...] = ("sn", "p1", "glambda", "slambda")
+BASELINE_NAMES: tuple[str, ...] = ("cgcnn", "megnet", "schnet")
+DEFAULT_MODELS: tuple[str, ...] = tuple(f"ecn-{g}" for g in ECN_GROUPS) + BASELINE_NAMES
+
+
+@dataclass
+class _Entry:
+    """One model under test with its own batches (all built from the same crystals)."""
+
+    name: str
+    model: nn.Module
+    batches: list[CrystalGraph]
+    optimizer: torch.optim.Optimizer
+
+
+def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
+    """The first `n` usable Perov-5 crystals of `split` and their heat_all targets (G, 1)."""
+    from ecn.data.registry import load_split
+
+    loaded = load_split("perov5", split, limit=n)
+    records = loaded.records[:n]
+    if not records:
+        raise ValueError(f"no usable Perov-5 {split} structures found")
+    y = torch.tensor([[r.targets["heat_all"]] for r in records], dtype=torch.float32)
+    return [r.structure for r in records], y
+
+
+def _graph_settings(name: str) -> Any:
+    """GraphSettings of model `name` ("ecn-<group>" or a baseline)."""
+    from ecn.graphs import GraphSettings
+
+    if name.startswith("ecn-"):
+        from ecn.data.registry import get_spec
+
+        return GraphSettings(**dict(get_spec("perov5").graph_defaults))
+    from ecn.nn.baselines import graph_settings
+
+    return graph_settings(name)
+
+
+def _build_model(name: str, in_dim: int, edge_dim: int) -> nn.Module:
+    """Model `name` with its default (paper) hyperparameters and one output."""
+    if name.startswith("ecn-"):
+        from ecn.nn import ECN
+
+        return ECN(in_features=in_dim, edge_features=edge_dim, out_dim=1, group=name[4:])
+    from ecn.nn.baselines import BASELINES
+
+    if name not in BASELINES:
+        raise ValueError(f"unknown model {name!r}; choose from {list(DEFAULT_MODELS)}")
+    return BASELINES[name](in_dim=in_dim, out_dim=1)
+
+
+def _make_batches(
+    structures: list[Any], y: Tensor, settings: Any, batch_size: int, device: str
+) -> list[CrystalGraph]:
+    """Build graphs with `settings`, attach targets, collate into batches in a fixed order."""
+    from ecn.graphs import build_graph
+
+    graphs = [
+        build_graph(s, settings, targets=y[k].numpy(), id=str(k)) for k, s in enumerate(structures)
+    ]
+    if settings.supercell:
+        from ecn.train.data import fill_orbit_maps
+
+        fill_orbit_maps(graphs)
+    return [
+        collate(graphs[k : k + batch_size]).to(device) for k in range(0, len(graphs), batch_size)
+    ]
+
+
+def _used_edges(model: nn.Module, batch: CrystalGraph) -> int:
+    """Edges the model really uses (baselines cut the graph to their cutoff / neighbour cap)."""
+    if hasattr(model, "max_neighbors") and hasattr(model, "cutoff"):
+        from ecn.nn.baselines import restrict_neighbors
+
+        return restrict_neighbors(batch, model.cutoff, model.max_neighbors).num_edges
+    return batch.num_edges
+
+
+def _train_step(entry: _Entry, batch: CrystalGraph) -> None:
+    entry.optimizer.zero_grad(set_to_none=True)
+    loss = nn.functional.mse_loss(entry.model(batch), batch.y)
+    loss.backward()
+    entry.optimizer.step()
+
+
+def _saved_bytes(entry: _Entry, batch: CrystalGraph) -> int:
+    """Bytes of distinct tensors autograd saves for backward in one forward pass."""
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        seen[key] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = nn.functional.mse_loss(entry.model(batch), batch.y)
+    loss.backward()
+    entry.optimizer.zero_grad(set_to_none=True)
+    return sum(seen.values())
+
+
+def _rss_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _child_peak(
+    name: str, batches: list[CrystalGraph], steps: int, seed: int, threads: int, queue: Any
+) -> None:
+    """In a fresh process: build model `name`, then report the growth of the peak resident set
+    (VmHWM minus VmRSS before training) over `steps` training steps, in MB."""
+    try:
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        model = _build_model(name, batches[0].x.shape[1], batches[0].edge_attr.shape[1]).train()
+        entry = _Entry(name, model, batches, torch.optim.AdamW(model.parameters(), lr=1e-3))
+        start = _rss_kb("VmRSS")
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset VmHWM to the current RSS
+        for k in range(steps):
+            _train_step(entry, batches[k % len(batches)])
+        peak = _rss_kb("VmHWM")
+        queue.put(None if start is None or peak is None else (peak - start) / 1024.0)
+    except Exception:  # noqa: BLE001 - any failure just means "not measurable here"
+        queue.put(None)
+
+
+def _peak_memory_mb(entry: _Entry, device: str, seed: int, steps: int = 2) -> float | None:
+    """Peak memory growth of `steps` training steps of one model, in MB (None if unknown).
+
+    CPU: measured in a freshly spawned process, so memory the allocator cached for earlier
+    models cannot hide this one's peak.
+    """
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        for k in range(steps):
+            _train_step(entry, entry.batches[k % len(entry.batches)])
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    batches = entry.batches[: min(steps, len(entry.batches))]
+    args = (entry.name, batches, steps, seed, torch.get_num_threads(), queue)
+    proc = ctx.Process(target=_child_peak, args=args)
+    proc.start()
+    try:
+        result = queue.get(timeout=600)
+    except Exception:  # noqa: BLE001 - child died or timed out
+        result = None
+    proc.join(timeout=30)
+    return result
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_train_bench(
+    json_path: str | Path | None = None,
+    models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
+    n_structures: int = 256,
+    batch_size: int = 64,
+    repeats: int = 3,
+    warmup: int = 1,
+    split: str = "test",
+    device: str = "cpu",
+    measure_memory: bool = True,
+    seed: int = 0,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Training throughput (graphs/s, forward + backward + AdamW step) and memory of each model.
+
+    Args:
+        json_path: where to write the result as JSON (optional).
+        models: "ecn-<group>" (group in sn, p1, glambda, slambda) and baseline names.
+        n_structures: Perov-5 crystals used (the first ones of `split`).
+        batch_size: crystals per batch.
+        repeats: timed passes over all batches (median step time reported).
+        warmup: untimed passes before timing.
+        split: Perov-5 split to read.
+        device: torch device ("cpu" or "cuda").
+        measure_memory: also measure peak memory (a few extra steps per model).
+        seed: seed for model initialisation.
+        threads: torch intra-op threads for the run (None: leave torch's setting). On a
+            machine whose cores are busy with other work, 1 thread can be far faster.
+
+    Returns:
+        ``{"models": {name: {"graphs_per_s", "ms_per_step", "params", "nodes_per_batch",
+        "edges_per_batch", "saved_mb", "peak_mb"}}, "ratio_vs_ecn-slambda": {...},
+        "batch_size", "n_batches", "threads", "device", ...}``.
+    """
+    if n_structures < 1 or batch_size < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("n_structures, batch_size, repeats must be >= 1 and warmup >= 0")
+    if not models:
+        raise ValueError("no models to benchmark")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    structures, y = _load_structures(n_structures, split)
+    entries: list[_Entry] = []
+    batch_cache: dict[str, list[CrystalGraph]] = {}
+    build_s: dict[str, float] = {}
+    for name in models:
+        settings = _graph_settings(name)
+        key = settings.key()
+        if key not in batch_cache:
+            t0 = time.perf_counter()
+            batch_cache[key] = _make_batches(structures, y, settings, batch_size, device)
+            build_s[name] = time.perf_counter() - t0
+        batches = batch_cache[key]
+        torch.manual_seed(seed)
+        model = _build_model(name, batches[0].x.shape[1], batches[0].edge_attr.shape[1])
+        model = model.to(device).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        entries.append(_Entry(name, model, batches, optimizer))
+        log.info("%s: %d batches", name, len(batches))
+
+    for _ in range(warmup):
+        for entry in entries:
+            for batch in entry.batches:
+                _train_step(entry, batch)
+    times: dict[str, list[float]] = {e.name: [] for e in entries}
+    n_batches = len(entries[0].batches)
+    for _ in range(repeats):
+        for b in range(n_batches):
+            for entry in entries:  # interleaved: every model sees the same machine load
+                _sync(device)
+                t0 = time.perf_counter()
+                _train_step(entry, entry.batches[b])
+                _sync(device)
+                times[entry.name].append(time.perf_counter() - t0)
+
+    graphs_per_batch = len(structures) / n_batches
+    result: dict[str, Any] = {"models": {}}
+    for entry in entries:
+        med = statistics.median(times[entry.name])
+        row: dict[str, Any] = {
+            "graphs_per_s": round(graphs_per_batch / med, 1),
+            "ms_per_step": round(1e3 * med, 2),
+            "params": sum(p.numel() for p in entry.model.parameters()),
+            "nodes_per_batch": round(sum(b.num_nodes for b in entry.batches) / n_batches, 1),
+            "edges_per_batch": round(
+                sum(_used_edges(entry.model, b) for b in entry.batches) / n_batches, 1
+            ),
+            "supercell": entry.batches[0].supercell,
+            "saved_mb": round(_saved_bytes(entry, entry.batches[0]) / 2**20, 2),
+            "peak_mb": None,
+        }
+        if measure_memory:
+            peak = _peak_memory_mb(entry, device, seed)
+            row["peak_mb"] = None if peak is None else round(peak, 1)
+        result["models"][entry.name] = row
+    ref = "ecn-slambda" if "ecn-slambda" in result["models"] else entries[0].name
+    ref_ms = result["models"][ref]["ms_per_step"]
+    result[f"ratio_vs_{ref}"] = {
+        n: round(r["ms_per_step"] / ref_ms, 3) for n, r in result["models"].items()
+    }
+    result.update(
+        {
+            "dataset": f"perov5/{split}",
+            "n_structures": len(structures),
+            "batch_size": batch_size,
+            "n_batches": n_batches,
+            "repeats": repeats,
+            "step": "forward + backward + AdamW step, MSE on heat_all",
+            "graph_build_s": {k: round(v, 2) for k, v in build_s.items()},
+            "device": device,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        }
+    )
+    if json_path is not None:
+        path = Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Markdown table of a `run_train_bench` result."""
+    ratio_key = next((k for k in result if k.startswith("ratio_vs_")), None)
+    header = (
+        "| model | graphs/s | ms/step | ratio | params | nodes/batch | edges/batch | saved MB |"
+    )
+    lines = [header + " peak MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in result["models"].items():
+        ratio = result[ratio_key][name] if ratio_key else ""
+        peak = "-" if r["peak_mb"] is None else r["peak_mb"]
+        lines.append(
+            f"| {name} | {r['graphs_per_s']} | {r['ms_per_step']} | {ratio} | {r['params']:,} "
+            f"| {r['nodes_per_batch']} | {r['edges_per_batch']} | {r['saved_mb']} | {peak} |"
+        )
+    return "\n".join(lines)
