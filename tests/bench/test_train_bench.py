@@ -1,0 +1,38 @@
+"""`run_train_bench` on a handful of real Perov-5 crystals (the embedded sample if no data dir)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ecn.bench.train import format_table, run_train_bench
+
+
+def test_train_bench_small(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    r = run_train_bench(
+        json_path=out,
+        models=["ecn-sn", "cgcnn", "megnet", "schnet"],
+        n_structures=4,
+        batch_size=2,
+        repeats=1,
+        warmup=0,
+        measure_memory=False,
+        threads=1,
+    )
+    assert set(r["models"]) == {"ecn-sn", "cgcnn", "megnet", "schnet"}
+    for row in r["models"].values():
+        assert row["graphs_per_s"] > 0 and row["params"] > 0 and row["saved_mb"] > 0
+    assert r["models"]["cgcnn"]["supercell"] is False and r["models"]["ecn-sn"]["supercell"]
+    assert r["n_batches"] == 2
+    assert json.loads(out.read_text())["batch_size"] == 2
+    assert "| cgcnn |" in format_table(r)
+
+
+def test_train_bench_bad_args() -> None:
+    with pytest.raises(ValueError):
+        run_train_bench(models=[], n_structures=2)
+    with pytest.raises(ValueError):
+        run_train_bench(n_structures=0)
