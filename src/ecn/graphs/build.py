@@ -131,13 +131,29 @@ def build_graph(structure: Structure, settings: GraphSettings | None = None,
     )
 
 
+def _to_arrays(graph: CrystalGraph) -> dict:
+    """Tensors -> numpy arrays for the trip back from a worker process.
+
+    Why: torch pickles tensors between processes as shared-memory file handles; a full dataset
+    (thousands of graphs x 13 tensors) exhausts the open-file limit ("received 0 items of
+    ancdata") and the pool hangs. Plain arrays travel through the pipe by value.
+    """
+    return {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in vars(graph).items()}
+
+
+def _from_arrays(fields: dict) -> CrystalGraph:
+    return CrystalGraph(**{k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v)
+                           for k, v in fields.items()})
+
+
 def _build_one(args: tuple[str, Structure, np.ndarray | None, GraphSettings]
-               ) -> tuple[str, CrystalGraph | None, str, int]:
-    """Worker: (id, graph or None, rejection reason, isolated-atom count). Never raises."""
+               ) -> tuple[str, dict | None, str, int]:
+    """Worker: (id, graph as arrays or None, rejection reason, isolated-atom count). Never raises."""
     mid, structure, targets, settings = args
     try:
         edges = neighbor_list(structure, settings)
-        return mid, build_graph(structure, settings, targets, mid, edges=edges), "", edges.n_isolated
+        graph = build_graph(structure, settings, targets, mid, edges=edges)
+        return mid, _to_arrays(graph), "", edges.n_isolated
     except Exception as exc:  # noqa: BLE001 - one bad structure must not abort the batch
         return mid, None, f"graph building failed: {type(exc).__name__}: {exc}", 0
 
@@ -163,7 +179,7 @@ def build_graphs(items: Iterable[tuple[str, Structure, np.ndarray | None]],
     work = [(mid, s, t, settings) for mid, s, t in items]
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else max(1, int(n_jobs))
     n_jobs = min(n_jobs, max(1, len(work) // 64))
-    results: list[tuple[str, CrystalGraph | None, str, int]] = []
+    results: list[tuple[str, dict | None, str, int]] = []
     bar = None
     pool = None
     if progress:
@@ -199,7 +215,7 @@ def build_graphs(items: Iterable[tuple[str, Structure, np.ndarray | None]],
             pool.terminate()
         if bar is not None:
             bar.stop()
-    graphs = [g for _, g, _, _ in results if g is not None]
+    graphs = [_from_arrays(g) for _, g, _, _ in results if g is not None]
     rejected = [(mid, reason) for mid, g, reason, _ in results if g is None]
     n_iso_atoms = sum(k for *_, k in results)
     n_iso_structs = sum(1 for *_, k in results if k > 0)
