@@ -63,19 +63,34 @@ def test_glambda_on_triclinic_lattice_is_p1(graphs, make_model):
     assert torch.equal(gl(g), p1(g))
 
 
-def test_backends_agree_float32(mixed):
+@pytest.mark.parametrize("group", ["p1", "glambda"])
+def test_backends_and_layouts_agree(group, mixed):
+    """Chunked bmm (several chunk sizes) == unchunked loop == unchunked grouped_mm (float32)."""
+    g = replace(mixed, x=mixed.x.float(), edge_attr=mixed.edge_attr.float())
     torch.manual_seed(0)
-    plan = build_color_plan(mixed, "p1")
-    plan.edge_attr = plan.edge_attr.float()
-    h = torch.randn(mixed.num_nodes, 16)
+    h = torch.randn(g.num_nodes, 16)
+    runs = [("bmm", "auto"), ("bmm", 7), ("bmm", 64), ("loop", None), ("grouped_mm", None)]
     outs = []
-    for backend in ("loop", "grouped_mm"):
-        layer = EquivariantMessagePassing(16, mixed.edge_attr.shape[1], 16, backend=backend)
+    for backend, chunk in runs:
         torch.manual_seed(1)
-        for p in layer.parameters():
-            torch.nn.init.normal_(p, std=0.2)
-        outs.append(layer(h, plan))
-    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+        layer = EquivariantMessagePassing(16, g.edge_attr.shape[1], 16, backend=backend)
+        outs.append(layer(h, build_color_plan(g, group, chunk_size=chunk)))
+    for out in outs[1:]:
+        assert torch.allclose(out, outs[0], atol=1e-5)
+    with pytest.raises(ValueError):
+        EquivariantMessagePassing(16, 4, 16, backend="loop")(h, build_color_plan(g, group))
+
+
+def test_chunked_plan_layout(mixed):
+    plan = build_color_plan(mixed, "p1", chunk_size=8)
+    real = plan.perm >= 0
+    assert int(real.sum()) == plan.n_edges == mixed.num_edges
+    assert torch.equal(torch.sort(plan.perm[real]).values, torch.arange(mixed.num_edges))
+    assert (plan.dst[~real] == mixed.num_nodes).all()
+    assert plan.src.shape[0] == 8 * plan.chunk_color.shape[0]
+    assert torch.equal(plan.eff_color.view(-1, 8)[:, 0], plan.chunk_color)
+    assert (plan.eff_color.view(-1, 8) == plan.chunk_color[:, None]).all()
+    assert torch.equal(plan.dst[real], mixed.edge_index[1][plan.perm[real]])
 
 
 def test_grouped_matmul_and_colored_linear():

@@ -6,9 +6,10 @@ are not. Variants:
 
 * ``plain_reference``: :class:`ecn.bench.reference.PlainMPNNLayer` (fixed yardstick);
 * ``sn``, ``p1``, ``glambda``, ``slambda``: :class:`ecn.nn.EquivariantMessagePassing`
-  (default backend), colour plan built once per batch outside the timed step (it is shared by
-  all layers of a model; its cost is reported as ``plan_ms``);
-* ``p1_loop`` / ``p1_grouped_mm``: the two per-colour matmul backends, for the record;
+  (default ``bmm`` backend over a chunked colour plan), plan built once per batch outside the
+  timed step (it is shared by all layers of a model; its cost is reported as ``plan_ms``);
+* ``p1_loop`` / ``p1_grouped_mm``: the alternatives on an unchunked plan (one matmul per colour,
+  or ``torch.nn.functional.grouped_mm``), for the record;
 * ``naive_p1``: the same p1 layer with one-hot-expanded weights, for contrast. Its expanded
   input needs ~4 GB for a full batch, so it is timed against ``plain_reference`` on a sub-batch
   (``naive_p1_measured``) and reported as plain_reference x that ratio.
@@ -140,7 +141,7 @@ def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, w
         "n_nodes", "n_edges", "threads", ...}``.
     """
     from ecn.bench.reference import PlainMPNNLayer
-    from ecn.nn import EquivariantMessagePassing, build_color_plan, n_base_colors
+    from ecn.nn import EquivariantMessagePassing, build_color_plan
 
     if batch_size < 1 or width < 1 or repeats < 1:
         raise ValueError("batch_size, width and repeats must be >= 1")
@@ -153,17 +154,18 @@ def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, w
         t0 = time.perf_counter()
         plans[group] = build_color_plan(g, group)
         plan_ms[group] = 1e3 * (time.perf_counter() - t0)
+    plans["p1_unchunked"] = build_color_plan(g, "p1", chunk_size=None)
     h = torch.randn(g.num_nodes, width, requires_grad=True)
     grad = torch.randn(g.num_nodes, width)
     plain = PlainMPNNLayer(width, k)
     steps = {"plain_reference": _step(plain, lambda: plain(h, g.edge_index, g.edge_attr), h, grad)}
-    variants = [("sn", "sn", "auto"), ("p1", "p1", "auto"), ("glambda", "glambda", "auto"),
-                ("slambda", "slambda", "auto"), ("p1_loop", "p1", "loop")]
+    variants = [("sn", "sn", "bmm"), ("p1", "p1", "bmm"), ("glambda", "glambda", "bmm"),
+                ("slambda", "slambda", "bmm"), ("p1_loop", "p1_unchunked", "loop")]
     if hasattr(torch.nn.functional, "grouped_mm"):
-        variants.append(("p1_grouped_mm", "p1", "grouped_mm"))
-    for name, group, backend in variants:
-        layer = EquivariantMessagePassing(width, k, n_base_colors(group), 1, backend)
-        steps[name] = _step(layer, lambda lay=layer, p=plans[group]: lay(h, p), h, grad)
+        variants.append(("p1_grouped_mm", "p1_unchunked", "grouped_mm"))
+    for name, plan_name, backend in variants:
+        layer = EquivariantMessagePassing(width, k, plans[plan_name].n_base, 1, backend)
+        steps[name] = _step(layer, lambda lay=layer, p=plans[plan_name]: lay(h, p), h, grad)
     log.info("timing %d variants on %d nodes / %d edges", len(steps), g.num_nodes, g.num_edges)
     ms = _time_steps(steps, repeats, warmup)
     naive = _naive_contrast(g, width, naive_graphs, max(1, min(repeats, 3)))
@@ -175,7 +177,11 @@ def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, w
            if k_ != "plain_reference"},
         "naive_p1_measured": naive,
         "plan_ms": {k_: round(v, 2) for k_, v in plan_ms.items()},
-        "n_colors": {grp: len(p.counts) for grp, p in plans.items()},
+        "n_colors": {grp: plans[grp].n_colors for grp in ("sn", "p1", "glambda", "slambda")},
+        "chunk_size": {grp: plans[grp].counts[0] if plans[grp].chunk_color is not None else None
+                       for grp in ("sn", "p1", "glambda", "slambda")},
+        "padding": {grp: round(1 - plans[grp].n_edges / plans[grp].src.shape[0], 4)
+                    for grp in ("sn", "p1", "glambda", "slambda")},
         "batch_size": batch_size, "width": width, "edge_features": k,
         "n_nodes": g.num_nodes, "n_edges": g.num_edges, "repeats": repeats,
         "threads": torch.get_num_threads(), "torch": torch.__version__,

@@ -122,17 +122,19 @@ class ColoredLinear(nn.Module):
             return w[select], self.bias[select]
         return w, self.bias
 
-    def project(self, x: Tensor, blocks: list[slice]) -> Tensor:
-        """Project `x` through the given input-row blocks of every colour, without bias.
+    def project(self, x: Tensor, blocks: list[slice], colors: Tensor | None = None) -> Tensor:
+        """Project `x` through the given input-row blocks of each colour, without bias.
 
         Args:
             x: (N, d) node features; every block must have d rows.
             blocks: B slices of the input rows (e.g. target block, source block).
+            colors: (C',) colours to project (default: all C).
 
         Returns:
-            (N, C, B, out): ``out[n, c, b] = x[n] @ W^c[blocks[b]]``.
+            (N, C', B, out): ``out[n, c, b] = x[n] @ W^colors[c][blocks[b]]``.
         """
-        ws = torch.stack([self.weight[:, blk] for blk in blocks], dim=1)  # (C, B, d, out)
+        w = self.weight if colors is None else self.weight[colors]
+        ws = torch.stack([w[:, blk] for blk in blocks], dim=1)  # (C', B, d, out)
         c, b, d, o = ws.shape
         if x.shape[1] != d:
             raise ValueError(f"x has {x.shape[1]} features, blocks have {d} rows")
@@ -141,25 +143,47 @@ class ColoredLinear(nn.Module):
 
     def grouped(self, x: Tensor, counts: list[int], select: Tensor | None = None,
                 mix: Tensor | None = None, rows: slice | None = None,
-                offsets: Tensor | None = None, backend: str = "auto") -> Tensor:
-        """Apply effective colour k to the k-th consecutive row group of `x` (bias included).
+                offsets: Tensor | None = None, backend: str = "auto", bias: bool = True,
+                chunk_color: Tensor | None = None, add: Tensor | None = None) -> Tensor:
+        """Apply each row group's effective colour to it: ``y = x W^k (+ b^k) (+ add)``.
+
+        Two layouts (see :mod:`ecn.nn.plan`): with `chunk_color`, `x` is ``Q`` equal chunks and
+        chunk q uses effective colour ``chunk_color[q]`` — one ``baddbmm`` with the chunks'
+        weights gathered; otherwise consecutive groups of ``counts[k]`` rows use colour k.
 
         Args:
             x: (M, in') rows sorted by effective colour.
-            counts: K group sizes (python ints).
+            counts: group sizes (python ints).
             select, mix, rows: see :meth:`effective`.
-            offsets: (K,) int32 cumulative counts, optional.
-            backend: see :func:`grouped_matmul`.
+            offsets: (K,) int32 cumulative counts, optional (grouped_mm).
+            backend: unchunked layout only, see :func:`grouped_matmul`.
+            bias: add the bias (False when it was folded in elsewhere).
+            chunk_color: (Q,) effective colour per chunk (chunked layout).
+            add: (M, out) a term to add, fused into the matmul where possible.
 
         Returns:
             (M, out).
         """
         w, b = self.effective(select, mix, rows)
+        o = self.out_features
+        if chunk_color is not None:
+            q = chunk_color.shape[0]
+            xq = x.view(q, -1, x.shape[1])
+            wq = w.index_select(0, chunk_color)
+            base = None if add is None else add.view(q, -1, o)
+            if bias:
+                bq = b.index_select(0, chunk_color)[:, None, :]
+                base = bq if base is None else base + bq
+            out = torch.bmm(xq, wq) if base is None else torch.baddbmm(base, xq, wq)
+            return out.view(-1, o)
         if len(counts) == 1:
-            return torch.addmm(b[0], x, w[0])
-        out = grouped_matmul(x, w, counts, offsets, backend)
-        return out + torch.repeat_interleave(b, torch.tensor(counts, device=b.device), dim=0,
-                                             output_size=x.shape[0])
+            out = torch.addmm(b[0], x, w[0]) if bias else x @ w[0]
+        else:
+            out = grouped_matmul(x, w, counts, offsets, backend)
+            if bias:
+                out = out + torch.repeat_interleave(b, torch.tensor(counts, device=b.device),
+                                                    dim=0, output_size=x.shape[0])
+        return out if add is None else out + add
 
     def naive(self, x: Tensor, coef: Tensor) -> Tensor:
         """One-hot-expanded reference: ``y_m = sum_c coef[m, c] (x_m W^c + b^c)``.

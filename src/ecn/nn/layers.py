@@ -19,6 +19,8 @@ from torch.nn import functional as F
 from ecn.nn.colored import ColoredLinear
 from ecn.nn.plan import ColorPlan
 
+BACKENDS = ("bmm", "loop", "grouped_mm", "auto")
+
 
 class EquivariantMessagePassing(nn.Module):
     """One ECN layer with C_e edge colours and C_h node colours.
@@ -28,12 +30,15 @@ class EquivariantMessagePassing(nn.Module):
         edge_features: edge feature width K.
         n_edge_colors: number of edge weight slots (``ecn.nn.plan.n_base_colors(group)``).
         n_node_colors: number of node colours (1 for every model group).
-        backend: ``"auto"``, ``"loop"`` or ``"grouped_mm"`` for the per-colour matmuls.
+        backend: per-colour matmuls: ``"bmm"`` (chunked plans, see :mod:`ecn.nn.plan`; the
+            default) or, for unchunked plans, ``"loop"`` / ``"grouped_mm"`` / ``"auto"``.
     """
 
     def __init__(self, width: int, edge_features: int, n_edge_colors: int,
-                 n_node_colors: int = 1, backend: str = "auto") -> None:
+                 n_node_colors: int = 1, backend: str = "bmm") -> None:
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         self.width = width
         self.edge_features = edge_features
         self.backend = backend
@@ -48,37 +53,54 @@ class EquivariantMessagePassing(nn.Module):
             raise ValueError(f"h must be ({plan.n_nodes}, {self.width}), got {tuple(h.shape)}")
         if plan.n_base != self.edge1.n_colors:
             raise ValueError(f"plan has {plan.n_base} edge colours, layer {self.edge1.n_colors}")
+        if plan.chunk_color is not None and self.backend != "bmm":
+            raise ValueError(f"backend {self.backend!r} needs an unchunked plan (chunk_size=None)")
 
     def _node_projections(self, h: Tensor, plan: ColorPlan) -> Tensor:
-        """(N * C * 2, d): h_i A^c (slot 0) and h_j B^c (slot 1) for every node and colour."""
+        """(N * C' * 2, d): ``h_i A^c + b^c`` (slot 0) and ``h_j B^c`` (slot 1) per node, colour.
+
+        The first-layer bias is folded into the target slot (N C' rows instead of E); for glambda
+        the P-1 colours are then averaged over each crystal's orbits (the bias with them).
+        """
         d = self.width
-        proj = self.edge1.project(h, [slice(0, d), slice(d, 2 * d)])  # (N, C, 2, d)
+        cols = plan.proj_colors
+        proj = self.edge1.project(h, [slice(0, d), slice(d, 2 * d)], cols)  # (N, C', 2, d)
+        bias = self.edge1.bias if cols is None else self.edge1.bias[cols]
+        proj[:, :, 0] += bias  # in place on the fresh matmul output (autograd-safe)
         if plan.node_mix is not None:  # glambda: average the P-1 cell colours over each orbit
             n = h.shape[0]
-            cells = proj.reshape(n, 8, -1)
-            proj = torch.bmm(plan.node_mix.to(h.dtype), cells).reshape(proj.shape)
+            proj = torch.bmm(plan.node_mix.to(h.dtype), proj.reshape(n, 8, -1))
         return proj.reshape(-1, d)
 
     def messages(self, h: Tensor, plan: ColorPlan) -> Tensor:
-        """Weighted messages per sorted edge.
+        """Weighted messages per slot.
 
         Args:
             h: (N, d) node features.
             plan: colour plan of the batch.
 
         Returns:
-            (E, d) ``w_ij m_ij`` in the plan's (colour-sorted) edge order.
+            (S, d) ``w_ij m_ij`` in the plan's slot order (padding slots are garbage that the
+            aggregation drops).
         """
         d = self.width
         proj = self._node_projections(h, plan)
         mix = None if plan.mix is None else plan.mix.to(h.dtype)
-        z = proj[plan.gather_index("dst")] + proj[plan.gather_index("src")]
-        z = z + self.edge1.grouped(plan.edge_attr, plan.counts, plan.select, mix,
-                                   rows=slice(2 * d, None), offsets=plan.offsets,
-                                   backend=self.backend)
-        m = self.edge2.grouped(F.silu(z), plan.counts, plan.select, mix,
-                               offsets=plan.offsets, backend=self.backend)
+        backend = "auto" if self.backend == "bmm" else self.backend
+        layout = dict(counts=plan.counts, select=plan.select, mix=mix, offsets=plan.offsets,
+                      backend=backend, chunk_color=plan.chunk_color)
+        z = proj.index_select(0, plan.gather_index("dst")) + proj.index_select(
+            0, plan.gather_index("src"))
+        z = self.edge1.grouped(plan.edge_attr, rows=slice(2 * d, None), bias=False, add=z,
+                               **layout)
+        m = self.edge2.grouped(F.silu(z), **layout)
         return torch.sigmoid(self.attention(m)) * m
+
+    @staticmethod
+    def aggregate(msg: Tensor, plan: ColorPlan) -> Tensor:
+        """Sum messages into their targets: (S, d) -> (N, d); padding slots go to a dropped row."""
+        out = msg.new_zeros(plan.n_nodes + 1, msg.shape[1])
+        return out.index_add(0, plan.dst, msg)[: plan.n_nodes]
 
     def update(self, h: Tensor, agg: Tensor, plan: ColorPlan) -> Tensor:
         """Residual node update ``h + phi_h^{beta(i)}(h, m)``; (N, d) -> (N, d)."""
@@ -92,10 +114,9 @@ class EquivariantMessagePassing(nn.Module):
     def forward(self, h: Tensor, plan: ColorPlan) -> Tensor:
         """Args: h (N, d), plan. Returns: (N, d) updated node features."""
         self._check(h, plan)
-        agg = torch.zeros_like(h)
-        if plan.src.numel():
-            agg = agg.index_add(0, plan.dst, self.messages(h, plan))
-        return self.update(h, agg, plan)
+        if plan.src.numel() == 0:
+            return self.update(h, torch.zeros_like(h), plan)
+        return self.update(h, self.aggregate(self.messages(h, plan), plan), plan)
 
     def naive_forward(self, h: Tensor, plan: ColorPlan) -> Tensor:
         """Same function as :meth:`forward` with one-hot-expanded weights (C times the FLOPs).
@@ -104,10 +125,9 @@ class EquivariantMessagePassing(nn.Module):
         """
         self._check(h, plan)
         coef = plan.coef(h.dtype)
-        x = torch.cat([h[plan.dst], h[plan.src], plan.edge_attr], dim=1)
+        x = torch.cat([h[plan.dst.clamp(max=plan.n_nodes - 1)], h[plan.src], plan.edge_attr], 1)
         m = self.edge2.naive(F.silu(self.edge1.naive(x, coef)), coef)
         m = torch.sigmoid(self.attention(m)) * m
-        agg = torch.zeros_like(h).index_add(0, plan.dst, m)
-        hm = torch.cat([h, agg], dim=1)
+        hm = torch.cat([h, self.aggregate(m, plan)], dim=1)
         ncoef = F.one_hot(plan.node_color, plan.n_node_colors).to(h.dtype)
         return h + self.node2.naive(F.silu(self.node1.naive(hm, ncoef)), ncoef)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ecn.graphs.graph import CrystalGraph
+from ecn.nn.baselines import BASELINES
 from ecn.nn.layers import EquivariantMessagePassing
 from ecn.nn.plan import GROUPS, ColorPlan, build_color_plan, n_base_colors
 
@@ -27,7 +28,8 @@ class ECN(nn.Module):
         group: ``"sn"`` (plain MPNN), ``"p1"``, ``"glambda"`` or ``"slambda"``.
         width: hidden width d (paper: 128).
         n_layers: number of message-passing layers L (paper: 6).
-        backend: per-colour matmul backend, see :func:`ecn.nn.colored.grouped_matmul`.
+        backend: per-colour matmuls: ``"bmm"`` (chunked colour plan, default), ``"loop"`` or
+            ``"grouped_mm"`` (unchunked plan), see :mod:`ecn.nn.plan`.
 
     Attributes:
         config: the init kwargs; ``build_model("ecn", **model.config)`` rebuilds the model.
@@ -35,7 +37,7 @@ class ECN(nn.Module):
 
     def __init__(self, in_features: int, edge_features: int, out_dim: int = 1,
                  group: str = "slambda", width: int = 128, n_layers: int = 6,
-                 backend: str = "auto") -> None:
+                 backend: str = "bmm") -> None:
         super().__init__()
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
@@ -54,7 +56,8 @@ class ECN(nn.Module):
 
     def plan(self, graph: CrystalGraph) -> ColorPlan:
         """The colour plan of `graph` for this model's group (computed once per batch)."""
-        return build_color_plan(graph, self.group)
+        return build_color_plan(graph, self.group,
+                                "auto" if self.config["backend"] == "bmm" else None)
 
     def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:
         """Node features after the embedding and after each layer.
@@ -97,7 +100,7 @@ class ECN(nn.Module):
 
 
 #: Model name -> class. Baselines are added here explicitly (no registry side effects).
-MODELS: dict[str, type[nn.Module]] = {"ecn": ECN}
+MODELS: dict[str, type[nn.Module]] = {"ecn": ECN, **BASELINES}
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:

@@ -9,6 +9,13 @@ G_Lambda across a dataset (DESIGN.md): the weights are the 16 P-1 colours; in a 
 lattice group merges P-1 colours into orbits, an edge uses the MEAN of the weights over its orbit.
 Effective colours are keyed by (orbit as an 8-bit set of P-1 cell colours, atom colour), so
 crystals with different lattices in one batch each get their own averaged weights.
+
+Layout: sorted edges are cut into equal CHUNKS of `chunk_size` slots, each chunk holding edges of
+one colour (the last chunk of a colour is padded). Every per-colour matmul is then one
+``bmm``/``baddbmm`` over the chunks with the chunk's weights gathered, whatever the number of
+colours: few, large kernels (fast on a busy CPU), bias and residual terms fused, padding a few
+percent. Padding slots point at a dummy target row ``N`` that the aggregation drops. With
+``chunk_size=None`` (or a single colour) edges are only sorted: one group per colour.
 """
 
 from __future__ import annotations
@@ -34,23 +41,28 @@ def n_base_colors(group: str) -> int:
 
 @dataclass
 class ColorPlan:
-    """Edges of a batch sorted by effective colour, with everything the layers gather.
+    """Edges of a batch sorted by effective colour (in slots), with everything layers gather.
+
+    "Slots" are the sorted edges, plus padding when chunked (S >= E).
 
     Attributes:
         group: model group name.
         n_nodes: N.
-        src: (E,) source node of each sorted edge.
-        dst: (E,) target node of each sorted edge.
-        edge_attr: (E, K) edge features in sorted order.
-        perm: (E,) original edge index of each sorted edge.
-        base_color: (E,) weight slot (0..n_base-1) used to gather node projections.
-        eff_color: (E,) effective colour id (0..n_eff-1), non-decreasing.
-        counts: n_eff python ints, edges per effective colour.
-        offsets: (n_eff,) int32 cumulative counts.
+        src: (S,) source node per slot (padding: 0).
+        dst: (S,) target node per slot (padding: N, a dummy row dropped after aggregation).
+        edge_attr: (S, K) edge features per slot (padding: 0).
+        perm: (S,) original edge index per slot (padding: -1).
+        base_color: (S,) weight slot (0..n_base-1) used to gather node projections.
+        eff_color: (S,) effective colour id (0..n_eff-1), non-decreasing.
+        counts: per group, python ints: slots per effective colour (unchunked layout) or
+            ``[chunk_size] * n_chunks`` (chunked layout).
+        offsets: (len(counts),) int32 cumulative counts.
+        chunk_color: (n_chunks,) effective colour of each chunk, or None (unchunked layout).
         select: (n_eff,) weight slot of each effective colour, or None when `mix` is used.
         mix: (n_eff, n_base) orbit-averaging rows (glambda only).
         node_mix: (N, 8, 8) per-node orbit-averaging of the P-1 cell colours (glambda only).
         n_base: number of weight slots.
+        n_edges: E, the real edges.
         node_color: (N,) node colour; n_node_colors: their number (1 for every group here).
     """
 
@@ -64,25 +76,51 @@ class ColorPlan:
     eff_color: Tensor
     counts: list[int]
     offsets: Tensor
+    chunk_color: Tensor | None
     select: Tensor | None
     mix: Tensor | None
     node_mix: Tensor | None
     n_base: int
+    n_edges: int
     node_color: Tensor
     n_node_colors: int
 
+    @property
+    def n_colors(self) -> int:
+        """Number of effective colours present."""
+        return int(self.select.shape[0] if self.mix is None else self.mix.shape[0])
+
+    @property
+    def proj_colors(self) -> Tensor | None:
+        """Weight slots the node projections are computed for (None: all n_base, for glambda)."""
+        return self.select
+
     def gather_index(self, which: str) -> Tensor:
-        """Row index into a flattened ``(N, n_base, 2, d)`` projection: target (0) or source (1)."""
-        node = self.dst if which == "dst" else self.src
-        return (node * self.n_base + self.base_color) * 2 + (0 if which == "dst" else 1)
+        """(S,) row of each slot in the flattened ``(N, C', 2, d)`` node projection.
+
+        C' is the number of projected colours (:attr:`proj_colors`); slot 0 is the target
+        (``which="dst"``), slot 1 the source. Padding slots read node 0.
+        """
+        node = self.dst.clamp(max=self.n_nodes - 1) if which == "dst" else self.src
+        if self.select is None:
+            n_proj, col = self.n_base, self.base_color
+        else:
+            n_proj, col = self.select.shape[0], self.eff_color
+        return (node * n_proj + col) * 2 + (0 if which == "dst" else 1)
 
     def coef(self, dtype: torch.dtype) -> Tensor:
-        """(E, n_base) per-edge weight coefficients (one-hot, or orbit-mixing rows): naive path."""
+        """(S, n_base) per-slot weight coefficients (one-hot, or orbit-mixing rows): naive path."""
         if self.mix is not None:
             return self.mix.to(dtype)[self.eff_color]
         onehot = torch.zeros(self.eff_color.shape[0], self.n_base, dtype=dtype,
                              device=self.eff_color.device)
         return onehot.scatter_(1, self.base_color[:, None], 1.0)
+
+
+def auto_chunk_size(n_edges: int, n_colors: int) -> int:
+    """Power of two near ``E / (8 C)``, in [32, 1024]: padding stays a few percent of E."""
+    target = max(1, n_edges // max(1, 8 * n_colors))
+    return int(min(1024, max(32, 1 << (target.bit_length() - 1))))
 
 
 def _orbit_masks(orbit_map: Tensor) -> Tensor:
@@ -107,12 +145,15 @@ def _orbit_map(graph: CrystalGraph) -> Tensor:
     return torch.as_tensor(np.array(maps), dtype=torch.long, device=graph.cell.device).reshape(-1, 8)
 
 
-def build_color_plan(graph: CrystalGraph, group: str) -> ColorPlan:
+def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | None = "auto"
+                     ) -> ColorPlan:
     """Colour the edges and nodes of `graph` for `group` and sort edges by colour.
 
     Args:
         graph: a (batched) supercell or unit-cell graph.
         group: ``"sn"``, ``"p1"``, ``"glambda"`` or ``"slambda"``.
+        chunk_size: slots per chunk (see module docstring), ``"auto"`` (:func:`auto_chunk_size`)
+            or None for the unchunked layout (one group per colour).
 
     Returns:
         The plan shared by all layers of one forward pass.
@@ -142,12 +183,37 @@ def build_color_plan(graph: CrystalGraph, group: str) -> ColorPlan:
     else:
         select, eff = torch.unique(base, return_inverse=True)
     eff_sorted, perm = torch.sort(eff, stable=True)
-    counts_t = torch.bincount(eff_sorted)
+    per_color = torch.bincount(eff_sorted)
+    n_eff, n_edges, n = int(per_color.shape[0]), int(eff.shape[0]), graph.num_nodes
+    if chunk_size == "auto":
+        chunk_size = auto_chunk_size(n_edges, n_eff)
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got {chunk_size!r}")
+    chunk_color = None
+    counts_t = per_color
+    dev = base.device
+    if chunk_size is not None and n_eff > 1:
+        n_chunks = (per_color + chunk_size - 1) // chunk_size
+        chunk_color = torch.repeat_interleave(torch.arange(n_eff, device=dev), n_chunks)
+        # slot s of colour k lives at chunk_start[k] * L + rank of the edge within colour k
+        first = torch.cumsum(per_color, 0) - per_color
+        chunk_start = torch.cumsum(n_chunks, 0) - n_chunks
+        rank = torch.arange(n_edges, device=dev) - first[eff_sorted]
+        slot = chunk_start[eff_sorted] * chunk_size + rank
+        n_slots = int(n_chunks.sum()) * chunk_size
+        perm = torch.full((n_slots,), -1, dtype=torch.long, device=dev).index_put_((slot,), perm)
+        eff_sorted = chunk_color.repeat_interleave(chunk_size)
+        counts_t = torch.full((chunk_color.shape[0],), chunk_size, device=dev)
+    valid = perm >= 0
+    safe = perm.clamp(min=0)
+    zero = torch.zeros((), dtype=graph.edge_attr.dtype, device=dev)
     node_color, n_node = colorings.node_colors(group, graph.cell, graph.atom)
     return ColorPlan(
-        group=group, n_nodes=graph.num_nodes, src=src[perm], dst=dst[perm],
-        edge_attr=graph.edge_attr[perm], perm=perm, base_color=base[perm], eff_color=eff_sorted,
-        counts=counts_t.tolist(), offsets=counts_t.cumsum(0).to(torch.int32), select=select,
-        mix=mix, node_mix=node_mix, n_base=n_base, node_color=node_color.long(),
-        n_node_colors=n_node,
+        group=group, n_nodes=n, src=torch.where(valid, src[safe], 0),
+        dst=torch.where(valid, dst[safe], n),
+        edge_attr=torch.where(valid[:, None], graph.edge_attr[safe], zero), perm=perm,
+        base_color=base[safe], eff_color=eff_sorted,
+        counts=counts_t.tolist(), offsets=counts_t.cumsum(0).to(torch.int32),
+        chunk_color=chunk_color, select=select, mix=mix, node_mix=node_mix, n_base=n_base,
+        n_edges=n_edges, node_color=node_color.long(), n_node_colors=n_node,
     )
