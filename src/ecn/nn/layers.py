@@ -87,8 +87,8 @@ class EquivariantMessagePassing(nn.Module):
         proj = self._node_projections(h, plan)
         mix = None if plan.mix is None else plan.mix.to(h.dtype)
         backend = "auto" if self.backend == "bmm" else self.backend
-        layout = dict(counts=plan.counts, select=plan.select, mix=mix, offsets=plan.offsets,
-                      backend=backend, chunk_color=plan.chunk_color)
+        layout = {"counts": plan.counts, "select": plan.select, "mix": mix,
+                  "offsets": plan.offsets, "backend": backend, "chunk_color": plan.chunk_color}
         z = proj.index_select(0, plan.gather_index("dst")) + proj.index_select(
             0, plan.gather_index("src"))
         z = self.edge1.grouped(plan.edge_attr, rows=slice(2 * d, None), bias=False, add=z,

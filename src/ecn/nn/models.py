@@ -43,9 +43,9 @@ class ECN(nn.Module):
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
         if min(in_features, edge_features, out_dim, width) < 1 or n_layers < 0:
             raise ValueError("widths must be >= 1 and n_layers >= 0")
-        self.config: dict[str, Any] = dict(
-            in_features=in_features, edge_features=edge_features, out_dim=out_dim, group=group,
-            width=width, n_layers=n_layers, backend=backend)
+        self.config: dict[str, Any] = {
+            "in_features": in_features, "edge_features": edge_features, "out_dim": out_dim,
+            "group": group, "width": width, "n_layers": n_layers, "backend": backend}
         self.group = group
         self.embedding = nn.Linear(in_features, width)
         self.layers = nn.ModuleList(
@@ -128,7 +128,7 @@ def model_checkpoint(model: nn.Module) -> dict[str, Any]:
 
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
-        raise ValueError("model has no `config` dict of init kwargs")
+        raise TypeError("model has no `config` dict of init kwargs")
     return {"model": model_name(model), "config": dict(config),
             "state_dict": model.state_dict(), "version": __version__}
 
