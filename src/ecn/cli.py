@@ -141,6 +141,38 @@ def bench_layers(
     _write_json(json_out, result)
 
 
+@app.command("quickstart")
+def quickstart(
+    out: str = typer.Option("runs/quickstart", "--out", "-o", help="Run directory."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the number of epochs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Main job: a small real training on Perov-5, then predictions on example CIF files."""
+    from ecn.train.quickstart import run_quickstart
+
+    res = run_quickstart(out, epochs, progress)
+    console.print(f"run: {res['run_dir']}  test: {res['test']}")
+    console.print(f"predictions: {res['predictions']} ({res['n_predictions']} rows, "
+                  f"{res['n_errors']} with a clear error, as intended for the broken example)")
+
+
+@bench_app.command("train")
+def bench_train(
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON."),
+    n_structures: int = typer.Option(256, "--n-structures", help="Perov-5 test structures used."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    repeats: int = typer.Option(3, "--repeats"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (1 on busy CPUs)."),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Training throughput (graphs/s, fwd+bwd+step) and peak memory of every model, same batches."""
+    from ecn.bench.train import format_table, run_train_bench
+
+    res = run_train_bench(json_path=json_out, n_structures=n_structures, batch_size=batch_size,
+                          repeats=repeats, threads=threads, device=device)
+    console.print(format_table(res))
+
+
 @symmetry_app.command("table")
 def symmetry_table() -> None:
     """Print the table: Bravais type -> number of G_Lambda cell-pair orbits."""

@@ -284,4 +284,6 @@ def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> None:
     with p.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
-        w.writerows(rows)
+        # one line per input: multi-line parser messages would make the CSV hard to read
+        w.writerows({k: " ".join(v.split()) if k == "error" and isinstance(v, str) else v
+                     for k, v in r.items()} for r in rows)
