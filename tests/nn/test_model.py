@@ -144,6 +144,7 @@ def test_checkpoint_round_trip(tmp_path, graphs, make_model):
 def test_builder_and_defaults():
     model = build_model("ecn", in_features=10, edge_features=4)
     assert isinstance(model, ECN) and MODELS["ecn"] is ECN
+    assert {"cgcnn", "megnet", "schnet"} <= set(MODELS)
     assert model.config["width"] == 128 and len(model.layers) == 6
     assert model.config["group"] == "slambda"
     assert isinstance(build_model("ecn", **model.config), ECN)
