@@ -1,0 +1,167 @@
+"""`ecn reproduce table2` and `ecn report`: paper-table reproductions built from run directories.
+
+Every number in a results table comes from a run directory's `results.json`; the tables are
+written by these functions, never by hand. Runs that already finished are reused, so an
+interrupted reproduction resumes where it stopped (an unfinished run resumes from `last.ckpt`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecn.train.config import TrainConfig, config_from_dict
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a table: a model name, its ECN group (if any), and the paper's number."""
+
+    label: str
+    model: str
+    group: str = "slambda"
+    paper_mae: float | None = None
+
+
+# Paper Table 2 (Perov-5 heat_all, eV per cell; test MAE). None = not reported there.
+TABLE2: tuple[Variant, ...] = (
+    Variant("ECN-SΛ", "ecn", "slambda", 0.038),
+    Variant("ECN-P-1", "ecn", "p1", None),
+    Variant("MPNN (S_N)", "ecn", "sn", None),
+    Variant("CGCNN", "cgcnn", paper_mae=0.047),
+    Variant("MEGNet", "megnet", paper_mae=0.059),
+    Variant("SchNet", "schnet"),
+)
+
+
+def _slug(v: Variant) -> str:
+    return f"{v.model}_{v.group}" if v.model == "ecn" else v.model
+
+
+def table2_config(v: Variant, seed: int, out: Path, epochs: int, time_budget: float | None,
+                  width: int, layers: int, threads: int | None, limit: int | None,
+                  progress: bool) -> TrainConfig:
+    """Same data, splits, optimiser, epochs and time for every model; only the model differs."""
+    raw: dict[str, Any] = {
+        "data": {"dataset": "perov5", "targets": ["heat_all"]},
+        "model": {"name": v.model, "group": v.group, "width": width, "layers": layers},
+        "optim": {"epochs": epochs, "patience": max(epochs, 1)},
+        "run": {"seed": seed, "out": str(out), "time_budget_min": time_budget, "threads": threads,
+                "progress_bar": progress, "accelerator": "cpu"},
+    }
+    if limit is not None:
+        raw["data"]["limit"] = limit
+    return config_from_dict(raw)
+
+
+def run_or_resume(cfg: TrainConfig) -> Path:
+    """Train unless `results.json` exists; resume from `last.ckpt` if a run was interrupted."""
+    from ecn.train.run import train
+
+    out = Path(cfg.run.out or cfg.default_out())
+    if (out / "results.json").is_file():
+        logger.info("%s finished earlier; reusing it", out)
+        return out
+    return train(cfg, resume=(out / "last.ckpt").is_file())
+
+
+def reproduce_table2(seeds: int = 3, epochs: int = 300, time_budget: float | None = None,
+                     runs_root: str | Path = "runs/table2", results_dir: str | Path = "results",
+                     width: int = 128, layers: int = 6, threads: int | None = None,
+                     limit: int | None = None, models: list[str] | None = None,
+                     progress: bool = False) -> dict[str, Any]:
+    """Train every Table-2 model with `seeds` seeds and write `results/table2.{md,json}` + plot."""
+    variants = [v for v in TABLE2 if models is None or _slug(v) in models or v.model in models]
+    run_dirs: dict[str, list[Path]] = {}
+    for seed in range(seeds):
+        for v in variants:
+            cfg = table2_config(v, seed, Path(runs_root) / f"{_slug(v)}_seed{seed}", epochs,
+                                time_budget, width, layers, threads, limit, progress)
+            run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
+    budget = {"seeds": seeds, "epochs": epochs, "time_budget_min": time_budget,
+              "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
+    return write_table(run_dirs, {v.label: v.paper_mae for v in variants}, Path(results_dir),
+                       "table2", "Perov-5 heat_all (eV per 5-atom cell), test MAE", budget)
+
+
+def _collect(run_dirs: list[Path]) -> dict[str, Any]:
+    res = [json.loads((d / "results.json").read_text()) for d in run_dirs]
+    maes = [r["metrics"]["test"]["mae"] for r in res]
+    return {
+        "runs": [str(d) for d in run_dirs],
+        "test_mae": maes,
+        "mean": statistics.fmean(maes),
+        "std": statistics.stdev(maes) if len(maes) > 1 else 0.0,
+        "epochs": [r.get("epochs_run") for r in res],
+        "train_time_s": [r.get("train_time_s") for r in res],
+        "n_params": res[0].get("model", {}).get("n_params"),
+        "split_sizes": res[0].get("split_sizes"),
+        "source_note": res[0].get("source_note", ""),
+    }
+
+
+def write_table(run_dirs: dict[str, list[Path]], paper: dict[str, float | None], out_dir: Path,
+                name: str, title: str, budget: dict[str, Any]) -> dict[str, Any]:
+    """Write `<name>.md`, `<name>.json` and `<name>_learning_curves.png` from run directories."""
+    rows = {label: _collect(dirs) for label, dirs in run_dirs.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"title": title, "budget": budget, "rows": rows, "paper": paper}
+    (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    lines = [f"# {title}", "", f"Generated by `ecn` from run directories; budget: `{budget}`.", "",
+             "| model | test MAE (mean ± std) | seeds | epochs run | train time (s) | params | paper |",
+             "|---|---|---|---|---|---|---|"]
+    for label, r in rows.items():
+        p = paper.get(label)
+        times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
+        lines.append(f"| {label} | {r['mean']:.4f} ± {r['std']:.4f} | {len(r['test_mae'])} | "
+                     f"{r['epochs']} | {times} | {r['n_params']} | "
+                     f"{'' if p is None else f'{p:.3f}'} |")
+    first = next(iter(rows.values()))
+    lines += ["", f"Split sizes: {first['split_sizes']}.", "", "Data note: " + first["source_note"]]
+    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+    plot_learning_curves(run_dirs, out_dir / f"{name}_learning_curves.png", title)
+    logger.info("wrote %s/%s.{md,json,png}", out_dir, name)
+    return payload
+
+
+def plot_learning_curves(run_dirs: dict[str, list[Path]], path: Path, title: str) -> None:
+    """Validation MAE against training time for every run, one colour per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, (label, dirs) in enumerate(run_dirs.items()):
+        for j, d in enumerate(dirs):
+            m = pd.read_csv(d / "metrics.csv").dropna(subset=["val_mae"])
+            ax.plot(m["elapsed_s"] / 60, m["val_mae"], color=f"C{k}", alpha=0.9,
+                    label=label if j == 0 else None, marker=".")
+    ax.set_xlabel("training time (min)")
+    ax.set_ylabel("validation MAE")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(run_dirs: list[Path], out_dir: Path, name: str, title: str) -> dict[str, Any]:
+    """A table from existing run directories (grouped by model + group in their config.yaml)."""
+    import yaml
+
+    groups: dict[str, list[Path]] = {}
+    for d in run_dirs:
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        model = cfg["model"]["name"]
+        label = f"ecn-{cfg['model']['group']}" if model == "ecn" else model
+        groups.setdefault(label, []).append(d)
+    return write_table(groups, {}, out_dir, name, title, {"runs": [str(d) for d in run_dirs]})
