@@ -106,9 +106,11 @@ def diverse_structures(request: pytest.FixtureRequest) -> dict[str, Structure]:
     import hashlib
 
     key = "ecn/graphs/diverse-" + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-    cached = request.config.cache.get(key, None)
+    cache = getattr(request.config, "cache", None)  # absent under `-p no:cacheprovider`
+    cached = cache.get(key, None) if cache is not None else None
     if cached is not None:
         return {k: Structure.from_dict(d) for k, d in cached.items()}
     built = _diverse()
-    request.config.cache.set(key, {k: v.as_dict() for k, v in built.items()})
+    if cache is not None:
+        cache.set(key, {k: v.as_dict() for k, v in built.items()})
     return built
