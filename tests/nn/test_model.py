@@ -47,7 +47,8 @@ def test_efficient_layer_equals_one_hot_layer(group, mixed):
 
 def test_glambda_uses_several_orbit_maps_in_one_batch(mixed):
     plan = build_color_plan(mixed, "glambda")
-    assert plan.mix is not None and plan.node_mix is not None
+    assert plan.mix is not None and plan.proj_mix is not None
+    assert len(plan.node_groups) == 4  # cP (CsCl, BaTiO3), tP, hP, cF
     assert torch.allclose(plan.mix.sum(1), torch.ones(plan.mix.shape[0]))
     # cubic {1,2,4} orbit and tetragonal {2,4} orbit are distinct effective colours
     assert len(plan.counts) > len(build_color_plan(mixed, "p1").counts) // 2
@@ -101,8 +102,8 @@ def test_grouped_matmul_and_colored_linear():
     color = torch.tensor([0] * 3 + [2] * 7)
     coef = torch.nn.functional.one_hot(color, 3).double()
     assert torch.allclose(lin.grouped(x, counts), lin.naive(x, coef))
-    proj = lin.project(x, [slice(0, 8)])  # (10, 3, 1, 4)
-    assert torch.allclose(proj[torch.arange(10), color, 0] + lin.bias[color], lin.naive(x, coef))
+    proj, bias = lin.project(x, [slice(0, 8)])  # (10, 3, 1, 4), (3, 4)
+    assert torch.allclose(proj[torch.arange(10), color, 0] + bias[color], lin.naive(x, coef))
     with pytest.raises(ValueError):
         grouped_matmul(x, lin.weight, [10])
     with pytest.raises(ValueError):

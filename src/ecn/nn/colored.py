@@ -122,24 +122,26 @@ class ColoredLinear(nn.Module):
             return w[select], self.bias[select]
         return w, self.bias
 
-    def project(self, x: Tensor, blocks: list[slice], colors: Tensor | None = None) -> Tensor:
-        """Project `x` through the given input-row blocks of each colour, without bias.
+    def project(self, x: Tensor, blocks: list[slice], select: Tensor | None = None,
+                mix: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Project `x` through the given input-row blocks of each (effective) colour.
 
         Args:
             x: (N, d) node features; every block must have d rows.
             blocks: B slices of the input rows (e.g. target block, source block).
-            colors: (C',) colours to project (default: all C).
+            select, mix: effective colours, see :meth:`effective` (default: all C).
 
         Returns:
-            (N, C', B, out): ``out[n, c, b] = x[n] @ W^colors[c][blocks[b]]``.
+            (N, C', B, out) with ``out[n, c, b] = x[n] @ W^c[blocks[b]]`` (no bias), and the
+            (C', out) biases of those colours.
         """
-        w = self.weight if colors is None else self.weight[colors]
+        w, bias = self.effective(select, mix)
         ws = torch.stack([w[:, blk] for blk in blocks], dim=1)  # (C', B, d, out)
         c, b, d, o = ws.shape
         if x.shape[1] != d:
             raise ValueError(f"x has {x.shape[1]} features, blocks have {d} rows")
         flat = ws.permute(2, 0, 1, 3).reshape(d, c * b * o)
-        return (x @ flat).view(x.shape[0], c, b, o)
+        return (x @ flat).view(x.shape[0], c, b, o), bias
 
     def grouped(self, x: Tensor, counts: list[int], select: Tensor | None = None,
                 mix: Tensor | None = None, rows: slice | None = None,

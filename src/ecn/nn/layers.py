@@ -59,18 +59,27 @@ class EquivariantMessagePassing(nn.Module):
     def _node_projections(self, h: Tensor, plan: ColorPlan) -> Tensor:
         """(N * C' * 2, d): ``h_i A^c + b^c`` (slot 0) and ``h_j B^c`` (slot 1) per node, colour.
 
-        The first-layer bias is folded into the target slot (N C' rows instead of E); for glambda
-        the P-1 colours are then averaged over each crystal's orbits (the bias with them).
+        The first-layer bias is folded into the target slot (N C' rows instead of E). For
+        glambda the weights are first averaged over the orbits of each distinct orbit map of the
+        batch (weights-side, so it costs a 16 x 16 mixing, not a per-node one).
         """
         d = self.width
-        cols = plan.proj_colors
-        proj = self.edge1.project(h, [slice(0, d), slice(d, 2 * d)], cols)  # (N, C', 2, d)
-        bias = self.edge1.bias if cols is None else self.edge1.bias[cols]
-        proj[:, :, 0] += bias  # in place on the fresh matmul output (autograd-safe)
-        if plan.node_mix is not None:  # glambda: average the P-1 cell colours over each orbit
-            n = h.shape[0]
-            proj = torch.bmm(plan.node_mix.to(h.dtype), proj.reshape(n, 8, -1))
-        return proj.reshape(-1, d)
+        blocks = [slice(0, d), slice(d, 2 * d)]
+
+        def project(x: Tensor, mix: Tensor | None) -> Tensor:
+            proj, bias = self.edge1.project(x, blocks, plan.proj_colors, mix)  # (n, C', 2, d)
+            proj[:, :, 0] += bias  # in place on the fresh matmul output (autograd-safe)
+            return proj
+
+        if plan.proj_mix is None:
+            return project(h, None).reshape(-1, d)
+        mixes = plan.proj_mix.to(h.dtype)
+        if plan.node_groups is None:
+            return project(h, mixes[0]).reshape(-1, d)
+        out = h.new_zeros(h.shape[0], plan.n_base, 2, d)
+        for u, nodes in enumerate(plan.node_groups):
+            out = out.index_copy(0, nodes, project(h.index_select(0, nodes), mixes[u]))
+        return out.reshape(-1, d)
 
     def messages(self, h: Tensor, plan: ColorPlan) -> Tensor:
         """Weighted messages per slot.

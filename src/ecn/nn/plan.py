@@ -60,7 +60,9 @@ class ColorPlan:
         chunk_color: (n_chunks,) effective colour of each chunk, or None (unchunked layout).
         select: (n_eff,) weight slot of each effective colour, or None when `mix` is used.
         mix: (n_eff, n_base) orbit-averaging rows (glambda only).
-        node_mix: (N, 8, 8) per-node orbit-averaging of the P-1 cell colours (glambda only).
+        proj_mix: (U, 16, 16) orbit-averaging of the 16 weight slots for each distinct orbit
+            map of the batch (glambda only): node projections use weights ``proj_mix[u] @ W``.
+        node_groups: U index tensors, the nodes of each distinct orbit map (None when U <= 1).
         n_base: number of weight slots.
         n_edges: E, the real edges.
         node_color: (N,) node colour; n_node_colors: their number (1 for every group here).
@@ -79,7 +81,8 @@ class ColorPlan:
     chunk_color: Tensor | None
     select: Tensor | None
     mix: Tensor | None
-    node_mix: Tensor | None
+    proj_mix: Tensor | None
+    node_groups: list[Tensor] | None
     n_base: int
     n_edges: int
     node_color: Tensor
@@ -165,7 +168,7 @@ def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | No
     base, _ = colorings.edge_colors("p1" if group == "glambda" else group,
                                     a_src, i_src, a_dst, i_dst)
     base = base.long()
-    mix = node_mix = select = None
+    mix = proj_mix = node_groups = select = None
     if group == "glambda":
         om = _orbit_map(graph)
         if om.shape != (graph.num_graphs, 8):
@@ -179,7 +182,12 @@ def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | No
         mix = torch.zeros(keys.shape[0], 8, 2, device=keys.device)
         mix[torch.arange(keys.shape[0]), :, k_atom] = members.float()
         mix = (mix / members.sum(-1)[:, None, None]).reshape(-1, 16)
-        node_mix = _cell_mixing(om, torch.float32)[graph.batch]
+        maps, which = torch.unique(om, dim=0, return_inverse=True)  # U distinct orbit maps
+        eye2 = torch.eye(2, device=om.device)
+        proj_mix = torch.stack([torch.kron(m, eye2) for m in _cell_mixing(maps, torch.float32)])
+        if maps.shape[0] > 1:
+            node_u = which[graph.batch]
+            node_groups = [torch.nonzero(node_u == u).flatten() for u in range(maps.shape[0])]
     else:
         select, eff = torch.unique(base, return_inverse=True)
     eff_sorted, perm = torch.sort(eff, stable=True)
@@ -214,6 +222,7 @@ def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | No
         edge_attr=torch.where(valid[:, None], graph.edge_attr[safe], zero), perm=perm,
         base_color=base[safe], eff_color=eff_sorted,
         counts=counts_t.tolist(), offsets=counts_t.cumsum(0).to(torch.int32),
-        chunk_color=chunk_color, select=select, mix=mix, node_mix=node_mix, n_base=n_base,
+        chunk_color=chunk_color, select=select, mix=mix, proj_mix=proj_mix,
+        node_groups=node_groups, n_base=n_base,
         n_edges=n_edges, node_color=node_color.long(), n_node_colors=n_node,
     )
