@@ -147,7 +147,9 @@ def plot_learning_curves(run_dirs: dict[str, list[Path]], path: Path, title: str
     ax.set_xlabel("training time (min)")
     ax.set_ylabel("validation MAE")
     ax.set_yscale("log")
-    ax.set_title(title, fontsize=10)
+    import textwrap
+
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
