@@ -23,6 +23,18 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ["ECN_CACHE_DIR"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread for the whole suite: test graphs are tiny, and on a shared 2-core machine
+    two threads per process thrash (10-50x slower)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """../shared/data (or ECN_DATA_DIR); skips when the full data are not on this machine."""

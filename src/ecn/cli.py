@@ -6,10 +6,8 @@ logging is configured here and only here.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -35,18 +33,18 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-def _write_json(path: Optional[Path], payload: dict) -> None:
+def _write_json(path: Path | None, payload: dict) -> None:
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2))
-        console.print(f"wrote {path}")
+        from ecn.bench import write_json
+
+        console.print(f"wrote {write_json(path, payload)}")
 
 
-from ecn.train.commands import register as _register_train_commands  # noqa: E402
+from ecn.train.commands import register as _register_train_commands
 
 _register_train_commands(app)  # ecn train | evaluate | predict
 
-from ecn.data.commands import register as _register_data_commands  # noqa: E402
+from ecn.data.commands import register as _register_data_commands
 
 _register_data_commands(data_app)  # ecn data info | build | download
 
@@ -59,7 +57,7 @@ def _only_mp(dataset: str) -> None:
 @data_app.command("curate")
 def data_curate(
     dataset: str = typer.Argument("mp", help="Dataset (only 'mp')."),
-    path: Optional[Path] = typer.Option(None, help="MP CSV or summary-document dump "
+    path: Path | None = typer.Option(None, help="MP CSV or summary-document dump "
                                         "(default: the mp_cgcnn_36k CSV)."),
     split: str = typer.Option("both", help="Splits to size: paper, random or both."),
     seed: int = typer.Option(0, help="Seed of the random 80/10/10 split."),
@@ -70,8 +68,8 @@ def data_curate(
     dedupe_key: str = typer.Option("reduced", help="Duplicates: same (reduced formula, space "
                                    "group) = reduced, or (cell formula, space group) = cell."),
     processes: int = typer.Option(2, help="Worker processes for the structure analysis."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N source rows."),
-    out: Optional[Path] = typer.Option(None, help="Output directory (default: cache dir)."),
+    limit: int | None = typer.Option(None, help="Only the first N source rows."),
+    out: Path | None = typer.Option(None, help="Output directory (default: cache dir)."),
 ) -> None:
     """Curate as paper §8; print the funnel and write funnel.md/.json + curated.csv.gz."""
     from ecn.data.mp import CurationOptions, curate_report
@@ -93,7 +91,7 @@ def data_curate(
 def data_fetch(
     dataset: str = typer.Argument("mp", help="Dataset (only 'mp')."),
     api_key: str = typer.Option(..., envvar="MP_API_KEY", help="Materials Project API key."),
-    ids: Optional[Path] = typer.Option(None, help="Ids to fetch: text (one per line) or JSON "
+    ids: Path | None = typer.Option(None, help="Ids to fetch: text (one per line) or JSON "
                                        "list, e.g. the paper's id lists; default: all."),
     out: Path = typer.Option(Path("mp_summary_docs.jsonl.gz"), help="Output JSON-lines file."),
 ) -> None:
@@ -114,7 +112,7 @@ def bench_graphs(
     dataset: str = typer.Option("perov5", help="Dataset name."),
     split: str = typer.Option("test", help="Split."),
     limit: int = typer.Option(300, help="Number of structures."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result JSON here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result JSON here."),
 ) -> None:
     """Graph building: ecn vs pymatgen IsayevNN (unit cell and 2x2x2 supercell), same run."""
     from ecn.bench.graphs import format_result, run_graph_bench
@@ -129,8 +127,8 @@ def bench_layers(
     batch_size: int = typer.Option(128, help="Perov-5 crystals per batch (supercell graphs)."),
     width: int = typer.Option(128, help="Node width d."),
     repeats: int = typer.Option(7, help="Timed steps per variant (median reported)."),
-    threads: Optional[int] = typer.Option(None, help="torch intra-op threads (default: torch's)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result JSON here."),
+    threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result JSON here."),
 ) -> None:
     """One ECN layer per group vs the plain MPNN layer: forward+backward ms, same batch, same run."""
     import torch
@@ -147,7 +145,7 @@ def bench_layers(
 @app.command("quickstart")
 def quickstart(
     out: str = typer.Option("runs/quickstart", "--out", "-o", help="Run directory."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the number of epochs."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Override the number of epochs."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Main job: a small real training on Perov-5, then predictions on example CIF files."""
@@ -161,11 +159,11 @@ def quickstart(
 
 @bench_app.command("train")
 def bench_train(
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON."),
     n_structures: int = typer.Option(256, "--n-structures", help="Perov-5 test structures used."),
     batch_size: int = typer.Option(64, "--batch-size"),
     repeats: int = typer.Option(3, "--repeats"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (1 on busy CPUs)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (1 on busy CPUs)."),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     """Training throughput (graphs/s, fwd+bwd+step) and peak memory of every model, same batches."""
@@ -180,13 +178,13 @@ def bench_train(
 def reproduce_table2(
     seeds: int = typer.Option(3, "--seeds", help="Seeds per model (0..N-1)."),
     epochs: int = typer.Option(300, "--epochs", help="Maximum epochs (same for every model)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget",
+    time_budget: float | None = typer.Option(None, "--time-budget",
                                                 help="Minutes per run (same for every model)."),
     width: int = typer.Option(128, "--width", help="ECN width (paper: 128)."),
     layers: int = typer.Option(6, "--layers", help="ECN layers (paper: 6)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per run."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="First N structures per split."),
-    models: Optional[list[str]] = typer.Option(None, "--model",
+    threads: int | None = typer.Option(None, "--threads", help="torch threads per run."),
+    limit: int | None = typer.Option(None, "--limit", help="First N structures per split."),
+    models: list[str] | None = typer.Option(None, "--model",
                                                help="Subset (ecn_slambda, ecn_p1, ecn_sn, cgcnn, ...)."),
     runs_root: str = typer.Option("runs/table2", "--runs", help="Where run directories go."),
     results_dir: str = typer.Option("results", "--results", help="Where the table goes."),

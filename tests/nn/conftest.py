@@ -55,15 +55,6 @@ CRYSTALS: dict[str, Callable[[], Structure]] = {
     "CsCl": _cscl, "CuAu": _cuau, "Mg": _mg, "CaF2": _caf2, "BaTiO3": _batio3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny graphs: one intra-op thread is ~50x faster than two on a busy shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="session")
 def crystals() -> dict[str, Structure]:
     return {k: f() for k, f in CRYSTALS.items()}

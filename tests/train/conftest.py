@@ -16,17 +16,6 @@ import pytest
 from train_helpers import N_TEST, N_TRAIN, N_VAL
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    """One torch thread: on a shared 2-core machine, 2 threads per process thrash (10-50x)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="session")
 def tiny_perov5(perov5_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     import pandas as pd

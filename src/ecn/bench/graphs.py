@@ -6,13 +6,13 @@ against the reference measured seconds apart is what the acceptance targets are 
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
 import warnings
 from pathlib import Path
 
+from ecn.bench import write_json
 from ecn.graphs.build import build_graph
 from ecn.graphs.neighbors import neighbor_list
 from ecn.graphs.reference import isayev_edge_set
@@ -84,7 +84,7 @@ def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 3
     for mid, s in items:
         try:
             ref_sets.append(isayev_edge_set(s, 6.0, 0.5, self_loops=True))
-        except Exception as exc:  # noqa: BLE001 - pymatgen gives up on some sparse cells
+        except Exception as exc:
             ref_sets.append(None)
             failures.append((mid, f"{type(exc).__name__}: {exc}"))
     t_pmg = time.perf_counter() - t0
@@ -95,7 +95,7 @@ def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 3
     for s in structures[:n_sc]:
         try:
             isayev_edge_set(s * (2, 2, 2), 6.0, 0.5)
-        except Exception as exc:  # noqa: BLE001 - timed anyway, as the reference path
+        except Exception as exc:
             sc_failures += 1
             logger.debug("pymatgen supercell failed: %s", exc)
     t_pmg_sc = time.perf_counter() - t0
@@ -135,9 +135,7 @@ def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 3
         "machine": {"python": platform.python_version(), "processor": platform.processor()},
     }
     if json_path is not None:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
+        write_json(json_path, result)
     logger.info("ecn %.1f structures/s; pymatgen unit cell %.1f/s (x%.1f), supercell %.2f/s (x%.0f)",
                 ours_rate, unit_rate, result["speedup_vs_unitcell"], sc_rate,
                 result["speedup_vs_supercell"])

@@ -17,7 +17,6 @@ are not. Variants:
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ecn.bench import write_json
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.nn.plan import ColorPlan
 
@@ -188,9 +188,7 @@ def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, w
         "threads": torch.get_num_threads(), "torch": torch.__version__,
     }
     if json_path is not None:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
+        write_json(json_path, result)
     return result
 
 

@@ -17,7 +17,6 @@ step (activations), counted with ``torch.autograd.graph.saved_tensors_hooks``.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ecn.bench import write_json
 from ecn.graphs.graph import CrystalGraph, collate
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def _child_peak(
             _train_step(entry, batches[k % len(batches)])
         peak = _rss_kb("VmHWM")
         queue.put(None if start is None or peak is None else (peak - start) / 1024.0)
-    except Exception:  # noqa: BLE001 - any failure just means "not measurable here"
+    except Exception:
         queue.put(None)
 
 
@@ -193,7 +193,7 @@ def _peak_memory_mb(entry: _Entry, device: str, seed: int, steps: int = 2) -> fl
     proc.start()
     try:
         result = queue.get(timeout=600)
-    except Exception:  # noqa: BLE001 - child died or timed out
+    except Exception:
         result = None
     proc.join(timeout=30)
     return result
@@ -320,9 +320,7 @@ def run_train_bench(
         }
     )
     if json_path is not None:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
+        write_json(json_path, result)
     return result
 
 
