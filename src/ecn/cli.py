@@ -199,12 +199,27 @@ def reproduce_table2(
 
 
 @reproduce_app.command("table1")
-def reproduce_table1() -> None:
-    """Paper Table 1 (Materials Project): not implemented yet; says what exists."""
-    console.print("[yellow]table1 is not implemented yet.[/yellow] The curated MP dataset exists "
-                  "(`ecn data curate mp`; train with `ecn train --dataset mp --target e_form`); the "
-                  "multi-target reproduction harness is open work (issue 7).")
-    raise typer.Exit(1)
+def reproduce_table1(
+    seeds: int = typer.Option(3, "--seeds", help="Seeds per model (0..N-1)."),
+    epochs: int = typer.Option(300, "--epochs", help="Maximum epochs (same for every model)."),
+    time_budget: float | None = typer.Option(None, "--time-budget",
+                                             help="Minutes per run (same for every model)."),
+    width: int = typer.Option(128, "--width", help="ECN width (paper: 128)."),
+    layers: int = typer.Option(6, "--layers", help="ECN layers (paper: 6)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads per run."),
+    limit: int | None = typer.Option(None, "--limit", help="First N structures per split."),
+    models: list[str] | None = typer.Option(None, "--model", help="Subset of models."),
+    targets: list[str] | None = typer.Option(None, "--target", help="Subset of the MP targets."),
+    runs_root: str = typer.Option("runs/table1", "--runs", help="Where run directories go."),
+    results_dir: str = typer.Option("results", "--results", help="Where the tables go."),
+) -> None:
+    """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
+    E_form, E_Fermi, M, E_g (insulators) and metal/non-metal."""
+    from ecn.train.reproduce import reproduce_table1 as run
+
+    run(seeds, epochs, time_budget, runs_root, results_dir, width, layers, threads, limit, models,
+        targets)
+    console.print((Path(results_dir) / "table1.md").read_text())
 
 
 @app.command("report")

@@ -9,7 +9,7 @@ from pathlib import Path
 from train_helpers import tiny_overrides
 
 from ecn.train.config import config_from_dict
-from ecn.train.reproduce import TABLE2, report, run_or_resume
+from ecn.train.reproduce import TABLE1, TABLE2, report, reproduce_table1, run_or_resume
 
 
 def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path)
     payload = report(dirs, tmp_path / "results", "t", "tiny")
     maes = [json.loads((d / "results.json").read_text())["metrics"]["test"]["mae"] for d in dirs]
     row = payload["rows"]["ecn-slambda"]
-    assert row["test_mae"] == maes
+    assert row["test_values"] == maes and row["metric"] == "mae"
     assert abs(row["mean"] - statistics.fmean(maes)) < 1e-12
     assert abs(row["std"] - statistics.stdev(maes)) < 1e-12
     md = (tmp_path / "results" / "t.md").read_text()
@@ -42,3 +42,16 @@ def test_table2_rows_cover_the_paper_models() -> None:
                       ("megnet", None), ("schnet", None)}
     paper = {v.label: v.paper_mae for v in TABLE2}
     assert paper["ECN-SΛ"] == 0.038 and paper["CGCNN"] == 0.047 and paper["MEGNet"] == 0.059
+
+
+def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, tmp_path: Path):
+    out = reproduce_table1(seeds=1, epochs=1, runs_root=tmp_path / "runs", threads=1,
+                           results_dir=tmp_path / "results", models=["cgcnn"],
+                           targets=["heat_all"], dataset="perov5", data_path=str(tiny_perov5))
+    run = tmp_path / "runs" / "heat_all" / "cgcnn_seed0"
+    mae = json.loads((run / "results.json").read_text())["metrics"]["test"]["mae"]
+    assert out["heat_all"]["rows"]["CGCNN"]["test_values"] == [mae]
+    summary = (tmp_path / "results" / "table1.md").read_text()
+    assert f"| CGCNN | {mae:.3f} ± 0.000 (mae) |" in summary
+    assert (tmp_path / "results" / "table1_heat_all.md").is_file()
+    assert {v.model for v in TABLE1} == {"ecn", "cgcnn", "megnet"}

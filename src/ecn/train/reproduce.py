@@ -40,16 +40,27 @@ TABLE2: tuple[Variant, ...] = (
 )
 
 
+# Paper Table 1 (Materials Project v2021.05; test MAE, ROC-AUC for is_metal). Order: targets.
+TABLE1_TARGETS: tuple[str, ...] = ("e_form", "e_fermi", "magmom_per_atom", "band_gap", "is_metal")
+TABLE1_PAPER: dict[str, dict[str, float]] = {
+    "ECN-SΛ": {"e_form": 0.046, "e_fermi": 0.281, "magmom_per_atom": 0.106, "band_gap": 0.390},
+    "CGCNN": {"e_form": 0.048, "e_fermi": 0.307, "magmom_per_atom": 0.111, "band_gap": 0.399},
+    "MEGNet": {"e_form": 0.056, "e_fermi": 0.365, "magmom_per_atom": 0.110, "band_gap": 0.434},
+}
+TABLE1: tuple[Variant, ...] = tuple(v for v in TABLE2 if v.model != "schnet")
+
+
 def _slug(v: Variant) -> str:
     return f"{v.model}_{v.group}" if v.model == "ecn" else v.model
 
 
-def table2_config(v: Variant, seed: int, out: Path, epochs: int, time_budget: float | None,
-                  width: int, layers: int, threads: int | None, limit: int | None,
-                  progress: bool) -> TrainConfig:
+def table_config(v: Variant, seed: int, out: Path, epochs: int, time_budget: float | None,
+                 width: int, layers: int, threads: int | None, limit: int | None,
+                 progress: bool, dataset: str = "perov5", target: str = "heat_all",
+                 data_path: str | None = None) -> TrainConfig:
     """Same data, splits, optimiser, epochs and time for every model; only the model differs."""
     raw: dict[str, Any] = {
-        "data": {"dataset": "perov5", "targets": ["heat_all"]},
+        "data": {"dataset": dataset, "targets": [target], "path": data_path},
         "model": {"name": v.model, "group": v.group, "width": width, "layers": layers},
         "optim": {"epochs": epochs, "patience": max(epochs, 1)},
         "run": {"seed": seed, "out": str(out), "time_budget_min": time_budget, "threads": threads,
@@ -81,8 +92,8 @@ def reproduce_table2(seeds: int = 3, epochs: int = 300, time_budget: float | Non
     run_dirs: dict[str, list[Path]] = {}
     for seed in range(seeds):
         for v in variants:
-            cfg = table2_config(v, seed, Path(runs_root) / f"{_slug(v)}_seed{seed}", epochs,
-                                time_budget, width, layers, threads, limit, progress)
+            cfg = table_config(v, seed, Path(runs_root) / f"{_slug(v)}_seed{seed}", epochs,
+                               time_budget, width, layers, threads, limit, progress)
             run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
     budget = {"seeds": seeds, "epochs": epochs, "time_budget_min": time_budget,
               "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
@@ -90,12 +101,52 @@ def reproduce_table2(seeds: int = 3, epochs: int = 300, time_budget: float | Non
                        "table2", "Perov-5 heat_all (eV per 5-atom cell), test MAE", budget)
 
 
+def reproduce_table1(seeds: int = 3, epochs: int = 300, time_budget: float | None = None,
+                     runs_root: str | Path = "runs/table1", results_dir: str | Path = "results",
+                     width: int = 128, layers: int = 6, threads: int | None = None,
+                     limit: int | None = None, models: list[str] | None = None,
+                     targets: list[str] | None = None, progress: bool = False,
+                     dataset: str = "mp", data_path: str | None = None) -> dict[str, Any]:
+    """Paper Table 1 on the `mp` dataset (paper split): one table per target in
+    `results/table1_<target>.{md,json,png}` and a summary `results/table1.{md,json}`.
+    (`dataset`/`data_path` exist so the harness can be exercised on small data.)"""
+    variants = [v for v in TABLE1 if models is None or _slug(v) in models or v.model in models]
+    budget = {"seeds": seeds, "epochs": epochs, "time_budget_min": time_budget,
+              "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
+    out: dict[str, Any] = {}
+    for target in targets or TABLE1_TARGETS:
+        run_dirs: dict[str, list[Path]] = {}
+        for seed in range(seeds):
+            for v in variants:
+                cfg = table_config(v, seed, Path(runs_root) / target / f"{_slug(v)}_seed{seed}",
+                                   epochs, time_budget, width, layers, threads, limit, progress,
+                                   dataset=dataset, target=target, data_path=data_path)
+                run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
+        paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
+        out[target] = write_table(run_dirs, paper, Path(results_dir), f"table1_{target}",
+                                  f"Materials Project {target}, test", budget)
+    summary = ["# Materials Project (paper Table 1), test metric mean ± std", "",
+               "| model | " + " | ".join(out) + " |", "|---|" + "---|" * len(out)]
+    for v in variants:
+        cells = [f"{out[t]['rows'][v.label]['mean']:.3f} ± {out[t]['rows'][v.label]['std']:.3f}"
+                 f" ({out[t]['rows'][v.label]['metric']})" for t in out]
+        summary.append(f"| {v.label} | " + " | ".join(cells) + " |")
+    note = next(iter(next(iter(out.values()))["rows"].values()))["source_note"] if out else ""
+    summary += ["", f"Paper (ECN-SΛ/CGCNN/MEGNet): {TABLE1_PAPER}.", "", "Data note: " + note]
+    Path(results_dir, "table1.md").write_text("\n".join(summary) + "\n")
+    Path(results_dir, "table1.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
 def _collect(run_dirs: list[Path]) -> dict[str, Any]:
     res = [json.loads((d / "results.json").read_text()) for d in run_dirs]
-    maes = [r["metrics"]["test"]["mae"] for r in res]
+    # regression: MAE; classification: ROC-AUC (accuracy, precision/recall per class in the runs)
+    metric = "mae" if "mae" in res[0]["metrics"]["test"] else "roc_auc"
+    maes = [r["metrics"]["test"][metric] for r in res]
     return {
         "runs": [str(d) for d in run_dirs],
-        "test_mae": maes,
+        "metric": metric,
+        "test_values": maes,
         "mean": statistics.fmean(maes),
         "std": statistics.stdev(maes) if len(maes) > 1 else 0.0,
         "epochs": [r.get("epochs_run") for r in res],
@@ -114,12 +165,13 @@ def write_table(run_dirs: dict[str, list[Path]], paper: dict[str, float | None],
     payload = {"title": title, "budget": budget, "rows": rows, "paper": paper}
     (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2))
     lines = [f"# {title}", "", f"Generated by `ecn` from run directories; budget: `{budget}`.", "",
-             "| model | test MAE (mean ± std) | seeds | epochs run | train time (s) | params | paper |",
+             "| model | test metric (mean ± std) | seeds | epochs run | train time (s) | params | paper |",
              "|---|---|---|---|---|---|---|"]
     for label, r in rows.items():
         p = paper.get(label)
         times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
-        lines.append(f"| {label} | {r['mean']:.4f} ± {r['std']:.4f} | {len(r['test_mae'])} | "
+        lines.append(f"| {label} | {r['metric']} {r['mean']:.4f} ± {r['std']:.4f} | "
+                     f"{len(r['test_values'])} | "
                      f"{r['epochs']} | {times} | {r['n_params']} | "
                      f"{'' if p is None else f'{p:.3f}'} |")
     first = next(iter(rows.values()))
