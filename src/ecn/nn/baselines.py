@@ -128,6 +128,13 @@ def cosine_cutoff(dist: Tensor, cutoff: float) -> Tensor:
     return f * (dist < cutoff).to(dist.dtype)
 
 
+
+def _unit_cell_radius_graph(cutoff: float, node_features: str) -> dict[str, Any]:
+    """GraphSettings fields for a baseline: plain radius graph on the unit cell (no supercell, no
+    self-loops, no cell one-hot), as the original papers used."""
+    return {"strategy": "cutoff", "cutoff": cutoff, "supercell": False,
+            "node_features": node_features, "self_loops": False, "cell_onehot": False}
+
 class ShiftedSoftplus(nn.Module):
     """``ssp(x) = softplus(x) - log 2`` (SchNet's activation; MEGNet's ``softplus2``)."""
 
@@ -348,14 +355,7 @@ class CGCNN(nn.Module):
         rbf_step: Gaussian spacing and width in Å (0.2).
     """
 
-    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {
-        "strategy": "cutoff",
-        "cutoff": 8.0,
-        "supercell": False,
-        "node_features": "group_period",
-        "self_loops": False,
-        "cell_onehot": False,
-    }
+    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(8.0, "group_period")
 
     def __init__(
         self,
@@ -558,14 +558,7 @@ class MEGNet(nn.Module):
         max_neighbors: optional cap (None, as MEGNet).
     """
 
-    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {
-        "strategy": "cutoff",
-        "cutoff": 5.0,
-        "supercell": False,
-        "node_features": "onehot_z",
-        "self_loops": False,
-        "cell_onehot": False,
-    }
+    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(5.0, "onehot_z")
 
     def __init__(
         self,
@@ -733,14 +726,7 @@ class SchNet(nn.Module):
         pool: "mean" or "sum".
     """
 
-    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {
-        "strategy": "cutoff",
-        "cutoff": 5.0,
-        "supercell": False,
-        "node_features": "onehot_z",
-        "self_loops": False,
-        "cell_onehot": False,
-    }
+    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(5.0, "onehot_z")
 
     def __init__(
         self,
