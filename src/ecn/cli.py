@@ -174,16 +174,25 @@ def bench_train(
     console.print(format_table(res))
 
 
+# Options shared by the `reproduce` commands: every model of a table gets the same budget.
+_SEEDS = typer.Option(3, "--seeds", help="Seeds per model (0..N-1).")
+_EPOCHS = typer.Option(300, "--epochs", help="Maximum epochs (same for every model).")
+_TIME_BUDGET = typer.Option(None, "--time-budget", help="Minutes per run (same for every model).")
+_WIDTH = typer.Option(128, "--width", help="ECN width (paper: 128).")
+_LAYERS = typer.Option(6, "--layers", help="ECN layers (paper: 6).")
+_THREADS = typer.Option(None, "--threads", help="torch threads per run.")
+_LIMIT = typer.Option(None, "--limit", help="First N structures per split.")
+
+
 @reproduce_app.command("table2")
 def reproduce_table2(
-    seeds: int = typer.Option(3, "--seeds", help="Seeds per model (0..N-1)."),
-    epochs: int = typer.Option(300, "--epochs", help="Maximum epochs (same for every model)."),
-    time_budget: float | None = typer.Option(None, "--time-budget",
-                                                help="Minutes per run (same for every model)."),
-    width: int = typer.Option(128, "--width", help="ECN width (paper: 128)."),
-    layers: int = typer.Option(6, "--layers", help="ECN layers (paper: 6)."),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads per run."),
-    limit: int | None = typer.Option(None, "--limit", help="First N structures per split."),
+    seeds: int = _SEEDS,
+    epochs: int = _EPOCHS,
+    time_budget: float | None = _TIME_BUDGET,
+    width: int = _WIDTH,
+    layers: int = _LAYERS,
+    threads: int | None = _THREADS,
+    limit: int | None = _LIMIT,
     models: list[str] | None = typer.Option(None, "--model",
                                                help="Subset (ecn_slambda, ecn_p1, ecn_sn, cgcnn, ...)."),
     runs_root: str = typer.Option("runs/table2", "--runs", help="Where run directories go."),
@@ -200,14 +209,13 @@ def reproduce_table2(
 
 @reproduce_app.command("table1")
 def reproduce_table1(
-    seeds: int = typer.Option(3, "--seeds", help="Seeds per model (0..N-1)."),
-    epochs: int = typer.Option(300, "--epochs", help="Maximum epochs (same for every model)."),
-    time_budget: float | None = typer.Option(None, "--time-budget",
-                                             help="Minutes per run (same for every model)."),
-    width: int = typer.Option(128, "--width", help="ECN width (paper: 128)."),
-    layers: int = typer.Option(6, "--layers", help="ECN layers (paper: 6)."),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads per run."),
-    limit: int | None = typer.Option(None, "--limit", help="First N structures per split."),
+    seeds: int = _SEEDS,
+    epochs: int = _EPOCHS,
+    time_budget: float | None = _TIME_BUDGET,
+    width: int = _WIDTH,
+    layers: int = _LAYERS,
+    threads: int | None = _THREADS,
+    limit: int | None = _LIMIT,
     models: list[str] | None = typer.Option(None, "--model", help="Subset of models."),
     targets: list[str] | None = typer.Option(None, "--target", help="Subset of the MP targets."),
     runs_root: str = typer.Option("runs/table1", "--runs", help="Where run directories go."),

@@ -82,6 +82,19 @@ def run_or_resume(cfg: TrainConfig) -> Path:
     return train(cfg, resume=(out / "last.ckpt").is_file())
 
 
+def train_variants(variants: list[Variant], seeds: int, root: Path, *args: Any,
+                   **kwargs: Any) -> dict[str, list[Path]]:
+    """Train (or reuse) every variant for seeds 0..seeds-1 under `root/<model>_seed<k>`, seed-major
+    so a partial reproduction has every model at the first seeds; `args`/`kwargs` go to
+    `table_config`. Returns run directories per variant label."""
+    run_dirs: dict[str, list[Path]] = {}
+    for seed in range(seeds):
+        for v in variants:
+            cfg = table_config(v, seed, root / f"{_slug(v)}_seed{seed}", *args, **kwargs)
+            run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
+    return run_dirs
+
+
 def reproduce_table2(seeds: int = 3, epochs: int = 300, time_budget: float | None = None,
                      runs_root: str | Path = "runs/table2", results_dir: str | Path = "results",
                      width: int = 128, layers: int = 6, threads: int | None = None,
@@ -89,12 +102,8 @@ def reproduce_table2(seeds: int = 3, epochs: int = 300, time_budget: float | Non
                      progress: bool = False) -> dict[str, Any]:
     """Train every Table-2 model with `seeds` seeds and write `results/table2.{md,json}` + plot."""
     variants = [v for v in TABLE2 if models is None or _slug(v) in models or v.model in models]
-    run_dirs: dict[str, list[Path]] = {}
-    for seed in range(seeds):
-        for v in variants:
-            cfg = table_config(v, seed, Path(runs_root) / f"{_slug(v)}_seed{seed}", epochs,
-                               time_budget, width, layers, threads, limit, progress)
-            run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
+    run_dirs = train_variants(variants, seeds, Path(runs_root), epochs, time_budget, width,
+                              layers, threads, limit, progress)
     budget = {"seeds": seeds, "epochs": epochs, "time_budget_min": time_budget,
               "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
     return write_table(run_dirs, {v.label: v.paper_mae for v in variants}, Path(results_dir),
@@ -115,13 +124,9 @@ def reproduce_table1(seeds: int = 3, epochs: int = 300, time_budget: float | Non
               "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
     out: dict[str, Any] = {}
     for target in targets or TABLE1_TARGETS:
-        run_dirs: dict[str, list[Path]] = {}
-        for seed in range(seeds):
-            for v in variants:
-                cfg = table_config(v, seed, Path(runs_root) / target / f"{_slug(v)}_seed{seed}",
-                                   epochs, time_budget, width, layers, threads, limit, progress,
-                                   dataset=dataset, target=target, data_path=data_path)
-                run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
+        run_dirs = train_variants(variants, seeds, Path(runs_root) / target, epochs, time_budget,
+                                  width, layers, threads, limit, progress, dataset=dataset,
+                                  target=target, data_path=data_path)
         paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
         out[target] = write_table(run_dirs, paper, Path(results_dir), f"table1_{target}",
                                   f"Materials Project {target}, test", budget)
