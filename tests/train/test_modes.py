@@ -99,3 +99,29 @@ def test_node_level_mechanics_on_synthetic_target(tiny_perov5: Path, tmp_path: P
     per_node = model.predict([s, s])
     assert len(per_node) == 2 and per_node[0].shape == (40, 1)
     np.testing.assert_allclose(per_node[0], per_node[1])
+
+
+def test_graph_cache_shared_across_targets(tiny_perov5: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cached build serves every target: a second target reuses the file and its y column is
+    the records' value of that target (not the first run's target)."""
+    import pandas as pd
+
+    from ecn.data import load_split
+
+    monkeypatch.setenv("ECN_CACHE_DIR", str(tmp_path / "cache"))
+    ys = {}
+    for target in ("heat_all", "ind_gap"):
+        cfg = load_config(None, tiny_overrides(tiny_perov5, tmp_path / target,
+                                               data={"targets": [target], "cache": True}))
+        data = prepare_data(cfg, splits=("val",))
+        ys[target] = torch.cat([g.y for g in data.graphs["val"]])[:, 0].double().numpy()
+    files = sorted(p.name for p in (tmp_path / "cache").glob("perov5-val-*.pt"))
+    assert len(files) == 1, files
+    recs = load_split("perov5", "val", path=str(tiny_perov5), required=()).records
+    csv_rows = pd.read_csv(tiny_perov5 / "val.csv")
+    for target in ys:
+        want = np.array([r.targets[target] for r in recs])
+        np.testing.assert_allclose(ys[target], want, rtol=1e-6)
+        np.testing.assert_allclose(ys[target], csv_rows[target].to_numpy(), rtol=1e-6)
+    assert not np.allclose(ys["heat_all"], ys["ind_gap"])

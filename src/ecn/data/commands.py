@@ -49,6 +49,10 @@ def graph_settings(name: str, strategy: str | None = None, cutoff: float | None 
     return GraphSettings(**kw)
 
 
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def _fmt(x: float) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.4g}"
 
@@ -167,7 +171,9 @@ def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
     all_cached = True
     for s in _splits(dataset, split):
         t0 = time.perf_counter()
-        ld = load_split(dataset, s, limit=limit, path=path, use_cache=not rebuild)
+        # required=(): keep rows that lack some target, so this cache is the one every training
+        # run uses whatever its target (each run drops the rows missing its own target).
+        ld = load_split(dataset, s, limit=limit, path=path, use_cache=not rebuild, required=())
         t_load = time.perf_counter() - t0
         names = ld.target_names
         rejected += [(r.id, s, r.reason) for r in ld.rejected]
@@ -192,6 +198,12 @@ def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
             f"graphs {t_graph:.1f} s ({'loaded from cache' if cached else 'built'}: "
             f"{stats.get('path', '')})" + (f"; isolated-atom fallback in {iso} structures"
                                            if iso is not None else ""))
+        missing = {t: sum(1 for r in ld.records if not _finite(r.targets.get(t)))
+                   for t in names}
+        missing = {t: n for t, n in missing.items() if n}
+        if missing:
+            console.print(f"  kept, but missing a target (each training run drops its own): "
+                          + ", ".join(f"{t} {n}" for t, n in missing.items()))
         summary.append((s, len(graphs)))
     folder = out or (cache_dir() / f"{dataset}-{settings.key()}")
     _write_rejected(folder / "rejected.csv", rejected)

@@ -230,26 +230,36 @@ def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
     loaded = load_split(cfg.data.dataset, name, limit=cfg.data.limit_for(split), path=cfg.data.path,
                         required=(), use_cache=cfg.data.cache)
     targets = list(cfg.data.targets)
+    # Graphs carry every target the dataset has, so one cached build (the same one that
+    # `ecn data build` writes) serves every target; the selected columns are taken afterwards.
+    names = list(getattr(loaded, "target_names", ()) or ())
+    names += [t for t in targets if t not in names]
 
     def items() -> list[tuple[str, Any, np.ndarray]]:
-        return [(r.id, r.structure, np.array([r.targets.get(t, math.nan) for t in targets]))
+        return [(r.id, r.structure, np.array([r.targets.get(t, math.nan) for t in names]))
                 for r in loaded.records]
 
     if cfg.data.cache:
-        from ecn.data.checksums import combine
         from ecn.graphs import load_or_build
 
-        # y holds the selected targets, so they are part of the cache key.
-        key = combine([loaded.checksum, "targets=" + ",".join(targets)])
-        graphs, rejected = load_or_build(f"{cfg.data.dataset}-{name}", key, settings, items,
-                                         n_jobs=cfg.data.n_jobs, progress=progress)
+        graphs, rejected = load_or_build(f"{cfg.data.dataset}-{name}", loaded.checksum, settings,
+                                         items, n_jobs=cfg.data.n_jobs, progress=progress)
     else:
         graphs, rejected = build_graphs(items(), settings, n_jobs=cfg.data.n_jobs,
                                         progress=progress)
+    graphs = select_targets(graphs, [names.index(t) for t in targets])
     n_rej = len(loaded.rejected) + len(rejected)
     if n_rej:
         logger.info("%s: %d structure(s) rejected (unreadable or graph failed)", split, n_rej)
     return list(graphs), loaded, n_rej
+
+
+def select_targets(graphs: Sequence[CrystalGraph], columns: list[int]) -> list[CrystalGraph]:
+    """The same graphs with ``y`` reduced to ``columns`` (tensors other than ``y`` are shared)."""
+    import dataclasses
+
+    idx = torch.tensor(columns, dtype=torch.long)
+    return [dataclasses.replace(g, y=g.y.index_select(1, idx)) for g in graphs]
 
 
 def drop_nan_targets(graphs: Sequence[CrystalGraph]) -> tuple[list[CrystalGraph], int]:
