@@ -24,7 +24,7 @@ reproduce_app = typer.Typer(help="Reproduce the paper's tables (results/*.md, *.
                             no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
 
-console = Console()
+console = Console(emoji=False)  # split names like "random:train:" are not emoji codes
 
 
 @app.callback()

@@ -62,3 +62,12 @@ def test_data_info_perov5(perov5_dir):
 def test_data_build_bad_split():
     res = runner.invoke(app, ["data", "build", "perov5", "--split", "nope"])
     assert res.exit_code != 0
+
+
+def test_console_keeps_split_names_literal():
+    """'mp/random:train: 5 graphs' once printed as 'mp/random🚋 5 graphs' (rich emoji codes)."""
+    from ecn.data.commands import console
+
+    with console.capture() as cap:
+        console.print("mp/random:train: 5 graphs")
+    assert "random:train: 5" in cap.get()

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 logger = logging.getLogger(__name__)
-console = Console()
+console = Console(emoji=False)  # split names like "random:train:" are not emoji codes
 
 
 def _splits(name: str, split: str) -> list[str]:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(emoji=False)  # split names like "random:train:" are not emoji codes
 
 __all__ = ["register"]
 
