@@ -52,6 +52,32 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
     mae = json.loads((run / "results.json").read_text())["metrics"]["test"]["mae"]
     assert out["heat_all"]["rows"]["CGCNN"]["test_values"] == [mae]
     summary = (tmp_path / "results" / "table1.md").read_text()
-    assert f"| CGCNN | {mae:.3f} ± 0.000 (mae) |" in summary
+    assert f"| CGCNN | mae {mae:.3f} (1 seed) |" in summary  # one seed: no fake "± 0.000"
+    assert "heat_all: {'train': 24" in summary and "Data note:" in summary
     assert (tmp_path / "results" / "table1_heat_all.md").is_file()
     assert {v.model for v in TABLE1} == {"ecn", "cgcnn", "megnet"}
+
+
+def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_path: Path) -> None:
+    """is_metal: the table carries accuracy and precision AND recall of both classes (the paper's
+    'precision' column is a recall), averaged over seeds."""
+    from ecn.train.reproduce import write_table
+
+    dirs = []
+    for k, (auc, p1, r0) in enumerate([(0.90, 0.80, 0.70), (0.94, 0.84, 0.60)]):
+        d = tmp_path / f"run{k}"
+        d.mkdir()
+        test = {"roc_auc": auc, "accuracy": 0.85, "precision_1": p1, "recall_1": 0.9,
+                "precision_0": 0.75, "recall_0": r0, "n": 10}
+        (d / "results.json").write_text(json.dumps({"metrics": {"test": test},
+                                                    "split_sizes": {"train": 5}}))
+        (d / "metrics.csv").write_text("epoch,elapsed_s,val_loss\n0,1.0,0.5\n")
+        dirs.append(d)
+    payload = write_table({"ECN-SΛ": dirs}, {}, tmp_path / "res", "t", "metal", {})
+    row = payload["rows"]["ECN-SΛ"]
+    assert row["metric"] == "roc_auc" and abs(row["mean"] - 0.92) < 1e-12
+    assert abs(row["extra"]["precision_1"] - 0.82) < 1e-12
+    assert abs(row["extra"]["recall_0"] - 0.65) < 1e-12
+    md = (tmp_path / "res" / "t.md").read_text()
+    assert "| precision_1 | recall_1 | precision_0 | recall_0 |" in md.replace("accuracy | ", "")
+    assert "| ECN-SΛ | 0.8500 | 0.8200 | 0.9000 | 0.7500 | 0.6500 |" in md
