@@ -65,8 +65,8 @@ def data_curate(
     outlier_threshold: float = typer.Option(5.0, help="Outlier threshold in eV/atom."),
     max_sites: int = typer.Option(50, help="Largest cell kept (atoms)."),
     dim_method: str = typer.Option("radii", help="Bonds for the 3D filter: radii | crystalnn."),
-    dedupe_key: str = typer.Option("reduced", help="Duplicates: same (reduced formula, space "
-                                   "group) = reduced, or (cell formula, space group) = cell."),
+    dedupe_key: str = typer.Option("cell", help="Duplicates: same (cell formula, space group) = "
+                                   "cell (the paper), or (reduced formula, space group) = reduced."),
     processes: int = typer.Option(2, help="Worker processes for the structure analysis."),
     limit: int | None = typer.Option(None, help="Only the first N source rows."),
     out: Path | None = typer.Option(None, help="Output directory (default: cache dir)."),

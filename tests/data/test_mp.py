@@ -131,7 +131,7 @@ def test_curate_real_slice_counts_add_up():
         assert a.rows_out == b.rows_in
     assert f.rows_out == len(cur.table) and 60 < len(cur.table) <= 80
     assert (cur.table["nsites"] <= 50).all() and (cur.table["dimensionality"] == 3).all()
-    assert not cur.table.duplicated(["reduced_formula", "spacegroup"]).any()
+    assert not cur.table.duplicated(["reduced_formula", "spacegroup", "nsites"]).any()
     assert f.targets["band_gap"] < f.targets["e_form"] == len(cur.table)
     # second run: facts come from the cache keyed by the file checksum
     assert mp.facts_cache_path(src.sha256, mp.CurationOptions()).exists()
@@ -151,6 +151,26 @@ def test_outlier_dropped_before_dedup_so_bogus_energy_cannot_win():
     assert mp.curate(src, processes=1, use_cache=False).ids == ["real"]
     kept = mp.curate(src, mp.CurationOptions(drop_outliers=False), processes=1, use_cache=False)
     assert kept.ids == ["bogus"] and kept.table["outlier"].tolist() == [True]
+
+
+def test_default_dedupe_is_the_papers_unit_cell_formula():
+    """Paper §8: "same unit cell chemical formula and the same space group". A primitive (2-atom)
+    and a conventional (8-atom) rock-salt cell survive by default; the coarser 'reduced' key keeps
+    only the lower energy."""
+    from pymatgen.core import Lattice, Structure
+
+    conv = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+    prim = conv.get_primitive_structure()
+    frame = pd.DataFrame({"id": ["conv", "prim"], "formation_energy_per_atom": [-2.0, -2.2],
+                          "band_gap": [5.0, 5.0], "efermi": [1.0, 1.0],
+                          "total_magnetization": [0.0, 0.0],
+                          "structure": [conv.to(fmt="cif"), prim.to(fmt="cif")]})
+    src = mp.SourceTable(frame, "1" * 64, "mem", "test")
+    assert mp.CurationOptions().dedupe_key == "cell"
+    assert mp.curate(src, processes=1, use_cache=False).ids == ["conv", "prim"]
+    reduced = mp.CurationOptions(dedupe_key="reduced")
+    assert mp.curate(src, reduced, processes=1, use_cache=False).ids == ["prim"]
 
 
 def test_curate_summary_docs_fixture():

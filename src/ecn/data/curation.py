@@ -383,8 +383,9 @@ def drop_energy_outliers(df: pd.DataFrame, column: str = "formation_energy_per_a
 def drop_duplicates(df: pd.DataFrame, energy: str = "formation_energy_per_atom",
                     key: Sequence[str] = ("reduced_formula", "spacegroup"),
                     id_col: str = "id") -> tuple[pd.DataFrame, Step]:
-    """Paper §8: rows with the same (reduced formula, spglib space group) are one material; keep
-    the lowest formation energy (missing energies lose; ties go to the first row)."""
+    """Paper §8: rows with the same ``key`` columns (e.g. reduced formula + spglib space group,
+    plus ``nsites`` for the paper's "unit cell formula") are one material; keep the lowest
+    formation energy (missing energies lose; ties go to the first row)."""
     import pandas as pd
 
     e = pd.to_numeric(df[energy], errors="coerce")
