@@ -95,7 +95,7 @@ def data_fetch(
                                        "list, e.g. the paper's id lists; default: all."),
     out: Path = typer.Option(Path("mp_summary_docs.jsonl.gz"), help="Output JSON-lines file."),
 ) -> None:
-    """Download MP summary documents with the official mp-api client (pip install 'ecn[mp]')."""
+    """Download MP summary documents with the official mp-api client (pip install 'ecn\\[mp]')."""
     from ecn.data.mp import fetch_summary_docs, read_id_file
 
     _only_mp(dataset)
