@@ -153,11 +153,12 @@ def test_duplicates_resolved_by_lowest_energy():
     assert step.dropped == 2 and set(step.dropped_ids) == {"rs-a", "rs-nan"}
 
 
-def test_duplicates_key_uses_reduced_formula():
-    """A conventional cell (Na4Cl4) and a primitive cell (NaCl) of rock salt are one material."""
+def test_reduced_formula_key_merges_cell_sizes():
+    """With the coarser 'reduced' key (mp --dedupe-key reduced) a conventional cell (Na4Cl4) and a
+    primitive cell (NaCl) of rock salt are one material."""
     prim = rocksalt_nacl().get_primitive_structure()
     df = _table([("conv", rocksalt_nacl(), -2.0), ("prim", prim, -2.2)])
-    kept, _ = curation.drop_duplicates(df)
+    kept, _ = curation.drop_duplicates(df, key=("reduced_formula", "spacegroup"))
     assert kept["id"].tolist() == ["prim"]
 
 
