@@ -71,7 +71,9 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
                 "precision_0": 0.75, "recall_0": r0, "n": 10}
         (d / "results.json").write_text(json.dumps({"metrics": {"test": test},
                                                     "split_sizes": {"train": 5}}))
-        (d / "metrics.csv").write_text("epoch,elapsed_s,val_loss\n0,1.0,0.5\n")
+        # as written by a real classification run: the val_mae column exists but is empty
+        (d / "metrics.csv").write_text("epoch,train_loss,val_loss,val_mae,val_acc,lr,elapsed_s\n"
+                                       "0,0.6,0.5,,0.8,0.001,60.0\n1,0.4,0.3,,0.9,0.001,120.0\n")
         dirs.append(d)
     payload = write_table({"ECN-SΛ": dirs}, {}, tmp_path / "res", "t", "metal", {})
     row = payload["rows"]["ECN-SΛ"]
@@ -81,3 +83,14 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
     md = (tmp_path / "res" / "t.md").read_text()
     assert "| precision_1 | recall_1 | precision_0 | recall_0 |" in md.replace("accuracy | ", "")
     assert "| ECN-SΛ | 0.8500 | 0.8200 | 0.9000 | 0.7500 | 0.6500 |" in md
+    from ecn.train.reproduce import plot_learning_curves
+
+    png = tmp_path / "curve.png"
+    plot_learning_curves({"ECN-SΛ": dirs}, png, "metal")
+    import matplotlib.image
+
+    img = matplotlib.image.imread(png)[..., :3]
+    # the two runs' loss curves are drawn in C0 (tab:blue, 0.12/0.47/0.71), not an empty frame
+    blue = ((abs(img[..., 0] - 0.122) < 0.03) & (abs(img[..., 1] - 0.467) < 0.03)
+            & (abs(img[..., 2] - 0.706) < 0.03))
+    assert blue.sum() > 200

@@ -164,7 +164,7 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
         for t in out:
             row = out[t]["rows"][v.label]
             p = TABLE1_PAPER.get(v.label, {}).get(t)
-            cells.append(f"{row['metric']} {mean_std(row, 3)}" + ("" if p is None else f" [{p}]"))
+            cells.append(f"{row['metric']} {mean_std(row, 3)}" + ("" if p is None else f" [{p:.3f}]"))
         lines.append(f"| {v.label} | " + " | ".join(cells) + " |")
     lines += ["", ("Split sizes per target (after dropping rows without that target; E_g is "
                    "insulators only):"), ""]
@@ -172,7 +172,9 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
         first = next(iter(out[t]["rows"].values()))
         lines.append(f"- {t}: {first['split_sizes']}")
     note = next(iter(next(iter(out.values()))["rows"].values()))["source_note"] if out else ""
-    lines += ["", f"Training set: {TABLE1_PAPER_TRAIN_NOTE}", "", "Data note: " + note]
+    lines += ["", "Epochs, training times, parameter counts and (for is_metal) accuracy and "
+              "precision/recall of both classes: `table1_<target>.md`.",
+              "", f"Training set: {TABLE1_PAPER_TRAIN_NOTE}", "", "Data note: " + note]
     return "\n".join(lines) + "\n"
 
 
@@ -220,7 +222,8 @@ def write_table(run_dirs: dict[str, list[Path]], paper: dict[str, float | None],
     first = next(iter(rows.values()))
     if first["extra"]:
         keys = list(first["extra"])
-        lines += ["", "Classification details (test, mean over seeds; class 1 = positive class):",
+        lines += ["", ("Classification details (test, mean over seeds; class 1 = label 1, e.g. "
+                         "metal for is_metal; class 0 = label 0):"),
                   "", "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         lines += [f"| {label} | " + " | ".join(f"{r['extra'].get(k, float('nan')):.4f}"
                                                 for k in keys) + " |"
@@ -246,7 +249,8 @@ def plot_learning_curves(run_dirs: dict[str, list[Path]], path: Path, title: str
         for j, d in enumerate(dirs):
             m = pd.read_csv(d / "metrics.csv")
             # classification runs log no MAE: their monitored value is the validation loss (BCE)
-            column = "val_mae" if "val_mae" in m else "val_loss"
+            # (their metrics.csv still has an empty val_mae column)
+            column = "val_mae" if "val_mae" in m and m["val_mae"].notna().any() else "val_loss"
             m = m.dropna(subset=[column])
             ax.plot(m["elapsed_s"] / 60, m[column], color=f"C{k}", alpha=0.9,
                     label=label if j == 0 else None, marker=".")
