@@ -54,6 +54,15 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
     summary = (tmp_path / "results" / "table1.md").read_text()
     assert f"| CGCNN | mae {mae:.3f} (1 seed) |" in summary  # one seed: no fake "± 0.000"
     assert "heat_all: {'train': 24" in summary and "Data note:" in summary
+    import numpy as np
+    import pandas as pd
+
+    y = pd.read_csv(run / "predictions_test.csv")["target"].to_numpy()
+    mean = json.loads((run / "results.json").read_text())["target_mean"][0]
+    ref = out["heat_all"]["constant_reference"]
+    assert abs(ref["train_mean"] - np.abs(y - mean).mean()) < 1e-9
+    assert f"| no model: train mean | mae {ref['train_mean']:.3f} |" in summary
+    assert "Reference without a model" in (tmp_path / "results" / "table1_heat_all.md").read_text()
     assert (tmp_path / "results" / "table1_heat_all.md").is_file()
     assert {v.model for v in TABLE1} == {"ecn", "cgcnn", "megnet"}
 

@@ -166,6 +166,10 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
             p = TABLE1_PAPER.get(v.label, {}).get(t)
             cells.append(f"{row['metric']} {mean_std(row, 3)}" + ("" if p is None else f" [{p:.3f}]"))
         lines.append(f"| {v.label} | " + " | ".join(cells) + " |")
+    refs = [out[t].get("constant_reference") for t in out]
+    if any(refs):
+        lines.append("| no model: train mean | " + " | ".join(
+            "" if r is None else f"mae {r['train_mean']:.3f}" for r in refs) + " |")
     lines += ["", ("Split sizes per target (after dropping rows without that target; E_g is "
                    "insulators only):"), ""]
     for t in out:
@@ -176,6 +180,21 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
               "precision/recall of both classes: `table1_<target>.md`.",
               "", f"Training set: {TABLE1_PAPER_TRAIN_NOTE}", "", "Data note: " + note]
     return "\n".join(lines) + "\n"
+
+
+def constant_reference(run_dir: Path) -> dict[str, float] | None:
+    """Test MAE of constant predictions (train mean; test median) for a single-target regression
+    run, so a table shows what "no model" scores. None for classification or missing files."""
+    import numpy as np
+    import pandas as pd
+
+    res = json.loads((run_dir / "results.json").read_text())
+    pred = run_dir / "predictions_test.csv"
+    if res.get("task") != "regression" or len(res.get("target_mean", [])) != 1 or not pred.is_file():
+        return None
+    y = pd.read_csv(pred)["target"].to_numpy(dtype=float)
+    return {"train_mean": float(np.abs(y - res["target_mean"][0]).mean()),
+            "test_median": float(np.abs(y - np.median(y)).mean())}
 
 
 def _collect(run_dirs: list[Path]) -> dict[str, Any]:
@@ -220,6 +239,12 @@ def write_table(run_dirs: dict[str, list[Path]], paper: dict[str, float | None],
                      f"{r['epochs']} | {times} | {r['n_params']} | "
                      f"{'' if p is None else f'{p:.3f}'} |")
     first = next(iter(rows.values()))
+    ref = constant_reference(next(iter(run_dirs.values()))[0])
+    if ref is not None:
+        lines += ["", f"Reference without a model: predicting the training-set mean gives test MAE "
+                  f"{ref['train_mean']:.4f}; the (oracle) test median gives {ref['test_median']:.4f}."]
+    payload["constant_reference"] = ref
+    (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2))
     if first["extra"]:
         keys = list(first["extra"])
         lines += ["", ("Classification details (test, mean over seeds; class 1 = label 1, e.g. "
