@@ -233,7 +233,8 @@ def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
     # Graphs carry every target the dataset has, so one cached build (the same one that
     # `ecn data build` writes) serves every target; the selected columns are taken afterwards.
     names = list(getattr(loaded, "target_names", ()) or ())
-    names += [t for t in targets if t not in names]
+    extra = [t for t in targets if t not in names]
+    names += extra
 
     def items() -> list[tuple[str, Any, np.ndarray]]:
         return [(r.id, r.structure, np.array([r.targets.get(t, math.nan) for t in names]))
@@ -242,8 +243,12 @@ def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
     if cfg.data.cache:
         from ecn.graphs import load_or_build
 
-        graphs, rejected = load_or_build(f"{cfg.data.dataset}-{name}", loaded.checksum, settings,
-                                         items, n_jobs=cfg.data.n_jobs, progress=progress)
+        from ecn.data.checksums import combine
+
+        # targets outside the dataset's own list change y's columns, so they join the key
+        key = combine([loaded.checksum, "extra=" + ",".join(extra)]) if extra else loaded.checksum
+        graphs, rejected = load_or_build(f"{cfg.data.dataset}-{name}", key, settings, items,
+                                         n_jobs=cfg.data.n_jobs, progress=progress)
     else:
         graphs, rejected = build_graphs(items(), settings, n_jobs=cfg.data.n_jobs,
                                         progress=progress)
