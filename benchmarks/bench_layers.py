@@ -24,8 +24,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    result = run_layer_bench(batch_size=args.batch_size, width=args.width, repeats=args.repeats,
-                             json_path=args.json)
+    result = run_layer_bench(
+        batch_size=args.batch_size, width=args.width, repeats=args.repeats, json_path=args.json
+    )
     print(format_layer_bench(result))
 
 

@@ -40,8 +40,10 @@ def main() -> None:
     buf = io.StringIO()
     sample.to_csv(buf, index=False)
     raw = buf.getvalue().encode()
-    with open(OUT, "wb") as f, gzip.GzipFile(filename="", mode="wb", compresslevel=9,
-                                             fileobj=f, mtime=0) as gz:
+    with (
+        open(OUT, "wb") as f,
+        gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=f, mtime=0) as gz,
+    ):
         gz.write(raw)
     digest = hashlib.sha256(OUT.read_bytes()).hexdigest()
     md = f"""# perov5_sample.csv.gz — provenance
@@ -53,8 +55,8 @@ these 600 structures 80/10/10 with seed 0 (480/60/60) and says so in every resul
 - Source: {SOURCE_REPO}, commit {SOURCE_COMMIT}, files `data/perov_5/val.csv` and
   `data/perov_5/test.csv` (the official CDVAE Perov-5 split of Castelli et al., Energy Environ.
   Sci. 5, 9034 (2012)).
-- sha256 of the source files: val.csv `{hashes['val']}`,
-  test.csv `{hashes['test']}`.
+- sha256 of the source files: val.csv `{hashes["val"]}`,
+  test.csv `{hashes["test"]}`.
 - Selection: the first {N_PER_SPLIT} data rows of val.csv and the first {N_PER_SPLIT} of test.csv, in
   file order; no value changed. Columns: the original ones (unnamed index, material_id, cif,
   formula, heat_all, heat_ref, dir_gap, ind_gap) plus `source_split` (val/test).

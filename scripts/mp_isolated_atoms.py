@@ -33,9 +33,14 @@ def main() -> None:
     cif = dict(zip(src.frame["id"], src.frame["structure"], strict=True))
     settings = GraphSettings(strategy="voronoi_radii")
     print(f"curated rows: {len(cur.ids)} ({cur.options.key()})")
-    for name, ids in (("not in the paper's lists", missing), ("in the paper's lists (sample)", sample)):
-        n_iso = sum(neighbor_list(Structure.from_str(cif[i], fmt="cif"), settings).n_isolated > 0
-                    for i in ids)
+    for name, ids in (
+        ("not in the paper's lists", missing),
+        ("in the paper's lists (sample)", sample),
+    ):
+        n_iso = sum(
+            neighbor_list(Structure.from_str(cif[i], fmt="cif"), settings).n_isolated > 0
+            for i in ids
+        )
         print(f"{name}: {len(ids)} structures, {n_iso} with an isolated atom")
 
 

@@ -41,8 +41,10 @@ def shared_data_dir() -> Path:
     env = os.environ.get("ECN_DATA_DIR")
     d = Path(env) if env else SHARED_DATA
     if not (d / "perov_5" / "val.csv").is_file():
-        pytest.skip(f"full data not found ({d}/perov_5/val.csv absent): set ECN_DATA_DIR or "
-                    "place ../shared/data beside the repository")
+        pytest.skip(
+            f"full data not found ({d}/perov_5/val.csv absent): set ECN_DATA_DIR or "
+            "place ../shared/data beside the repository"
+        )
     return d
 
 
@@ -62,8 +64,11 @@ def BaTiO3():
     """Cubic perovskite (Pm-3m), a = 4.00 Å, 5 atoms: Ba at the corner, Ti body centre, 3 O."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure(Lattice.cubic(4.00), ["Ba", "Ti", "O", "O", "O"],
-                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    return Structure(
+        Lattice.cubic(4.00),
+        ["Ba", "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
 
 
 @pytest.fixture

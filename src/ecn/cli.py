@@ -12,16 +12,23 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Equivariant crystal networks: train, evaluate and predict.", no_args_is_help=True)
+app = typer.Typer(
+    help="Equivariant crystal networks: train, evaluate and predict.", no_args_is_help=True
+)
 data_app = typer.Typer(help="Datasets: info, build graph caches.", no_args_is_help=True)
-bench_app = typer.Typer(help="Speed benchmarks (ratios against a reference measured in the same run).",
-                        no_args_is_help=True)
-symmetry_app = typer.Typer(help="Symmetry groups and parameter-sharing colourings.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Speed benchmarks (ratios against a reference measured in the same run).",
+    no_args_is_help=True,
+)
+symmetry_app = typer.Typer(
+    help="Symmetry groups and parameter-sharing colourings.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
 app.add_typer(symmetry_app, name="symmetry")
-reproduce_app = typer.Typer(help="Reproduce the paper's tables (results/*.md, *.json, plots).",
-                            no_args_is_help=True)
+reproduce_app = typer.Typer(
+    help="Reproduce the paper's tables (results/*.md, *.json, plots).", no_args_is_help=True
+)
 app.add_typer(reproduce_app, name="reproduce")
 
 console = Console(emoji=False)  # split names like "random:train:" are not emoji codes
@@ -29,8 +36,10 @@ console = Console(emoji=False)  # split names like "random:train:" are not emoji
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _write_json(path: Path | None, payload: dict) -> None:
@@ -57,16 +66,20 @@ def _only_mp(dataset: str) -> None:
 @data_app.command("curate")
 def data_curate(
     dataset: str = typer.Argument("mp", help="Dataset (only 'mp')."),
-    path: Path | None = typer.Option(None, help="MP CSV or summary-document dump "
-                                        "(default: the mp_cgcnn_36k CSV)."),
+    path: Path | None = typer.Option(
+        None, help="MP CSV or summary-document dump (default: the mp_cgcnn_36k CSV)."
+    ),
     split: str = typer.Option("both", help="Splits to size: paper, random or both."),
     seed: int = typer.Option(0, help="Seed of the random 80/10/10 split."),
     drop_outliers: bool = typer.Option(True, help="Drop |E_form| > threshold (else flag only)."),
     outlier_threshold: float = typer.Option(5.0, help="Outlier threshold in eV/atom."),
     max_sites: int = typer.Option(50, help="Largest cell kept (atoms)."),
     dim_method: str = typer.Option("radii", help="Bonds for the 3D filter: radii | crystalnn."),
-    dedupe_key: str = typer.Option("cell", help="Duplicates: same (cell formula, space group) = "
-                                   "cell (the paper), or (reduced formula, space group) = reduced."),
+    dedupe_key: str = typer.Option(
+        "cell",
+        help="Duplicates: same (cell formula, space group) = "
+        "cell (the paper), or (reduced formula, space group) = reduced.",
+    ),
     processes: int = typer.Option(2, help="Worker processes for the structure analysis."),
     limit: int | None = typer.Option(None, help="Only the first N source rows."),
     out: Path | None = typer.Option(None, help="Output directory (default: cache dir)."),
@@ -78,10 +91,16 @@ def data_curate(
     if split not in ("paper", "random", "both"):
         raise typer.BadParameter("--split must be paper, random or both")
     modes = [(m, seed) for m in ("paper", "random") if split in (m, "both")]
-    opts = CurationOptions(drop_outliers=drop_outliers, outlier_threshold=outlier_threshold,
-                           max_sites=max_sites, dim_method=dim_method, dedupe_key=dedupe_key)
-    cur, paths = curate_report(path, options=opts, split_modes=modes, out_dir=out,
-                               processes=processes, limit=limit)
+    opts = CurationOptions(
+        drop_outliers=drop_outliers,
+        outlier_threshold=outlier_threshold,
+        max_sites=max_sites,
+        dim_method=dim_method,
+        dedupe_key=dedupe_key,
+    )
+    cur, paths = curate_report(
+        path, options=opts, split_modes=modes, out_dir=out, processes=processes, limit=limit
+    )
     console.print(cur.funnel.to_markdown(), markup=False, highlight=False, soft_wrap=True)
     for p in paths.values():
         console.print(f"wrote {p}")
@@ -91,8 +110,11 @@ def data_curate(
 def data_fetch(
     dataset: str = typer.Argument("mp", help="Dataset (only 'mp')."),
     api_key: str = typer.Option(..., envvar="MP_API_KEY", help="Materials Project API key."),
-    ids: Path | None = typer.Option(None, help="Ids to fetch: text (one per line) or JSON "
-                                       "list, e.g. the paper's id lists; default: all."),
+    ids: Path | None = typer.Option(
+        None,
+        help="Ids to fetch: text (one per line) or JSON "
+        "list, e.g. the paper's id lists; default: all.",
+    ),
     out: Path = typer.Option(Path("mp_summary_docs.jsonl.gz"), help="Output JSON-lines file."),
 ) -> None:
     """Download MP summary documents with the official mp-api client (pip install 'ecn\\[mp]')."""
@@ -153,8 +175,10 @@ def quickstart(
 
     res = run_quickstart(out, epochs, progress)
     console.print(f"run: {res['run_dir']}  test: {res['test']}")
-    console.print(f"predictions: {res['predictions']} ({res['n_predictions']} rows, "
-                  f"{res['n_errors']} with a clear error, as intended for the broken example)")
+    console.print(
+        f"predictions: {res['predictions']} ({res['n_predictions']} rows, "
+        f"{res['n_errors']} with a clear error, as intended for the broken example)"
+    )
 
 
 @bench_app.command("train")
@@ -169,8 +193,14 @@ def bench_train(
     """Training throughput (graphs/s, fwd+bwd+step) and peak memory of every model, same batches."""
     from ecn.bench.train import format_table, run_train_bench
 
-    res = run_train_bench(json_path=json_out, n_structures=n_structures, batch_size=batch_size,
-                          repeats=repeats, threads=threads, device=device)
+    res = run_train_bench(
+        json_path=json_out,
+        n_structures=n_structures,
+        batch_size=batch_size,
+        repeats=repeats,
+        threads=threads,
+        device=device,
+    )
     console.print(format_table(res))
 
 
@@ -193,16 +223,18 @@ def reproduce_table2(
     layers: int = _LAYERS,
     threads: int | None = _THREADS,
     limit: int | None = _LIMIT,
-    models: list[str] | None = typer.Option(None, "--model",
-                                               help="Subset (ecn_slambda, ecn_p1, ecn_sn, cgcnn, ...)."),
+    models: list[str] | None = typer.Option(
+        None, "--model", help="Subset (ecn_slambda, ecn_p1, ecn_sn, cgcnn, ...)."
+    ),
     runs_root: str = typer.Option("runs/table2", "--runs", help="Where run directories go."),
     results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
 ) -> None:
     """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet, SchNet with each seed."""
     from ecn.train.reproduce import reproduce_table2 as run
 
-    res = run(seeds, epochs, time_budget, runs_root, results_dir, width, layers, threads, limit,
-              models)
+    res = run(
+        seeds, epochs, time_budget, runs_root, results_dir, width, layers, threads, limit, models
+    )
     console.print((Path(results_dir) / "table2.md").read_text())
     console.print(f"{len(res['rows'])} models")
 
@@ -225,8 +257,19 @@ def reproduce_table1(
     E_form, E_Fermi, M, E_g (insulators) and metal/non-metal."""
     from ecn.train.reproduce import reproduce_table1 as run
 
-    run(seeds, epochs, time_budget, runs_root, results_dir, width, layers, threads, limit, models,
-        targets)
+    run(
+        seeds,
+        epochs,
+        time_budget,
+        runs_root,
+        results_dir,
+        width,
+        layers,
+        threads,
+        limit,
+        models,
+        targets,
+    )
     console.print((Path(results_dir) / "table1.md").read_text())
 
 

@@ -28,16 +28,18 @@ from ecn.graphs.graph import CrystalGraph
 Model = nn.Module | Callable[[CrystalGraph], Tensor]
 
 
-def _as_perm(node_perm: Sequence[int] | np.ndarray | Tensor, n: int, device: torch.device
-             ) -> Tensor:
+def _as_perm(
+    node_perm: Sequence[int] | np.ndarray | Tensor, n: int, device: torch.device
+) -> Tensor:
     p = torch.as_tensor(np.asarray(node_perm), dtype=torch.long, device=device).reshape(-1)
     if p.shape[0] != n or not torch.equal(torch.sort(p).values, torch.arange(n, device=device)):
         raise ValueError(f"node_perm must be a permutation of range({n})")
     return p
 
 
-def permute_graph(graph: CrystalGraph, node_perm: Sequence[int] | np.ndarray | Tensor
-                  ) -> CrystalGraph:
+def permute_graph(
+    graph: CrystalGraph, node_perm: Sequence[int] | np.ndarray | Tensor
+) -> CrystalGraph:
     """Apply a node permutation to the features and edges of `graph` (see module docstring).
 
     Args:
@@ -63,8 +65,9 @@ def _outputs(model: Model, graph: CrystalGraph) -> tuple[list[Tensor], Tensor | 
 
 
 @torch.no_grad()
-def equivariance_errors(model: Model, graph: CrystalGraph,
-                        node_perm: Sequence[int] | np.ndarray | Tensor) -> list[float]:
+def equivariance_errors(
+    model: Model, graph: CrystalGraph, node_perm: Sequence[int] | np.ndarray | Tensor
+) -> list[float]:
     """Max abs errors of ``f(g . G)[g] - f(G)`` for each node-level output, then the pooled one.
 
     `model` is either a module with ``node_embeddings(graph) -> list[(N, d)]`` and
@@ -74,15 +77,19 @@ def equivariance_errors(model: Model, graph: CrystalGraph,
     p = _as_perm(node_perm, graph.num_nodes, graph.x.device)
     nodes, pooled = _outputs(model, graph)
     nodes_p, pooled_p = _outputs(model, permute_graph(graph, p))
-    errs = [float((b[p] - a).abs().max()) if a.numel() else 0.0 for a, b in zip(nodes, nodes_p)]
+    errs = [
+        float((b[p] - a).abs().max()) if a.numel() else 0.0
+        for a, b in zip(nodes, nodes_p, strict=False)
+    ]
     if pooled is not None and pooled_p is not None:
         errs.append(float((pooled_p - pooled).abs().max()))
     return errs
 
 
 @torch.no_grad()
-def max_equivariance_error(model: Model, graph: CrystalGraph,
-                           node_perms: Sequence[Sequence[int]] | np.ndarray) -> float:
+def max_equivariance_error(
+    model: Model, graph: CrystalGraph, node_perms: Sequence[Sequence[int]] | np.ndarray
+) -> float:
     """Largest error of :func:`equivariance_errors` over many permutations (reference run once).
 
     Args:
@@ -93,16 +100,19 @@ def max_equivariance_error(model: Model, graph: CrystalGraph,
     for row in np.asarray(node_perms):
         p = _as_perm(row, graph.num_nodes, graph.x.device)
         nodes_p, pooled_p = _outputs(model, permute_graph(graph, p))
-        for a, b in zip(nodes, nodes_p):
+        for a, b in zip(nodes, nodes_p, strict=False):
             worst = max(worst, float((b[p] - a).abs().max()) if a.numel() else 0.0)
         if pooled is not None and pooled_p is not None:
             worst = max(worst, float((pooled_p - pooled).abs().max()))
     return worst
 
 
-def assert_equivariant(model: Model, graph: CrystalGraph,
-                       node_perm: Sequence[int] | np.ndarray | Tensor,
-                       atol: float = 1e-5) -> list[float]:
+def assert_equivariant(
+    model: Model,
+    graph: CrystalGraph,
+    node_perm: Sequence[int] | np.ndarray | Tensor,
+    atol: float = 1e-5,
+) -> list[float]:
     """Assert that `model` commutes with `node_perm` on `graph` (every layer, pooled output).
 
     Use float64 (``model.double()``, ``graph.x.double()``) for a tight `atol`.
@@ -119,9 +129,12 @@ def assert_equivariant(model: Model, graph: CrystalGraph,
     return errs
 
 
-def assert_not_equivariant(model: Model, graph: CrystalGraph,
-                           node_perm: Sequence[int] | np.ndarray | Tensor,
-                           min_error: float = 1e-3) -> list[float]:
+def assert_not_equivariant(
+    model: Model,
+    graph: CrystalGraph,
+    node_perm: Sequence[int] | np.ndarray | Tensor,
+    min_error: float = 1e-3,
+) -> list[float]:
     """Negative control: assert that `node_perm` does NOT commute (some error > `min_error`)."""
     errs = equivariance_errors(model, graph, node_perm)
     if max(errs) <= min_error:

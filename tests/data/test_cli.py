@@ -28,8 +28,20 @@ def cif_folder(tmp_path, BaTiO3, NaCl, Si):
 
 def test_data_build_cif_folder(cif_folder, tmp_path):
     out = tmp_path / "out"
-    args = ["data", "build", "cif", "--path", str(cif_folder), "--split", "all", "--n-jobs", "1",
-            "--no-progress", "--out", str(out)]
+    args = [
+        "data",
+        "build",
+        "cif",
+        "--path",
+        str(cif_folder),
+        "--split",
+        "all",
+        "--n-jobs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "3 graphs" in first.output and "2 rejected" in first.output
@@ -51,8 +63,10 @@ def test_data_info_cif_folder(cif_folder):
 
 
 def test_data_info_perov5(perov5_dir):
-    res = runner.invoke(app, ["data", "info", "perov5", "--split", "test", "--limit", "40",
-                              "--path", str(perov5_dir)])
+    res = runner.invoke(
+        app,
+        ["data", "info", "perov5", "--split", "test", "--limit", "40", "--path", str(perov5_dir)],
+    )
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "training source: assembled" in out and "3890" in out

@@ -38,8 +38,9 @@ def test_csv_reader_real_rows_and_string_none():
     assert list(f.columns) == ["id", *mp.RAW_TARGETS, "structure"]
     assert f["id"].iloc[0] == "mp-1" and f["structure"].iloc[0].startswith("# generated")
     row = f.set_index("id").loc["mp-10810"]
-    assert math.isnan(row["efermi"]) and row["formation_energy_per_atom"] == pytest.approx(-2.8587,
-                                                                                          abs=1e-4)
+    assert math.isnan(row["efermi"]) and row["formation_energy_per_atom"] == pytest.approx(
+        -2.8587, abs=1e-4
+    )
     assert f["efermi"].isna().sum() == 1
     assert src.sha256 == "3ef92c8d1313bb55d0a08af49295150dfe7c4451594079fb1e2b072f3a339cbe"
 
@@ -89,12 +90,14 @@ def test_summary_docs_reader_rejects_bad_files(tmp_path):
 
 
 def test_targets_per_target_nan():
-    raw = pd.DataFrame({
-        "formation_energy_per_atom": [-1.0, -2.0, np.nan, -0.5],
-        "band_gap": [0.0, 1.5, 2.0, -1.0],
-        "efermi": [3.0, np.nan, 1.0, 2.0],
-        "total_magnetization": [-4.0, 0.0, 1.0, np.nan],
-    })
+    raw = pd.DataFrame(
+        {
+            "formation_energy_per_atom": [-1.0, -2.0, np.nan, -0.5],
+            "band_gap": [0.0, 1.5, 2.0, -1.0],
+            "efermi": [3.0, np.nan, 1.0, 2.0],
+            "total_magnetization": [-4.0, 0.0, 1.0, np.nan],
+        }
+    )
     t = mp.derive_targets(raw, [2, 4, 1, 3])
     assert list(t.columns) == list(mp.TARGET_NAMES)
     np.testing.assert_array_equal(t["e_form"], [-1.0, -2.0, np.nan, -0.5])
@@ -103,15 +106,23 @@ def test_targets_per_target_nan():
     np.testing.assert_array_equal(t["is_metal"], [1.0, 0.0, 0.0, np.nan])  # negative gap: unknown
     np.testing.assert_array_equal(t["magmom_per_atom"], [2.0, 0.0, 1.0, np.nan])  # |M| / n
     # a missing Fermi energy removes the row from e_fermi only
-    assert t.notna().sum().to_dict() == {"e_form": 3, "e_fermi": 3, "band_gap": 2,
-                                         "is_metal": 3, "magmom_per_atom": 3}
+    assert t.notna().sum().to_dict() == {
+        "e_form": 3,
+        "e_fermi": 3,
+        "band_gap": 2,
+        "is_metal": 3,
+        "magmom_per_atom": 3,
+    }
 
 
 def test_target_specs():
     by = {t.name: t for t in mp.TARGETS}
     assert by["is_metal"].task == "classification"
     assert {by[n].unit for n in ("e_form", "e_fermi", "band_gap", "magmom_per_atom")} == {
-        "eV/atom", "eV", "μB/atom"}
+        "eV/atom",
+        "eV",
+        "μB/atom",
+    }
     assert mp.GRAPH_SETTINGS == {"strategy": "voronoi_radii", "hubbard_u": True}
 
 
@@ -125,9 +136,14 @@ def test_curate_real_slice_counts_add_up():
     f = cur.funnel
     assert f.rows_in == 80
     names = [s.name for s in f.steps]
-    assert names == ["readable structure", "energy outliers", "deduplicate", "3D only",
-                     "<= 50 atoms"]
-    for a, b in zip(f.steps, f.steps[1:]):
+    assert names == [
+        "readable structure",
+        "energy outliers",
+        "deduplicate",
+        "3D only",
+        "<= 50 atoms",
+    ]
+    for a, b in zip(f.steps, f.steps[1:], strict=False):
         assert a.rows_out == b.rows_in
     assert f.rows_out == len(cur.table) and 60 < len(cur.table) <= 80
     assert (cur.table["nsites"] <= 50).all() and (cur.table["dimensionality"] == 3).all()
@@ -143,10 +159,16 @@ def test_outlier_dropped_before_dedup_so_bogus_energy_cannot_win():
     """The same NaCl twice: the bogus -13 eV/atom entry must not evict the real one."""
     docs = json.loads(FIXTURE.read_text())
     nacl = next(d for d in docs if d["material_id"] == "mp-22862")
-    frame = pd.DataFrame({"id": ["real", "bogus"], "formation_energy_per_atom": [-2.1, -13.57],
-                          "band_gap": [5.0, 5.0], "efermi": [1.0, 1.0],
-                          "total_magnetization": [0.0, 0.0],
-                          "structure": [nacl["structure"], nacl["structure"]]})
+    frame = pd.DataFrame(
+        {
+            "id": ["real", "bogus"],
+            "formation_energy_per_atom": [-2.1, -13.57],
+            "band_gap": [5.0, 5.0],
+            "efermi": [1.0, 1.0],
+            "total_magnetization": [0.0, 0.0],
+            "structure": [nacl["structure"], nacl["structure"]],
+        }
+    )
     src = mp.SourceTable(frame, "0" * 64, "mem", "test")
     assert mp.curate(src, processes=1, use_cache=False).ids == ["real"]
     kept = mp.curate(src, mp.CurationOptions(drop_outliers=False), processes=1, use_cache=False)
@@ -159,13 +181,20 @@ def test_default_dedupe_is_the_papers_unit_cell_formula():
     only the lower energy."""
     from pymatgen.core import Lattice, Structure
 
-    conv = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
-                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+    conv = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     prim = conv.get_primitive_structure()
-    frame = pd.DataFrame({"id": ["conv", "prim"], "formation_energy_per_atom": [-2.0, -2.2],
-                          "band_gap": [5.0, 5.0], "efermi": [1.0, 1.0],
-                          "total_magnetization": [0.0, 0.0],
-                          "structure": [conv.to(fmt="cif"), prim.to(fmt="cif")]})
+    frame = pd.DataFrame(
+        {
+            "id": ["conv", "prim"],
+            "formation_energy_per_atom": [-2.0, -2.2],
+            "band_gap": [5.0, 5.0],
+            "efermi": [1.0, 1.0],
+            "total_magnetization": [0.0, 0.0],
+            "structure": [conv.to(fmt="cif"), prim.to(fmt="cif")],
+        }
+    )
     src = mp.SourceTable(frame, "1" * 64, "mem", "test")
     assert mp.CurationOptions().dedupe_key == "cell"
     assert mp.curate(src, processes=1, use_cache=False).ids == ["conv", "prim"]
@@ -302,8 +331,9 @@ def test_fetch_replays_recorded_response(tmp_path, monkeypatch):
     assert "structure" in calls[1]["fields"] and "efermi" in calls[1]["fields"]
     got = mp.read_summary_docs(out).frame
     ref = mp.read_summary_docs(FIXTURE).frame.set_index("id").loc[["mp-13", "mp-22862"]]
-    pd.testing.assert_frame_equal(got.set_index("id").drop(columns="structure"),
-                                  ref.drop(columns="structure"))
+    pd.testing.assert_frame_equal(
+        got.set_index("id").drop(columns="structure"), ref.drop(columns="structure")
+    )
     assert mp.curate(mp.read_source(out), processes=1).ids == ["mp-13", "mp-22862"]
 
 
@@ -327,8 +357,9 @@ def test_id_file_formats(tmp_path):
 
 def test_curate_report_writes_funnel(tmp_path):
     shutil.copy(FIXTURE, tmp_path / "docs.json")
-    _, paths = mp.curate_report(tmp_path / "docs.json", out_dir=tmp_path / "out",
-                                  processes=1, progress=False)
+    _, paths = mp.curate_report(
+        tmp_path / "docs.json", out_dir=tmp_path / "out", processes=1, progress=False
+    )
     md = paths["markdown"].read_text()
     assert "| 3D only | 10 | 7 | 3 |" in md and "random (seed 0" in md
     js = json.loads(paths["json"].read_text())
@@ -371,24 +402,53 @@ def test_cli_curate_and_fetch(tmp_path, monkeypatch):
     from ecn.cli import app
 
     runner = CliRunner()
-    res = runner.invoke(app, ["data", "curate", "mp", "--path", str(FIXTURE), "--processes", "1",
-                              "--split", "random", "--seed", "3", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "data",
+            "curate",
+            "mp",
+            "--path",
+            str(FIXTURE),
+            "--processes",
+            "1",
+            "--split",
+            "random",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "| 3D only | 10 | 7 | 3 |" in res.output and "seed 3" in res.output
     assert (tmp_path / "o" / "funnel.json").exists() and (tmp_path / "o" / "funnel.md").exists()
 
     monkeypatch.setitem(sys.modules, "mp_api", None)
     monkeypatch.setitem(sys.modules, "mp_api.client", None)
-    res = runner.invoke(app, ["data", "fetch", "mp", "--api-key", "K", "--out",
-                              str(tmp_path / "d.jsonl")])
+    res = runner.invoke(
+        app, ["data", "fetch", "mp", "--api-key", "K", "--out", str(tmp_path / "d.jsonl")]
+    )
     assert res.exit_code == 2 and "ecn[mp]" in res.output
 
     calls: list[dict] = []
     _install_fake_mp_api(monkeypatch, json.loads(FIXTURE.read_text()), calls)
     ids = tmp_path / "ids.json"
     ids.write_text('["mp-149", "mp-81"]')
-    res = runner.invoke(app, ["data", "fetch", "mp", "--api-key", "K", "--ids", str(ids),
-                              "--out", str(tmp_path / "d.jsonl")])
+    res = runner.invoke(
+        app,
+        [
+            "data",
+            "fetch",
+            "mp",
+            "--api-key",
+            "K",
+            "--ids",
+            str(ids),
+            "--out",
+            str(tmp_path / "d.jsonl"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert mp.read_summary_docs(tmp_path / "d.jsonl").frame["id"].tolist() == ["mp-149", "mp-81"]
 

@@ -73,8 +73,10 @@ def test_train_assembled(perov5_dir):
     assert "O2F" not in fams and len(fams) == 6
     official = perov5.read_csv_table(perov5_dir / "test.csv", perov5.PEROV5_COLUMNS)["cif"]
     official_keys = {match_key(c) for c in official}
-    official_keys |= {match_key(c) for c in perov5.read_csv_table(
-        perov5_dir / "val.csv", perov5.PEROV5_COLUMNS)["cif"]}
+    official_keys |= {
+        match_key(c)
+        for c in perov5.read_csv_table(perov5_dir / "val.csv", perov5.PEROV5_COLUMNS)["cif"]
+    }
     assert not official_keys & {match_key(r.structure.to(fmt="cif")) for r in train.records}
 
 

@@ -46,7 +46,7 @@ def test_cif_folder_targets_and_cache(tmp_path, BaTiO3, NaCl, Si):
     second = load_split("cif", "all", path=str(tmp_path))
     assert second.info["records_cache"].startswith("hit")
     assert second.checksum == first.checksum
-    for a, b in zip(first.records, second.records):
+    for a, b in zip(first.records, second.records, strict=False):
         assert a.id == b.id and a.targets == b.targets
         np.testing.assert_array_equal(a.structure.lattice.matrix, b.structure.lattice.matrix)
         np.testing.assert_array_equal(a.structure.frac_coords, b.structure.frac_coords)
@@ -60,7 +60,11 @@ def test_cif_folder_targets_and_cache(tmp_path, BaTiO3, NaCl, Si):
     assert third.checksum != first.checksum
     # seeded 80/10/10 split partitions the rows
     parts = [load_split("cif", s, path=str(tmp_path)).ids for s in ("train", "val", "test")]
-    assert sorted(i for p in parts for i in p) == sorted(first.ids) and [len(p) for p in parts] == [10, 1, 1]
+    assert sorted(i for p in parts for i in p) == sorted(first.ids) and [len(p) for p in parts] == [
+        10,
+        1,
+        1,
+    ]
 
 
 def test_cif_folder_header_names(tmp_path, BaTiO3):
@@ -116,7 +120,7 @@ def test_download_perov5_with_fake_opener(perov5_dir, tmp_path):
             self.data, self.pos = data, 0
 
         def read(self, n: int) -> bytes:
-            chunk = self.data[self.pos:self.pos + n]
+            chunk = self.data[self.pos : self.pos + n]
             self.pos += n
             return chunk
 
@@ -132,8 +136,10 @@ def test_download_perov5_with_fake_opener(perov5_dir, tmp_path):
         return Resp((perov5_dir / split).read_bytes())
 
     folder = download_perov5(tmp_path / "dl", splits=("val", "test"), opener=opener)
-    assert seen == ["https://raw.githubusercontent.com/txie-93/cdvae/main/data/perov_5/val.csv",
-                    "https://raw.githubusercontent.com/txie-93/cdvae/main/data/perov_5/test.csv"]
+    assert seen == [
+        "https://raw.githubusercontent.com/txie-93/cdvae/main/data/perov_5/val.csv",
+        "https://raw.githubusercontent.com/txie-93/cdvae/main/data/perov_5/test.csv",
+    ]
     assert sha256_file(folder / "test.csv") == sha256_file(perov5_dir / "test.csv")
     # already present and verified: no second fetch
     download_perov5(tmp_path / "dl", splits=("val",), opener=opener)

@@ -27,8 +27,16 @@ def test_good_structure_passes(BaTiO3, NaCl, Si):
         assert isinstance(out, Record) and len(out.structure) == len(s)
 
 
-@pytest.mark.parametrize("text", ["", "   \n", "this is not a CIF", "data_x\n_cell_length_a 4\n",
-                                  "data_broken\nloop_\n_atom_site_label\nNa1 0 0\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n",
+        "this is not a CIF",
+        "data_x\n_cell_length_a 4\n",
+        "data_broken\nloop_\n_atom_site_label\nNa1 0 0\n",
+    ],
+)
 def test_broken_cif_text(text):
     out = make_record("bad", text, GOOD_TARGETS, ["target"])
     assert isinstance(out, Rejection)
@@ -70,9 +78,11 @@ def test_zero_atoms():
 
 
 def test_zero_atoms_cif():
-    text = ("data_empty\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
-            "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
-            "_symmetry_space_group_name_H-M 'P 1'\n")
+    text = (
+        "data_empty\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+        "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+        "_symmetry_space_group_name_H-M 'P 1'\n"
+    )
     out = make_record("empty", text, GOOD_TARGETS, ["target"])
     assert isinstance(out, Rejection)
 
@@ -85,8 +95,9 @@ def test_overlapping_atoms_across_boundary():
 
 
 def test_coincident_atoms():
-    s = Structure(Lattice.cubic(4.0), ["Na", "Cl", "Cl"],
-                  [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    s = Structure(
+        Lattice.cubic(4.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
+    )
     assert "overlapping" in structure_problem(s)
 
 
@@ -145,7 +156,8 @@ def test_folder_load_never_aborts(tmp_path, BaTiO3, NaCl, caplog):
     bk = Structure(Lattice.cubic(4.0), ["Bk", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     (tmp_path / "bk.cif").write_text(cif_of(bk))
     (tmp_path / "id_prop.csv").write_text(
-        "good1,1.5\ngood2,-0.5\nbroken,1.0\nnan,nan\noverlap,2.0\nbk,3.0\nmissing,4.0\n")
+        "good1,1.5\ngood2,-0.5\nbroken,1.0\nnan,nan\noverlap,2.0\nbk,3.0\nmissing,4.0\n"
+    )
     with caplog.at_level(logging.INFO, logger="ecn.data"):
         split = load_split("cif", "all", path=str(tmp_path))
     assert [r.id for r in split.records] == ["good1", "good2"]

@@ -16,7 +16,12 @@ def test_settings_key_and_dims():
     a, b = GraphSettings(), GraphSettings(cutoff=4.0)
     assert a.key() == GraphSettings().key() and a.key() != b.key()
     assert a.node_feature_dim == MAX_Z + 8
-    assert GraphSettings(node_features="group_period", hubbard_u=True, cell_onehot=False).node_feature_dim == 26
+    assert (
+        GraphSettings(
+            node_features="group_period", hubbard_u=True, cell_onehot=False
+        ).node_feature_dim
+        == 26
+    )
     with pytest.raises(ValueError):
         GraphSettings(strategy="knn")
 
@@ -41,7 +46,9 @@ def test_build_graph_supercell_and_unit(diverse_structures):
 
 def test_group_period_and_hubbard_features():
     s = Structure(Lattice.cubic(4.2), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    st = GraphSettings(node_features="group_period", hubbard_u=True, cell_onehot=False, supercell=False)
+    st = GraphSettings(
+        node_features="group_period", hubbard_u=True, cell_onehot=False, supercell=False
+    )
     g = build_graph(s, st)
     x = g.x.numpy()
     assert x[0, 8 - 1] == 1 and x[0, 18 + 4 - 1] == 1  # Fe: group 8, period 4
@@ -51,8 +58,10 @@ def test_group_period_and_hubbard_features():
 
 def test_collate_equals_individual(diverse_structures):
     names = ["NaCl", "Mg_hcp", "TiO2_rutile"]
-    gs = [build_graph(diverse_structures[k], GraphSettings(), np.array([float(i)]), k)
-          for i, k in enumerate(names)]
+    gs = [
+        build_graph(diverse_structures[k], GraphSettings(), np.array([float(i)]), k)
+        for i, k in enumerate(names)
+    ]
     b = collate(gs)
     start = 0
     estart = 0
@@ -73,14 +82,18 @@ def test_collate_equals_individual(diverse_structures):
 
 def _items(diverse_structures):
     good = [(k, diverse_structures[k], np.array([1.0])) for k in ["NaCl", "CsCl", "Mg_hcp"]]
-    bad = ("disordered", Structure(Lattice.cubic(4), [{"Na": 0.5, "K": 0.5}], [[0, 0, 0]]),
-           np.array([2.0]))
+    bad = (
+        "disordered",
+        Structure(Lattice.cubic(4), [{"Na": 0.5, "K": 0.5}], [[0, 0, 0]]),
+        np.array([2.0]),
+    )
     return good[:2] + [bad] + good[2:]
 
 
 def test_build_graphs_rejects_without_aborting(diverse_structures):
-    graphs, rejected = build_graphs(_items(diverse_structures), GraphSettings(), n_jobs=1,
-                                    progress=False)
+    graphs, rejected = build_graphs(
+        _items(diverse_structures), GraphSettings(), n_jobs=1, progress=False
+    )
     assert [g.ids[0] for g in graphs] == ["NaCl", "CsCl", "Mg_hcp"]
     assert rejected[0][0] == "disordered" and "partial" in rejected[0][1]
 
@@ -95,16 +108,30 @@ def test_cache_round_trip(diverse_structures, tmp_path):
 
     g1, r1 = load_or_build("t", "abc", st, items, n_jobs=1, progress=False, cache_root=tmp_path)
     stats: dict = {}
-    g2, r2 = load_or_build("t", "abc", st, items, n_jobs=1, progress=False, cache_root=tmp_path,
-                           stats=stats)
+    g2, r2 = load_or_build(
+        "t", "abc", st, items, n_jobs=1, progress=False, cache_root=tmp_path, stats=stats
+    )
     assert len(calls) == 1 and stats["cached"] and r1 == r2
-    for a, b in zip(g1, g2):
-        for f in ("x", "z", "cell", "atom", "edge_index", "edge_dist", "edge_offset", "edge_attr",
-                  "lattice", "n_atoms", "y"):
+    for a, b in zip(g1, g2, strict=False):
+        for f in (
+            "x",
+            "z",
+            "cell",
+            "atom",
+            "edge_index",
+            "edge_dist",
+            "edge_offset",
+            "edge_attr",
+            "lattice",
+            "n_atoms",
+            "y",
+        ):
             assert torch.equal(getattr(a, f), getattr(b, f)), f
         assert a.ids == b.ids and a.supercell == b.supercell
     # other settings or data -> other file
-    assert cache_path("t", "abc", GraphSettings(cutoff=4.0), tmp_path) != cache_path("t", "abc", st, tmp_path)
+    assert cache_path("t", "abc", GraphSettings(cutoff=4.0), tmp_path) != cache_path(
+        "t", "abc", st, tmp_path
+    )
     assert cache_path("t", "abd", st, tmp_path) != cache_path("t", "abc", st, tmp_path)
 
 
@@ -125,8 +152,15 @@ def test_failing_build_leaves_no_cache(diverse_structures, tmp_path, monkeypatch
 
     monkeypatch.setattr(torch, "save", half_save)
     with pytest.raises(OSError):
-        load_or_build("t", "abc", st, lambda: _items(diverse_structures), n_jobs=1, progress=False,
-                      cache_root=tmp_path)
+        load_or_build(
+            "t",
+            "abc",
+            st,
+            lambda: _items(diverse_structures),
+            n_jobs=1,
+            progress=False,
+            cache_root=tmp_path,
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,4 +169,4 @@ def test_build_graphs_parallel_matches_serial(diverse_structures):
     ser, _ = build_graphs(items, GraphSettings(), n_jobs=1, progress=False)
     par, _ = build_graphs(items, GraphSettings(), n_jobs=2, progress=False)
     assert len(ser) == len(par) == 72
-    assert all(torch.equal(a.edge_index, b.edge_index) for a, b in zip(ser, par))
+    assert all(torch.equal(a.edge_index, b.edge_index) for a, b in zip(ser, par, strict=False))

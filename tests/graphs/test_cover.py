@@ -30,7 +30,15 @@ def _node_map(unit, sc) -> np.ndarray:
 def _cover_multiset(unit, settings):
     e = neighbor_list(unit, settings)
     src, dst, off, dist = cover_edges(e)
-    return Counter(zip(dst.tolist(), src.tolist(), map(tuple, off.tolist()), np.round(dist, 6).tolist()))
+    return Counter(
+        zip(
+            dst.tolist(),
+            src.tolist(),
+            map(tuple, off.tolist()),
+            np.round(dist, 6).tolist(),
+            strict=False,
+        )
+    )
 
 
 def _supercell_multiset(unit, settings):
@@ -43,13 +51,32 @@ def _supercell_multiset(unit, settings):
     # frac[j] + n_unit - frac[i] == u[src] + 2 N - u[dst]
     fj, fi = unit.frac_coords[m[e.src] % n], unit.frac_coords[m[e.dst] % n]
     n_unit = np.rint(u[e.src] + 2 * e.offset - u[e.dst] - fj + fi).astype(int)
-    return Counter(zip(m[e.dst].tolist(), m[e.src].tolist(), map(tuple, n_unit.tolist()),
-                       np.round(e.dist, 6).tolist()))
+    return Counter(
+        zip(
+            m[e.dst].tolist(),
+            m[e.src].tolist(),
+            map(tuple, n_unit.tolist()),
+            np.round(e.dist, 6).tolist(),
+            strict=False,
+        )
+    )
 
 
-COVER_CASES = ["NaCl", "CsCl", "Si_diamond", "BaTiO3_cubic", "TiO2_rutile", "Mg_hcp", "ZnO_wurtzite",
-               "graphite_layered", "CdI2_layered", "triclinic_P-1", "triclinic_sheared",
-               "W_bcc_1atom", "NaCl_sheared_cell"]
+COVER_CASES = [
+    "NaCl",
+    "CsCl",
+    "Si_diamond",
+    "BaTiO3_cubic",
+    "TiO2_rutile",
+    "Mg_hcp",
+    "ZnO_wurtzite",
+    "graphite_layered",
+    "CdI2_layered",
+    "triclinic_P-1",
+    "triclinic_sheared",
+    "W_bcc_1atom",
+    "NaCl_sheared_cell",
+]
 
 
 @pytest.mark.parametrize("strategy", ["voronoi_radii", "cutoff"])
@@ -72,8 +99,13 @@ def test_cover_cells_follow_offsets():
     """Edge (a, i) <- ((a + n) mod 2, j) for every a, with the index convention of graph.py."""
     from ecn.graphs.neighbors import UnitEdges
 
-    e = UnitEdges(src=np.array([1]), dst=np.array([0]), offset=np.array([[1, 0, -1]]),
-                  dist=np.array([2.0]), n_atoms=2)
+    e = UnitEdges(
+        src=np.array([1]),
+        dst=np.array([0]),
+        offset=np.array([[1, 0, -1]]),
+        dist=np.array([2.0]),
+        n_atoms=2,
+    )
     src, dst, off, _ = cover_edges(e)
     for a in range(8):
         b_bits = (CELL_BITS[a] + np.array([1, 0, -1])) % 2

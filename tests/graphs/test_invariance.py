@@ -19,8 +19,14 @@ def _multiset(s: Structure, st: GraphSettings, perm: np.ndarray | None = None) -
     e = neighbor_list(s, st)
     back = np.arange(len(s)) if perm is None else perm
     disp = (s.frac_coords[e.src] + e.offset - s.frac_coords[e.dst]) @ s.lattice.matrix
-    return Counter(zip(back[e.dst].tolist(), back[e.src].tolist(),
-                       map(tuple, np.round(disp, 5).tolist())))
+    return Counter(
+        zip(
+            back[e.dst].tolist(),
+            back[e.src].tolist(),
+            map(tuple, np.round(disp, 5).tolist()),
+            strict=False,
+        )
+    )
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

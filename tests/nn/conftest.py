@@ -36,8 +36,9 @@ def _cuau() -> Structure:  # tetragonal primitive (P4/mmm, L1_0), 2 atoms
 
 
 def _mg() -> Structure:  # hexagonal (P6_3/mmc, hcp), 2 atoms
-    return Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"],
-                     [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    return Structure(
+        Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
+    )
 
 
 def _caf2() -> Structure:  # face-centred cubic primitive cell (Fm-3m fluorite), 3 atoms
@@ -47,12 +48,20 @@ def _caf2() -> Structure:  # face-centred cubic primitive cell (Fm-3m fluorite),
 
 
 def _batio3() -> Structure:  # cubic perovskite, 5 atoms
-    return Structure(Lattice.cubic(4.0), ["Ba", "Ti", "O", "O", "O"],
-                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    return Structure(
+        Lattice.cubic(4.0),
+        ["Ba", "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
 
 
 CRYSTALS: dict[str, Callable[[], Structure]] = {
-    "CsCl": _cscl, "CuAu": _cuau, "Mg": _mg, "CaF2": _caf2, "BaTiO3": _batio3}
+    "CsCl": _cscl,
+    "CuAu": _cuau,
+    "Mg": _mg,
+    "CaF2": _caf2,
+    "BaTiO3": _batio3,
+}
 
 
 @pytest.fixture(scope="session")

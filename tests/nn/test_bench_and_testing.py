@@ -18,8 +18,21 @@ def test_cli_bench_layers_writes_every_variant(perov5_dir, tmp_path):
     from ecn.cli import app
 
     out = tmp_path / "layers.json"
-    res = CliRunner().invoke(app, ["bench", "layers", "--batch-size", "2", "--width", "8",
-                                   "--repeats", "1", "--json", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "layers",
+            "--batch-size",
+            "2",
+            "--width",
+            "8",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert set(VARIANTS) <= set(result["ms_per_step"])

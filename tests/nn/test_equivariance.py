@@ -50,11 +50,15 @@ def _sampled(group: str, n_atoms: int, k: int, rots: np.ndarray | None = None) -
         gens = [np.r_[1, 0, 2:n], np.r_[1:n, 0]]
     else:
         e8, ea = np.arange(8), np.arange(n_atoms)
-        gens = [node_permutation(np.r_[1, 0, 2:8], ea, n_atoms),
-                node_permutation(np.r_[1:8, 0], ea, n_atoms)]
+        gens = [
+            node_permutation(np.r_[1, 0, 2:8], ea, n_atoms),
+            node_permutation(np.r_[1:8, 0], ea, n_atoms),
+        ]
         if n_atoms > 1:
-            gens += [node_permutation(e8, np.r_[1, 0, 2:n_atoms], n_atoms),
-                     node_permutation(e8, np.r_[1:n_atoms, 0], n_atoms)]
+            gens += [
+                node_permutation(e8, np.r_[1, 0, 2:n_atoms], n_atoms),
+                node_permutation(e8, np.r_[1:n_atoms, 0], n_atoms),
+            ]
         if group != "slambda":
             gens = []
     rand = [sample_node_permutation(group, n_atoms, rng, rots) for _ in range(k)]
@@ -62,15 +66,15 @@ def _sampled(group: str, n_atoms: int, k: int, rots: np.ndarray | None = None) -
 
 
 CASES = [  # (group, crystal, how)
-    ("p1", "CsCl", "all"),      # T x S_2: 16
-    ("p1", "CaF2", "all"),      # T x S_3: 48
+    ("p1", "CsCl", "all"),  # T x S_2: 16
+    ("p1", "CaF2", "all"),  # T x S_3: 48
     ("glambda", "CsCl", "all"),  # cubic P: 48 cell perms x S_2 = 96
     ("glambda", "CuAu", "all"),  # tetragonal P: 16 x 2 = 32
-    ("glambda", "Mg", "all"),    # hexagonal P: 48 x 2 = 96
+    ("glambda", "Mg", "all"),  # hexagonal P: 48 x 2 = 96
     ("glambda", "CaF2", "sample"),  # cubic F: 192 x 6 -> 40 sampled
     ("slambda", "CsCl", "sample"),  # S_8 x S_2: generators + 30 sampled
     ("slambda", "CaF2", "sample"),  # S_8 x S_3: generators + 30 sampled
-    ("sn", "CsCl", "sample"),    # S_16: generators + 30 sampled
+    ("sn", "CsCl", "sample"),  # S_16: generators + 30 sampled
 ]
 
 
@@ -100,6 +104,7 @@ def test_helper_reports_every_layer(graphs, make_model):
 
 
 # --- negative controls: permutations outside the group must NOT commute ----------------------
+
 
 def _cell_swap(n_atoms: int) -> np.ndarray:
     """Swap cells 0 and 1 (a transposition: not affine on Z_2^3, in no G_Lambda)."""

@@ -120,8 +120,9 @@ def test_batched_equals_one_by_one(group, graphs, make_model):
     assert torch.allclose(together, alone, atol=1e-10)
     nodes = model(batch, node_level=True)
     assert nodes.shape == (batch.num_nodes, 2)
-    assert torch.allclose(nodes, torch.cat([model(graphs[k], node_level=True) for k in names]),
-                          atol=1e-10)
+    assert torch.allclose(
+        nodes, torch.cat([model(graphs[k], node_level=True) for k in names]), atol=1e-10
+    )
 
 
 def test_node_level_is_equivariant(graphs, make_model):

@@ -174,12 +174,16 @@ def direct_supercell_graph(
     # diff[k, l, m]: from node k to the image m of node l, in supercell fractions
     diff = pos[None, :, None, :] + images[None, None] - pos[:, None, None, :]
     d = np.linalg.norm(diff @ (2 * lattice), axis=-1)
-    k, l, _ = np.nonzero((d > 0) & (d < cutoff))
-    return np.array([l, k]), d[(d > 0) & (d < cutoff)]
+    k, m, _ = np.nonzero((d > 0) & (d < cutoff))
+    return np.array([m, k]), d[(d > 0) & (d < cutoff)]
 
 
 def edge_multiset(edge_index: np.ndarray, dist: np.ndarray) -> list[tuple[int, int, float]]:
-    return sorted(zip(edge_index[0].tolist(), edge_index[1].tolist(), np.round(dist, 6).tolist()))
+    return sorted(
+        zip(
+            edge_index[0].tolist(), edge_index[1].tolist(), np.round(dist, 6).tolist(), strict=False
+        )
+    )
 
 
 @pytest.fixture(scope="module")

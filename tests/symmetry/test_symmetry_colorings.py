@@ -43,11 +43,11 @@ N_ATOMS = [1, 2, 3, 5]
 
 
 def node_pairs(n_atoms: int) -> tuple[np.ndarray, ...]:
-    """``(a_src, i_src, a_dst, i_dst)`` of all ordered node pairs, pair ``k * N + l``."""
+    """``(a_src, i_src, a_dst, i_dst)`` of all ordered node pairs, pair ``k * N + m``."""
     nodes = np.arange(N_CELLS * n_atoms)
-    k, l = np.meshgrid(nodes, nodes, indexing="ij")
-    k, l = k.reshape(-1), l.reshape(-1)
-    return k // n_atoms, k % n_atoms, l // n_atoms, l % n_atoms
+    k, m = np.meshgrid(nodes, nodes, indexing="ij")
+    k, m = k.reshape(-1), m.reshape(-1)
+    return k // n_atoms, k % n_atoms, m // n_atoms, m % n_atoms
 
 
 def color_matrix(group: str, n_atoms: int, orbit_map: np.ndarray | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ def tiny_perov5(perov5_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     out = tmp_path_factory.mktemp("perov5_tiny")
     val = pd.read_csv(perov5_dir / "val.csv", nrows=200)
     test = pd.read_csv(perov5_dir / "test.csv", nrows=N_TEST)
-    val.iloc[100:100 + N_TRAIN].to_csv(out / "train.csv", index=False)
+    val.iloc[100 : 100 + N_TRAIN].to_csv(out / "train.csv", index=False)
     val.iloc[:N_VAL].to_csv(out / "val.csv", index=False)
     test.to_csv(out / "test.csv", index=False)
     return out

@@ -45,8 +45,11 @@ def test_overrides_beat_yaml_and_none_keeps_yaml(tmp_path: Path) -> None:
 
 def test_limit_per_split_and_round_trip(tmp_path: Path) -> None:
     cfg = config_from_dict({"data": {"limit": {"train": 24, "val": 8}}})
-    assert (cfg.data.limit_for("train"), cfg.data.limit_for("val"), cfg.data.limit_for("test")) \
-        == (24, 8, None)
+    assert (cfg.data.limit_for("train"), cfg.data.limit_for("val"), cfg.data.limit_for("test")) == (
+        24,
+        8,
+        None,
+    )
     save_config(cfg, tmp_path / "config.yaml")
     assert "ecn_version" in (tmp_path / "config.yaml").read_text()
     assert load_config(tmp_path / "config.yaml") == cfg

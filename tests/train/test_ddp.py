@@ -17,8 +17,17 @@ from pathlib import Path
 import pytest
 from train_helpers import N_VAL, tiny_cli_args
 
-EXPECTED = {"config.yaml", "metrics.csv", "best.ckpt", "last.ckpt", "predictions_val.csv",
-            "predictions_test.csv", "results.json", "parity.png", "learning_curve.png"}
+EXPECTED = {
+    "config.yaml",
+    "metrics.csv",
+    "best.ckpt",
+    "last.ckpt",
+    "predictions_val.csv",
+    "predictions_test.csv",
+    "results.json",
+    "parity.png",
+    "learning_curve.png",
+}
 
 
 def test_ddp_two_cpu_processes(tiny_perov5: Path, tmp_path: Path) -> None:
@@ -26,8 +35,15 @@ def test_ddp_two_cpu_processes(tiny_perov5: Path, tmp_path: Path) -> None:
     out = parent / "ddp"
     args = tiny_cli_args(tiny_perov5, out) + ["--devices", "2", "--strategy", "ddp"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "ecn.cli", *args], capture_output=True, check=False,
-                          text=True, env=env, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecn.cli", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert sorted(p.name for p in parent.iterdir()) == ["ddp"]
     assert {p.name for p in out.iterdir()} == EXPECTED

@@ -33,10 +33,22 @@ def cif_folder_with_nan(tiny_perov5: Path, tmp_path_factory: pytest.TempPathFact
 
 
 def test_nan_target_rows_dropped_with_count(cif_folder_with_nan: Path, tmp_path: Path) -> None:
-    cfg = load_config(None, {
-        "data": {"dataset": "cif", "targets": ["target"], "path": str(cif_folder_with_nan),
-                 "train_split": "all", "val_split": "all", "test_split": "all", "cache": False},
-        "graph": {"strategy": "cutoff", "cutoff": 5.0}, "model": {"group": "sn"}})
+    cfg = load_config(
+        None,
+        {
+            "data": {
+                "dataset": "cif",
+                "targets": ["target"],
+                "path": str(cif_folder_with_nan),
+                "train_split": "all",
+                "val_split": "all",
+                "test_split": "all",
+                "cache": False,
+            },
+            "graph": {"strategy": "cutoff", "cutoff": 5.0},
+            "model": {"group": "sn"},
+        },
+    )
     data = prepare_data(cfg)
     assert data.n_dropped_nan == {"train": 2, "val": 2, "test": 2}
     assert all(len(g) == 6 for g in data.graphs.values())
@@ -60,8 +72,16 @@ def test_glambda_orbit_maps_filled(tiny_perov5: Path, tmp_path: Path) -> None:
 
 def test_time_budget_stops_cleanly_glambda(tiny_perov5: Path, tmp_path: Path) -> None:
     """A 6 ms budget stops after the first step, still validates, checkpoints and reports."""
-    cfg = load_config(None, tiny_overrides(tiny_perov5, tmp_path / "tb", model={"group": "glambda"},
-                                           optim={"epochs": 50}, run={"time_budget_min": 1e-4}))
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            tiny_perov5,
+            tmp_path / "tb",
+            model={"group": "glambda"},
+            optim={"epochs": 50},
+            run={"time_budget_min": 1e-4},
+        ),
+    )
     out = train(cfg)
     res = json.loads((out / "results.json").read_text())
     assert res["stopped_by"] == "time_budget" and res["epochs_run"] == 1
@@ -76,9 +96,16 @@ def test_node_level_mechanics_on_synthetic_target(tiny_perov5: Path, tmp_path: P
 
     import ecn
 
-    cfg = load_config(None, tiny_overrides(
-        tiny_perov5, tmp_path / "node", data={"node_target": "synthetic_group"},
-        model={"node_level": True, "layers": 1}, optim={"epochs": 3, "lr": 3e-3}))
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            tiny_perov5,
+            tmp_path / "node",
+            data={"node_target": "synthetic_group"},
+            model={"node_level": True, "layers": 1},
+            optim={"epochs": 3, "lr": 3e-3},
+        ),
+    )
     out = train(cfg)
     res = json.loads((out / "results.json").read_text())
     assert res["node_target"] == "synthetic_group"
@@ -86,8 +113,26 @@ def test_node_level_mechanics_on_synthetic_target(tiny_perov5: Path, tmp_path: P
         rows = list(csv.DictReader(fh))
     assert len(rows) == N_VAL * 40 and "node" in rows[0]  # 5 atoms x 8 cells per crystal
     truth = {float(r["target"]) for r in rows}
-    assert truth <= {2.0, 3.0, 4.0, 5.0, 11.0, 13.0, 14.0, 15.0, 16.0, 17.0, 1.0, 6.0, 7.0, 8.0,
-                     9.0, 10.0, 12.0, 18.0}
+    assert truth <= {
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+        11.0,
+        13.0,
+        14.0,
+        15.0,
+        16.0,
+        17.0,
+        1.0,
+        6.0,
+        7.0,
+        8.0,
+        9.0,
+        10.0,
+        12.0,
+        18.0,
+    }
     # loss goes down on this learnable target
     with (out / "metrics.csv").open() as fh:
         losses = [float(r["train_loss"]) for r in csv.DictReader(fh)]
@@ -101,8 +146,9 @@ def test_node_level_mechanics_on_synthetic_target(tiny_perov5: Path, tmp_path: P
     np.testing.assert_allclose(per_node[0], per_node[1])
 
 
-def test_graph_cache_shared_across_targets(tiny_perov5: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_graph_cache_shared_across_targets(
+    tiny_perov5: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One cached build serves every target: a second target reuses the file and its y column is
     the records' value of that target (not the first run's target)."""
     import pandas as pd
@@ -112,8 +158,12 @@ def test_graph_cache_shared_across_targets(tiny_perov5: Path, tmp_path: Path,
     monkeypatch.setenv("ECN_CACHE_DIR", str(tmp_path / "cache"))
     ys = {}
     for target in ("heat_all", "ind_gap"):
-        cfg = load_config(None, tiny_overrides(tiny_perov5, tmp_path / target,
-                                               data={"targets": [target], "cache": True}))
+        cfg = load_config(
+            None,
+            tiny_overrides(
+                tiny_perov5, tmp_path / target, data={"targets": [target], "cache": True}
+            ),
+        )
         data = prepare_data(cfg, splits=("val",))
         ys[target] = torch.cat([g.y for g in data.graphs["val"]])[:, 0].double().numpy()
     files = sorted(p.name for p in (tmp_path / "cache").glob("perov5-val-*.pt"))

@@ -15,13 +15,15 @@ from ecn.train.reproduce import TABLE1, TABLE2, report, reproduce_table1, run_or
 def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path) -> None:
     dirs = []
     for seed in (0, 1):
-        raw = tiny_overrides(tiny_perov5, tmp_path / f"ecn_seed{seed}", run={"seed": seed},
-                             optim={"epochs": 1})
+        raw = tiny_overrides(
+            tiny_perov5, tmp_path / f"ecn_seed{seed}", run={"seed": seed}, optim={"epochs": 1}
+        )
         dirs.append(run_or_resume(config_from_dict(raw)))
     stamp = (dirs[0] / "results.json").stat().st_mtime_ns
     # a finished seed is not retrained
-    again = run_or_resume(config_from_dict(tiny_overrides(tiny_perov5, dirs[0], run={"seed": 0},
-                                                          optim={"epochs": 1})))
+    again = run_or_resume(
+        config_from_dict(tiny_overrides(tiny_perov5, dirs[0], run={"seed": 0}, optim={"epochs": 1}))
+    )
     assert again == dirs[0] and (dirs[0] / "results.json").stat().st_mtime_ns == stamp
 
     payload = report(dirs, tmp_path / "results", "t", "tiny")
@@ -38,16 +40,30 @@ def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path)
 
 def test_table2_rows_cover_the_paper_models() -> None:
     models = {(v.model, v.group if v.model == "ecn" else None) for v in TABLE2}
-    assert models == {("ecn", "slambda"), ("ecn", "p1"), ("ecn", "sn"), ("cgcnn", None),
-                      ("megnet", None), ("schnet", None)}
+    assert models == {
+        ("ecn", "slambda"),
+        ("ecn", "p1"),
+        ("ecn", "sn"),
+        ("cgcnn", None),
+        ("megnet", None),
+        ("schnet", None),
+    }
     paper = {v.label: v.paper_mae for v in TABLE2}
     assert paper["ECN-SΛ"] == 0.038 and paper["CGCNN"] == 0.047 and paper["MEGNet"] == 0.059
 
 
 def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, tmp_path: Path):
-    out = reproduce_table1(seeds=1, epochs=1, runs_root=tmp_path / "runs", threads=1,
-                           results_dir=tmp_path / "results", models=["cgcnn"],
-                           targets=["heat_all"], dataset="perov5", data_path=str(tiny_perov5))
+    out = reproduce_table1(
+        seeds=1,
+        epochs=1,
+        runs_root=tmp_path / "runs",
+        threads=1,
+        results_dir=tmp_path / "results",
+        models=["cgcnn"],
+        targets=["heat_all"],
+        dataset="perov5",
+        data_path=str(tiny_perov5),
+    )
     run = tmp_path / "runs" / "heat_all" / "cgcnn_seed0"
     mae = json.loads((run / "results.json").read_text())["metrics"]["test"]["mae"]
     assert out["heat_all"]["rows"]["CGCNN"]["test_values"] == [mae]
@@ -76,13 +92,23 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
     for k, (auc, p1, r0) in enumerate([(0.90, 0.80, 0.70), (0.94, 0.84, 0.60)]):
         d = tmp_path / f"run{k}"
         d.mkdir()
-        test = {"roc_auc": auc, "accuracy": 0.85, "precision_1": p1, "recall_1": 0.9,
-                "precision_0": 0.75, "recall_0": r0, "n": 10}
-        (d / "results.json").write_text(json.dumps({"metrics": {"test": test},
-                                                    "split_sizes": {"train": 5}}))
+        test = {
+            "roc_auc": auc,
+            "accuracy": 0.85,
+            "precision_1": p1,
+            "recall_1": 0.9,
+            "precision_0": 0.75,
+            "recall_0": r0,
+            "n": 10,
+        }
+        (d / "results.json").write_text(
+            json.dumps({"metrics": {"test": test}, "split_sizes": {"train": 5}})
+        )
         # as written by a real classification run: the val_mae column exists but is empty
-        (d / "metrics.csv").write_text("epoch,train_loss,val_loss,val_mae,val_acc,lr,elapsed_s\n"
-                                       "0,0.6,0.5,,0.8,0.001,60.0\n1,0.4,0.3,,0.9,0.001,120.0\n")
+        (d / "metrics.csv").write_text(
+            "epoch,train_loss,val_loss,val_mae,val_acc,lr,elapsed_s\n"
+            "0,0.6,0.5,,0.8,0.001,60.0\n1,0.4,0.3,,0.9,0.001,120.0\n"
+        )
         dirs.append(d)
     payload = write_table({"ECN-SΛ": dirs}, {}, tmp_path / "res", "t", "metal", {})
     row = payload["rows"]["ECN-SΛ"]
@@ -100,6 +126,9 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
 
     img = matplotlib.image.imread(png)[..., :3]
     # the two runs' loss curves are drawn in C0 (tab:blue, 0.12/0.47/0.71), not an empty frame
-    blue = ((abs(img[..., 0] - 0.122) < 0.03) & (abs(img[..., 1] - 0.467) < 0.03)
-            & (abs(img[..., 2] - 0.706) < 0.03))
+    blue = (
+        (abs(img[..., 0] - 0.122) < 0.03)
+        & (abs(img[..., 1] - 0.467) < 0.03)
+        & (abs(img[..., 2] - 0.706) < 0.03)
+    )
     assert blue.sum() > 200

@@ -20,8 +20,17 @@ from typer.testing import CliRunner
 
 from ecn.cli import app
 
-OUTPUTS = ("config.yaml", "metrics.csv", "best.ckpt", "last.ckpt", "predictions_val.csv",
-           "predictions_test.csv", "results.json", "parity.png", "learning_curve.png")
+OUTPUTS = (
+    "config.yaml",
+    "metrics.csv",
+    "best.ckpt",
+    "last.ckpt",
+    "predictions_val.csv",
+    "predictions_test.csv",
+    "results.json",
+    "parity.png",
+    "learning_curve.png",
+)
 
 
 def invoke(args: list[str]) -> str:
@@ -102,7 +111,7 @@ def test_resume_equals_uninterrupted(run_a: Path, tiny_perov5: Path, runs: Path)
     invoke(["train", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"])
     ra, rb = rows(run_a / "metrics.csv"), rows(out / "metrics.csv")
     assert len(rb) == 2
-    for a, b in zip(ra, rb):
+    for a, b in zip(ra, rb, strict=False):
         for k in ("train_loss", "val_loss", "val_mae"):
             assert float(b[k]) == pytest.approx(float(a[k]), abs=1e-6), (k, a, b)
     ma = json.loads((run_a / "results.json").read_text())["metrics"]
@@ -127,8 +136,11 @@ def cif_folder(tiny_perov5: Path, runs: Path) -> Path:
     for _, r in pd.read_csv(tiny_perov5 / "test.csv").head(3).iterrows():
         (d / f"{r['material_id']}.cif").write_text(r["cif"])
     (d / "broken.cif").write_text("data_broken\n_cell_length_a 4.0\nthis is not a CIF loop\n")
-    dis = Structure(Lattice.cubic(4.0), [{"Ba": 0.5, "Sr": 0.5}, "Ti", "O", "O", "O"],
-                    [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    dis = Structure(
+        Lattice.cubic(4.0),
+        [{"Ba": 0.5, "Sr": 0.5}, "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
     (d / "disordered.cif").write_text(str(CifWriter(dis)))
     return d
 
@@ -155,10 +167,15 @@ def test_predict_folder_with_broken_files(run_a: Path, cif_folder: Path, runs: P
     # a CSV with a cif column (and an id column) works the same way
     import pandas as pd
 
-    pd.DataFrame({"id": [r["id"] for r in good] + ["bad"],
-                  "cif": [(cif_folder / f"{r['id']}.cif").read_text() for r in good] + ["x"]}
-                 ).to_csv(runs / "in.csv", index=False)
-    invoke(["predict", str(run_a / "best.ckpt"), str(runs / "in.csv"), "--out", str(runs / "p2.csv")])
+    pd.DataFrame(
+        {
+            "id": [r["id"] for r in good] + ["bad"],
+            "cif": [(cif_folder / f"{r['id']}.cif").read_text() for r in good] + ["x"],
+        }
+    ).to_csv(runs / "in.csv", index=False)
+    invoke(
+        ["predict", str(run_a / "best.ckpt"), str(runs / "in.csv"), "--out", str(runs / "p2.csv")]
+    )
     got2 = rows(runs / "p2.csv")
     assert [r["id"] for r in got2] == [r["id"] for r in good] + ["bad"] and got2[-1]["error"]
 

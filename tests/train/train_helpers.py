@@ -11,12 +11,22 @@ N_TRAIN, N_VAL, N_TEST = 24, 7, 8
 def tiny_overrides(data_path: Path, out: Path, **extra: Any) -> dict[str, Any]:
     """Config overrides for a seconds-long run: width 16, 2 layers, 2 epochs, batch 8."""
     cfg: dict[str, Any] = {
-        "data": {"dataset": "perov5", "targets": ["heat_all"], "path": str(data_path),
-                 "cache": False},
+        "data": {
+            "dataset": "perov5",
+            "targets": ["heat_all"],
+            "path": str(data_path),
+            "cache": False,
+        },
         "model": {"name": "ecn", "group": "slambda", "width": 16, "layers": 2},
         "optim": {"epochs": 2, "batch_size": 8, "eval_batch_size": 16},
-        "run": {"seed": 7, "out": str(out), "accelerator": "cpu", "devices": 1,
-                "progress_bar": False, "threads": 1},
+        "run": {
+            "seed": 7,
+            "out": str(out),
+            "accelerator": "cpu",
+            "devices": 1,
+            "progress_bar": False,
+            "threads": 1,
+        },
     }
     for section, values in extra.items():
         cfg[section] = {**cfg.get(section, {}), **values}
@@ -25,7 +35,33 @@ def tiny_overrides(data_path: Path, out: Path, **extra: Any) -> dict[str, Any]:
 
 def tiny_cli_args(data_path: Path, out: Path) -> list[str]:
     """The same tiny run as CLI flags."""
-    return ["train", "--dataset", "perov5", "--target", "heat_all", "--data-path", str(data_path),
-            "--model", "ecn", "--group", "slambda", "--width", "16", "--layers", "2",
-            "--epochs", "2", "--batch-size", "8", "--seed", "7", "--out", str(out),
-            "--accelerator", "cpu", "--no-progress", "--threads", "1"]
+    return [
+        "train",
+        "--dataset",
+        "perov5",
+        "--target",
+        "heat_all",
+        "--data-path",
+        str(data_path),
+        "--model",
+        "ecn",
+        "--group",
+        "slambda",
+        "--width",
+        "16",
+        "--layers",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+        "--accelerator",
+        "cpu",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]

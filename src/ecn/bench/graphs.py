@@ -53,9 +53,14 @@ def _best_of(fn, repeats: int) -> float:
     return best
 
 
-def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 300,
-                    json_path: str | Path | None = None, supercell_subset: int = 30,
-                    repeats: int = 3) -> dict:
+def run_graph_bench(
+    dataset: str = "perov5",
+    split: str = "test",
+    limit: int = 300,
+    json_path: str | Path | None = None,
+    supercell_subset: int = 30,
+    repeats: int = 3,
+) -> dict:
     """Time our graph builder and pymatgen's IsayevNN on the same structures, single process.
 
     Measures (all per structure, single process):
@@ -101,7 +106,7 @@ def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 3
     t_pmg_sc = time.perf_counter() - t0
 
     disagreements, methods, n_isolated = [], {"fast": 0, "reference": 0}, 0
-    for (mid, s), ref in zip(items, ref_sets):
+    for (mid, s), ref in zip(items, ref_sets, strict=False):
         e = neighbor_list(s, settings)
         methods[e.method] = methods.get(e.method, 0) + 1
         n_isolated += int(e.n_isolated > 0)
@@ -112,7 +117,10 @@ def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 3
     unit_rate = n / t_pmg
     sc_rate = n_sc / t_pmg_sc
     result = {
-        "dataset": dataset, "split": split, "n_structures": n, "strategy": settings.strategy,
+        "dataset": dataset,
+        "split": split,
+        "n_structures": n,
+        "strategy": settings.strategy,
         "settings": {"voronoi_candidates": 6.0, "tol": 0.5, "supercell": True},
         "ecn_structures_per_s": ours_rate,
         "ecn_neighbor_search_structures_per_s": n / t_search,
@@ -127,34 +135,49 @@ def run_graph_bench(dataset: str = "perov5", split: str = "test", limit: int = 3
         "pymatgen_failures": failures,
         "structures_with_isolated_atoms": n_isolated,
         "neighbor_search_path": methods,
-        "notes": ("ours = full build_graph (supercell cover + features + tensors), best of "
-                  f"{repeats}; pymatgen supercell timed on the first {n_sc} structures "
-                  "(IsayevNN on structure*(2,2,2)) and reported per structure; calls where pymatgen raises "
-                  "(pymatgen_supercell_failures) are timed until they raise, which flatters "
-                  "pymatgen; single process."),
+        "notes": (
+            "ours = full build_graph (supercell cover + features + tensors), best of "
+            f"{repeats}; pymatgen supercell timed on the first {n_sc} structures "
+            "(IsayevNN on structure*(2,2,2)) and reported per structure; calls where pymatgen raises "
+            "(pymatgen_supercell_failures) are timed until they raise, which flatters "
+            "pymatgen; single process."
+        ),
         "machine": {"python": platform.python_version(), "processor": platform.processor()},
     }
     if json_path is not None:
         write_json(json_path, result)
-    logger.info("ecn %.1f structures/s; pymatgen unit cell %.1f/s (x%.1f), supercell %.2f/s (x%.0f)",
-                ours_rate, unit_rate, result["speedup_vs_unitcell"], sc_rate,
-                result["speedup_vs_supercell"])
+    logger.info(
+        "ecn %.1f structures/s; pymatgen unit cell %.1f/s (x%.1f), supercell %.2f/s (x%.0f)",
+        ours_rate,
+        unit_rate,
+        result["speedup_vs_unitcell"],
+        sc_rate,
+        result["speedup_vs_supercell"],
+    )
     return result
 
 
 def format_result(result: dict) -> str:
     """A few human-readable lines."""
-    return "\n".join([
-        (f"{result['dataset']}/{result['split']}: {result['n_structures']} structures, "
-         f"strategy {result['strategy']}"),
-        f"ecn build_graph        {result['ecn_structures_per_s']:10.1f} structures/s",
-        (f"pymatgen IsayevNN unit {result['pymatgen_unitcell_structures_per_s']:10.1f} structures/s "
-         f"-> speedup x{result['speedup_vs_unitcell']:.1f}"),
-        (f"pymatgen IsayevNN 2x2x2 {result['pymatgen_supercell_structures_per_s']:9.2f} structures/s "
-         f"(first {result['pymatgen_supercell_n_structures']}) -> speedup "
-         f"x{result['speedup_vs_supercell']:.0f}"),
-        f"edge agreement with IsayevNN + self-loops: {100 * result['edge_agreement']:.2f} %",
-    ])
+    return "\n".join(
+        [
+            (
+                f"{result['dataset']}/{result['split']}: {result['n_structures']} structures, "
+                f"strategy {result['strategy']}"
+            ),
+            f"ecn build_graph        {result['ecn_structures_per_s']:10.1f} structures/s",
+            (
+                f"pymatgen IsayevNN unit {result['pymatgen_unitcell_structures_per_s']:10.1f} structures/s "
+                f"-> speedup x{result['speedup_vs_unitcell']:.1f}"
+            ),
+            (
+                f"pymatgen IsayevNN 2x2x2 {result['pymatgen_supercell_structures_per_s']:9.2f} structures/s "
+                f"(first {result['pymatgen_supercell_n_structures']}) -> speedup "
+                f"x{result['speedup_vs_supercell']:.0f}"
+            ),
+            f"edge agreement with IsayevNN + self-loops: {100 * result['edge_agreement']:.2f} %",
+        ]
+    )
 
 
 __all__ = ["format_result", "run_graph_bench"]

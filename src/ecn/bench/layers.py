@@ -33,6 +33,7 @@ from ecn.nn.plan import ColorPlan
 
 log = logging.getLogger(__name__)
 
+
 def with_orbit_maps(graphs: list[CrystalGraph]) -> list[CrystalGraph]:
     """Set each graph's ``cell_orbit_map`` (1, 8) from its lattice point group (for glambda)."""
     from ecn.symmetry import glambda_orbit_map_for_lattice
@@ -59,8 +60,9 @@ def perov5_batch(batch_size: int = 128) -> CrystalGraph:
     return collate(with_orbit_maps(graphs))
 
 
-def _time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int
-                ) -> dict[str, float]:
+def _time_steps(
+    steps: dict[str, Callable[[], None]], repeats: int, warmup: int
+) -> dict[str, float]:
     """Median ms per step of each callable, interleaved round-robin."""
     for _ in range(warmup):
         for fn in steps.values():
@@ -74,17 +76,18 @@ def _time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _step(layer: torch.nn.Module, fn: Callable[[], Tensor], h: Tensor, grad: Tensor
-          ) -> Callable[[], None]:
+def _step(
+    layer: torch.nn.Module, fn: Callable[[], Tensor], h: Tensor, grad: Tensor
+) -> Callable[[], None]:
     def run() -> None:
         layer.zero_grad(set_to_none=True)
         h.grad = None
         fn().backward(grad)
+
     return run
 
 
-def _naive_contrast(g: CrystalGraph, width: int, n_graphs: int, repeats: int
-                    ) -> dict[str, Any]:
+def _naive_contrast(g: CrystalGraph, width: int, n_graphs: int, repeats: int) -> dict[str, Any]:
     """Time the one-hot-expanded p1 layer against plain on the first `n_graphs` crystals.
 
     The expansion holds E x C x (2d + K) floats (about 4 GB for a full batch of 128), so the
@@ -100,13 +103,22 @@ def _naive_contrast(g: CrystalGraph, width: int, n_graphs: int, repeats: int
     grad = torch.randn(sub.num_nodes, width)
     plain = PlainMPNNLayer(width, k)
     naive = EquivariantMessagePassing(width, k, n_base_colors("p1"))
-    ms = _time_steps({
-        "plain_reference": _step(plain, lambda: plain(h, sub.edge_index, sub.edge_attr), h, grad),
-        "naive_p1": _step(naive, lambda: naive.naive_forward(h, plan), h, grad),
-    }, repeats, 1)
-    return {"graphs": sub.num_graphs, "n_edges": sub.num_edges,
-            "ms_per_step": {k_: round(v, 2) for k_, v in ms.items()},
-            "ratio_vs_plain": round(ms["naive_p1"] / ms["plain_reference"], 3)}
+    ms = _time_steps(
+        {
+            "plain_reference": _step(
+                plain, lambda: plain(h, sub.edge_index, sub.edge_attr), h, grad
+            ),
+            "naive_p1": _step(naive, lambda: naive.naive_forward(h, plan), h, grad),
+        },
+        repeats,
+        1,
+    )
+    return {
+        "graphs": sub.num_graphs,
+        "n_edges": sub.num_edges,
+        "ms_per_step": {k_: round(v, 2) for k_, v in ms.items()},
+        "ratio_vs_plain": round(ms["naive_p1"] / ms["plain_reference"], 3),
+    }
 
 
 def _first_graphs(g: CrystalGraph, n: int) -> CrystalGraph:
@@ -114,17 +126,34 @@ def _first_graphs(g: CrystalGraph, n: int) -> CrystalGraph:
     nodes = int((g.batch < n).sum())
     edges = int((g.edge_batch < n).sum())
     return CrystalGraph(
-        x=g.x[:nodes], z=g.z[:nodes], cell=g.cell[:nodes], atom=g.atom[:nodes],
-        edge_index=g.edge_index[:, :edges], edge_dist=g.edge_dist[:edges],
-        edge_offset=g.edge_offset[:edges], edge_attr=g.edge_attr[:edges], lattice=g.lattice[:n],
-        n_atoms=g.n_atoms[:n], y=g.y[:n], batch=g.batch[:nodes], edge_batch=g.edge_batch[:edges],
+        x=g.x[:nodes],
+        z=g.z[:nodes],
+        cell=g.cell[:nodes],
+        atom=g.atom[:nodes],
+        edge_index=g.edge_index[:, :edges],
+        edge_dist=g.edge_dist[:edges],
+        edge_offset=g.edge_offset[:edges],
+        edge_attr=g.edge_attr[:edges],
+        lattice=g.lattice[:n],
+        n_atoms=g.n_atoms[:n],
+        y=g.y[:n],
+        batch=g.batch[:nodes],
+        edge_batch=g.edge_batch[:edges],
         cell_orbit_map=None if g.cell_orbit_map is None else g.cell_orbit_map[:n],
-        ids=g.ids[:n], supercell=g.supercell)
+        ids=g.ids[:n],
+        supercell=g.supercell,
+    )
 
 
-def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, warmup: int = 2,
-                    json_path: str | Path | None = None, graph: CrystalGraph | None = None,
-                    naive_graphs: int = 16) -> dict[str, Any]:
+def run_layer_bench(
+    batch_size: int = 128,
+    width: int = 128,
+    repeats: int = 7,
+    warmup: int = 2,
+    json_path: str | Path | None = None,
+    graph: CrystalGraph | None = None,
+    naive_graphs: int = 16,
+) -> dict[str, Any]:
     """Time forward+backward of one layer per variant on one real batch; ratios vs plain.
 
     Args:
@@ -160,8 +189,13 @@ def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, w
     grad = torch.randn(g.num_nodes, width)
     plain = PlainMPNNLayer(width, k)
     steps = {"plain_reference": _step(plain, lambda: plain(h, g.edge_index, g.edge_attr), h, grad)}
-    variants = [("sn", "sn", "bmm"), ("p1", "p1", "bmm"), ("glambda", "glambda", "bmm"),
-                ("slambda", "slambda", "bmm"), ("p1_loop", "p1_unchunked", "loop")]
+    variants = [
+        ("sn", "sn", "bmm"),
+        ("p1", "p1", "bmm"),
+        ("glambda", "glambda", "bmm"),
+        ("slambda", "slambda", "bmm"),
+        ("p1_loop", "p1_unchunked", "loop"),
+    ]
     if hasattr(torch.nn.functional, "grouped_mm"):
         variants.append(("p1_grouped_mm", "p1_unchunked", "grouped_mm"))
     for name, plan_name, backend in variants:
@@ -174,18 +208,30 @@ def run_layer_bench(batch_size: int = 128, width: int = 128, repeats: int = 7, w
     base = ms["plain_reference"]
     result: dict[str, Any] = {
         "ms_per_step": {k_: round(v, 2) for k_, v in ms.items()},
-        **{f"ratio_{k_}_vs_plain": round(v / base, 3) for k_, v in ms.items()
-           if k_ != "plain_reference"},
+        **{
+            f"ratio_{k_}_vs_plain": round(v / base, 3)
+            for k_, v in ms.items()
+            if k_ != "plain_reference"
+        },
         "naive_p1_measured": naive,
         "plan_ms": {k_: round(v, 2) for k_, v in plan_ms.items()},
         "n_colors": {grp: plans[grp].n_colors for grp in ("sn", "p1", "glambda", "slambda")},
-        "chunk_size": {grp: plans[grp].counts[0] if plans[grp].chunk_color is not None else None
-                       for grp in ("sn", "p1", "glambda", "slambda")},
-        "padding": {grp: round(1 - plans[grp].n_edges / plans[grp].src.shape[0], 4)
-                    for grp in ("sn", "p1", "glambda", "slambda")},
-        "batch_size": batch_size, "width": width, "edge_features": k,
-        "n_nodes": g.num_nodes, "n_edges": g.num_edges, "repeats": repeats,
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "chunk_size": {
+            grp: plans[grp].counts[0] if plans[grp].chunk_color is not None else None
+            for grp in ("sn", "p1", "glambda", "slambda")
+        },
+        "padding": {
+            grp: round(1 - plans[grp].n_edges / plans[grp].src.shape[0], 4)
+            for grp in ("sn", "p1", "glambda", "slambda")
+        },
+        "batch_size": batch_size,
+        "width": width,
+        "edge_features": k,
+        "n_nodes": g.num_nodes,
+        "n_edges": g.num_edges,
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
     }
     if json_path is not None:
         write_json(json_path, result)

@@ -21,10 +21,12 @@ class PlainMPNNLayer(nn.Module):
 
     def __init__(self, width: int, edge_features: int) -> None:
         super().__init__()
-        self.edge_mlp = nn.Sequential(nn.Linear(2 * width + edge_features, width), nn.SiLU(),
-                                      nn.Linear(width, width))
-        self.node_mlp = nn.Sequential(nn.Linear(2 * width, width), nn.SiLU(),
-                                      nn.Linear(width, width))
+        self.edge_mlp = nn.Sequential(
+            nn.Linear(2 * width + edge_features, width), nn.SiLU(), nn.Linear(width, width)
+        )
+        self.node_mlp = nn.Sequential(
+            nn.Linear(2 * width, width), nn.SiLU(), nn.Linear(width, width)
+        )
 
     def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         """Args: h (N, d); edge_index (2, E) [source; target]; edge_attr (E, K). Returns (N, d)."""

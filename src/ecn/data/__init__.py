@@ -25,6 +25,15 @@ from ecn.data.types import LoadedSplit, Record, Rejection
 from ecn.data.validate import BadInput
 
 __all__ = [
-    "DATASETS", "BadInput", "ChecksumError", "DatasetSpec", "LoadedSplit", "Record", "Rejection",
-    "TargetSpec", "available_splits", "get_spec", "load_split",
+    "DATASETS",
+    "BadInput",
+    "ChecksumError",
+    "DatasetSpec",
+    "LoadedSplit",
+    "Record",
+    "Rejection",
+    "TargetSpec",
+    "available_splits",
+    "get_spec",
+    "load_split",
 ]

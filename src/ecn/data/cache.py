@@ -36,23 +36,34 @@ def cache_path(name: str, split: str, checksum: str) -> Path:
     return records_cache_dir() / f"{name}-{split}-{checksum[:20]}.npz"
 
 
-def save(path: Path, records: Sequence[Record], record_rows: Sequence[int],
-         rejected: Sequence[Rejection], rejected_rows: Sequence[int],
-         target_names: Sequence[str], meta: dict[str, Any]) -> None:
+def save(
+    path: Path,
+    records: Sequence[Record],
+    record_rows: Sequence[int],
+    rejected: Sequence[Rejection],
+    rejected_rows: Sequence[int],
+    target_names: Sequence[str],
+    meta: dict[str, Any],
+) -> None:
     """Write records + rejections atomically (temp file, then rename)."""
     n_sites = np.array([len(r.structure) for r in records], dtype=np.int64)
     lattice = np.array([r.structure.lattice.matrix for r in records], dtype=np.float64)
-    frac = (np.concatenate([r.structure.frac_coords for r in records])
-            if records else np.zeros((0, 3)))
+    frac = (
+        np.concatenate([r.structure.frac_coords for r in records]) if records else np.zeros((0, 3))
+    )
     species = [str(s.specie) for r in records for s in r.structure]
-    targets = np.array([[r.targets.get(t, np.nan) for t in target_names] for r in records],
-                       dtype=np.float64).reshape(len(records), len(target_names))
+    targets = np.array(
+        [[r.targets.get(t, np.nan) for t in target_names] for r in records], dtype=np.float64
+    ).reshape(len(records), len(target_names))
     payload = {
         "version": np.array(FORMAT_VERSION),
         "ids": np.array([r.id for r in records], dtype=str),
         "rows": np.asarray(record_rows, dtype=np.int64),
-        "n_sites": n_sites, "lattice": lattice.reshape(-1, 3, 3), "frac": frac,
-        "species": np.array(species, dtype=str), "targets": targets,
+        "n_sites": n_sites,
+        "lattice": lattice.reshape(-1, 3, 3),
+        "frac": frac,
+        "species": np.array(species, dtype=str),
+        "targets": targets,
         "target_names": np.array(list(target_names), dtype=str),
         "rej_ids": np.array([r.id for r in rejected], dtype=str),
         "rej_reasons": np.array([r.reason for r in rejected], dtype=str),
@@ -70,8 +81,9 @@ def save(path: Path, records: Sequence[Record], record_rows: Sequence[int],
         raise
 
 
-def load(path: Path, limit: int | None = None
-         ) -> tuple[list[Record], list[Rejection], dict[str, Any]] | None:
+def load(
+    path: Path, limit: int | None = None
+) -> tuple[list[Record], list[Rejection], dict[str, Any]] | None:
     """Read a cache file; rows at index >= `limit` are dropped. None if absent or unreadable."""
     if not path.is_file():
         return None
@@ -92,10 +104,13 @@ def load(path: Path, limit: int | None = None
         if limit is not None and d["rows"][k] >= limit:
             continue
         a, b = starts[k], starts[k + 1]
-        s = Structure(Lattice(d["lattice"][k]), [str(x) for x in d["species"][a:b]],
-                      d["frac"][a:b])
-        records.append(Record(str(rid), s, {t: float(v) for t, v in zip(names, d["targets"][k])}))
-    rejected = [Rejection(str(i), str(r)) for i, r, row in
-                zip(d["rej_ids"], d["rej_reasons"], d["rej_rows"])
-                if limit is None or row < limit]
+        s = Structure(Lattice(d["lattice"][k]), [str(x) for x in d["species"][a:b]], d["frac"][a:b])
+        records.append(
+            Record(str(rid), s, {t: float(v) for t, v in zip(names, d["targets"][k], strict=False)})
+        )
+    rejected = [
+        Rejection(str(i), str(r))
+        for i, r, row in zip(d["rej_ids"], d["rej_reasons"], d["rej_rows"], strict=False)
+        if limit is None or row < limit
+    ]
     return records, rejected, json.loads(str(d["meta"]))

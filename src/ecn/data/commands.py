@@ -33,8 +33,12 @@ def _splits(name: str, split: str) -> list[str]:
     return [split]
 
 
-def graph_settings(name: str, strategy: str | None = None, cutoff: float | None = None,
-                   supercell: bool | None = None):
+def graph_settings(
+    name: str,
+    strategy: str | None = None,
+    cutoff: float | None = None,
+    supercell: bool | None = None,
+):
     """The dataset's default GraphSettings with command-line overrides."""
     from ecn.data import get_spec
     from ecn.graphs import GraphSettings
@@ -57,44 +61,54 @@ def _fmt(x: float) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.4g}"
 
 
-def info(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
-         split: str = typer.Option("all", help="Split name or 'all'."),
-         path: str | None = typer.Option(None, help="Data location (required for 'cif')."),
-         limit: int | None = typer.Option(None, help="Only the first N rows per split."),
-         top: int = typer.Option(15, help="Elements shown in the histogram."),
-         fallback: bool = typer.Option(True, help="Count structures needing the isolated-atom "
-                                       "fallback under the default graph settings."),
-         strategy: str | None = typer.Option(None, help="Graph strategy for the fallback "
-                                                "count (default: the dataset's)."),
-         ) -> None:
+def info(
+    dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
+    split: str = typer.Option("all", help="Split name or 'all'."),
+    path: str | None = typer.Option(None, help="Data location (required for 'cif')."),
+    limit: int | None = typer.Option(None, help="Only the first N rows per split."),
+    top: int = typer.Option(15, help="Elements shown in the histogram."),
+    fallback: bool = typer.Option(
+        True,
+        help="Count structures needing the isolated-atom "
+        "fallback under the default graph settings.",
+    ),
+    strategy: str | None = typer.Option(
+        None, help="Graph strategy for the fallback count (default: the dataset's)."
+    ),
+) -> None:
     """Counts per split, training source, target statistics, element histogram."""
     from ecn.data import get_spec, load_split
     from ecn.data.info import element_histogram, size_histogram, target_stats
     from ecn.data.validate import summarize_rejections
 
     spec = get_spec(dataset)
-    loaded = {s: load_split(dataset, s, limit=limit, path=path, required=()) for s in
-              _splits(dataset, split)}
+    loaded = {
+        s: load_split(dataset, s, limit=limit, path=path, required=())
+        for s in _splits(dataset, split)
+    }
     first = next(iter(loaded.values()))
     console.print(f"[bold]{spec.name}[/bold]: {spec.description}")
     console.print(f"source: {first.source_note}")
     if "training_source" in first.info:
-        n_train = (f"; train records loaded: {len(loaded['train'])}" if "train" in loaded
-                   else "")
+        n_train = f"; train records loaded: {len(loaded['train'])}" if "train" in loaded else ""
         console.print(f"training source: {first.info['training_source']}{n_train}")
     if "assembly" in first.info:
         r = first.info["assembly"]
-        fam = ", ".join(f"{f} {c['e_form_eq_heat_all']}/{c['matched']}"
-                        for f, c in r["families"].items())
-        console.print(f"assembly check (e_form == heat_all on matched pairs): {fam}; "
-                      f"O2F: {r['o2f_e_form_ne_heat_all']}/{r['o2f_matched']} differ "
-                      f"({r['o2f_ne_heat_all_eq_heat_ref']} equal heat_ref on the 0.02 eV grid); "
-                      f"ind_gap == gap_gllbsc: {r['gap_eq_ind_gap']}/{r['matched_to_val_test']}")
+        fam = ", ".join(
+            f"{f} {c['e_form_eq_heat_all']}/{c['matched']}" for f, c in r["families"].items()
+        )
+        console.print(
+            f"assembly check (e_form == heat_all on matched pairs): {fam}; "
+            f"O2F: {r['o2f_e_form_ne_heat_all']}/{r['o2f_matched']} differ "
+            f"({r['o2f_ne_heat_all_eq_heat_ref']} equal heat_ref on the 0.02 eV grid); "
+            f"ind_gap == gap_gllbsc: {r['gap_eq_ind_gap']}/{r['matched_to_val_test']}"
+        )
     if spec.notes:
         console.print(f"notes: {spec.notes}")
     settings = graph_settings(dataset, strategy) if fallback else None
-    counts = Table("split", "records", "rejected", "atoms/cell", "isolated-atom fallback",
-                   title="counts")
+    counts = Table(
+        "split", "records", "rejected", "atoms/cell", "isolated-atom fallback", title="counts"
+    )
     for s, ld in loaded.items():
         iso = "-"
         if settings is not None:
@@ -107,26 +121,39 @@ def info(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
                 except ValueError:
                     pass
             iso = f"{n_iso} ({settings.strategy}" + (
-                f" {settings.cutoff} Å)" if settings.strategy != "voronoi_radii" else ")")
+                f" {settings.cutoff} Å)" if settings.strategy != "voronoi_radii" else ")"
+            )
         sizes = size_histogram(ld.records)
-        counts.add_row(s, str(len(ld)), summarize_rejections(ld.rejected),
-                       ", ".join(f"{k}:{v}" for k, v in list(sizes.items())[:6]), iso)
+        counts.add_row(
+            s,
+            str(len(ld)),
+            summarize_rejections(ld.rejected),
+            ", ".join(f"{k}:{v}" for k, v in list(sizes.items())[:6]),
+            iso,
+        )
     console.print(counts)
     names = list(first.target_names)
     for s, ld in loaded.items():
-        t = Table("target", "unit", "task", "count", "mean", "std", "min", "max",
-                  title=f"targets ({s})")
+        t = Table(
+            "target", "unit", "task", "count", "mean", "std", "min", "max", title=f"targets ({s})"
+        )
         tasks = spec.tasks
         for name, st in target_stats(ld.records, names).items():
             unit = spec.units.get(name, "")
-            t.add_row(name, unit, tasks.get(name, "regression"), str(st["count"]),
-                      *(_fmt(st[k]) for k in ("mean", "std", "min", "max")))
+            t.add_row(
+                name,
+                unit,
+                tasks.get(name, "regression"),
+                str(st["count"]),
+                *(_fmt(st[k]) for k in ("mean", "std", "min", "max")),
+            )
         console.print(t)
     all_records = [r for ld in loaded.values() for r in ld.records]
     hist = element_histogram(all_records, top)
-    console.print(f"elements (structures containing, top {top} of "
-                  f"{len(element_histogram(all_records))}): "
-                  + ", ".join(f"{el} {n}" for el, n in hist))
+    console.print(
+        f"elements (structures containing, top {top} of "
+        f"{len(element_histogram(all_records))}): " + ", ".join(f"{el} {n}" for el, n in hist)
+    )
 
 
 def _write_rejected(path: Path, rows: list[tuple[str, str, str]]) -> None:
@@ -144,21 +171,27 @@ def _write_rejected(path: Path, rows: list[tuple[str, str, str]]) -> None:
         raise
 
 
-def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
-          split: str = typer.Option("all", help="Split name or 'all'."),
-          strategy: str | None = typer.Option(None, help="voronoi_radii | cutoff | "
-                                                 "min_distance (default: the dataset's)."),
-          cutoff: float | None = typer.Option(None, help="Radius in Å for cutoff strategies."),
-          supercell: bool | None = typer.Option(None, "--supercell/--unit-cell",
-                                                   help="8-fold cover (default) or unit cell."),
-          path: str | None = typer.Option(None, help="Data location (required for 'cif')."),
-          limit: int | None = typer.Option(None, help="Only the first N rows per split."),
-          n_jobs: int | None = typer.Option(None, help="Worker processes (default: all)."),
-          progress: bool = typer.Option(True, help="Show progress bars."),
-          rebuild: bool = typer.Option(False, help="Ignore existing caches."),
-          out: Path | None = typer.Option(None, help="Where rejected.csv goes "  # noqa: B008
-                                             "(default: <cache dir>/<dataset>-<settings key>)."),
-          ) -> None:
+def build(
+    dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
+    split: str = typer.Option("all", help="Split name or 'all'."),
+    strategy: str | None = typer.Option(
+        None, help="voronoi_radii | cutoff | min_distance (default: the dataset's)."
+    ),
+    cutoff: float | None = typer.Option(None, help="Radius in Å for cutoff strategies."),
+    supercell: bool | None = typer.Option(
+        None, "--supercell/--unit-cell", help="8-fold cover (default) or unit cell."
+    ),
+    path: str | None = typer.Option(None, help="Data location (required for 'cif')."),
+    limit: int | None = typer.Option(None, help="Only the first N rows per split."),
+    n_jobs: int | None = typer.Option(None, help="Worker processes (default: all)."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+    rebuild: bool = typer.Option(False, help="Ignore existing caches."),
+    out: Path | None = typer.Option(
+        None,
+        help="Where rejected.csv goes "  # noqa: B008
+        "(default: <cache dir>/<dataset>-<settings key>).",
+    ),
+) -> None:
     """Build and cache graphs for the splits; write rejected.csv (id, split, reason)."""
     from ecn.data import load_split
     from ecn.graphs import load_or_build
@@ -179,14 +212,22 @@ def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
         rejected += [(r.id, s, r.reason) for r in ld.rejected]
 
         def items(ld=ld, names=names):
-            return [(r.id, r.structure, [r.targets.get(t, math.nan) for t in names])
-                    for r in ld.records]
+            return [
+                (r.id, r.structure, [r.targets.get(t, math.nan) for t in names]) for r in ld.records
+            ]
 
         stats: dict = {}
         t1 = time.perf_counter()
-        graphs, g_rej = load_or_build(f"{dataset}-{s}", ld.checksum, settings, items,
-                                      n_jobs=n_jobs, progress=progress, rebuild=rebuild,
-                                      stats=stats)
+        graphs, g_rej = load_or_build(
+            f"{dataset}-{s}",
+            ld.checksum,
+            settings,
+            items,
+            n_jobs=n_jobs,
+            progress=progress,
+            rebuild=rebuild,
+            stats=stats,
+        )
         t_graph = time.perf_counter() - t1
         rejected += [(rid, s, reason) for rid, reason in g_rej]
         cached = bool(stats.get("cached"))
@@ -196,30 +237,35 @@ def build(dataset: str = typer.Argument(..., help="Dataset name, e.g. perov5."),
             f"{dataset}/{s}: {len(graphs)} graphs, {len(ld.rejected)} data + {len(g_rej)} graph "
             f"rejections; records {t_load:.1f} s ({ld.info.get('records_cache', 'parsed')}), "
             f"graphs {t_graph:.1f} s ({'loaded from cache' if cached else 'built'}: "
-            f"{stats.get('path', '')})" + (f"; isolated-atom fallback in {iso} structures"
-                                           if iso is not None else ""))
-        missing = {t: sum(1 for r in ld.records if not _finite(r.targets.get(t)))
-                   for t in names}
+            f"{stats.get('path', '')})"
+            + (f"; isolated-atom fallback in {iso} structures" if iso is not None else "")
+        )
+        missing = {t: sum(1 for r in ld.records if not _finite(r.targets.get(t))) for t in names}
         missing = {t: n for t, n in missing.items() if n}
         if missing:
-            console.print(f"  kept, but missing a target (each training run drops its own): "
-                          + ", ".join(f"{t} {n}" for t, n in missing.items()))
+            console.print(
+                "  kept, but missing a target (each training run drops its own): "
+                + ", ".join(f"{t} {n}" for t, n in missing.items())
+            )
         summary.append((s, len(graphs)))
     folder = out or (cache_dir() / f"{dataset}-{settings.key()}")
     _write_rejected(folder / "rejected.csv", rejected)
     total = time.perf_counter() - t_all
     parts = ", ".join(f"{s} {n}" for s, n in summary)
-    console.print(f"[bold]{dataset}[/bold] ({settings.strategy}"
-                  + (f", {settings.cutoff} Å" if settings.strategy != "voronoi_radii" else "")
-                  + f"): {sum(n for _, n in summary)} graphs ({parts}), {len(rejected)} rejected "
-                  f"-> {folder / 'rejected.csv'}; "
-                  + ("all loaded from cache" if all_cached else "built and cached")
-                  + f" in {total:.1f} s")
+    console.print(
+        f"[bold]{dataset}[/bold] ({settings.strategy}"
+        + (f", {settings.cutoff} Å" if settings.strategy != "voronoi_radii" else "")
+        + f"): {sum(n for _, n in summary)} graphs ({parts}), {len(rejected)} rejected "
+        f"-> {folder / 'rejected.csv'}; "
+        + ("all loaded from cache" if all_cached else "built and cached")
+        + f" in {total:.1f} s"
+    )
 
 
-def download(dataset: str = typer.Argument("perov5", help="Only perov5 has a public URL."),
-             dest: Path | None = typer.Option(None, help="Folder (default: user cache)."),  # noqa: B008
-             ) -> None:
+def download(
+    dataset: str = typer.Argument("perov5", help="Only perov5 has a public URL."),
+    dest: Path | None = typer.Option(None, help="Folder (default: user cache)."),  # noqa: B008
+) -> None:
     """Download the official files (checksum-verified) into the user cache."""
     from ecn.data.download import download_perov5
 

@@ -55,8 +55,14 @@ logger = logging.getLogger(__name__)
 DIM_METHODS: tuple[str, ...] = ("radii", "crystalnn")
 BOND_TOLERANCE: float = 0.5  # Å, the paper's Δ (§5)
 SYMPREC: float = 0.1  # Å, Materials Project's spglib tolerance for its `symmetry.number`
-FACT_COLUMNS: tuple[str, ...] = ("id", "reduced_formula", "spacegroup", "nsites",
-                                 "dimensionality", "error")
+FACT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "reduced_formula",
+    "spacegroup",
+    "nsites",
+    "dimensionality",
+    "error",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,8 +70,9 @@ FACT_COLUMNS: tuple[str, ...] = ("id", "reduced_formula", "spacegroup", "nsites"
 # --------------------------------------------------------------------------------------------
 
 
-def radii_bonds(structure: Structure, tolerance: float = BOND_TOLERANCE
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def radii_bonds(
+    structure: Structure, tolerance: float = BOND_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bonds by covalent radii: d_ij < r_i + r_j + tolerance (the paper's Δ criterion).
 
     Returns:
@@ -88,8 +95,9 @@ def radii_bonds(structure: Structure, tolerance: float = BOND_TOLERANCE
     return i[keep].astype(np.int64), j[keep].astype(np.int64), np.rint(image[keep]).astype(np.int64)
 
 
-def component_dimensionalities(n_sites: int, i: np.ndarray, j: np.ndarray, image: np.ndarray
-                               ) -> list[int]:
+def component_dimensionalities(
+    n_sites: int, i: np.ndarray, j: np.ndarray, image: np.ndarray
+) -> list[int]:
     """Larsen's rank algorithm on a periodic bond graph.
 
     Walk each connected component from one root, giving every atom the lattice offset at which it
@@ -133,8 +141,9 @@ def component_dimensionalities(n_sites: int, i: np.ndarray, j: np.ndarray, image
     return dims
 
 
-def dimensionality(structure: Structure, method: str = "radii",
-                   tolerance: float = BOND_TOLERANCE) -> int:
+def dimensionality(
+    structure: Structure, method: str = "radii", tolerance: float = BOND_TOLERANCE
+) -> int:
     """Largest dimensionality (0-3) of the bonded components of a periodic structure.
 
     Args:
@@ -191,16 +200,23 @@ def parse_structure(source: Any) -> Structure:
     raise ValueError(f"cannot build a structure from {type(source).__name__}")
 
 
-def structure_facts(item: tuple[str, Any], method: str = "radii",
-                    symprec: float = SYMPREC) -> dict[str, Any]:
+def structure_facts(
+    item: tuple[str, Any], method: str = "radii", symprec: float = SYMPREC
+) -> dict[str, Any]:
     """Facts used by curation for one structure; errors become a row with `error` set.
 
     Never raises, so one bad CIF cannot kill a 37k-structure worker pool; the caller turns an
     `error` into a Rejection.
     """
     sid, source = item
-    out: dict[str, Any] = {"id": sid, "reduced_formula": "", "spacegroup": -1, "nsites": -1,
-                           "dimensionality": -1, "error": ""}
+    out: dict[str, Any] = {
+        "id": sid,
+        "reduced_formula": "",
+        "spacegroup": -1,
+        "nsites": -1,
+        "dimensionality": -1,
+        "error": "",
+    }
     try:
         s = parse_structure(source)
         out["nsites"] = len(s)
@@ -220,15 +236,22 @@ def _facts_worker(args: tuple[tuple[str, Any], str, float]) -> dict[str, Any]:
 def _read_facts(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    df = pd.read_csv(path, dtype={"id": str, "reduced_formula": str, "error": str},
-                     keep_default_na=False)
+    df = pd.read_csv(
+        path, dtype={"id": str, "reduced_formula": str, "error": str}, keep_default_na=False
+    )
     return df
 
 
-def compute_facts(items: Sequence[tuple[str, Any]], *, method: str = "radii",
-                  symprec: float = SYMPREC, processes: int = 2,
-                  cache_path: str | Path | None = None, flush_every: int = 500,
-                  progress: bool = False) -> pd.DataFrame:
+def compute_facts(
+    items: Sequence[tuple[str, Any]],
+    *,
+    method: str = "radii",
+    symprec: float = SYMPREC,
+    processes: int = 2,
+    cache_path: str | Path | None = None,
+    flush_every: int = 500,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Facts for many structures, computed in `processes` workers and cached in `cache_path`.
 
     The cache is a CSV (gzip when the name ends in .gz) with one row per id; rows computed so far
@@ -264,13 +287,20 @@ def compute_facts(items: Sequence[tuple[str, Any]], *, method: str = "radii",
             known = pd.concat(parts, ignore_index=True).drop_duplicates("id", keep="last")
     done = set(known["id"])
     todo = [it for it in items if it[0] not in done]
-    logger.info("structure facts: %d cached, %d to compute (method=%s, %d processes)",
-                len(items) - len(todo), len(todo), method, processes)
+    logger.info(
+        "structure facts: %d cached, %d to compute (method=%s, %d processes)",
+        len(items) - len(todo),
+        len(todo),
+        method,
+        processes,
+    )
     if todo:
-        new_rows = list(_run_facts(todo, method, symprec, processes, partial, flush_every,
-                                   progress))
-        known = pd.concat([known, pd.DataFrame(new_rows, columns=list(FACT_COLUMNS))],
-                          ignore_index=True).drop_duplicates("id", keep="last")
+        new_rows = list(
+            _run_facts(todo, method, symprec, processes, partial, flush_every, progress)
+        )
+        known = pd.concat(
+            [known, pd.DataFrame(new_rows, columns=list(FACT_COLUMNS))], ignore_index=True
+        ).drop_duplicates("id", keep="last")
         if cache_path is not None:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write_csv(known, cache_path)
@@ -290,9 +320,15 @@ def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def _run_facts(todo: Sequence[tuple[str, Any]], method: str, symprec: float, processes: int,
-               partial: Path | None, flush_every: int, progress: bool
-               ) -> Iterator[dict[str, Any]]:
+def _run_facts(
+    todo: Sequence[tuple[str, Any]],
+    method: str,
+    symprec: float,
+    processes: int,
+    partial: Path | None,
+    flush_every: int,
+    progress: bool,
+) -> Iterator[dict[str, Any]]:
     t0 = time.perf_counter()
     args = ((it, method, symprec) for it in todo)
     buffer: list[dict[str, Any]] = []
@@ -323,8 +359,13 @@ def _run_facts(todo: Sequence[tuple[str, Any]], method: str, symprec: float, pro
             flush()
             if progress:
                 rate = n / (time.perf_counter() - t0)
-                logger.info("structure facts: %d/%d (%.1f/s, ~%.0f s left)", n, len(todo),
-                            rate, (len(todo) - n) / rate)
+                logger.info(
+                    "structure facts: %d/%d (%.1f/s, ~%.0f s left)",
+                    n,
+                    len(todo),
+                    rate,
+                    (len(todo) - n) / rate,
+                )
     flush()
 
 
@@ -348,8 +389,7 @@ class Step:
         return self.rows_in - self.rows_out
 
 
-def _step(name: str, before: pd.DataFrame, after: pd.DataFrame, note: str,
-          id_col: str) -> Step:
+def _step(name: str, before: pd.DataFrame, after: pd.DataFrame, note: str, id_col: str) -> Step:
     dropped = tuple(sorted(set(before[id_col]) - set(after[id_col])))
     return Step(name, len(before), len(after), note, dropped)
 
@@ -357,13 +397,22 @@ def _step(name: str, before: pd.DataFrame, after: pd.DataFrame, note: str,
 def drop_unparsable(df: pd.DataFrame, id_col: str = "id") -> tuple[pd.DataFrame, Step]:
     """Drop rows whose structure could not be read or analysed (`error` non-empty)."""
     out = df[df["error"].fillna("") == ""]
-    return out, _step("readable structure", df, out, "CIF/structure parsed, spglib and "
-                      "dimensionality computed", id_col)
+    return out, _step(
+        "readable structure",
+        df,
+        out,
+        "CIF/structure parsed, spglib and dimensionality computed",
+        id_col,
+    )
 
 
-def drop_energy_outliers(df: pd.DataFrame, column: str = "formation_energy_per_atom",
-                         threshold: float = 5.0, drop: bool = True,
-                         id_col: str = "id") -> tuple[pd.DataFrame, Step]:
+def drop_energy_outliers(
+    df: pd.DataFrame,
+    column: str = "formation_energy_per_atom",
+    threshold: float = 5.0,
+    drop: bool = True,
+    id_col: str = "id",
+) -> tuple[pd.DataFrame, Step]:
     """Flag |E_form| > threshold (eV/atom) and drop those rows unless `drop` is False.
 
     Why before deduplication: dedup keeps the lowest formation energy, so a bogus −13.6 eV/atom
@@ -375,14 +424,18 @@ def drop_energy_outliers(df: pd.DataFrame, column: str = "formation_energy_per_a
     e = pd.to_numeric(df[column], errors="coerce")
     df = df.assign(outlier=(e.abs() > threshold).to_numpy())
     out = df[~df["outlier"]] if drop else df
-    note = (f"abs({column}) > {threshold:g} eV/atom " + ("dropped" if drop else
-            f"flagged only ({int(df['outlier'].sum())} flagged)"))
+    note = f"abs({column}) > {threshold:g} eV/atom " + (
+        "dropped" if drop else f"flagged only ({int(df['outlier'].sum())} flagged)"
+    )
     return out, _step("energy outliers", df, out, note, id_col)
 
 
-def drop_duplicates(df: pd.DataFrame, energy: str = "formation_energy_per_atom",
-                    key: Sequence[str] = ("reduced_formula", "spacegroup"),
-                    id_col: str = "id") -> tuple[pd.DataFrame, Step]:
+def drop_duplicates(
+    df: pd.DataFrame,
+    energy: str = "formation_energy_per_atom",
+    key: Sequence[str] = ("reduced_formula", "spacegroup"),
+    id_col: str = "id",
+) -> tuple[pd.DataFrame, Step]:
     """Paper §8: rows with the same ``key`` columns (e.g. reduced formula + spglib space group,
     plus ``nsites`` for the paper's "unit cell formula") are one material; keep the lowest
     formation energy (missing energies lose; ties go to the first row)."""
@@ -392,22 +445,27 @@ def drop_duplicates(df: pd.DataFrame, energy: str = "formation_energy_per_atom",
     order = df.assign(_e=e.fillna(np.inf), _pos=np.arange(len(df)))
     keep = order.sort_values(["_e", "_pos"], kind="stable").drop_duplicates(list(key), keep="first")
     out = df.loc[df.index.isin(keep.index)]
-    return out, _step("deduplicate", df, out, f"same ({', '.join(key)}): keep lowest {energy}",
-                      id_col)
+    return out, _step(
+        "deduplicate", df, out, f"same ({', '.join(key)}): keep lowest {energy}", id_col
+    )
 
 
-def keep_3d(df: pd.DataFrame, id_col: str = "id", method: str = "radii"
-            ) -> tuple[pd.DataFrame, Step]:
+def keep_3d(
+    df: pd.DataFrame, id_col: str = "id", method: str = "radii"
+) -> tuple[pd.DataFrame, Step]:
     """Paper §8: keep only three-dimensionally bonded structures (dimensionality == 3)."""
     out = df[df["dimensionality"] == 3]
     counts = df["dimensionality"].value_counts().to_dict()
-    note = (f"bonded dimensionality == 3 (Larsen rank, {method} bonds); dropped 0D/1D/2D: "
-            f"{counts.get(0, 0)}/{counts.get(1, 0)}/{counts.get(2, 0)}")
+    note = (
+        f"bonded dimensionality == 3 (Larsen rank, {method} bonds); dropped 0D/1D/2D: "
+        f"{counts.get(0, 0)}/{counts.get(1, 0)}/{counts.get(2, 0)}"
+    )
     return out, _step("3D only", df, out, note, id_col)
 
 
-def drop_large_cells(df: pd.DataFrame, max_sites: int = 50, id_col: str = "id"
-                     ) -> tuple[pd.DataFrame, Step]:
+def drop_large_cells(
+    df: pd.DataFrame, max_sites: int = 50, id_col: str = "id"
+) -> tuple[pd.DataFrame, Step]:
     """Paper §8: remove structures whose unit cell holds more than `max_sites` atoms."""
     out = df[df["nsites"] <= max_sites]
     return out, _step(f"<= {max_sites} atoms", df, out, f"nsites <= {max_sites}", id_col)
@@ -444,22 +502,44 @@ class Funnel:
         return self.steps[-1].rows_out if self.steps else self.rows_in
 
     def to_dict(self) -> dict[str, Any]:
-        steps = [{k: v for k, v in asdict(s).items() if k != "dropped_ids"} | {"dropped": s.dropped}
-                 for s in self.steps]
-        return {"dataset": self.dataset, "source": self.source, "rows_in": self.rows_in,
-                "rows_out": self.rows_out, "steps": steps, "targets": self.targets,
-                "splits": self.splits, "settings": self.settings,
-                "seconds": round(self.seconds, 1)}
+        steps = [
+            {k: v for k, v in asdict(s).items() if k != "dropped_ids"} | {"dropped": s.dropped}
+            for s in self.steps
+        ]
+        return {
+            "dataset": self.dataset,
+            "source": self.source,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "steps": steps,
+            "targets": self.targets,
+            "splits": self.splits,
+            "settings": self.settings,
+            "seconds": round(self.seconds, 1),
+        }
 
     def to_markdown(self) -> str:
-        lines = [f"# Curation funnel: {self.dataset}", "", f"Source: {self.source}", "",
-                 "| step | rows in | rows out | dropped | rule |", "|---|---:|---:|---:|---|",
-                 f"| input | | {self.rows_in} | | |"]
-        lines += [f"| {s.name} | {s.rows_in} | {s.rows_out} | {s.dropped} | {s.note} |"
-                  for s in self.steps]
+        lines = [
+            f"# Curation funnel: {self.dataset}",
+            "",
+            f"Source: {self.source}",
+            "",
+            "| step | rows in | rows out | dropped | rule |",
+            "|---|---:|---:|---:|---|",
+            f"| input | | {self.rows_in} | | |",
+        ]
+        lines += [
+            f"| {s.name} | {s.rows_in} | {s.rows_out} | {s.dropped} | {s.note} |"
+            for s in self.steps
+        ]
         if self.targets:
-            lines += ["", "Rows with a value, per target (missing values drop per target):", "",
-                      "| target | rows |", "|---|---:|"]
+            lines += [
+                "",
+                "Rows with a value, per target (missing values drop per target):",
+                "",
+                "| target | rows |",
+                "|---|---:|",
+            ]
             lines += [f"| {t} | {n} |" for t, n in self.targets.items()]
         for name, sizes in self.splits.items():
             lines += ["", f"Split `{name}`: " + ", ".join(f"{k} {v}" for k, v in sizes.items())]

@@ -20,8 +20,14 @@ logger = logging.getLogger(__name__)
 Opener = Callable[..., object]
 
 
-def download(url: str, dest: str | Path, sha256: str | None, *, opener: Opener | None = None,
-             timeout: float = 60.0) -> Path:
+def download(
+    url: str,
+    dest: str | Path,
+    sha256: str | None,
+    *,
+    opener: Opener | None = None,
+    timeout: float = 60.0,
+) -> Path:
     """Fetch `url` to `dest` (temp file + rename) and check its sha256.
 
     `sha256=None` means no recorded hash exists: the file is kept and its hash logged as a
@@ -40,8 +46,10 @@ def download(url: str, dest: str | Path, sha256: str | None, *, opener: Opener |
                 out.write(chunk)
         digest = sha256_file(tmp)
         if sha256 is not None and digest != sha256:
-            raise ChecksumError(f"checksum mismatch for {url} (-> {dest}): sha256 is {digest}, "
-                                f"expected {sha256}; nothing was saved")
+            raise ChecksumError(
+                f"checksum mismatch for {url} (-> {dest}): sha256 is {digest}, "
+                f"expected {sha256}; nothing was saved"
+            )
         if sha256 is None:
             logger.warning("%s has no recorded sha256; downloaded file has sha256=%s", url, digest)
         os.replace(tmp, dest)
@@ -51,9 +59,13 @@ def download(url: str, dest: str | Path, sha256: str | None, *, opener: Opener |
     return dest
 
 
-def download_perov5(dest_dir: str | Path | None = None,
-                    splits: Sequence[str] = ("train", "val", "test"), *,
-                    url_template: str | None = None, opener: Opener | None = None) -> Path:
+def download_perov5(
+    dest_dir: str | Path | None = None,
+    splits: Sequence[str] = ("train", "val", "test"),
+    *,
+    url_template: str | None = None,
+    opener: Opener | None = None,
+) -> Path:
     """Download the official CDVAE Perov-5 CSVs into `<user cache>/data/perov_5` (default).
 
     val/test are checked against the recorded hashes; train.csv has none (no offline copy

@@ -18,11 +18,21 @@ def target_stats(records: Sequence[Record], target_names: Sequence[str]) -> dict
         v = np.array([r.targets.get(t, math.nan) for r in records], dtype=float)
         v = v[np.isfinite(v)]
         if len(v) == 0:
-            out[t] = {"count": 0, "mean": math.nan, "std": math.nan, "min": math.nan,
-                      "max": math.nan}
+            out[t] = {
+                "count": 0,
+                "mean": math.nan,
+                "std": math.nan,
+                "min": math.nan,
+                "max": math.nan,
+            }
         else:
-            out[t] = {"count": len(v), "mean": float(v.mean()), "std": float(v.std()),
-                      "min": float(v.min()), "max": float(v.max())}
+            out[t] = {
+                "count": len(v),
+                "mean": float(v.mean()),
+                "std": float(v.std()),
+                "min": float(v.min()),
+                "max": float(v.max()),
+            }
     return out
 
 

@@ -22,8 +22,9 @@ READER_VERSION = "ecn.data-1"
 RowsFn = Callable[[], tuple[list[Row], dict[int, str]]]
 
 
-def split_checksum(name: str, split: str, source_hashes: Sequence[str],
-                   required: Sequence[str], limit: int | None) -> str:
+def split_checksum(
+    name: str, split: str, source_hashes: Sequence[str], required: Sequence[str], limit: int | None
+) -> str:
     """sha256 that identifies exactly the records of a load (use as a cache key)."""
     parts = [READER_VERSION, name, split, *source_hashes, "required=" + ",".join(required)]
     if limit is not None:
@@ -31,10 +32,20 @@ def split_checksum(name: str, split: str, source_hashes: Sequence[str],
     return combine(parts)
 
 
-def load_rows(name: str, split: str, rows_fn: RowsFn, *, source_hashes: Sequence[str],
-              required: Sequence[str], target_names: Sequence[str], limit: int | None,
-              use_cache: bool, source_note: str, source_files: Sequence[str],
-              info: dict[str, Any] | None = None) -> LoadedSplit:
+def load_rows(
+    name: str,
+    split: str,
+    rows_fn: RowsFn,
+    *,
+    source_hashes: Sequence[str],
+    required: Sequence[str],
+    target_names: Sequence[str],
+    limit: int | None,
+    use_cache: bool,
+    source_note: str,
+    source_files: Sequence[str],
+    info: dict[str, Any] | None = None,
+) -> LoadedSplit:
     """Validate the rows of one split (or read them from the records cache).
 
     `rows_fn` returns the rows and `{row index: reason}` for rows already known to be unusable
@@ -59,8 +70,11 @@ def load_rows(name: str, split: str, rows_fn: RowsFn, *, source_hashes: Sequence
         rec_rows: list[int] = []
         rej_rows: list[int] = []
         for k, (rid, cif, targets) in enumerate(rows):
-            out = (Rejection(rid, known_bad[k]) if k in known_bad
-                   else make_record(rid, cif, targets, required))
+            out = (
+                Rejection(rid, known_bad[k])
+                if k in known_bad
+                else make_record(rid, cif, targets, required)
+            )
             if isinstance(out, Record):
                 records.append(out)
                 rec_rows.append(k)
@@ -69,14 +83,28 @@ def load_rows(name: str, split: str, rows_fn: RowsFn, *, source_hashes: Sequence
                 rej_rows.append(k)
         if use_cache and limit is None:
             try:
-                cache.save(path, records, rec_rows, rejected, rej_rows, target_names,
-                           {"name": name, "split": split, "checksum": full_sum})
+                cache.save(
+                    path,
+                    records,
+                    rec_rows,
+                    rejected,
+                    rej_rows,
+                    target_names,
+                    {"name": name, "split": split, "checksum": full_sum},
+                )
                 info["records_cache"] = f"written {path}"
             except OSError as exc:
                 logger.warning("could not write records cache %s: %s", path, exc)
     info["load_seconds"] = round(time.perf_counter() - t0, 3)
     log_summary(f"{name}/{split}", records, rejected)
-    return LoadedSplit(name=name, split=split, records=records, rejected=rejected,
-                       checksum=checksum, source_note=source_note,
-                       source_files=list(source_files), target_names=tuple(target_names),
-                       info=info)
+    return LoadedSplit(
+        name=name,
+        split=split,
+        records=records,
+        rejected=rejected,
+        checksum=checksum,
+        source_note=source_note,
+        source_files=list(source_files),
+        target_names=tuple(target_names),
+        info=info,
+    )

@@ -53,8 +53,16 @@ logger = logging.getLogger(__name__)
 
 NAME = "mp"
 MP_CSV = "mp_cgcnn_36k/mp_cgcnn_36k.csv.gz"
-CSV_COLUMNS = ("index", "material_id", "formation_energy_per_atom", "band_gap", "efermi",
-               "volume", "total_magnetization", "cif")
+CSV_COLUMNS = (
+    "index",
+    "material_id",
+    "formation_energy_per_atom",
+    "band_gap",
+    "efermi",
+    "volume",
+    "total_magnetization",
+    "cif",
+)
 RAW_TARGETS = ("formation_energy_per_atom", "band_gap", "efermi", "total_magnetization")
 
 PAPER_SPLIT_DIR = "kaba_mp_v2021_05_split_ids"
@@ -65,29 +73,49 @@ PAPER_SPLIT_SHA256 = {  # sha256 of the .gz files (../shared/data/SOURCES.md)
     "test": "4de994e88dc36e8fee55892717b7f5fe813cac06f3a8d64bae3d6160c64e1e1f",
 }
 PARTS = ("train", "valid", "test")
-_PART_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid",
-                 "test": "test"}
+_PART_ALIASES = {
+    "train": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "test": "test",
+}
 SPLIT_MODES = ("paper", "random")
 RANDOM_FRACTIONS = (0.8, 0.1, 0.1)
 
 # Fields requested from the Materials Project summary endpoint (and read from dumps).
-SUMMARY_FIELDS = ("material_id", "structure", "formation_energy_per_atom", "band_gap", "efermi",
-                  "total_magnetization", "nsites", "symmetry", "formula_pretty", "is_metal",
-                  "energy_above_hull", "deprecated")
+SUMMARY_FIELDS = (
+    "material_id",
+    "structure",
+    "formation_energy_per_atom",
+    "band_gap",
+    "efermi",
+    "total_magnetization",
+    "nsites",
+    "symmetry",
+    "formula_pretty",
+    "is_metal",
+    "energy_above_hull",
+    "deprecated",
+)
 
 # Default graph settings of this dataset (keys of ecn.graphs.GraphSettings).
 GRAPH_SETTINGS: dict[str, Any] = {"strategy": "voronoi_radii", "hubbard_u": True}
 
 # Registry entry (ecn.data.registry.DATASETS["mp"] is built from these).
-DESCRIPTION = ("Materials Project (36,737-structure CSV or a mp-api summary dump), curated as "
-               "paper §8; paper or seeded random split")
+DESCRIPTION = (
+    "Materials Project (36,737-structure CSV or a mp-api summary dump), curated as "
+    "paper §8; paper or seeded random split"
+)
 DEFAULT_TARGET = "e_form"
 SPLITS: tuple[str, ...] = ("train", "val", "test", "random:train", "random:val", "random:test")
-NOTES = ("Splits: train/val/test = the paper's own id lists intersected with our curated rows; "
-         "random:<part> = seeded (0) 80/10/10 of the curated rows (other seeds: "
-         "ecn.data.mp.load_mp('random<seed>:<part>')). The CSV is an MP release from ~2020, not "
-         "v2021.05, so about a third of the paper's training set is available. Hubbard U: "
-         "oxides/fluorides with Co, Cr, Fe, Mn, Mo, Ni, V or W (ecn.elements.hubbard_u_flag).")
+NOTES = (
+    "Splits: train/val/test = the paper's own id lists intersected with our curated rows; "
+    "random:<part> = seeded (0) 80/10/10 of the curated rows (other seeds: "
+    "ecn.data.mp.load_mp('random<seed>:<part>')). The CSV is an MP release from ~2020, not "
+    "v2021.05, so about a third of the paper's training set is available. Hubbard U: "
+    "oxides/fluorides with Co, Cr, Fe, Mn, Mo, Ni, V or W (ecn.elements.hubbard_u_flag)."
+)
 
 
 @dataclass(frozen=True)
@@ -102,15 +130,31 @@ class Target:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("e_form", "formation_energy_per_atom", "regression", "eV/atom",
-           "formation energy per atom E"),
+    Target(
+        "e_form",
+        "formation_energy_per_atom",
+        "regression",
+        "eV/atom",
+        "formation energy per atom E",
+    ),
     Target("e_fermi", "efermi", "regression", "eV", "Fermi energy E_F"),
-    Target("band_gap", "band_gap", "regression", "eV",
-           "band gap E_g of insulators (band_gap > 0; metals are NaN)"),
-    Target("is_metal", "band_gap", "classification", "",
-           "1 = metal (band_gap == 0), 0 = non-metal"),
-    Target("magmom_per_atom", "total_magnetization", "regression", "μB/atom",
-           "magnetic moment per atom M = |total_magnetization| / n_sites"),
+    Target(
+        "band_gap",
+        "band_gap",
+        "regression",
+        "eV",
+        "band gap E_g of insulators (band_gap > 0; metals are NaN)",
+    ),
+    Target(
+        "is_metal", "band_gap", "classification", "", "1 = metal (band_gap == 0), 0 = non-metal"
+    ),
+    Target(
+        "magmom_per_atom",
+        "total_magnetization",
+        "regression",
+        "μB/atom",
+        "magnetic moment per atom M = |total_magnetization| / n_sites",
+    ),
 )
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
 
@@ -145,8 +189,9 @@ def _numeric(values: Iterable[Any]) -> np.ndarray:
     return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(float)
 
 
-def read_cgcnn_csv(path: str | Path | None = None, *, verify: bool = True,
-                   limit: int | None = None) -> SourceTable:
+def read_cgcnn_csv(
+    path: str | Path | None = None, *, verify: bool = True, limit: int | None = None
+) -> SourceTable:
     """Read the mp_cgcnn_36k CSV (columns CSV_COLUMNS), checking its sha256 first.
 
     Raises:
@@ -158,11 +203,16 @@ def read_cgcnn_csv(path: str | Path | None = None, *, verify: bool = True,
 
     p = Path(path) if path is not None else default_csv_path()
     if not p.is_file():
-        raise FileNotFoundError(f"Materials Project CSV not found: {p} (set ECN_DATA_DIR or pass "
-                                "path=)")
+        raise FileNotFoundError(
+            f"Materials Project CSV not found: {p} (set ECN_DATA_DIR or pass path=)"
+        )
     digest = verify_file(p) if verify else sha256_file(p)
-    df = pd.read_csv(p, dtype={"material_id": str, "cif": str, "efermi": object},
-                     keep_default_na=False, nrows=limit)
+    df = pd.read_csv(
+        p,
+        dtype={"material_id": str, "cif": str, "efermi": object},
+        keep_default_na=False,
+        nrows=limit,
+    )
     missing = [c for c in ("material_id", "cif", *RAW_TARGETS) if c not in df.columns]
     if missing:
         raise ValueError(f"{p}: missing column(s) {missing}; found {list(df.columns)}")
@@ -170,8 +220,10 @@ def read_cgcnn_csv(path: str | Path | None = None, *, verify: bool = True,
     for col in RAW_TARGETS:
         frame[col] = _numeric(df[col])
     frame["structure"] = df["cif"].to_numpy(object)
-    note = (f"Materials Project structures + DFT values from {p.name} (kdmsit/MEGNet 36k CSV, "
-            "an MP release from ~2020, older than the paper's v2021.05)")
+    note = (
+        f"Materials Project structures + DFT values from {p.name} (kdmsit/MEGNet 36k CSV, "
+        "an MP release from ~2020, older than the paper's v2021.05)"
+    )
     return SourceTable(frame, digest, str(p), note)
 
 
@@ -243,8 +295,9 @@ def read_summary_docs(path: str | Path, *, limit: int | None = None) -> SourceTa
     return SourceTable(frame, sha256_file(p), str(p), note)
 
 
-def read_source(path: str | Path | None = None, *, verify: bool = True,
-                limit: int | None = None) -> SourceTable:
+def read_source(
+    path: str | Path | None = None, *, verify: bool = True, limit: int | None = None
+) -> SourceTable:
     """The CSV (default / *.csv[.gz]) or a summary-document dump (*.json[l][.gz])."""
     if path is None:
         return read_cgcnn_csv(None, verify=verify, limit=limit)
@@ -253,8 +306,9 @@ def read_source(path: str | Path | None = None, *, verify: bool = True,
         return read_cgcnn_csv(path, verify=verify, limit=limit)
     if name.endswith((".json", ".jsonl", ".ndjson")):
         return read_summary_docs(path, limit=limit)
-    raise ValueError(f"unknown Materials Project source format: {path} "
-                     "(expected .csv[.gz] or .json/.jsonl[.gz])")
+    raise ValueError(
+        f"unknown Materials Project source format: {path} (expected .csv[.gz] or .json/.jsonl[.gz])"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,13 +336,16 @@ def derive_targets(raw: pd.DataFrame, nsites: Sequence[int] | np.ndarray) -> pd.
     gap = np.where(gap < 0, np.nan, gap)  # a negative gap is a broken value, not a metal
     with np.errstate(invalid="ignore", divide="ignore"):
         magmom = np.where(n > 0, np.abs(mag) / n, np.nan)
-    return pd.DataFrame({
-        "e_form": e,
-        "e_fermi": ef,
-        "band_gap": np.where(gap > 0, gap, np.nan),
-        "is_metal": np.where(np.isnan(gap), np.nan, (gap == 0).astype(float)),
-        "magmom_per_atom": magmom,
-    }, index=raw.index)
+    return pd.DataFrame(
+        {
+            "e_form": e,
+            "e_fermi": ef,
+            "band_gap": np.where(gap > 0, gap, np.nan),
+            "is_metal": np.where(np.isnan(gap), np.nan, (gap == 0).astype(float)),
+            "magmom_per_atom": magmom,
+        },
+        index=raw.index,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,16 +378,20 @@ class CurationOptions:
 
     def __post_init__(self) -> None:
         if self.dedupe_key not in DEDUPE_KEYS:
-            raise ValueError(f"dedupe_key must be one of {tuple(DEDUPE_KEYS)}, "
-                             f"not {self.dedupe_key!r}")
+            raise ValueError(
+                f"dedupe_key must be one of {tuple(DEDUPE_KEYS)}, not {self.dedupe_key!r}"
+            )
         if self.dim_method not in curation.DIM_METHODS:
-            raise ValueError(f"dim_method must be one of {curation.DIM_METHODS}, "
-                             f"not {self.dim_method!r}")
+            raise ValueError(
+                f"dim_method must be one of {curation.DIM_METHODS}, not {self.dim_method!r}"
+            )
 
     def key(self) -> str:
-        return (f"outliers={'drop' if self.drop_outliers else 'flag'}@{self.outlier_threshold:g},"
-                f"dedupe={self.dedupe_key},max_sites={self.max_sites},dim={self.dim_method},"
-                f"symprec={self.symprec:g}")
+        return (
+            f"outliers={'drop' if self.drop_outliers else 'flag'}@{self.outlier_threshold:g},"
+            f"dedupe={self.dedupe_key},max_sites={self.max_sites},dim={self.dim_method},"
+            f"symprec={self.symprec:g}"
+        )
 
 
 @dataclass
@@ -353,8 +414,12 @@ def facts_cache_path(source_sha256: str, options: CurationOptions) -> Path:
     from ecn.settings import cache_dir
 
     tol = f"-tol{curation.BOND_TOLERANCE:g}" if options.dim_method == "radii" else ""
-    return (cache_dir() / "curation" / NAME /
-            f"facts-{source_sha256[:16]}-{options.dim_method}{tol}-sp{options.symprec:g}.csv.gz")
+    return (
+        cache_dir()
+        / "curation"
+        / NAME
+        / f"facts-{source_sha256[:16]}-{options.dim_method}{tol}-sp{options.symprec:g}.csv.gz"
+    )
 
 
 def output_dir() -> Path:
@@ -364,8 +429,14 @@ def output_dir() -> Path:
     return cache_dir() / "curation" / NAME
 
 
-def curate(source: SourceTable, options: CurationOptions | None = None, *, processes: int = 2,
-           use_cache: bool = True, progress: bool = False) -> Curated:
+def curate(
+    source: SourceTable,
+    options: CurationOptions | None = None,
+    *,
+    processes: int = 2,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> Curated:
     """Run the paper's §8 curation on a source table and count every step.
 
     Steps, in order: readable structures; energy outliers (|E_form| > threshold, dropped by
@@ -378,27 +449,39 @@ def curate(source: SourceTable, options: CurationOptions | None = None, *, proce
     opts = options or CurationOptions()
     t0 = time.perf_counter()
     raw = source.frame
-    items = list(zip(raw["id"].tolist(), raw["structure"].tolist()))
+    items = list(zip(raw["id"].tolist(), raw["structure"].tolist(), strict=False))
     facts = curation.compute_facts(
-        items, method=opts.dim_method, symprec=opts.symprec, processes=processes,
+        items,
+        method=opts.dim_method,
+        symprec=opts.symprec,
+        processes=processes,
         cache_path=facts_cache_path(source.sha256, opts) if use_cache else None,
-        progress=progress)
+        progress=progress,
+    )
     df = raw.drop(columns=["structure"]).reset_index(drop=True)
     df = pd.concat([df, facts.drop(columns=["id"])], axis=1)
-    funnel = curation.Funnel(dataset=NAME, source=source.note, rows_in=len(df),
-                             settings={"drop_outliers": opts.drop_outliers,
-                                       "outlier_threshold_eV_per_atom": opts.outlier_threshold,
-                                       "max_sites": opts.max_sites,
-                                       "dedupe_key": opts.dedupe_key,
-                                       "dimensionality": f"larsen/{opts.dim_method}",
-                                       "spglib_symprec": opts.symprec,
-                                       "source_sha256": source.sha256})
-    rejected = [(r.id, f"structure analysis failed: {r.error}")
-                for r in df[df["error"] != ""].itertuples()]
+    funnel = curation.Funnel(
+        dataset=NAME,
+        source=source.note,
+        rows_in=len(df),
+        settings={
+            "drop_outliers": opts.drop_outliers,
+            "outlier_threshold_eV_per_atom": opts.outlier_threshold,
+            "max_sites": opts.max_sites,
+            "dedupe_key": opts.dedupe_key,
+            "dimensionality": f"larsen/{opts.dim_method}",
+            "spglib_symprec": opts.symprec,
+            "source_sha256": source.sha256,
+        },
+    )
+    rejected = [
+        (r.id, f"structure analysis failed: {r.error}") for r in df[df["error"] != ""].itertuples()
+    ]
     steps = (
         curation.drop_unparsable,
-        lambda d: curation.drop_energy_outliers(d, threshold=opts.outlier_threshold,
-                                                drop=opts.drop_outliers),
+        lambda d: curation.drop_energy_outliers(
+            d, threshold=opts.outlier_threshold, drop=opts.drop_outliers
+        ),
         lambda d: curation.drop_duplicates(d, key=DEDUPE_KEYS[opts.dedupe_key]),
         lambda d: curation.keep_3d(d, method=opts.dim_method),
         lambda d: curation.drop_large_cells(d, max_sites=opts.max_sites),
@@ -412,8 +495,9 @@ def curate(source: SourceTable, options: CurationOptions | None = None, *, proce
     table = pd.concat([raw_cols.reset_index(drop=True), targets.reset_index(drop=True)], axis=1)
     table["hubbard_u"] = [_hubbard(f) for f in table["reduced_formula"]]
     funnel.targets = curation.target_counts(table, TARGET_NAMES)
-    funnel.settings["hubbard_u_fraction"] = round(float(table["hubbard_u"].mean()), 4) \
-        if len(table) else 0.0
+    funnel.settings["hubbard_u_fraction"] = (
+        round(float(table["hubbard_u"].mean()), 4) if len(table) else 0.0
+    )
     funnel.seconds = time.perf_counter() - t0
     structures = dict(items)
     table["structure"] = [structures[i] for i in table["id"]]
@@ -441,7 +525,7 @@ def parse_split(split: str) -> tuple[str, int, str]:
     mode = mode or "paper"
     seed = 0
     if mode.startswith("random"):
-        digits = mode[len("random"):]
+        digits = mode[len("random") :]
         if digits and not digits.isdigit():
             raise ValueError(f"bad random split '{split}': use random<seed>:<part>")
         seed, mode = int(digits or 0), "random"
@@ -457,8 +541,9 @@ def split_name(mode: str, part: str, seed: int = 0) -> str:
     return f"{part}" if mode == "paper" else f"random{seed}:{part}"
 
 
-def paper_split_ids(directory: str | Path | None = None, *, verify: bool = True
-                    ) -> dict[str, list[str]]:
+def paper_split_ids(
+    directory: str | Path | None = None, *, verify: bool = True
+) -> dict[str, list[str]]:
     """The paper's train/valid/test id lists (Kaba & Ravanbakhsh, MP v2021.05, curated)."""
     from ecn.settings import data_dir
 
@@ -475,8 +560,12 @@ def paper_split_ids(directory: str | Path | None = None, *, verify: bool = True
     return out
 
 
-def make_splits(ids: Sequence[str], mode: str = "paper", seed: int = 0,
-                paper_ids: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+def make_splits(
+    ids: Sequence[str],
+    mode: str = "paper",
+    seed: int = 0,
+    paper_ids: dict[str, list[str]] | None = None,
+) -> dict[str, list[str]]:
     """Partition curated ids into train/valid/test.
 
     paper: intersection with the paper's lists (curated ids absent from them are left out, as the
@@ -487,24 +576,31 @@ def make_splits(ids: Sequence[str], mode: str = "paper", seed: int = 0,
         lists = paper_ids if paper_ids is not None else paper_split_ids()
         have = set(ids)
         order = {i: k for k, i in enumerate(ids)}
-        return {part: sorted((i for i in set(lists[part]) if i in have), key=order.__getitem__)
-                for part in PARTS}
+        return {
+            part: sorted((i for i in set(lists[part]) if i in have), key=order.__getitem__)
+            for part in PARTS
+        }
     if mode == "random":
         uniq = sorted(set(ids))
         perm = np.random.default_rng(seed).permutation(len(uniq))
         n_train = round(RANDOM_FRACTIONS[0] * len(uniq))
         n_valid = round(RANDOM_FRACTIONS[1] * len(uniq))
         chosen = [uniq[k] for k in perm]
-        return {"train": chosen[:n_train], "valid": chosen[n_train:n_train + n_valid],
-                "test": chosen[n_train + n_valid:]}
+        return {
+            "train": chosen[:n_train],
+            "valid": chosen[n_train : n_train + n_valid],
+            "test": chosen[n_train + n_valid :],
+        }
     raise ValueError(f"unknown split mode '{mode}'; use one of {SPLIT_MODES}")
 
 
 def split_note(mode: str, seed: int, sizes: dict[str, int]) -> str:
     s = ", ".join(f"{k} {v}" for k, v in sizes.items())
     if mode == "paper":
-        return ("split: paper (intersection with Kaba & Ravanbakhsh's MP v2021.05 curated id lists "
-                f"{PAPER_SPLIT_FILE.format(part='{train,valid,test}')}): {s}")
+        return (
+            "split: paper (intersection with Kaba & Ravanbakhsh's MP v2021.05 curated id lists "
+            f"{PAPER_SPLIT_FILE.format(part='{train,valid,test}')}): {s}"
+        )
     return f"split: random seed {seed}, 80/10/10 of the curated ids: {s}"
 
 
@@ -513,18 +609,32 @@ def split_note(mode: str, seed: int, sizes: dict[str, int]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def load(split: str, limit: int | None = None, path: str | Path | None = None, *,
-         required: Sequence[str] | None = None, verify: bool = True,
-         use_cache: bool = True) -> LoadedSplit:
+def load(
+    split: str,
+    limit: int | None = None,
+    path: str | Path | None = None,
+    *,
+    required: Sequence[str] | None = None,
+    verify: bool = True,
+    use_cache: bool = True,
+) -> LoadedSplit:
     """Registry loader (`ecn.data.load_split("mp", ...)`): `required` defaults to
     (DEFAULT_TARGET,), so rows without a finite formation energy become rejections; pass
     `required=()` to keep every row and drop missing values per target downstream."""
     return load_mp(split, limit, path, required=required, verify=verify, use_cache=use_cache)
 
 
-def load_mp(split: str = "train", limit: int | None = None, path: str | Path | None = None, *,
-            required: Sequence[str] | None = None, options: CurationOptions | None = None,
-            verify: bool = True, use_cache: bool = True, processes: int = 2) -> LoadedSplit:
+def load_mp(
+    split: str = "train",
+    limit: int | None = None,
+    path: str | Path | None = None,
+    *,
+    required: Sequence[str] | None = None,
+    options: CurationOptions | None = None,
+    verify: bool = True,
+    use_cache: bool = True,
+    processes: int = 2,
+) -> LoadedSplit:
     """Records of one split of the curated Materials Project dataset.
 
     Args:
@@ -551,8 +661,7 @@ def load_mp(split: str = "train", limit: int | None = None, path: str | Path | N
     state: dict[str, Any] = {}
 
     def rows_fn() -> tuple[list[tuple[str, Any, dict[str, float]]], dict[int, str]]:
-        cur = curate(read_source(p, verify=verify), opts, processes=processes,
-                     use_cache=use_cache)
+        cur = curate(read_source(p, verify=verify), opts, processes=processes, use_cache=use_cache)
         parts = make_splits(cur.ids, mode, seed)
         state["sizes"] = {k: len(v) for k, v in parts.items()}
         keep = set(parts[part])
@@ -569,14 +678,28 @@ def load_mp(split: str = "train", limit: int | None = None, path: str | Path | N
 
     canonical = split_name(mode, part, seed)
     split_key = canonical if mode == "paper" else f"random{seed}-{part}"
-    kind = ("36k CSV, an MP release from ~2020, not the paper's v2021.05"
-            if p.name.endswith((".csv", ".csv.gz")) else "Materials Project summary-document dump")
-    note_head = (f"Materials Project `mp` from {p.name} ({kind}), curated as paper §8 "
-                 f"({opts.key()}); {split_note(mode, seed, {})}")
-    loaded = load_rows(NAME, split_key, rows_fn, source_hashes=[digest, opts.key(), canonical],
-                       required=req, target_names=TARGET_NAMES, limit=limit, use_cache=use_cache,
-                       source_note=note_head.rstrip(": "), source_files=[str(p)],
-                       info={"split_mode": mode, "seed": seed, "part": part})
+    kind = (
+        "36k CSV, an MP release from ~2020, not the paper's v2021.05"
+        if p.name.endswith((".csv", ".csv.gz"))
+        else "Materials Project summary-document dump"
+    )
+    note_head = (
+        f"Materials Project `mp` from {p.name} ({kind}), curated as paper §8 "
+        f"({opts.key()}); {split_note(mode, seed, {})}"
+    )
+    loaded = load_rows(
+        NAME,
+        split_key,
+        rows_fn,
+        source_hashes=[digest, opts.key(), canonical],
+        required=req,
+        target_names=TARGET_NAMES,
+        limit=limit,
+        use_cache=use_cache,
+        source_note=note_head.rstrip(": "),
+        source_files=[str(p)],
+        info={"split_mode": mode, "seed": seed, "part": part},
+    )
     loaded.split = split
     if "sizes" in state:
         loaded.info["split_sizes"] = state["sizes"]
@@ -588,11 +711,17 @@ def load_mp(split: str = "train", limit: int | None = None, path: str | Path | N
 # --------------------------------------------------------------------------------------------
 
 
-def curate_report(path: str | Path | None = None, *, options: CurationOptions | None = None,
-                  split_modes: Sequence[tuple[str, int]] = (("paper", 0), ("random", 0)),
-                  out_dir: str | Path | None = None, processes: int = 2, verify: bool = True,
-                  limit: int | None = None, progress: bool = True
-                  ) -> tuple[Curated, dict[str, Path]]:
+def curate_report(
+    path: str | Path | None = None,
+    *,
+    options: CurationOptions | None = None,
+    split_modes: Sequence[tuple[str, int]] = (("paper", 0), ("random", 0)),
+    out_dir: str | Path | None = None,
+    processes: int = 2,
+    verify: bool = True,
+    limit: int | None = None,
+    progress: bool = True,
+) -> tuple[Curated, dict[str, Path]]:
     """Curate, size the requested splits, and write `funnel.md`/`funnel.json` (+ curated ids).
 
     Returns:
@@ -607,17 +736,27 @@ def curate_report(path: str | Path | None = None, *, options: CurationOptions | 
         cur.funnel.splits[label] = {k: len(v) for k, v in parts.items()}
         if mode == "paper":
             cur.funnel.splits[label]["not in paper lists"] = len(cur.ids) - sum(
-                len(v) for v in parts.values())
+                len(v) for v in parts.values()
+            )
             for part, ids in parts.items():
                 sub = cur.table[cur.table["id"].isin(set(ids))]
                 cur.funnel.splits[f"paper {part}, per target"] = curation.target_counts(
-                    sub, TARGET_NAMES)
+                    sub, TARGET_NAMES
+                )
     cur.funnel.seconds = time.perf_counter() - t0
     d = Path(out_dir) if out_dir is not None else output_dir()
     md, js = cur.funnel.write(d)
     ids_path = d / "curated.csv.gz"
-    cols = ["id", "reduced_formula", "spacegroup", "nsites", "dimensionality", "hubbard_u",
-            "outlier", *TARGET_NAMES]
+    cols = [
+        "id",
+        "reduced_formula",
+        "spacegroup",
+        "nsites",
+        "dimensionality",
+        "hubbard_u",
+        "outlier",
+        *TARGET_NAMES,
+    ]
     cur.table[cols].to_csv(ids_path, index=False)
     return cur, {"markdown": md, "json": js, "ids": ids_path}
 
@@ -680,7 +819,7 @@ def write_summary_docs(docs: Iterable[Any], out: str | Path) -> tuple[Path, int]
     tmp = p.with_name(p.name + ".part")
     n = 0
     gz = p.name.endswith(".gz")
-    with (gzip.open(tmp, "wt", encoding="utf-8") if gz else open(tmp, "w", encoding="utf-8")) as f:
+    with gzip.open(tmp, "wt", encoding="utf-8") if gz else open(tmp, "w", encoding="utf-8") as f:
         for doc in docs:
             f.write(json.dumps(doc_to_jsonable(doc)) + "\n")
             n += 1
@@ -688,9 +827,14 @@ def write_summary_docs(docs: Iterable[Any], out: str | Path) -> tuple[Path, int]
     return p, n
 
 
-def fetch_summary_docs(api_key: str, out: str | Path, ids: Sequence[str] | None = None, *,
-                       fields: Sequence[str] = SUMMARY_FIELDS, chunk_size: int = 1000
-                       ) -> tuple[Path, int]:
+def fetch_summary_docs(
+    api_key: str,
+    out: str | Path,
+    ids: Sequence[str] | None = None,
+    *,
+    fields: Sequence[str] = SUMMARY_FIELDS,
+    chunk_size: int = 1000,
+) -> tuple[Path, int]:
     """Download summary documents with the official `mp-api` client and write them as JSON lines.
 
     Args:
@@ -709,20 +853,27 @@ def fetch_summary_docs(api_key: str, out: str | Path, ids: Sequence[str] | None 
     try:
         from mp_api.client import MPRester
     except ImportError as exc:
-        raise ImportError("fetching from the Materials Project needs the official client: "
-                          "pip install 'ecn[mp]'  (or: pip install mp-api)") from exc
+        raise ImportError(
+            "fetching from the Materials Project needs the official client: "
+            "pip install 'ecn[mp]'  (or: pip install mp-api)"
+        ) from exc
     kwargs: dict[str, Any] = {"fields": list(fields), "chunk_size": chunk_size}
     if ids is not None:
         kwargs["material_ids"] = list(ids)
-    logger.info("fetching %s summary documents from the Materials Project",
-                len(ids) if ids is not None else "all")
+    logger.info(
+        "fetching %s summary documents from the Materials Project",
+        len(ids) if ids is not None else "all",
+    )
     with MPRester(api_key) as mpr:
         docs = mpr.materials.summary.search(**kwargs)
     path, n = write_summary_docs(docs, out)
     logger.info("wrote %d documents to %s", n, path)
     if ids is not None and n < len(ids):
-        logger.warning("%d of %d requested ids were not returned (deprecated or unknown ids)",
-                       len(ids) - n, len(ids))
+        logger.warning(
+            "%d of %d requested ids were not returned (deprecated or unknown ids)",
+            len(ids) - n,
+            len(ids),
+        )
     return path, n
 
 

@@ -77,8 +77,11 @@ class Perov5Source:
         if split == "train" and self.mode == "assembled":
             if self.castelli_dir is None:
                 raise ValueError("assembled mode needs castelli_dir")
-            return [self.perov_dir / "val.csv", self.perov_dir / "test.csv",
-                    *(self.castelli_dir / f for f in CASTELLI_FILES)]
+            return [
+                self.perov_dir / "val.csv",
+                self.perov_dir / "test.csv",
+                *(self.castelli_dir / f for f in CASTELLI_FILES),
+            ]
         return [self.perov_dir / f"{split}.csv"]
 
 
@@ -128,16 +131,22 @@ def resolve(path: str | Path | None = None) -> Perov5Source:
         cas = _castelli_beside(d)
         if cas is not None:
             return Perov5Source("assembled", d, cas)
-        logger.warning("%s has val/test but neither train.csv nor the castelli export "
-                       "(%s); cannot form a training split there", d, CASTELLI_DIR)
+        logger.warning(
+            "%s has val/test but neither train.csv nor the castelli export "
+            "(%s); cannot form a training split there",
+            d,
+            CASTELLI_DIR,
+        )
         if path is not None:
             raise FileNotFoundError(f"{d}: no train.csv and no {CASTELLI_DIR} beside it")
     return Perov5Source("sample")
 
 
 # ----------------------------------------------------------------------------- matching keys
-_CELL = re.compile(r"_cell_(length_a|length_b|length_c|angle_alpha|angle_beta|angle_gamma)"
-                   r"\s+([-+\d.eE]+)")
+_CELL = re.compile(
+    r"_cell_(length_a|length_b|length_c|angle_alpha|angle_beta|angle_gamma)"
+    r"\s+([-+\d.eE]+)"
+)
 _CELL_ORDER = ("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma")
 
 
@@ -150,10 +159,15 @@ def _fast_p1_sites(cif: str) -> tuple[list[float], list[str], np.ndarray] | None
     if "_atom_site_occupancy" not in cif:
         return None
     head, body = cif.split("_atom_site_occupancy", 1)
-    loop_cols = head[head.rfind("loop_"):].split()
-    if loop_cols[1:] != ["_atom_site_type_symbol", "_atom_site_label",
-                         "_atom_site_symmetry_multiplicity", "_atom_site_fract_x",
-                         "_atom_site_fract_y", "_atom_site_fract_z"]:
+    loop_cols = head[head.rfind("loop_") :].split()
+    if loop_cols[1:] != [
+        "_atom_site_type_symbol",
+        "_atom_site_label",
+        "_atom_site_symmetry_multiplicity",
+        "_atom_site_fract_x",
+        "_atom_site_fract_y",
+        "_atom_site_fract_z",
+    ]:
         return None
     species: list[str] = []
     frac: list[list[float]] = []
@@ -190,7 +204,7 @@ def match_key(cif: str, decimals: int = 3) -> tuple | None:
     else:
         params, species, frac = fast
     f = np.round(np.round(np.asarray(frac) % 1.0, decimals) % 1.0, decimals) + 0.0
-    sites = tuple(sorted((sp, *map(float, row)) for sp, row in zip(species, f)))
+    sites = tuple(sorted((sp, *map(float, row)) for sp, row in zip(species, f, strict=False)))
     return tuple(np.round(params, decimals).tolist()), sites
 
 
@@ -214,7 +228,9 @@ def assemble_train_rows(val_df, test_df, castelli_dfs: Sequence) -> tuple[list[R
     """
     official = {}
     for df in (val_df, test_df):
-        for cif, ha, hr, ig in zip(df["cif"], df["heat_all"], df["heat_ref"], df["ind_gap"]):
+        for cif, ha, hr, ig in zip(
+            df["cif"], df["heat_all"], df["heat_ref"], df["ind_gap"], strict=False
+        ):
             k = match_key(cif)
             if k is not None:
                 official[k] = (float(ha), float(hr), float(ig))
@@ -238,15 +254,26 @@ def assemble_train_rows(val_df, test_df, castelli_dfs: Sequence) -> tuple[list[R
                 c["matched"] += 1
                 c["e_form_eq_heat_all"] += abs(t["e_form"] - ha) < 1e-6
                 c["e_form_eq_heat_ref_grid"] += abs(t["e_form"] - _on_grid(hr)) < 1e-6
-                c["ne_heat_all_eq_heat_ref_grid"] += (abs(t["e_form"] - ha) >= 1e-6
-                                                     and abs(t["e_form"] - _on_grid(hr)) < 1e-6)
+                c["ne_heat_all_eq_heat_ref_grid"] += (
+                    abs(t["e_form"] - ha) >= 1e-6 and abs(t["e_form"] - _on_grid(hr)) < 1e-6
+                )
                 c["gap_eq_ind_gap"] += abs(t["gap_gllbsc"] - ig) < 1e-9
                 continue
             if fam in EXCLUDED_FAMILIES:
                 excluded[fam] += 1
                 continue
-            rows.append((rid, cif, {"heat_all": t["e_form"], "heat_ref": float("nan"),
-                                    "dir_gap": float("nan"), "ind_gap": t["gap_gllbsc"]}))
+            rows.append(
+                (
+                    rid,
+                    cif,
+                    {
+                        "heat_all": t["e_form"],
+                        "heat_ref": float("nan"),
+                        "dir_gap": float("nan"),
+                        "ind_gap": t["gap_gllbsc"],
+                    },
+                )
+            )
     fam_report = {f: dict(c) for f, c in sorted(families.items())}
     others = [c for f, c in families.items() if f not in EXCLUDED_FAMILIES]
     report: dict[str, Any] = {
@@ -258,10 +285,13 @@ def assemble_train_rows(val_df, test_df, castelli_dfs: Sequence) -> tuple[list[R
         "train_rows": len(rows),
         "families": fam_report,
         "o2f_matched": fam_report.get("O2F", {}).get("matched", 0),
-        "o2f_e_form_ne_heat_all": (fam_report.get("O2F", {}).get("matched", 0)
-                                   - fam_report.get("O2F", {}).get("e_form_eq_heat_all", 0)),
+        "o2f_e_form_ne_heat_all": (
+            fam_report.get("O2F", {}).get("matched", 0)
+            - fam_report.get("O2F", {}).get("e_form_eq_heat_all", 0)
+        ),
         "o2f_ne_heat_all_eq_heat_ref": fam_report.get("O2F", {}).get(
-            "ne_heat_all_eq_heat_ref_grid", 0),
+            "ne_heat_all_eq_heat_ref_grid", 0
+        ),
         "others_matched": sum(c["matched"] for c in others),
         "others_e_form_eq_heat_all": sum(c["e_form_eq_heat_all"] for c in others),
         "gap_eq_ind_gap": sum(c["gap_eq_ind_gap"] for c in families.values()),
@@ -315,8 +345,10 @@ def assembly_report(source: Perov5Source, verify: bool = True) -> dict:
 def source_note(source: Perov5Source, report: dict | None = None) -> str:
     """Provenance + deviation text for results files (identical for every split of a source)."""
     if source.mode == "official":
-        return (f"Perov-5 (CDVAE split of Castelli et al. 2012, txie-93/cdvae): official "
-                f"train/val/test files from {source.perov_dir}.")
+        return (
+            f"Perov-5 (CDVAE split of Castelli et al. 2012, txie-93/cdvae): official "
+            f"train/val/test files from {source.perov_dir}."
+        )
     if source.mode == "assembled":
         r = report or {}
         return (
@@ -357,13 +389,22 @@ def sample_split_indices(n: int, seed: int = SAMPLE_SEED) -> dict[str, np.ndarra
     """Seeded 80/10/10 split of `n` rows (indices sorted to keep the source order)."""
     perm = np.random.default_rng(seed).permutation(n)
     n_tr, n_va = round(0.8 * n), round(0.1 * n)
-    return {"train": np.sort(perm[:n_tr]), "val": np.sort(perm[n_tr:n_tr + n_va]),
-            "test": np.sort(perm[n_tr + n_va:])}
+    return {
+        "train": np.sort(perm[:n_tr]),
+        "val": np.sort(perm[n_tr : n_tr + n_va]),
+        "test": np.sort(perm[n_tr + n_va :]),
+    }
 
 
-def load(split: str, limit: int | None = None, path: str | Path | None = None, *,
-         required: Sequence[str] | None = None, verify: bool = True,
-         use_cache: bool = True) -> LoadedSplit:
+def load(
+    split: str,
+    limit: int | None = None,
+    path: str | Path | None = None,
+    *,
+    required: Sequence[str] | None = None,
+    verify: bool = True,
+    use_cache: bool = True,
+) -> LoadedSplit:
     """Load one Perov-5 split (see module docstring for where each split comes from)."""
     if split not in SPLITS:
         raise ValueError(f"perov5 has splits {SPLITS}, not {split!r}")
@@ -378,34 +419,52 @@ def load(split: str, limit: int | None = None, path: str | Path | None = None, *
     report = None
 
     if source.mode == "sample":
-        logger.warning("Perov-5 full data not found; using the embedded 600-structure sample "
-                       "(results are NOT comparable to the paper)")
+        logger.warning(
+            "Perov-5 full data not found; using the embedded 600-structure sample "
+            "(results are NOT comparable to the paper)"
+        )
         idx = sample_split_indices(len(_sample_table(hashes[0])))[split]
 
         def rows_fn() -> tuple[list[Row], dict[int, str]]:
             return perov5_rows(_sample_table(hashes[0]).iloc[idx]), {}
     elif source.mode == "assembled":
-        stamp = (tuple(hashes) if split == "train" else
-                 tuple(sha256_file(f) for f in source.files("train")))
+        stamp = (
+            tuple(hashes)
+            if split == "train"
+            else tuple(sha256_file(f) for f in source.files("train"))
+        )
         report = _report(source, stamp)
         info["assembly"] = report
         if split == "train":
+
             def rows_fn() -> tuple[list[Row], dict[int, str]]:
-                return list(_assembly(str(source.perov_dir), str(source.castelli_dir),
-                                      stamp)[0]), {}
+                return list(
+                    _assembly(str(source.perov_dir), str(source.castelli_dir), stamp)[0]
+                ), {}
         else:
+
             def rows_fn() -> tuple[list[Row], dict[int, str]]:
                 return perov5_rows(read_csv_table(files[0], PEROV5_COLUMNS)), {}
     else:
+
         def rows_fn() -> tuple[list[Row], dict[int, str]]:
             return perov5_rows(read_csv_table(files[0], PEROV5_COLUMNS)), {}
 
     info["training_source"] = training_source(source, report)
     key = [source.mode, *hashes] + ([ASSEMBLY_VERSION] if report and split == "train" else [])
-    return load_rows(NAME, split, rows_fn, source_hashes=key, required=req,
-                     target_names=PEROV5_TARGETS, limit=limit, use_cache=use_cache,
-                     source_note=source_note(source, report),
-                     source_files=[str(f) for f in files], info=info)
+    return load_rows(
+        NAME,
+        split,
+        rows_fn,
+        source_hashes=key,
+        required=req,
+        target_names=PEROV5_TARGETS,
+        limit=limit,
+        use_cache=use_cache,
+        source_note=source_note(source, report),
+        source_files=[str(f) for f in files],
+        info=info,
+    )
 
 
 def training_source(source: Perov5Source, report: dict | None = None) -> str:
@@ -414,6 +473,8 @@ def training_source(source: Perov5Source, report: dict | None = None) -> str:
         return f"official train.csv ({source.perov_dir})"
     if source.mode == "assembled":
         n = (report or {}).get("train_rows", "?")
-        return (f"assembled from the castelli export ({n} rows before validation; official "
-                f"train.csv has {OFFICIAL_TRAIN_SIZE}, not available)")
+        return (
+            f"assembled from the castelli export ({n} rows before validation; official "
+            f"train.csv has {OFFICIAL_TRAIN_SIZE}, not available)"
+        )
     return "embedded 600-structure sample, seeded 80/10/10 re-split (480/60/60)"

@@ -19,10 +19,28 @@ Row = tuple[str, str, dict[str, float]]
 
 PEROV5_COLUMNS = ("material_id", "cif", "formula", "heat_all", "heat_ref", "dir_gap", "ind_gap")
 PEROV5_TARGETS = ("heat_all", "heat_ref", "dir_gap", "ind_gap")
-CASTELLI_COLUMNS = ("fermi_level", "fermi_width", "e_form", "gap_is_direct", "mu_b", "formula",
-                    "vbm", "cbm", "gap_gllbsc", "cif")
-CASTELLI_TARGETS = ("e_form", "gap_gllbsc", "gap_is_direct", "mu_b", "fermi_level",
-                    "fermi_width", "vbm", "cbm")
+CASTELLI_COLUMNS = (
+    "fermi_level",
+    "fermi_width",
+    "e_form",
+    "gap_is_direct",
+    "mu_b",
+    "formula",
+    "vbm",
+    "cbm",
+    "gap_gllbsc",
+    "cif",
+)
+CASTELLI_TARGETS = (
+    "e_form",
+    "gap_gllbsc",
+    "gap_is_direct",
+    "mu_b",
+    "fermi_level",
+    "fermi_width",
+    "vbm",
+    "cbm",
+)
 
 
 def read_csv_table(path: str | Path, required: Sequence[str]):
@@ -37,8 +55,9 @@ def read_csv_table(path: str | Path, required: Sequence[str]):
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"data file not found: {p}")
-    df = pd.read_csv(p, dtype={"material_id": str, "cif": str, "formula": str},
-                     keep_default_na=True)
+    df = pd.read_csv(
+        p, dtype={"material_id": str, "cif": str, "formula": str}, keep_default_na=True
+    )
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(f"{p}: missing column(s) {missing}; found {list(df.columns)}")
@@ -49,9 +68,11 @@ def perov5_rows(df, targets: Sequence[str] = PEROV5_TARGETS) -> list[Row]:
     """Rows of a Perov-5 (CDVAE) table: id = material_id."""
     out: list[Row] = []
     cols = [df[t].tolist() for t in targets]
-    for k, (mid, cif) in enumerate(zip(df["material_id"].tolist(), df["cif"].tolist())):
+    for k, (mid, cif) in enumerate(
+        zip(df["material_id"].tolist(), df["cif"].tolist(), strict=False)
+    ):
         rid = str(mid) if isinstance(mid, str) and mid.strip() else f"row{k}"
-        out.append((rid, cif, {t: to_float(c[k]) for t, c in zip(targets, cols)}))
+        out.append((rid, cif, {t: to_float(c[k]) for t, c in zip(targets, cols, strict=False)}))
     return out
 
 
@@ -120,19 +141,25 @@ def _not_number(text: str) -> bool:
         return True
 
 
-def read_cif_folder(folder: str | Path) -> tuple[list[Row], tuple[str, ...], list[tuple[int, str, str]]]:
+def read_cif_folder(
+    folder: str | Path,
+) -> tuple[list[Row], tuple[str, ...], list[tuple[int, str, str]]]:
     """Rows of a CGCNN-style folder, the target names, and `(row, id, reason)` for rows whose
     `<id>.cif` is missing or unreadable."""
     folder = Path(folder)
     ids, values, names = read_id_prop(folder)
     rows: list[Row] = []
     missing: list[tuple[int, str, str]] = []
-    for k, (rid, vals) in enumerate(zip(ids, values)):
+    for k, (rid, vals) in enumerate(zip(ids, values, strict=False)):
         cif_path = folder / f"{rid}.cif"
         try:
             text = cif_path.read_text(errors="replace")
         except OSError as exc:
-            missing.append((k, rid, f"CIF file {cif_path.name} not readable: {exc.strerror or exc}"))
+            missing.append(
+                (k, rid, f"CIF file {cif_path.name} not readable: {exc.strerror or exc}")
+            )
             text = ""
-        rows.append((rid, text, {n: to_float(v) for n, v in zip(names, vals[: len(names)])}))
+        rows.append(
+            (rid, text, {n: to_float(v) for n, v in zip(names, vals[: len(names)], strict=False)})
+        )
     return rows, names, missing

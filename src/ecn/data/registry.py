@@ -90,9 +90,15 @@ class DatasetSpec:
 CASTELLI_SPLITS = {"test": "test.csv.gz", "valid": "valid.csv.gz"}
 
 
-def _load_castelli(split: str, limit: int | None = None, path: str | Path | None = None, *,
-                   required: Sequence[str] | None = None, verify: bool = True,
-                   use_cache: bool = True) -> LoadedSplit:
+def _load_castelli(
+    split: str,
+    limit: int | None = None,
+    path: str | Path | None = None,
+    *,
+    required: Sequence[str] | None = None,
+    verify: bool = True,
+    use_cache: bool = True,
+) -> LoadedSplit:
     """The matminer castelli_perovskites export subset (Breaddsmall/materials_pretrain split)."""
     from ecn.settings import data_dir
 
@@ -110,11 +116,22 @@ def _load_castelli(split: str, limit: int | None = None, path: str | Path | None
     def rows_fn() -> tuple[list[Row], dict[int, str]]:
         return castelli_rows(read_csv_table(f, CASTELLI_COLUMNS)), {}
 
-    note = (f"matminer castelli_perovskites export subset ({f}; Breaddsmall/materials_pretrain "
-            "datasets/perov, their random 6:2:2 split; the 60% train part is not available).")
-    return load_rows("castelli", split, rows_fn, source_hashes=[digest], required=req,
-                     target_names=CASTELLI_TARGETS, limit=limit, use_cache=use_cache,
-                     source_note=note, source_files=[str(f)])
+    note = (
+        f"matminer castelli_perovskites export subset ({f}; Breaddsmall/materials_pretrain "
+        "datasets/perov, their random 6:2:2 split; the 60% train part is not available)."
+    )
+    return load_rows(
+        "castelli",
+        split,
+        rows_fn,
+        source_hashes=[digest],
+        required=req,
+        target_names=CASTELLI_TARGETS,
+        limit=limit,
+        use_cache=use_cache,
+        source_note=note,
+        source_files=[str(f)],
+    )
 
 
 # ----------------------------------------------------------------------------- CIF folder
@@ -122,9 +139,15 @@ CIF_SPLITS = ("all", "train", "val", "test")
 CIF_SPLIT_SEED = 0
 
 
-def _load_cif_folder(split: str, limit: int | None = None, path: str | Path | None = None, *,
-                     required: Sequence[str] | None = None, verify: bool = True,
-                     use_cache: bool = True) -> LoadedSplit:
+def _load_cif_folder(
+    split: str,
+    limit: int | None = None,
+    path: str | Path | None = None,
+    *,
+    required: Sequence[str] | None = None,
+    verify: bool = True,
+    use_cache: bool = True,
+) -> LoadedSplit:
     """CGCNN-convention folder (`id_prop.csv` + `<id>.cif`). Split 'all' is every row;
     train/val/test are a seeded 80/10/10 split of the rows (seed 0)."""
     if path is None:
@@ -136,8 +159,9 @@ def _load_cif_folder(split: str, limit: int | None = None, path: str | Path | No
     if split != "all":
         perm = np.random.default_rng(CIF_SPLIT_SEED).permutation(len(rows_all))
         n_tr, n_va = round(0.8 * len(perm)), round(0.1 * len(perm))
-        pick = {"train": perm[:n_tr], "val": perm[n_tr:n_tr + n_va],
-                "test": perm[n_tr + n_va:]}[split]
+        pick = {"train": perm[:n_tr], "val": perm[n_tr : n_tr + n_va], "test": perm[n_tr + n_va :]}[
+            split
+        ]
         keep = sorted(int(i) for i in pick)
     else:
         keep = list(range(len(rows_all)))
@@ -152,12 +176,21 @@ def _load_cif_folder(split: str, limit: int | None = None, path: str | Path | No
     def rows_fn() -> tuple[list[Row], dict[int, str]]:
         return rows, known
 
-    note = (f"CIF folder {folder} (CGCNN convention, {len(rows_all)} rows"
-            + (f"; split {split!r} = seeded 80/10/10, seed {CIF_SPLIT_SEED})" if split != "all"
-               else ")"))
-    return load_rows("cif", split, rows_fn, source_hashes=parts, required=req,
-                     target_names=names, limit=limit, use_cache=use_cache, source_note=note,
-                     source_files=[str(folder / "id_prop.csv")])
+    note = f"CIF folder {folder} (CGCNN convention, {len(rows_all)} rows" + (
+        f"; split {split!r} = seeded 80/10/10, seed {CIF_SPLIT_SEED})" if split != "all" else ")"
+    )
+    return load_rows(
+        "cif",
+        split,
+        rows_fn,
+        source_hashes=parts,
+        required=req,
+        target_names=names,
+        limit=limit,
+        use_cache=use_cache,
+        source_note=note,
+        source_files=[str(folder / "id_prop.csv")],
+    )
 
 
 def hash_text(text: str) -> str:
@@ -174,10 +207,18 @@ DATASETS: dict[str, DatasetSpec] = {
         name="perov5",
         description="Perov-5: 18,928 cubic ABX3 perovskites (Castelli et al. 2012), CDVAE split",
         targets=(
-            TargetSpec("heat_all", _PEROV5_HEAT_UNIT, "regression",
-                       "heat of formation vs all references (the paper's target)"),
-            TargetSpec("heat_ref", _PEROV5_HEAT_UNIT, "regression",
-                       "heat of formation vs standard references"),
+            TargetSpec(
+                "heat_all",
+                _PEROV5_HEAT_UNIT,
+                "regression",
+                "heat of formation vs all references (the paper's target)",
+            ),
+            TargetSpec(
+                "heat_ref",
+                _PEROV5_HEAT_UNIT,
+                "regression",
+                "heat of formation vs standard references",
+            ),
             TargetSpec("dir_gap", "eV", "regression", "direct band gap (GLLB-SC)"),
             TargetSpec("ind_gap", "eV", "regression", "indirect band gap (GLLB-SC)"),
         ),
@@ -223,11 +264,18 @@ DATASETS: dict[str, DatasetSpec] = {
         loader=_load_cif_folder,
         needs_path=True,
         notes="Target names come from the file (target, or target_0.. / a header row); "
-              "units are unknown.",
+        "units are unknown.",
     ),
-    "mp": DatasetSpec(name=mp.NAME, description=mp.DESCRIPTION, targets=mp.TARGETS,
-                      default_target=mp.DEFAULT_TARGET, graph_defaults=mp.GRAPH_SETTINGS,
-                      splits=mp.SPLITS, loader=mp.load, notes=mp.NOTES),
+    "mp": DatasetSpec(
+        name=mp.NAME,
+        description=mp.DESCRIPTION,
+        targets=mp.TARGETS,
+        default_target=mp.DEFAULT_TARGET,
+        graph_defaults=mp.GRAPH_SETTINGS,
+        splits=mp.SPLITS,
+        loader=mp.load,
+        notes=mp.NOTES,
+    ),
 }
 
 
@@ -239,9 +287,16 @@ def get_spec(name: str) -> DatasetSpec:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
 
 
-def load_split(name: str, split: str, limit: int | None = None, path: str | None = None, *,
-               required: Sequence[str] | None = None, verify: bool = True,
-               use_cache: bool = True) -> LoadedSplit:
+def load_split(
+    name: str,
+    split: str,
+    limit: int | None = None,
+    path: str | None = None,
+    *,
+    required: Sequence[str] | None = None,
+    verify: bool = True,
+    use_cache: bool = True,
+) -> LoadedSplit:
     """Load one split of a registered dataset as validated records.
 
     Args:
@@ -257,8 +312,7 @@ def load_split(name: str, split: str, limit: int | None = None, path: str | None
     spec = get_spec(name)
     if split not in spec.splits:
         raise ValueError(f"{name} has splits {spec.splits}, not {split!r}")
-    return spec.loader(split, limit, path, required=required, verify=verify,
-                       use_cache=use_cache)
+    return spec.loader(split, limit, path, required=required, verify=verify, use_cache=use_cache)
 
 
 def available_splits(name: str, path: str | None = None) -> tuple[str, ...]:

@@ -74,7 +74,11 @@ def structure_problem(structure: Structure) -> str | None:
     for site in structure:
         sp = site.specie
         z = getattr(sp, "Z", 0)
-        if isinstance(sp, DummySpecies) or not isinstance(z, (int, np.integer)) or not 1 <= z <= MAX_Z:
+        if (
+            isinstance(sp, DummySpecies)
+            or not isinstance(z, (int, np.integer))
+            or not 1 <= z <= MAX_Z
+        ):
             bad.add(str(sp))
     if bad:
         return f"element outside the supported table (Z 1..{MAX_Z}): {', '.join(sorted(bad))}"
@@ -127,8 +131,9 @@ def to_float(value: object) -> float:
         return math.nan
 
 
-def make_record(rid: str, source: str | Structure, targets: dict[str, float],
-                required: Sequence[str]) -> Record | Rejection:
+def make_record(
+    rid: str, source: str | Structure, targets: dict[str, float], required: Sequence[str]
+) -> Record | Rejection:
     """Validate one row; never raises (an unexpected error becomes a rejection too)."""
     try:
         reason = target_problem(targets, required)
@@ -145,8 +150,9 @@ def make_record(rid: str, source: str | Structure, targets: dict[str, float],
         return Rejection(rid, f"unexpected error: {type(exc).__name__}: {exc}"[:300])
 
 
-def make_records(rows: Iterable[tuple[str, str | Structure, dict[str, float]]],
-                 required: Sequence[str]) -> tuple[list[Record], list[Rejection]]:
+def make_records(
+    rows: Iterable[tuple[str, str | Structure, dict[str, float]]], required: Sequence[str]
+) -> tuple[list[Record], list[Rejection]]:
     """Validate rows `(id, cif text or Structure, targets)` into records and rejections."""
     records: list[Record] = []
     rejected: list[Rejection] = []

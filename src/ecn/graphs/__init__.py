@@ -13,6 +13,15 @@ from ecn.graphs.neighbors import UnitEdges, neighbor_list
 from ecn.graphs.settings import GraphSettings
 
 __all__ = [
-    "CrystalGraph", "GraphSettings", "UnitEdges", "build_graph", "build_graphs", "collate",
-    "cover_edges", "gaussian_features", "load_or_build", "neighbor_list", "node_features",
+    "CrystalGraph",
+    "GraphSettings",
+    "UnitEdges",
+    "build_graph",
+    "build_graphs",
+    "collate",
+    "cover_edges",
+    "gaussian_features",
+    "load_or_build",
+    "neighbor_list",
+    "node_features",
 ]

@@ -25,7 +25,9 @@ from ecn.graphs.settings import GraphSettings
 logger = logging.getLogger(__name__)
 
 # CELL_BITS[a] = (a0, a1, a2) with a = 4*a0 + 2*a1 + a2 (graph.py convention).
-CELL_BITS: np.ndarray = np.array([[(a >> 2) & 1, (a >> 1) & 1, a & 1] for a in range(8)], dtype=np.int64)
+CELL_BITS: np.ndarray = np.array(
+    [[(a >> 2) & 1, (a >> 1) & 1, a & 1] for a in range(8)], dtype=np.int64
+)
 
 
 def cover_edges(edges: UnitEdges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -53,8 +55,9 @@ def gaussian_features(dist: np.ndarray, settings: GraphSettings) -> np.ndarray:
     return np.exp(-((dist[:, None] - mu[None, :]) ** 2) / settings.gaussian_width**2)
 
 
-def node_features(z: np.ndarray, cell: np.ndarray, settings: GraphSettings,
-                  hubbard: bool = False) -> np.ndarray:
+def node_features(
+    z: np.ndarray, cell: np.ndarray, settings: GraphSettings, hubbard: bool = False
+) -> np.ndarray:
     """Node features [atom encoding, Hubbard-U flag?, onehot(cell)?]: (N, settings.node_feature_dim).
 
     Args:
@@ -80,9 +83,13 @@ def node_features(z: np.ndarray, cell: np.ndarray, settings: GraphSettings,
     return x
 
 
-def build_graph(structure: Structure, settings: GraphSettings | None = None,
-                targets: np.ndarray | None = None, id: str = "",
-                edges: UnitEdges | None = None) -> CrystalGraph:
+def build_graph(
+    structure: Structure,
+    settings: GraphSettings | None = None,
+    targets: np.ndarray | None = None,
+    id: str = "",
+    edges: UnitEdges | None = None,
+) -> CrystalGraph:
     """One crystal graph (supercell cover when ``settings.supercell``, else the unit cell).
 
     Args:
@@ -109,7 +116,11 @@ def build_graph(structure: Structure, settings: GraphSettings | None = None,
         cell = np.zeros(n, dtype=np.int64)
         atom = np.arange(n)
     z = z_unit[atom]
-    hub = hubbard_u_flag({SYMBOLS[int(k)] for k in np.unique(z_unit)}) if settings.hubbard_u else False
+    hub = (
+        hubbard_u_flag({SYMBOLS[int(k)] for k in np.unique(z_unit)})
+        if settings.hubbard_u
+        else False
+    )
     y = np.zeros((1, 0)) if targets is None else np.asarray(targets, dtype=float).reshape(1, -1)
     n_nodes, n_edges = len(z), len(src)
     return CrystalGraph(
@@ -142,12 +153,14 @@ def _to_arrays(graph: CrystalGraph) -> dict:
 
 
 def _from_arrays(fields: dict) -> CrystalGraph:
-    return CrystalGraph(**{k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v)
-                           for k, v in fields.items()})
+    return CrystalGraph(
+        **{k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
+    )
 
 
-def _build_one(args: tuple[str, Structure, np.ndarray | None, GraphSettings]
-               ) -> tuple[str, dict | None, str, int]:
+def _build_one(
+    args: tuple[str, Structure, np.ndarray | None, GraphSettings],
+) -> tuple[str, dict | None, str, int]:
     """Worker: (id, graph as arrays or None, rejection reason, isolated-atom count). Never raises."""
     mid, structure, targets, settings = args
     try:
@@ -158,10 +171,13 @@ def _build_one(args: tuple[str, Structure, np.ndarray | None, GraphSettings]
         return mid, None, f"graph building failed: {type(exc).__name__}: {exc}", 0
 
 
-def build_graphs(items: Iterable[tuple[str, Structure, np.ndarray | None]],
-                 settings: GraphSettings | None = None, n_jobs: int | None = None,
-                 progress: bool = True, stats: dict | None = None
-                 ) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
+def build_graphs(
+    items: Iterable[tuple[str, Structure, np.ndarray | None]],
+    settings: GraphSettings | None = None,
+    n_jobs: int | None = None,
+    progress: bool = True,
+    stats: dict | None = None,
+) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
     """Build graphs for many structures on all cores, with a progress bar.
 
     Args:
@@ -191,7 +207,9 @@ def build_graphs(items: Iterable[tuple[str, Structure, np.ndarray | None]],
             TimeRemainingColumn,
         )
 
-        bar = Progress(TextColumn("graphs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        bar = Progress(
+            TextColumn("graphs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        )
         bar.start()
         task = bar.add_task("graphs", total=len(work))
     try:
@@ -220,10 +238,17 @@ def build_graphs(items: Iterable[tuple[str, Structure, np.ndarray | None]],
     n_iso_atoms = sum(k for *_, k in results)
     n_iso_structs = sum(1 for *_, k in results if k > 0)
     if n_iso_structs:
-        logger.warning("%d of %d structures had atoms without neighbours (%d atoms); they got their "
-                       "nearest neighbour(s)", n_iso_structs, len(results), n_iso_atoms)
+        logger.warning(
+            "%d of %d structures had atoms without neighbours (%d atoms); they got their "
+            "nearest neighbour(s)",
+            n_iso_structs,
+            len(results),
+            n_iso_atoms,
+        )
     if rejected:
-        logger.warning("rejected %d of %d structures while building graphs", len(rejected), len(results))
+        logger.warning(
+            "rejected %d of %d structures while building graphs", len(rejected), len(results)
+        )
     if stats is not None:
         stats.update(n_isolated_structures=n_iso_structs, n_isolated_atoms=n_iso_atoms)
     return graphs, rejected

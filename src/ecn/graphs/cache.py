@@ -38,8 +38,9 @@ def cache_key(data_checksum: str, settings: GraphSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def cache_path(name: str, data_checksum: str, settings: GraphSettings,
-               root: Path | None = None) -> Path:
+def cache_path(
+    name: str, data_checksum: str, settings: GraphSettings, root: Path | None = None
+) -> Path:
     """`<cache dir>/<name>-<key>.pt`."""
     from ecn.settings import cache_dir
 
@@ -48,7 +49,11 @@ def cache_path(name: str, data_checksum: str, settings: GraphSettings,
 
 def pack(graphs: list[CrystalGraph], rejected: list[tuple[str, str]], meta: dict) -> dict:
     """Graphs -> a dict of plain tensors/lists (what `torch.save` writes)."""
-    out: dict = {"meta": dict(meta), "rejected": [list(r) for r in rejected], "n_graphs": len(graphs)}
+    out: dict = {
+        "meta": dict(meta),
+        "rejected": [list(r) for r in rejected],
+        "n_graphs": len(graphs),
+    }
     if not graphs:
         return out
     b = collate(graphs)
@@ -73,16 +78,18 @@ def unpack(payload: dict) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
     split_ei = torch.split(payload["edge_index_local"], edges, dim=1)
     graphs = []
     for k in range(payload["n_graphs"]):
-        graphs.append(CrystalGraph(
-            **{f: split_n[f][k] for f in _NODE_FIELDS},
-            **{f: split_e[f][k] for f in _EDGE_FIELDS},
-            **{f: payload[f][k:k + 1] for f in _GRAPH_FIELDS},
-            edge_index=split_ei[k],
-            batch=torch.zeros(nodes[k], dtype=torch.long),
-            edge_batch=torch.zeros(edges[k], dtype=torch.long),
-            ids=[payload["ids"][k]],
-            supercell=payload["supercell"],
-        ))
+        graphs.append(
+            CrystalGraph(
+                **{f: split_n[f][k] for f in _NODE_FIELDS},
+                **{f: split_e[f][k] for f in _EDGE_FIELDS},
+                **{f: payload[f][k : k + 1] for f in _GRAPH_FIELDS},
+                edge_index=split_ei[k],
+                batch=torch.zeros(nodes[k], dtype=torch.long),
+                edge_batch=torch.zeros(edges[k], dtype=torch.long),
+                ids=[payload["ids"][k]],
+                supercell=payload["supercell"],
+            )
+        )
     return graphs, rejected
 
 
@@ -99,11 +106,17 @@ def save_atomic(path: Path, payload: dict) -> None:
         raise
 
 
-def load_or_build(name: str, data_checksum: str, settings: GraphSettings,
-                  items_fn: Callable[[], Iterable[tuple[str, Structure, np.ndarray | None]]],
-                  n_jobs: int | None = None, progress: bool = True, cache_root: Path | None = None,
-                  rebuild: bool = False, stats: dict | None = None,
-                  ) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
+def load_or_build(
+    name: str,
+    data_checksum: str,
+    settings: GraphSettings,
+    items_fn: Callable[[], Iterable[tuple[str, Structure, np.ndarray | None]]],
+    n_jobs: int | None = None,
+    progress: bool = True,
+    cache_root: Path | None = None,
+    rebuild: bool = False,
+    stats: dict | None = None,
+) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
     """Graphs for a dataset split, from the cache when present, else built and cached.
 
     Args:
@@ -128,10 +141,16 @@ def load_or_build(name: str, data_checksum: str, settings: GraphSettings,
         logger.info("loaded %d graphs from %s", len(graphs), path)
         return graphs, rejected
     build_stats: dict = {}
-    graphs, rejected = build_graphs(items_fn(), settings, n_jobs=n_jobs, progress=progress,
-                                    stats=build_stats)
-    meta = {"name": name, "data_checksum": data_checksum, "settings_key": settings.key(),
-            "code_version": GRAPH_CODE_VERSION, "stats": build_stats}
+    graphs, rejected = build_graphs(
+        items_fn(), settings, n_jobs=n_jobs, progress=progress, stats=build_stats
+    )
+    meta = {
+        "name": name,
+        "data_checksum": data_checksum,
+        "settings_key": settings.key(),
+        "code_version": GRAPH_CODE_VERSION,
+        "stats": build_stats,
+    }
     save_atomic(path, pack(graphs, rejected, meta))
     stats.update(build_stats, cached=False, path=str(path))
     logger.info("built %d graphs (%d rejected), cached at %s", len(graphs), len(rejected), path)

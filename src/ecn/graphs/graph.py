@@ -15,8 +15,8 @@ Conventions (shared with `ecn.symmetry`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -74,7 +74,7 @@ class CrystalGraph:
     def num_graphs(self) -> int:
         return int(self.lattice.shape[0])
 
-    def to(self, device: torch.device | str) -> "CrystalGraph":
+    def to(self, device: torch.device | str) -> CrystalGraph:
         """Move every tensor to `device` (non-tensors are kept)."""
         kw = {}
         for f in fields(self):
@@ -82,7 +82,7 @@ class CrystalGraph:
             kw[f.name] = v.to(device) if isinstance(v, Tensor) else v
         return replace(self, **kw)
 
-    def with_targets(self, y: Tensor) -> "CrystalGraph":
+    def with_targets(self, y: Tensor) -> CrystalGraph:
         """Return a shallow copy with other targets (e.g. standardised)."""
         return replace(self, y=y)
 
@@ -99,7 +99,9 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
         raise ValueError("cannot mix unit-cell and supercell graphs in one batch")
     node_counts = torch.tensor([g.num_nodes for g in graphs])
     node_shift = torch.cumsum(node_counts, 0) - node_counts
-    edge_index = torch.cat([g.edge_index + s for g, s in zip(graphs, node_shift.tolist())], dim=1)
+    edge_index = torch.cat(
+        [g.edge_index + s for g, s in zip(graphs, node_shift.tolist(), strict=False)], dim=1
+    )
     batch = torch.cat([g.batch.new_full((g.num_nodes,), k) for k, g in enumerate(graphs)])
     edge_batch = torch.cat([g.edge_batch.new_full((g.num_edges,), k) for k, g in enumerate(graphs)])
     maps = [g.cell_orbit_map for g in graphs]

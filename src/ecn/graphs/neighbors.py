@@ -80,10 +80,17 @@ class UnitEdges:
         Args:
             fallback: include the nearest-neighbour fallback edges of isolated atoms.
         """
-        keep = np.ones(self.num_edges, dtype=bool) if fallback or self.fallback is None \
+        keep = (
+            np.ones(self.num_edges, dtype=bool)
+            if fallback or self.fallback is None
             else ~self.fallback
-        return {(int(i), int(j), (int(a), int(b), int(c)))
-                for i, j, (a, b, c) in zip(self.dst[keep], self.src[keep], self.offset[keep].tolist())}
+        )
+        return {
+            (int(i), int(j), (int(a), int(b), int(c)))
+            for i, j, (a, b, c) in zip(
+                self.dst[keep], self.src[keep], self.offset[keep].tolist(), strict=False
+            )
+        }
 
 
 def _arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -100,23 +107,33 @@ def _arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     lattice = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
     if abs(np.linalg.det(lattice)) < 1e-6:
         raise ValueError("degenerate lattice (zero volume)")
-    return (np.ascontiguousarray(structure.frac_coords, dtype=float),
-            np.ascontiguousarray(structure.cart_coords, dtype=float), lattice, z)
+    return (
+        np.ascontiguousarray(structure.frac_coords, dtype=float),
+        np.ascontiguousarray(structure.cart_coords, dtype=float),
+        lattice,
+        z,
+    )
 
 
-def _radius_search(cart: np.ndarray, lattice: np.ndarray, r: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _radius_search(
+    cart: np.ndarray, lattice: np.ndarray, r: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All (center, point, image, dist) with dist <= r + 1e-8, self pairs removed.
 
     Same call and same self-exclusion as pymatgen's ``Structure.get_neighbor_list``.
     """
     from pymatgen.optimization.neighbors import find_points_in_spheres
 
-    c, p, img, d = find_points_in_spheres(cart, cart, r=float(r), pbc=_PBC, lattice=lattice,
-                                          tol=_NUMERICAL_TOL)
+    c, p, img, d = find_points_in_spheres(
+        cart, cart, r=float(r), pbc=_PBC, lattice=lattice, tol=_NUMERICAL_TOL
+    )
     keep = ~((c == p) & (d <= _NUMERICAL_TOL))
-    return (c[keep].astype(np.int64), p[keep].astype(np.int64),
-            np.rint(img[keep]).astype(np.int64), d[keep])
+    return (
+        c[keep].astype(np.int64),
+        p[keep].astype(np.int64),
+        np.rint(img[keep]).astype(np.int64),
+        d[keep],
+    )
 
 
 class _Codes:
@@ -157,9 +174,14 @@ def _circumcentres(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a + rel, np.sqrt((rel * rel).sum(1)), flat
 
 
-def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np.ndarray,
-                  tol: float, r_cand: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def _voronoi_fast(
+    frac: np.ndarray,
+    cart: np.ndarray,
+    lattice: np.ndarray,
+    z: np.ndarray,
+    tol: float,
+    r_cand: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """IsayevNN edges from one verified Delaunay triangulation; None when unverifiable."""
     n = len(frac)
     c, p, img, d = _radius_search(cart, lattice, r_cand)
@@ -172,7 +194,9 @@ def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np
     starts = np.cumsum(counts) - counts
     radius = np.full(n, float(r_cand))
     has = counts > _STAR_RADIUS_RANK
-    radius[has] = np.minimum(r_cand, _STAR_RADIUS_FACTOR * d[order[starts[has] + _STAR_RADIUS_RANK]])
+    radius[has] = np.minimum(
+        r_cand, _STAR_RADIUS_FACTOR * d[order[starts[has] + _STAR_RADIUS_RANK]]
+    )
     codes = _Codes(max(int(np.abs(img).max()), 1))
     cand = codes.encode(p, img)
     roots = codes.encode(np.arange(n), np.zeros((n, 3), dtype=np.int64))
@@ -210,7 +234,11 @@ def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np
         q = ((frac[p] + img) @ lattice)[order]
         n_q = counts[root_of]
         rep = np.repeat(np.nonzero(check)[0], n_q)
-        idx = np.arange(len(rep)) - np.repeat(np.cumsum(n_q) - n_q, n_q) + np.repeat(starts[root_of], n_q)
+        idx = (
+            np.arange(len(rep))
+            - np.repeat(np.cumsum(n_q) - n_q, n_q)
+            + np.repeat(starts[root_of], n_q)
+        )
         d2 = ((centre[rep] - q[idx]) ** 2).sum(1)
         if np.any(d2 < (rho[rep] - _EMPTY_TOL) ** 2):
             return None
@@ -248,9 +276,14 @@ def _voronoi_fast(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np
     return i[sel], j[sel], off[sel], dist[sel]
 
 
-def _voronoi_reference(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, z: np.ndarray,
-                       tol: float, r_cand: float
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _voronoi_reference(
+    frac: np.ndarray,
+    cart: np.ndarray,
+    lattice: np.ndarray,
+    z: np.ndarray,
+    tol: float,
+    r_cand: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """pymatgen ``IsayevNN(cutoff=r_cand, tol=tol).get_all_nn_info`` with the same qhull input.
 
     Where pymatgen gives up (a unit-cell atom's Voronoi cell is unbounded within the candidates,
@@ -294,8 +327,9 @@ def _voronoi_reference(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, 
     return i[keep], j[keep], off[keep], dist[keep]
 
 
-def _nearest_fallback(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, atoms: np.ndarray,
-                      r_start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _nearest_fallback(
+    frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, atoms: np.ndarray, r_start: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Edges i <- j to the nearest neighbour(s) of each atom in `atoms` (ties within 1e-3 Å)."""
     r = float(r_start)
     out_i, out_j, out_o, out_d = [], [], [], []
@@ -311,12 +345,17 @@ def _nearest_fallback(frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, a
             out_i.append(c[mm]), out_j.append(p[mm]), out_o.append(img[mm]), out_d.append(d[mm])
             todo.discard(a)
         r *= 2.0
-    return (np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_o),
-            np.concatenate(out_d))
+    return (
+        np.concatenate(out_i),
+        np.concatenate(out_j),
+        np.concatenate(out_o),
+        np.concatenate(out_d),
+    )
 
 
-def neighbor_list(structure: Structure, settings: GraphSettings | None = None,
-                  method: str = "auto") -> UnitEdges:
+def neighbor_list(
+    structure: Structure, settings: GraphSettings | None = None, method: str = "auto"
+) -> UnitEdges:
     """Directed unit-cell edges of `structure` under `settings.strategy`.
 
     Args:
@@ -345,8 +384,9 @@ def neighbor_list(structure: Structure, settings: GraphSettings | None = None,
         elif method != "reference":
             raise ValueError(f"method must be 'auto' or 'reference', got {method!r}")
         if res is None:
-            res = _voronoi_reference(frac, cart, lattice, z, settings.tol,
-                                     settings.voronoi_candidates)
+            res = _voronoi_reference(
+                frac, cart, lattice, z, settings.tol, settings.voronoi_candidates
+            )
             used = "reference"
         dst, src, off, dist = res
     else:
@@ -357,13 +397,18 @@ def neighbor_list(structure: Structure, settings: GraphSettings | None = None,
     isolated = np.setdiff1d(np.arange(n), dst)
     is_fb = np.zeros(len(dst), dtype=bool)
     if len(isolated):
-        r0 = settings.voronoi_candidates if settings.strategy == "voronoi_radii" else settings.cutoff
+        r0 = (
+            settings.voronoi_candidates if settings.strategy == "voronoi_radii" else settings.cutoff
+        )
         fi, fj, fo, fd = _nearest_fallback(frac, cart, lattice, isolated, r0)
         dst, src = np.concatenate([dst, fi]), np.concatenate([src, fj])
         off, dist = np.concatenate([off, fo]), np.concatenate([dist, fd])
         is_fb = np.concatenate([is_fb, np.ones(len(fi), dtype=bool)])
-        logger.debug("%s: %d atom(s) without neighbours got their nearest one(s)",
-                     structure.composition.reduced_formula, len(isolated))
+        logger.debug(
+            "%s: %d atom(s) without neighbours got their nearest one(s)",
+            structure.composition.reduced_formula,
+            len(isolated),
+        )
     if settings.self_loops:
         ar = np.arange(n)
         dst, src = np.concatenate([dst, ar]), np.concatenate([src, ar])
@@ -372,6 +417,13 @@ def neighbor_list(structure: Structure, settings: GraphSettings | None = None,
         is_fb = np.concatenate([is_fb, np.zeros(n, dtype=bool)])
     off = off.astype(np.int64)
     order = np.lexsort((off[:, 2], off[:, 1], off[:, 0], src, dst))
-    return UnitEdges(src=src[order].astype(np.int64), dst=dst[order].astype(np.int64),
-                     offset=off[order], dist=dist[order].astype(float), n_atoms=n,
-                     n_isolated=len(isolated), fallback=is_fb[order], method=used)
+    return UnitEdges(
+        src=src[order].astype(np.int64),
+        dst=dst[order].astype(np.int64),
+        offset=off[order],
+        dist=dist[order].astype(float),
+        n_atoms=n,
+        n_isolated=len(isolated),
+        fallback=is_fb[order],
+        method=used,
+    )

@@ -10,12 +10,16 @@ EdgeSet = set[tuple[int, int, tuple[int, int, int]]]
 
 
 def _edge_set(all_nn: list[list[dict]]) -> EdgeSet:
-    return {(i, int(nn["site_index"]), tuple(round(float(x)) for x in nn["image"]))
-            for i, lst in enumerate(all_nn) for nn in lst}
+    return {
+        (i, int(nn["site_index"]), tuple(round(float(x)) for x in nn["image"]))
+        for i, lst in enumerate(all_nn)
+        for nn in lst
+    }
 
 
-def isayev_edge_set(structure: Structure, cutoff: float = 6.0, tol: float = 0.5,
-                    self_loops: bool = False) -> EdgeSet:
+def isayev_edge_set(
+    structure: Structure, cutoff: float = 6.0, tol: float = 0.5, self_loops: bool = False
+) -> EdgeSet:
     """{(i, j, image)} from ``IsayevNN(cutoff, tol).get_all_nn_info`` (a fresh instance each call,
     because pymatgen grows ``cutoff`` in place when it retries).
 

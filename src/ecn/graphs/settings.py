@@ -51,7 +51,9 @@ class GraphSettings:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.node_features not in NODE_FEATURES:
-            raise ValueError(f"node_features must be one of {NODE_FEATURES}, got {self.node_features!r}")
+            raise ValueError(
+                f"node_features must be one of {NODE_FEATURES}, got {self.node_features!r}"
+            )
         if self.cutoff <= 0 or self.voronoi_candidates <= 0:
             raise ValueError("cutoff and voronoi_candidates must be positive")
         if self.n_gaussians < 1 or self.gaussian_width <= 0:

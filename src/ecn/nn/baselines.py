@@ -128,12 +128,18 @@ def cosine_cutoff(dist: Tensor, cutoff: float) -> Tensor:
     return f * (dist < cutoff).to(dist.dtype)
 
 
-
 def _unit_cell_radius_graph(cutoff: float, node_features: str) -> dict[str, Any]:
     """GraphSettings fields for a baseline: plain radius graph on the unit cell (no supercell, no
     self-loops, no cell one-hot), as the original papers used."""
-    return {"strategy": "cutoff", "cutoff": cutoff, "supercell": False,
-            "node_features": node_features, "self_loops": False, "cell_onehot": False}
+    return {
+        "strategy": "cutoff",
+        "cutoff": cutoff,
+        "supercell": False,
+        "node_features": node_features,
+        "self_loops": False,
+        "cell_onehot": False,
+    }
+
 
 class ShiftedSoftplus(nn.Module):
     """``ssp(x) = softplus(x) - log 2`` (SchNet's activation; MEGNet's ``softplus2``)."""

@@ -37,8 +37,13 @@ def _contiguous_grad(t: Tensor) -> Tensor:
     return t
 
 
-def grouped_matmul(x: Tensor, weight: Tensor, counts: list[int], offsets: Tensor | None = None,
-                   backend: str = "auto") -> Tensor:
+def grouped_matmul(
+    x: Tensor,
+    weight: Tensor,
+    counts: list[int],
+    offsets: Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
     """Multiply consecutive row groups of `x` by their own matrix.
 
     Args:
@@ -98,8 +103,9 @@ class ColoredLinear(nn.Module):
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, colors={self.n_colors}"
 
-    def effective(self, select: Tensor | None = None, mix: Tensor | None = None,
-                  rows: slice | None = None) -> tuple[Tensor, Tensor]:
+    def effective(
+        self, select: Tensor | None = None, mix: Tensor | None = None, rows: slice | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Weights of the colours actually used, optionally orbit-averaged.
 
         Args:
@@ -122,8 +128,13 @@ class ColoredLinear(nn.Module):
             return w[select], self.bias[select]
         return w, self.bias
 
-    def project(self, x: Tensor, blocks: list[slice], select: Tensor | None = None,
-                mix: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def project(
+        self,
+        x: Tensor,
+        blocks: list[slice],
+        select: Tensor | None = None,
+        mix: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """Project `x` through the given input-row blocks of each (effective) colour.
 
         Args:
@@ -143,10 +154,19 @@ class ColoredLinear(nn.Module):
         flat = ws.permute(2, 0, 1, 3).reshape(d, c * b * o)
         return (x @ flat).view(x.shape[0], c, b, o), bias
 
-    def grouped(self, x: Tensor, counts: list[int], select: Tensor | None = None,
-                mix: Tensor | None = None, rows: slice | None = None,
-                offsets: Tensor | None = None, backend: str = "auto", bias: bool = True,
-                chunk_color: Tensor | None = None, add: Tensor | None = None) -> Tensor:
+    def grouped(
+        self,
+        x: Tensor,
+        counts: list[int],
+        select: Tensor | None = None,
+        mix: Tensor | None = None,
+        rows: slice | None = None,
+        offsets: Tensor | None = None,
+        backend: str = "auto",
+        bias: bool = True,
+        chunk_color: Tensor | None = None,
+        add: Tensor | None = None,
+    ) -> Tensor:
         """Apply each row group's effective colour to it: ``y = x W^k (+ b^k) (+ add)``.
 
         Two layouts (see :mod:`ecn.nn.plan`): with `chunk_color`, `x` is ``Q`` equal chunks and
@@ -183,8 +203,9 @@ class ColoredLinear(nn.Module):
         else:
             out = grouped_matmul(x, w, counts, offsets, backend)
             if bias:
-                out = out + torch.repeat_interleave(b, torch.tensor(counts, device=b.device),
-                                                    dim=0, output_size=x.shape[0])
+                out = out + torch.repeat_interleave(
+                    b, torch.tensor(counts, device=b.device), dim=0, output_size=x.shape[0]
+                )
         return out if add is None else out + add
 
     def naive(self, x: Tensor, coef: Tensor) -> Tensor:

@@ -34,8 +34,14 @@ class EquivariantMessagePassing(nn.Module):
             default) or, for unchunked plans, ``"loop"`` / ``"grouped_mm"`` / ``"auto"``.
     """
 
-    def __init__(self, width: int, edge_features: int, n_edge_colors: int,
-                 n_node_colors: int = 1, backend: str = "bmm") -> None:
+    def __init__(
+        self,
+        width: int,
+        edge_features: int,
+        n_edge_colors: int,
+        n_node_colors: int = 1,
+        backend: str = "bmm",
+    ) -> None:
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
@@ -96,12 +102,18 @@ class EquivariantMessagePassing(nn.Module):
         proj = self._node_projections(h, plan)
         mix = None if plan.mix is None else plan.mix.to(h.dtype)
         backend = "auto" if self.backend == "bmm" else self.backend
-        layout = {"counts": plan.counts, "select": plan.select, "mix": mix,
-                  "offsets": plan.offsets, "backend": backend, "chunk_color": plan.chunk_color}
+        layout = {
+            "counts": plan.counts,
+            "select": plan.select,
+            "mix": mix,
+            "offsets": plan.offsets,
+            "backend": backend,
+            "chunk_color": plan.chunk_color,
+        }
         z = proj.index_select(0, plan.gather_index("dst")) + proj.index_select(
-            0, plan.gather_index("src"))
-        z = self.edge1.grouped(plan.edge_attr, rows=slice(2 * d, None), bias=False, add=z,
-                               **layout)
+            0, plan.gather_index("src")
+        )
+        z = self.edge1.grouped(plan.edge_attr, rows=slice(2 * d, None), bias=False, add=z, **layout)
         m = self.edge2.grouped(F.silu(z), **layout)
         return torch.sigmoid(self.attention(m)) * m
 

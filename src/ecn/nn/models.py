@@ -35,29 +35,44 @@ class ECN(nn.Module):
         config: the init kwargs; ``build_model("ecn", **model.config)`` rebuilds the model.
     """
 
-    def __init__(self, in_features: int, edge_features: int, out_dim: int = 1,
-                 group: str = "slambda", width: int = 128, n_layers: int = 6,
-                 backend: str = "bmm") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        edge_features: int,
+        out_dim: int = 1,
+        group: str = "slambda",
+        width: int = 128,
+        n_layers: int = 6,
+        backend: str = "bmm",
+    ) -> None:
         super().__init__()
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
         if min(in_features, edge_features, out_dim, width) < 1 or n_layers < 0:
             raise ValueError("widths must be >= 1 and n_layers >= 0")
         self.config: dict[str, Any] = {
-            "in_features": in_features, "edge_features": edge_features, "out_dim": out_dim,
-            "group": group, "width": width, "n_layers": n_layers, "backend": backend}
+            "in_features": in_features,
+            "edge_features": edge_features,
+            "out_dim": out_dim,
+            "group": group,
+            "width": width,
+            "n_layers": n_layers,
+            "backend": backend,
+        }
         self.group = group
         self.embedding = nn.Linear(in_features, width)
         self.layers = nn.ModuleList(
             EquivariantMessagePassing(width, edge_features, n_base_colors(group), 1, backend)
-            for _ in range(n_layers))
+            for _ in range(n_layers)
+        )
         self.node_mlp = _mlp(width, width)
         self.head = _mlp(width, out_dim)
 
     def plan(self, graph: CrystalGraph) -> ColorPlan:
         """The colour plan of `graph` for this model's group (computed once per batch)."""
-        return build_color_plan(graph, self.group,
-                                "auto" if self.config["backend"] == "bmm" else None)
+        return build_color_plan(
+            graph, self.group, "auto" if self.config["backend"] == "bmm" else None
+        )
 
     def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:
         """Node features after the embedding and after each layer.
@@ -66,8 +81,10 @@ class ECN(nn.Module):
             L + 1 tensors of shape (N, d).
         """
         if graph.x.shape[1] != self.config["in_features"]:
-            raise ValueError(f"graph.x has {graph.x.shape[1]} features, model expects "
-                             f"{self.config['in_features']}")
+            raise ValueError(
+                f"graph.x has {graph.x.shape[1]} features, model expects "
+                f"{self.config['in_features']}"
+            )
         plan = self.plan(graph) if plan is None else plan
         h = self.embedding(graph.x)
         out = [h]
@@ -76,8 +93,9 @@ class ECN(nn.Module):
             out.append(h)
         return out
 
-    def forward(self, graph: CrystalGraph, node_level: bool = False,
-                plan: ColorPlan | None = None) -> Tensor:
+    def forward(
+        self, graph: CrystalGraph, node_level: bool = False, plan: ColorPlan | None = None
+    ) -> Tensor:
         """Predict per graph (mean pool) or, with ``node_level=True``, per node.
 
         Args:
@@ -95,7 +113,8 @@ class ECN(nn.Module):
         pooled = torch.zeros(g, h.shape[1], dtype=h.dtype, device=h.device)
         pooled = pooled.index_add(0, graph.batch, h)
         count = torch.zeros(g, dtype=h.dtype, device=h.device).index_add(
-            0, graph.batch, torch.ones_like(graph.batch, dtype=h.dtype))
+            0, graph.batch, torch.ones_like(graph.batch, dtype=h.dtype)
+        )
         return self.head(pooled / count.clamp(min=1)[:, None])
 
 
@@ -129,8 +148,12 @@ def model_checkpoint(model: nn.Module) -> dict[str, Any]:
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise TypeError("model has no `config` dict of init kwargs")
-    return {"model": model_name(model), "config": dict(config),
-            "state_dict": model.state_dict(), "version": __version__}
+    return {
+        "model": model_name(model),
+        "config": dict(config),
+        "state_dict": model.state_dict(),
+        "version": __version__,
+    }
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:

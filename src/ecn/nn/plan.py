@@ -115,8 +115,9 @@ class ColorPlan:
         """(S, n_base) per-slot weight coefficients (one-hot, or orbit-mixing rows): naive path."""
         if self.mix is not None:
             return self.mix.to(dtype)[self.eff_color]
-        onehot = torch.zeros(self.eff_color.shape[0], self.n_base, dtype=dtype,
-                             device=self.eff_color.device)
+        onehot = torch.zeros(
+            self.eff_color.shape[0], self.n_base, dtype=dtype, device=self.eff_color.device
+        )
         return onehot.scatter_(1, self.base_color[:, None], 1.0)
 
 
@@ -143,13 +144,18 @@ def _orbit_map(graph: CrystalGraph) -> Tensor:
     if graph.cell_orbit_map is not None:
         return graph.cell_orbit_map.long()
     # Fall back to the lattices (spglib per crystal): slower, but gives the same map.
-    maps = [colorings.glambda_orbit_map_for_lattice(lat.detach().cpu().double().numpy())
-            for lat in graph.lattice]
-    return torch.as_tensor(np.array(maps), dtype=torch.long, device=graph.cell.device).reshape(-1, 8)
+    maps = [
+        colorings.glambda_orbit_map_for_lattice(lat.detach().cpu().double().numpy())
+        for lat in graph.lattice
+    ]
+    return torch.as_tensor(np.array(maps), dtype=torch.long, device=graph.cell.device).reshape(
+        -1, 8
+    )
 
 
-def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | None = "auto"
-                     ) -> ColorPlan:
+def build_color_plan(
+    graph: CrystalGraph, group: str, chunk_size: int | str | None = "auto"
+) -> ColorPlan:
     """Colour the edges and nodes of `graph` for `group` and sort edges by colour.
 
     Args:
@@ -165,8 +171,9 @@ def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | No
     src, dst = graph.edge_index[0], graph.edge_index[1]
     a_src, i_src = graph.cell[src], graph.atom[src]
     a_dst, i_dst = graph.cell[dst], graph.atom[dst]
-    base, _ = colorings.edge_colors("p1" if group == "glambda" else group,
-                                    a_src, i_src, a_dst, i_dst)
+    base, _ = colorings.edge_colors(
+        "p1" if group == "glambda" else group, a_src, i_src, a_dst, i_dst
+    )
     base = base.long()
     mix = proj_mix = node_groups = select = None
     if group == "glambda":
@@ -217,12 +224,23 @@ def build_color_plan(graph: CrystalGraph, group: str, chunk_size: int | str | No
     zero = torch.zeros((), dtype=graph.edge_attr.dtype, device=dev)
     node_color, n_node = colorings.node_colors(group, graph.cell, graph.atom)
     return ColorPlan(
-        group=group, n_nodes=n, src=torch.where(valid, src[safe], 0),
+        group=group,
+        n_nodes=n,
+        src=torch.where(valid, src[safe], 0),
         dst=torch.where(valid, dst[safe], n),
-        edge_attr=torch.where(valid[:, None], graph.edge_attr[safe], zero), perm=perm,
-        base_color=base[safe], eff_color=eff_sorted,
-        counts=counts_t.tolist(), offsets=counts_t.cumsum(0).to(torch.int32),
-        chunk_color=chunk_color, select=select, mix=mix, proj_mix=proj_mix,
-        node_groups=node_groups, n_base=n_base,
-        n_edges=n_edges, node_color=node_color.long(), n_node_colors=n_node,
+        edge_attr=torch.where(valid[:, None], graph.edge_attr[safe], zero),
+        perm=perm,
+        base_color=base[safe],
+        eff_color=eff_sorted,
+        counts=counts_t.tolist(),
+        offsets=counts_t.cumsum(0).to(torch.int32),
+        chunk_color=chunk_color,
+        select=select,
+        mix=mix,
+        proj_mix=proj_mix,
+        node_groups=node_groups,
+        n_base=n_base,
+        n_edges=n_edges,
+        node_color=node_color.long(),
+        n_node_colors=n_node,
     )

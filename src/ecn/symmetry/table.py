@@ -53,11 +53,11 @@ class BravaisRow:
 
 
 def _node_pairs(n_atoms: int) -> tuple[np.ndarray, ...]:
-    """``(a_src, i_src, a_dst, i_dst)`` over all ordered node pairs ``(k, l)``, ``k`` major."""
+    """``(a_src, i_src, a_dst, i_dst)`` over all ordered node pairs ``(k, m)``, ``k`` major."""
     nodes = np.arange(N_CELLS * n_atoms)
-    k, l = np.meshgrid(nodes, nodes, indexing="ij")
-    k, l = k.reshape(-1), l.reshape(-1)
-    return k // n_atoms, k % n_atoms, l // n_atoms, l % n_atoms
+    k, m = np.meshgrid(nodes, nodes, indexing="ij")
+    k, m = k.reshape(-1), m.reshape(-1)
+    return k // n_atoms, k % n_atoms, m // n_atoms, m % n_atoms
 
 
 def bravais_row(symbol: str, name: str, space_group: int, lattice: np.ndarray) -> BravaisRow:

@@ -22,27 +22,51 @@ __all__ = ["register"]
 
 def _cli_overrides(**flags: Any) -> dict[str, Any]:
     """Map CLI flags onto the config tree; unset flags (None) do not override the YAML."""
-    data = {"dataset": flags["dataset"], "targets": flags["target"] or None,
-            "limit": flags["limit"], "path": flags["data_path"]}
+    data = {
+        "dataset": flags["dataset"],
+        "targets": flags["target"] or None,
+        "limit": flags["limit"],
+        "path": flags["data_path"],
+    }
     if flags["node_level"]:
         data["node_target"] = flags["node_target"] or "synthetic_group"
-    model = {"name": flags["model"], "group": flags["group"], "width": flags["width"],
-             "layers": flags["layers"], "node_level": True if flags["node_level"] else None}
-    optim = {"epochs": flags["epochs"], "batch_size": flags["batch_size"], "lr": flags["lr"],
-             "patience": flags["patience"]}
-    run = {"seed": flags["seed"], "out": flags["out"], "devices": flags["devices"],
-           "accelerator": flags["accelerator"], "strategy": flags["strategy"],
-           "time_budget_min": flags["time_budget"], "num_workers": flags["num_workers"],
-           "progress_bar": flags["progress"], "threads": flags["threads"]}
+    model = {
+        "name": flags["model"],
+        "group": flags["group"],
+        "width": flags["width"],
+        "layers": flags["layers"],
+        "node_level": True if flags["node_level"] else None,
+    }
+    optim = {
+        "epochs": flags["epochs"],
+        "batch_size": flags["batch_size"],
+        "lr": flags["lr"],
+        "patience": flags["patience"],
+    }
+    run = {
+        "seed": flags["seed"],
+        "out": flags["out"],
+        "devices": flags["devices"],
+        "accelerator": flags["accelerator"],
+        "strategy": flags["strategy"],
+        "time_budget_min": flags["time_budget"],
+        "num_workers": flags["num_workers"],
+        "progress_bar": flags["progress"],
+        "threads": flags["threads"],
+    }
     if run["devices"] is not None and str(run["devices"]).isdigit():
         run["devices"] = int(run["devices"])
     return {"data": data, "model": model, "optim": optim, "run": run}
 
 
 def train_command(
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (CLI flags override it)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config (CLI flags override it)."
+    ),
     dataset: str | None = typer.Option(None, help="Dataset name (perov5, cif, ...)."),
-    target: list[str] | None = typer.Option(None, "--target", "-t", help="Target column (repeatable)."),
+    target: list[str] | None = typer.Option(
+        None, "--target", "-t", help="Target column (repeatable)."
+    ),
     data_path: str | None = typer.Option(None, "--data-path", help="Dataset location override."),
     model: str | None = typer.Option(None, help="Model name (ecn, ...)."),
     group: str | None = typer.Option(None, help="Symmetry group: sn, p1, glambda, slambda."),
@@ -58,7 +82,9 @@ def train_command(
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory."),
     limit: int | None = typer.Option(None, help="Use only the first N structures of each split."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after MIN minutes."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from last.ckpt in the run directory."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from last.ckpt in the run directory."
+    ),
     devices: str | None = typer.Option(None, help="Lightning devices (1, 2, auto, '0,1')."),
     strategy: str | None = typer.Option(None, help="Lightning strategy (auto, ddp, ddp_spawn)."),
     accelerator: str | None = typer.Option(None, help="Lightning accelerator (auto, cpu, gpu)."),
@@ -70,7 +96,9 @@ def train_command(
     from ecn.train.config import TrainConfig, load_config
     from ecn.train.run import train
 
-    overrides = _cli_overrides(**{k: v for k, v in locals().items() if k not in ("config", "resume")})
+    overrides = _cli_overrides(
+        **{k: v for k, v in locals().items() if k not in ("config", "resume")}
+    )
     base = config
     if resume:
         run_dir = Path(out) if out else None
@@ -114,8 +142,9 @@ def _fmt(m: dict[str, Any]) -> str:
 def evaluate_command(
     run_dir: Path = typer.Argument(..., help="Run directory (uses its best.ckpt and config.yaml)."),
     split: str = typer.Option("test", help="train, val or test."),
-    average_translations: bool = typer.Option(False, "--average-translations",
-                                              help="Average over the 8 cell-origin translations."),
+    average_translations: bool = typer.Option(
+        False, "--average-translations", help="Average over the 8 cell-origin translations."
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
 ) -> None:
     """Recompute metrics of a run's best checkpoint on one split."""
@@ -135,10 +164,13 @@ def evaluate_command(
 
 def predict_command(
     checkpoint: Path = typer.Argument(..., help="Run directory or .ckpt file."),
-    paths: list[Path] = typer.Argument(..., help="CIF files, folders of CIFs, or CSVs with a cif column."),
+    paths: list[Path] = typer.Argument(
+        ..., help="CIF files, folders of CIFs, or CSVs with a cif column."
+    ),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="Output CSV."),
-    average_translations: bool = typer.Option(False, "--average-translations",
-                                              help="Average over the 8 cell-origin translations."),
+    average_translations: bool = typer.Option(
+        False, "--average-translations", help="Average over the 8 cell-origin translations."
+    ),
     batch_size: int = typer.Option(256, "--batch-size", help="Structures per forward pass."),
 ) -> None:
     """Predict for CIF inputs; unusable inputs get a row with an error message."""

@@ -193,13 +193,15 @@ def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
     if not isinstance(raw, dict):
         raise ValueError(  # noqa: TRY004 - config errors are ValueError throughout
-            f"config section '{where or 'root'}' must be a mapping, got {type(raw).__name__}")
+            f"config section '{where or 'root'}' must be a mapping, got {type(raw).__name__}"
+        )
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise ValueError(f"unknown config key(s) in '{where or 'root'}': {unknown}; "
-                         f"allowed: {sorted(names)}")
+        raise ValueError(
+            f"unknown config key(s) in '{where or 'root'}': {unknown}; allowed: {sorted(names)}"
+        )
     kwargs = {}
     for name, value in raw.items():
         tp = hints[name]
@@ -250,7 +252,9 @@ def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
     """Defaults <- YAML file <- overrides (e.g. CLI flags), validated."""
     raw: dict[str, Any] = {}
     if path is not None:

@@ -120,6 +120,7 @@ class PreparedData:
 
 # --- dataset-spec access (one place to adapt if ecn.data's field names move) -------------------
 
+
 def dataset_spec(name: str) -> Any:
     """``ecn.data.DATASETS[name]`` with a helpful error."""
     from ecn.data import DATASETS
@@ -136,8 +137,9 @@ def target_info(spec: Any, targets: Sequence[str]) -> tuple[str, list[str]]:
     for t in targets:
         if known is not None:
             if t not in known:
-                raise ValueError(f"dataset '{spec.name}' has no target '{t}'; "
-                                 f"available: {sorted(known)}")
+                raise ValueError(
+                    f"dataset '{spec.name}' has no target '{t}'; available: {sorted(known)}"
+                )
             tasks.append(getattr(known[t], "task", "regression"))
             units.append(getattr(known[t], "unit", getattr(known[t], "units", "")))
         else:
@@ -147,7 +149,9 @@ def target_info(spec: Any, targets: Sequence[str]) -> tuple[str, list[str]]:
             tasks.append(_lookup(getattr(spec, "tasks", {}), t, "regression"))
             units.append(_lookup(getattr(spec, "units", {}), t, ""))
     if len(set(tasks)) != 1:
-        raise ValueError(f"cannot mix regression and classification targets: {dict(zip(targets, tasks))}")
+        raise ValueError(
+            f"cannot mix regression and classification targets: {dict(zip(targets, tasks, strict=False))}"
+        )
     task = tasks[0]
     if task not in ("regression", "classification"):
         raise ValueError(f"unsupported task type '{task}'")
@@ -197,6 +201,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 # --- building ------------------------------------------------------------------------------------
 
+
 def fill_orbit_maps(graphs: Sequence[CrystalGraph]) -> None:
     """Set ``cell_orbit_map`` (1, 8) from each crystal's lattice point group (needed by glambda)."""
     from ecn.symmetry.colorings import glambda_orbit_map
@@ -214,8 +219,9 @@ def fill_orbit_maps(graphs: Sequence[CrystalGraph]) -> None:
         g.cell_orbit_map = cache[key]
 
 
-def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
-                       progress: bool = False) -> tuple[list[CrystalGraph], Any, int]:
+def build_split_graphs(
+    cfg: TrainConfig, split: str, settings: Any, progress: bool = False
+) -> tuple[list[CrystalGraph], Any, int]:
     """Load one split and build its graphs. Returns (graphs, LoadedSplit, n_rejected_graphs).
 
     ``split`` is one of train/val/test (mapped through ``cfg.data.*_split``).
@@ -223,12 +229,19 @@ def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
     from ecn.data import load_split
     from ecn.graphs import build_graphs
 
-    name = {"train": cfg.data.train_split, "val": cfg.data.val_split,
-            "test": cfg.data.test_split}[split]
+    name = {"train": cfg.data.train_split, "val": cfg.data.val_split, "test": cfg.data.test_split}[
+        split
+    ]
     # required=(): rows with a NaN target come back as records, so they are dropped (and counted)
     # here, for the targets actually selected, rather than rejected for the dataset's default one.
-    loaded = load_split(cfg.data.dataset, name, limit=cfg.data.limit_for(split), path=cfg.data.path,
-                        required=(), use_cache=cfg.data.cache)
+    loaded = load_split(
+        cfg.data.dataset,
+        name,
+        limit=cfg.data.limit_for(split),
+        path=cfg.data.path,
+        required=(),
+        use_cache=cfg.data.cache,
+    )
     targets = list(cfg.data.targets)
     # Graphs carry every target the dataset has, so one cached build (the same one that
     # `ecn data build` writes) serves every target; the selected columns are taken afterwards.
@@ -237,21 +250,29 @@ def build_split_graphs(cfg: TrainConfig, split: str, settings: Any,
     names += extra
 
     def items() -> list[tuple[str, Any, np.ndarray]]:
-        return [(r.id, r.structure, np.array([r.targets.get(t, math.nan) for t in names]))
-                for r in loaded.records]
+        return [
+            (r.id, r.structure, np.array([r.targets.get(t, math.nan) for t in names]))
+            for r in loaded.records
+        ]
 
     if cfg.data.cache:
-        from ecn.graphs import load_or_build
-
         from ecn.data.checksums import combine
+        from ecn.graphs import load_or_build
 
         # targets outside the dataset's own list change y's columns, so they join the key
         key = combine([loaded.checksum, "extra=" + ",".join(extra)]) if extra else loaded.checksum
-        graphs, rejected = load_or_build(f"{cfg.data.dataset}-{name}", key, settings, items,
-                                         n_jobs=cfg.data.n_jobs, progress=progress)
+        graphs, rejected = load_or_build(
+            f"{cfg.data.dataset}-{name}",
+            key,
+            settings,
+            items,
+            n_jobs=cfg.data.n_jobs,
+            progress=progress,
+        )
     else:
-        graphs, rejected = build_graphs(items(), settings, n_jobs=cfg.data.n_jobs,
-                                        progress=progress)
+        graphs, rejected = build_graphs(
+            items(), settings, n_jobs=cfg.data.n_jobs, progress=progress
+        )
     graphs = select_targets(graphs, [names.index(t) for t in targets])
     n_rej = len(loaded.rejected) + len(rejected)
     if n_rej:
@@ -273,21 +294,29 @@ def drop_nan_targets(graphs: Sequence[CrystalGraph]) -> tuple[list[CrystalGraph]
     return kept, len(graphs) - len(kept)
 
 
-def prepare_data(cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "test"),
-                 progress: bool = False) -> PreparedData:
+def prepare_data(
+    cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "test"), progress: bool = False
+) -> PreparedData:
     """Load, graph, clean and standardise every requested split (train first: it sets the stats)."""
     spec = dataset_spec(cfg.data.dataset)
     task, units = target_info(spec, cfg.data.targets)
     settings = graph_settings_for(cfg)
-    out = PreparedData(graphs={}, targets=list(cfg.data.targets), task=task, units=units,
-                       settings=settings, target_mean=torch.zeros(len(cfg.data.targets)),
-                       target_std=torch.ones(len(cfg.data.targets)))
+    out = PreparedData(
+        graphs={},
+        targets=list(cfg.data.targets),
+        task=task,
+        units=units,
+        settings=settings,
+        target_mean=torch.zeros(len(cfg.data.targets)),
+        target_std=torch.ones(len(cfg.data.targets)),
+    )
     for split in splits:
         graphs, loaded, n_rej = build_split_graphs(cfg, split, settings, progress=progress)
         graphs, n_nan = drop_nan_targets(graphs)
         if n_nan:
-            logger.warning("%s: dropped %d structure(s) with NaN target %s", split, n_nan,
-                           cfg.data.targets)
+            logger.warning(
+                "%s: dropped %d structure(s) with NaN target %s", split, n_nan, cfg.data.targets
+            )
         if cfg.model.group == "glambda":
             fill_orbit_maps(graphs)
         if not graphs:
@@ -299,12 +328,15 @@ def prepare_data(cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "tes
         out.checksums[split] = str(getattr(loaded, "checksum", ""))
         out.source_note = str(getattr(loaded, "source_note", out.source_note) or out.source_note)
     if "train" in out.graphs:
-        out.target_mean, out.target_std = target_stats(out.graphs["train"], task, cfg.data.node_target)
+        out.target_mean, out.target_std = target_stats(
+            out.graphs["train"], task, cfg.data.node_target
+        )
     return out
 
 
-def target_stats(graphs: Sequence[CrystalGraph], task: str,
-                 node_target: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def target_stats(
+    graphs: Sequence[CrystalGraph], task: str, node_target: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean/std per target on the TRAIN split (std floored so constant targets stay finite)."""
     if node_target is not None:
         y = torch.cat([NODE_TARGETS[node_target](g) for g in graphs])
@@ -320,12 +352,23 @@ def target_stats(graphs: Sequence[CrystalGraph], task: str,
 
 # --- Lightning data module -----------------------------------------------------------------------
 
-def make_loader(graphs: Sequence[CrystalGraph], batch_size: int, num_workers: int = 0,
-                sampler: Sampler | None = None) -> DataLoader:
+
+def make_loader(
+    graphs: Sequence[CrystalGraph],
+    batch_size: int,
+    num_workers: int = 0,
+    sampler: Sampler | None = None,
+) -> DataLoader:
     """Deterministic DataLoader over graphs (order = sampler order, else dataset order)."""
-    return DataLoader(GraphDataset(graphs), batch_size=batch_size, shuffle=False, sampler=sampler,
-                      collate_fn=collate, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+    return DataLoader(
+        GraphDataset(graphs),
+        batch_size=batch_size,
+        shuffle=False,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
 
 
 def _lightning_module_base() -> type:
@@ -341,8 +384,14 @@ class ECNDataModule(_lightning_module_base()):  # type: ignore[misc]
     model exists, and the same graphs serve the final rank-0 evaluation.
     """
 
-    def __init__(self, data: PreparedData, batch_size: int, eval_batch_size: int, seed: int,
-                 num_workers: int = 0) -> None:
+    def __init__(
+        self,
+        data: PreparedData,
+        batch_size: int,
+        eval_batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+    ) -> None:
         super().__init__()
         self.data = data
         self.batch_size = batch_size
@@ -360,8 +409,13 @@ class ECNDataModule(_lightning_module_base()):  # type: ignore[misc]
         world, rank = self._world()
         # DistributedSampler even for one process: its permutation depends only on (seed, epoch),
         # and Lightning calls set_epoch, so a resumed run shuffles exactly like an uninterrupted one.
-        sampler = DistributedSampler(GraphDataset(self.data.graphs["train"]), num_replicas=world,
-                                     rank=rank, shuffle=True, seed=self.seed)
+        sampler = DistributedSampler(
+            GraphDataset(self.data.graphs["train"]),
+            num_replicas=world,
+            rank=rank,
+            shuffle=True,
+            seed=self.seed,
+        )
         return make_loader(self.data.graphs["train"], self.batch_size, self.num_workers, sampler)
 
     def _eval_loader(self, split: str) -> DataLoader:

@@ -16,8 +16,12 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     err = pred - y
     ss_tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean())),
-            "r2": r2, "n": int(y.size)}
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "r2": r2,
+        "n": int(y.size),
+    }
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -32,7 +36,9 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def classification_metrics(y: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def classification_metrics(
+    y: np.ndarray, prob: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """ROC-AUC, accuracy, and precision/recall/F1 for BOTH classes (class 1 = positive).
 
     Args:
@@ -46,8 +52,11 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray, threshold: float = 0
     if not np.isin(y, (0, 1)).all():
         raise ValueError("classification labels must be 0 or 1")
     pred = (prob >= threshold).astype(np.int64)
-    out: dict[str, float] = {"roc_auc": roc_auc(y, prob), "accuracy": float((pred == y).mean()),
-                             "n": int(y.size)}
+    out: dict[str, float] = {
+        "roc_auc": roc_auc(y, prob),
+        "accuracy": float((pred == y).mean()),
+        "n": int(y.size),
+    }
     for cls in (0, 1):
         tp = int(((pred == cls) & (y == cls)).sum())
         fp = int(((pred == cls) & (y != cls)).sum())

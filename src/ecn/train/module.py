@@ -36,11 +36,21 @@ class ECNModule(pl.LightningModule):
         node_target: per-site target name (node-level training) or None.
     """
 
-    def __init__(self, model_name: str, model_kwargs: dict[str, Any], targets: list[str],
-                 task: str = "regression", units: list[str] | None = None,
-                 target_mean: list[float] | None = None, target_std: list[float] | None = None,
-                 graph_settings: dict[str, Any] | None = None, optim: dict[str, Any] | None = None,
-                 node_target: str | None = None, dataset: str = "", ecn_version: str = "") -> None:
+    def __init__(
+        self,
+        model_name: str,
+        model_kwargs: dict[str, Any],
+        targets: list[str],
+        task: str = "regression",
+        units: list[str] | None = None,
+        target_mean: list[float] | None = None,
+        target_std: list[float] | None = None,
+        graph_settings: dict[str, Any] | None = None,
+        optim: dict[str, Any] | None = None,
+        node_target: str | None = None,
+        dataset: str = "",
+        ecn_version: str = "",
+    ) -> None:
         super().__init__()
         from ecn.nn import build_model
 
@@ -93,8 +103,15 @@ class ECNModule(pl.LightningModule):
     def training_step(self, batch: CrystalGraph, batch_idx: int) -> Tensor:
         y = self.targets_of(batch)
         loss = self._loss(self(batch), y)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=int(y.shape[0]),
-                 sync_dist=True, prog_bar=True)
+        self.log(
+            "train_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=int(y.shape[0]),
+            sync_dist=True,
+            prog_bar=True,
+        )
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -137,18 +154,25 @@ class ECNModule(pl.LightningModule):
                 self.log("val_mae", mae[0].float(), prog_bar=True)
             else:  # units differ: the monitored value is the mean standardised MAE
                 self.log("val_mae", (sums["abs_std"] / n).mean().float(), prog_bar=True)
-                for t, m in zip(targets, mae):
+                for t, m in zip(targets, mae, strict=False):
                     self.log(f"val_mae_{t}", m.float())
 
     def configure_optimizers(self) -> dict[str, Any]:
         o = self.hparams["optim"] or {}
-        opt = torch.optim.AdamW(self.parameters(), lr=o.get("lr", 1e-3),
-                                weight_decay=o.get("weight_decay", 1e-2))
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=o.get("lr", 1e-3), weight_decay=o.get("weight_decay", 1e-2)
+        )
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=o.get("lr_factor", 0.5), patience=o.get("lr_patience", 10),
-            min_lr=o.get("min_lr", 1e-6))
-        return {"optimizer": opt,
-                "lr_scheduler": {"scheduler": sched, "monitor": "val_loss", "interval": "epoch"}}
+            opt,
+            mode="min",
+            factor=o.get("lr_factor", 0.5),
+            patience=o.get("lr_patience", 10),
+            min_lr=o.get("min_lr", 1e-6),
+        )
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": sched, "monitor": "val_loss", "interval": "epoch"},
+        }
 
     @property
     def monitor(self) -> str:

@@ -68,8 +68,15 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def write_predictions(path: Path, ids: Sequence[str], y: np.ndarray, pred: np.ndarray,
-                      targets: Sequence[str], task: str, node_index: Sequence[int] | None = None) -> None:
+def write_predictions(
+    path: Path,
+    ids: Sequence[str],
+    y: np.ndarray,
+    pred: np.ndarray,
+    targets: Sequence[str],
+    task: str,
+    node_index: Sequence[int] | None = None,
+) -> None:
     """``id, target, prediction`` (one target), or ``id, target_<t>, prediction_<t>`` per target.
 
     Classification adds ``probability`` (of class 1) and ``prediction`` is the class; node-level
@@ -122,8 +129,9 @@ def _mpl():
     return plt
 
 
-def plot_parity(path: Path, series: dict[str, tuple[np.ndarray, np.ndarray]], label: str,
-                unit: str = "") -> None:
+def plot_parity(
+    path: Path, series: dict[str, tuple[np.ndarray, np.ndarray]], label: str, unit: str = ""
+) -> None:
     """Predicted vs true for each split in ``series`` (first target only), with y = x."""
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -143,7 +151,9 @@ def plot_parity(path: Path, series: dict[str, tuple[np.ndarray, np.ndarray]], la
     plt.close(fig)
 
 
-def plot_learning_curve(path: Path, rows: list[dict[str, str]], metric: str, unit: str = "") -> None:
+def plot_learning_curve(
+    path: Path, rows: list[dict[str, str]], metric: str, unit: str = ""
+) -> None:
     """Train/val loss (standardised, log scale) and the validation metric per epoch."""
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(6, 4))

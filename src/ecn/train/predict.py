@@ -72,7 +72,7 @@ def cell_onehot_columns(graph: CrystalGraph) -> slice | None:
     if not graph.supercell or graph.x.shape[1] < 8:
         return None
     target = torch.nn.functional.one_hot(graph.cell.long(), 8).to(graph.x.dtype)
-    hits = [j for j in range(graph.x.shape[1] - 7) if torch.equal(graph.x[:, j:j + 8], target)]
+    hits = [j for j in range(graph.x.shape[1] - 7) if torch.equal(graph.x[:, j : j + 8], target)]
     return slice(hits[-1], hits[-1] + 8) if hits else None
 
 
@@ -86,23 +86,31 @@ def translate_cells(graph: CrystalGraph, t: int, cols: slice) -> CrystalGraph:
 
 
 @torch.no_grad()
-def predict_graphs(module: Any, graphs: Sequence[CrystalGraph], batch_size: int = 256,
-                   average_translations: bool = False) -> np.ndarray:
+def predict_graphs(
+    module: Any,
+    graphs: Sequence[CrystalGraph],
+    batch_size: int = 256,
+    average_translations: bool = False,
+) -> np.ndarray:
     """(G, T) predictions in original units (node-level: (N_total, T)); one process, no padding."""
     module.eval()
     device = next(module.parameters()).device
     outs = []
     warned = False
     for start in range(0, len(graphs), batch_size):
-        batch = collate(graphs[start:start + batch_size]).to(device)
+        batch = collate(graphs[start : start + batch_size]).to(device)
         cols = cell_onehot_columns(batch) if average_translations else None
         if average_translations and cols is None and not warned:
-            logger.warning("--average-translations: graphs have no cell one-hot; nothing to average")
+            logger.warning(
+                "--average-translations: graphs have no cell one-hot; nothing to average"
+            )
             warned = True
         if cols is None:
             outs.append(module.predict_batch(batch).double().cpu())
         else:
-            preds = [module.predict_batch(translate_cells(batch, t, cols)).double() for t in range(8)]
+            preds = [
+                module.predict_batch(translate_cells(batch, t, cols)).double() for t in range(8)
+            ]
             outs.append(torch.stack(preds).mean(0).cpu())
     return torch.cat(outs).numpy() if outs else np.zeros((0, len(module.hparams["targets"])))
 
@@ -153,8 +161,14 @@ def _read_csv(path: Path) -> list[InputItem]:
         if "cif" not in cols:
             return [InputItem(path.stem, str(path), error="CSV has no 'cif' column")]
         id_col = next((c for c in ("id", "material_id") if c in cols), None)
-        return [InputItem(str(row[id_col]) if id_col else f"{path.stem}:{k}", f"{path}:{k + 2}",
-                          cif=row["cif"]) for k, row in enumerate(reader)]
+        return [
+            InputItem(
+                str(row[id_col]) if id_col else f"{path.stem}:{k}",
+                f"{path}:{k + 2}",
+                cif=row["cif"],
+            )
+            for k, row in enumerate(reader)
+        ]
 
 
 class Predictor:
@@ -199,8 +213,9 @@ class Predictor:
             fill_orbit_maps([g])
         return g
 
-    def predict(self, structures: Sequence[Any], average_translations: bool = False,
-                batch_size: int = 256) -> np.ndarray:
+    def predict(
+        self, structures: Sequence[Any], average_translations: bool = False, batch_size: int = 256
+    ) -> np.ndarray:
         """Predictions in original units: (n,) for one target, (n, T) for several.
 
         Classification returns P(class 1). Node-level models return one array per structure,
@@ -220,8 +235,9 @@ class Predictor:
             return np.split(pred, np.cumsum(sizes)[:-1])  # type: ignore[return-value]
         return pred[:, 0] if pred.shape[1] == 1 else pred
 
-    def predict_items(self, items: Sequence[InputItem], average_translations: bool = False,
-                      batch_size: int = 256) -> list[dict[str, Any]]:
+    def predict_items(
+        self, items: Sequence[InputItem], average_translations: bool = False, batch_size: int = 256
+    ) -> list[dict[str, Any]]:
         """One output row per input item: id, source, prediction(s), error ('' when fine)."""
         from ecn.data.validate import BadInput, parse_cif
 
@@ -242,8 +258,11 @@ class Predictor:
                 errors[k] = str(exc)
             except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
                 errors[k] = f"{type(exc).__name__}: {exc}"
-        pred = (predict_graphs(self.module, graphs, batch_size, average_translations)
-                if graphs else np.zeros((0, len(self.targets))))
+        pred = (
+            predict_graphs(self.module, graphs, batch_size, average_translations)
+            if graphs
+            else np.zeros((0, len(self.targets)))
+        )
         by_item = {k: pred[j] for j, k in enumerate(where)}
         rows = []
         for k, it in enumerate(items):
@@ -285,5 +304,10 @@ def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         # one line per input: multi-line parser messages would make the CSV hard to read
-        w.writerows({k: " ".join(v.split()) if k == "error" and isinstance(v, str) else v
-                     for k, v in r.items()} for r in rows)
+        w.writerows(
+            {
+                k: " ".join(v.split()) if k == "error" and isinstance(v, str) else v
+                for k, v in r.items()
+            }
+            for r in rows
+        )

@@ -15,8 +15,11 @@ logger = logging.getLogger(__name__)
 
 # A few minutes on a laptop CPU: a small ECN-S_Lambda on a slice of each split.
 QUICKSTART = {
-    "data": {"dataset": "perov5", "targets": ["heat_all"],
-             "limit": {"train": 400, "val": 60, "test": 60}},
+    "data": {
+        "dataset": "perov5",
+        "targets": ["heat_all"],
+        "limit": {"train": 400, "val": 60, "test": 60},
+    },
     "model": {"name": "ecn", "group": "slambda", "width": 32, "layers": 3},
     "optim": {"batch_size": 32, "epochs": 8, "patience": 8},
     "run": {"seed": 0, "accelerator": "cpu"},
@@ -50,8 +53,9 @@ def write_example_cifs(folder: Path, n: int = 10) -> list[Path]:
     return paths + [broken]
 
 
-def run_quickstart(out: str = "runs/quickstart", epochs: int | None = None,
-                   progress: bool = True) -> dict:
+def run_quickstart(
+    out: str = "runs/quickstart", epochs: int | None = None, progress: bool = True
+) -> dict:
     """Train (resuming if a previous quickstart was interrupted), then predict on example CIFs.
 
     Returns a dict with the run directory, the predictions CSV and the test metrics.
@@ -72,5 +76,10 @@ def run_quickstart(out: str = "runs/quickstart", epochs: int | None = None,
     pred_csv = out_dir / "example_predictions.csv"
     write_rows(pred_csv, rows)
     results = json.loads((out_dir / "results.json").read_text())
-    return {"run_dir": str(out_dir), "predictions": str(pred_csv), "n_predictions": len(rows),
-            "n_errors": sum(1 for r in rows if r["error"]), "test": results["metrics"].get("test")}
+    return {
+        "run_dir": str(out_dir),
+        "predictions": str(pred_csv),
+        "n_predictions": len(rows),
+        "n_errors": sum(1 for r in rows if r["error"]),
+        "test": results["metrics"].get("test"),
+    }

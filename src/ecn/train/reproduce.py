@@ -47,12 +47,18 @@ TABLE1_PAPER: dict[str, dict[str, float]] = {
     "CGCNN": {"e_form": 0.048, "e_fermi": 0.307, "magmom_per_atom": 0.111, "band_gap": 0.399},
     "MEGNet": {"e_form": 0.056, "e_fermi": 0.365, "magmom_per_atom": 0.110, "band_gap": 0.434},
 }
-TABLE1_UNITS: dict[str, str] = {"e_form": "eV/atom", "e_fermi": "eV", "magmom_per_atom": "μB/atom",
-                                 "band_gap": "eV", "is_metal": "ROC-AUC"}
+TABLE1_UNITS: dict[str, str] = {
+    "e_form": "eV/atom",
+    "e_fermi": "eV",
+    "magmom_per_atom": "μB/atom",
+    "band_gap": "eV",
+    "is_metal": "ROC-AUC",
+}
 TABLE1_PAPER_TRAIN_NOTE = (
     "the paper trains on MP v2021.05 (78,649 curated structures; its train id list has "
     "62,919); our CSV is an older ~2020 release, so the paper split keeps only the listed ids we have "
-    "(about a third of the paper's training set). Numbers are not directly comparable.")
+    "(about a third of the paper's training set). Numbers are not directly comparable."
+)
 TABLE1: tuple[Variant, ...] = tuple(v for v in TABLE2 if v.model != "schnet")
 
 
@@ -60,17 +66,34 @@ def _slug(v: Variant) -> str:
     return f"{v.model}_{v.group}" if v.model == "ecn" else v.model
 
 
-def table_config(v: Variant, seed: int, out: Path, epochs: int, time_budget: float | None,
-                 width: int, layers: int, threads: int | None, limit: int | None,
-                 progress: bool, dataset: str = "perov5", target: str = "heat_all",
-                 data_path: str | None = None) -> TrainConfig:
+def table_config(
+    v: Variant,
+    seed: int,
+    out: Path,
+    epochs: int,
+    time_budget: float | None,
+    width: int,
+    layers: int,
+    threads: int | None,
+    limit: int | None,
+    progress: bool,
+    dataset: str = "perov5",
+    target: str = "heat_all",
+    data_path: str | None = None,
+) -> TrainConfig:
     """Same data, splits, optimiser, epochs and time for every model; only the model differs."""
     raw: dict[str, Any] = {
         "data": {"dataset": dataset, "targets": [target], "path": data_path},
         "model": {"name": v.model, "group": v.group, "width": width, "layers": layers},
         "optim": {"epochs": epochs, "patience": max(epochs, 1)},
-        "run": {"seed": seed, "out": str(out), "time_budget_min": time_budget, "threads": threads,
-                "progress_bar": progress, "accelerator": "cpu"},
+        "run": {
+            "seed": seed,
+            "out": str(out),
+            "time_budget_min": time_budget,
+            "threads": threads,
+            "progress_bar": progress,
+            "accelerator": "cpu",
+        },
     }
     if limit is not None:
         raw["data"]["limit"] = limit
@@ -88,8 +111,9 @@ def run_or_resume(cfg: TrainConfig) -> Path:
     return train(cfg, resume=(out / "last.ckpt").is_file())
 
 
-def train_variants(variants: list[Variant], seeds: int, root: Path, *args: Any,
-                   **kwargs: Any) -> dict[str, list[Path]]:
+def train_variants(
+    variants: list[Variant], seeds: int, root: Path, *args: Any, **kwargs: Any
+) -> dict[str, list[Path]]:
     """Train (or reuse) every variant for seeds 0..seeds-1 under `root/<model>_seed<k>`, seed-major
     so a partial reproduction has every model at the first seeds; `args`/`kwargs` go to
     `table_config`. Returns run directories per variant label."""
@@ -101,41 +125,107 @@ def train_variants(variants: list[Variant], seeds: int, root: Path, *args: Any,
     return run_dirs
 
 
-def reproduce_table2(seeds: int = 3, epochs: int = 300, time_budget: float | None = None,
-                     runs_root: str | Path = "runs/table2", results_dir: str | Path = "results",
-                     width: int = 128, layers: int = 6, threads: int | None = None,
-                     limit: int | None = None, models: list[str] | None = None,
-                     progress: bool = False) -> dict[str, Any]:
+def reproduce_table2(
+    seeds: int = 3,
+    epochs: int = 300,
+    time_budget: float | None = None,
+    runs_root: str | Path = "runs/table2",
+    results_dir: str | Path = "results",
+    width: int = 128,
+    layers: int = 6,
+    threads: int | None = None,
+    limit: int | None = None,
+    models: list[str] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Train every Table-2 model with `seeds` seeds and write `results/table2.{md,json}` + plot."""
     variants = [v for v in TABLE2 if models is None or _slug(v) in models or v.model in models]
-    run_dirs = train_variants(variants, seeds, Path(runs_root), epochs, time_budget, width,
-                              layers, threads, limit, progress)
-    budget = {"seeds": seeds, "epochs": epochs, "time_budget_min": time_budget,
-              "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
-    return write_table(run_dirs, {v.label: v.paper_mae for v in variants}, Path(results_dir),
-                       "table2", "Perov-5 heat_all (eV per 5-atom cell), test MAE", budget)
+    run_dirs = train_variants(
+        variants,
+        seeds,
+        Path(runs_root),
+        epochs,
+        time_budget,
+        width,
+        layers,
+        threads,
+        limit,
+        progress,
+    )
+    budget = {
+        "seeds": seeds,
+        "epochs": epochs,
+        "time_budget_min": time_budget,
+        "ecn_width": width,
+        "ecn_layers": layers,
+        "threads": threads,
+        "limit": limit,
+    }
+    return write_table(
+        run_dirs,
+        {v.label: v.paper_mae for v in variants},
+        Path(results_dir),
+        "table2",
+        "Perov-5 heat_all (eV per 5-atom cell), test MAE",
+        budget,
+    )
 
 
-def reproduce_table1(seeds: int = 3, epochs: int = 300, time_budget: float | None = None,
-                     runs_root: str | Path = "runs/table1", results_dir: str | Path = "results",
-                     width: int = 128, layers: int = 6, threads: int | None = None,
-                     limit: int | None = None, models: list[str] | None = None,
-                     targets: list[str] | None = None, progress: bool = False,
-                     dataset: str = "mp", data_path: str | None = None) -> dict[str, Any]:
+def reproduce_table1(
+    seeds: int = 3,
+    epochs: int = 300,
+    time_budget: float | None = None,
+    runs_root: str | Path = "runs/table1",
+    results_dir: str | Path = "results",
+    width: int = 128,
+    layers: int = 6,
+    threads: int | None = None,
+    limit: int | None = None,
+    models: list[str] | None = None,
+    targets: list[str] | None = None,
+    progress: bool = False,
+    dataset: str = "mp",
+    data_path: str | None = None,
+) -> dict[str, Any]:
     """Paper Table 1 on the `mp` dataset (paper split): one table per target in
     `results/table1_<target>.{md,json,png}` and a summary `results/table1.{md,json}`.
     (`dataset`/`data_path` exist so the harness can be exercised on small data.)"""
     variants = [v for v in TABLE1 if models is None or _slug(v) in models or v.model in models]
-    budget = {"seeds": seeds, "epochs": epochs, "time_budget_min": time_budget,
-              "ecn_width": width, "ecn_layers": layers, "threads": threads, "limit": limit}
+    budget = {
+        "seeds": seeds,
+        "epochs": epochs,
+        "time_budget_min": time_budget,
+        "ecn_width": width,
+        "ecn_layers": layers,
+        "threads": threads,
+        "limit": limit,
+    }
     out: dict[str, Any] = {}
     for target in targets or TABLE1_TARGETS:
-        run_dirs = train_variants(variants, seeds, Path(runs_root) / target, epochs, time_budget,
-                                  width, layers, threads, limit, progress, dataset=dataset,
-                                  target=target, data_path=data_path)
+        run_dirs = train_variants(
+            variants,
+            seeds,
+            Path(runs_root) / target,
+            epochs,
+            time_budget,
+            width,
+            layers,
+            threads,
+            limit,
+            progress,
+            dataset=dataset,
+            target=target,
+            data_path=data_path,
+        )
         paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
-        out[target] = write_table(run_dirs, paper, Path(results_dir), f"table1_{target}",
-                                  f"Materials Project {target}, test", budget)
+        out[target] = write_table(
+            run_dirs,
+            paper,
+            Path(results_dir),
+            f"table1_{target}",
+            f"Materials Project {target}, test",
+            budget,
+        )
     Path(results_dir, "table1.md").write_text(table1_summary(out, variants, budget))
     Path(results_dir, "table1.json").write_text(json.dumps(out, indent=2))
     return out
@@ -155,30 +245,51 @@ def mean_std(row: dict[str, Any], digits: int = 4) -> str:
 def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[str, Any]) -> str:
     """Markdown for `results/table1.md`: our test metric per target with the paper's number in
     brackets, the training-set size of every target, and the data note."""
-    lines = ["# Materials Project (paper Table 1): test metric, ours [paper]", "",
-             f"Generated by `ecn reproduce table1`; budget: `{budget}`.", "",
-             "| model | " + " | ".join(f"{t} ({TABLE1_UNITS.get(t, '')})" for t in out) + " |",
-             "|---|" + "---|" * len(out)]
+    lines = [
+        "# Materials Project (paper Table 1): test metric, ours [paper]",
+        "",
+        f"Generated by `ecn reproduce table1`; budget: `{budget}`.",
+        "",
+        "| model | " + " | ".join(f"{t} ({TABLE1_UNITS.get(t, '')})" for t in out) + " |",
+        "|---|" + "---|" * len(out),
+    ]
     for v in variants:
         cells = []
         for t in out:
             row = out[t]["rows"][v.label]
             p = TABLE1_PAPER.get(v.label, {}).get(t)
-            cells.append(f"{row['metric']} {mean_std(row, 3)}" + ("" if p is None else f" [{p:.3f}]"))
+            cells.append(
+                f"{row['metric']} {mean_std(row, 3)}" + ("" if p is None else f" [{p:.3f}]")
+            )
         lines.append(f"| {v.label} | " + " | ".join(cells) + " |")
     refs = [out[t].get("constant_reference") for t in out]
     if any(refs):
-        lines.append("| no model: train mean | " + " | ".join(
-            "" if r is None else f"mae {r['train_mean']:.3f}" for r in refs) + " |")
-    lines += ["", ("Split sizes per target (after dropping rows without that target; E_g is "
-                   "insulators only):"), ""]
+        lines.append(
+            "| no model: train mean | "
+            + " | ".join("" if r is None else f"mae {r['train_mean']:.3f}" for r in refs)
+            + " |"
+        )
+    lines += [
+        "",
+        (
+            "Split sizes per target (after dropping rows without that target; E_g is "
+            "insulators only):"
+        ),
+        "",
+    ]
     for t in out:
         first = next(iter(out[t]["rows"].values()))
         lines.append(f"- {t}: {first['split_sizes']}")
     note = next(iter(next(iter(out.values()))["rows"].values()))["source_note"] if out else ""
-    lines += ["", "Epochs, training times, parameter counts and (for is_metal) accuracy and "
-              "precision/recall of both classes: `table1_<target>.md`.",
-              "", f"Training set: {TABLE1_PAPER_TRAIN_NOTE}", "", "Data note: " + note]
+    lines += [
+        "",
+        "Epochs, training times, parameter counts and (for is_metal) accuracy and "
+        "precision/recall of both classes: `table1_<target>.md`.",
+        "",
+        f"Training set: {TABLE1_PAPER_TRAIN_NOTE}",
+        "",
+        "Data note: " + note,
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -190,11 +301,17 @@ def constant_reference(run_dir: Path) -> dict[str, float] | None:
 
     res = json.loads((run_dir / "results.json").read_text())
     pred = run_dir / "predictions_test.csv"
-    if res.get("task") != "regression" or len(res.get("target_mean", [])) != 1 or not pred.is_file():
+    if (
+        res.get("task") != "regression"
+        or len(res.get("target_mean", [])) != 1
+        or not pred.is_file()
+    ):
         return None
     y = pd.read_csv(pred)["target"].to_numpy(dtype=float)
-    return {"train_mean": float(np.abs(y - res["target_mean"][0]).mean()),
-            "test_median": float(np.abs(y - np.median(y)).mean())}
+    return {
+        "train_mean": float(np.abs(y - res["target_mean"][0]).mean()),
+        "test_median": float(np.abs(y - np.median(y)).mean()),
+    }
 
 
 def _collect(run_dirs: list[Path]) -> dict[str, Any]:
@@ -203,8 +320,11 @@ def _collect(run_dirs: list[Path]) -> dict[str, Any]:
     metric = "mae" if "mae" in res[0]["metrics"]["test"] else "roc_auc"
     maes = [r["metrics"]["test"][metric] for r in res]
     # classification: the paper's Table 1 reports more than ROC-AUC; mean of each over seeds
-    extra = {k: statistics.fmean(r["metrics"]["test"][k] for r in res) for k in CLASS_EXTRAS
-             if metric == "roc_auc" and all(k in r["metrics"]["test"] for r in res)}
+    extra = {
+        k: statistics.fmean(r["metrics"]["test"][k] for r in res)
+        for k in CLASS_EXTRAS
+        if metric == "roc_auc" and all(k in r["metrics"]["test"] for r in res)
+    }
     return {
         "runs": [str(d) for d in run_dirs],
         "metric": metric,
@@ -221,37 +341,68 @@ def _collect(run_dirs: list[Path]) -> dict[str, Any]:
     }
 
 
-def write_table(run_dirs: dict[str, list[Path]], paper: dict[str, float | None], out_dir: Path,
-                name: str, title: str, budget: dict[str, Any]) -> dict[str, Any]:
+def write_table(
+    run_dirs: dict[str, list[Path]],
+    paper: dict[str, float | None],
+    out_dir: Path,
+    name: str,
+    title: str,
+    budget: dict[str, Any],
+) -> dict[str, Any]:
     """Write `<name>.md`, `<name>.json` and `<name>_learning_curves.png` from run directories."""
     rows = {label: _collect(dirs) for label, dirs in run_dirs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = constant_reference(next(iter(run_dirs.values()))[0])
-    payload = {"title": title, "budget": budget, "rows": rows, "paper": paper,
-               "constant_reference": ref}
+    payload = {
+        "title": title,
+        "budget": budget,
+        "rows": rows,
+        "paper": paper,
+        "constant_reference": ref,
+    }
     (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2))
-    lines = [f"# {title}", "", f"Generated by `ecn` from run directories; budget: `{budget}`.", "",
-             "| model | test metric (mean ± std) | seeds | epochs run | train time (s) | params | paper |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated by `ecn` from run directories; budget: `{budget}`.",
+        "",
+        "| model | test metric (mean ± std) | seeds | epochs run | train time (s) | params | paper |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, r in rows.items():
         p = paper.get(label)
         times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
-        lines.append(f"| {label} | {r['metric']} {mean_std(r)} | "
-                     f"{len(r['test_values'])} | "
-                     f"{r['epochs']} | {times} | {r['n_params']} | "
-                     f"{'' if p is None else f'{p:.3f}'} |")
+        lines.append(
+            f"| {label} | {r['metric']} {mean_std(r)} | "
+            f"{len(r['test_values'])} | "
+            f"{r['epochs']} | {times} | {r['n_params']} | "
+            f"{'' if p is None else f'{p:.3f}'} |"
+        )
     first = next(iter(rows.values()))
     if ref is not None:
-        lines += ["", f"Reference without a model: predicting the training-set mean gives test MAE "
-                  f"{ref['train_mean']:.4f}; the (oracle) test median gives {ref['test_median']:.4f}."]
+        lines += [
+            "",
+            f"Reference without a model: predicting the training-set mean gives test MAE "
+            f"{ref['train_mean']:.4f}; the (oracle) test median gives {ref['test_median']:.4f}.",
+        ]
     if first["extra"]:
         keys = list(first["extra"])
-        lines += ["", ("Classification details (test, mean over seeds; class 1 = label 1, e.g. "
-                         "metal for is_metal; class 0 = label 0):"),
-                  "", "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-        lines += [f"| {label} | " + " | ".join(f"{r['extra'].get(k, float('nan')):.4f}"
-                                                for k in keys) + " |"
-                  for label, r in rows.items()]
+        lines += [
+            "",
+            (
+                "Classification details (test, mean over seeds; class 1 = label 1, e.g. "
+                "metal for is_metal; class 0 = label 0):"
+            ),
+            "",
+            "| model | " + " | ".join(keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        lines += [
+            f"| {label} | "
+            + " | ".join(f"{r['extra'].get(k, float('nan')):.4f}" for k in keys)
+            + " |"
+            for label, r in rows.items()
+        ]
     lines += ["", f"Split sizes: {first['split_sizes']}.", "", "Data note: " + first["source_note"]]
     (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
     plot_learning_curves(run_dirs, out_dir / f"{name}_learning_curves.png", title)
@@ -276,8 +427,14 @@ def plot_learning_curves(run_dirs: dict[str, list[Path]], path: Path, title: str
             # (their metrics.csv still has an empty val_mae column)
             column = "val_mae" if "val_mae" in m and m["val_mae"].notna().any() else "val_loss"
             m = m.dropna(subset=[column])
-            ax.plot(m["elapsed_s"] / 60, m[column], color=f"C{k}", alpha=0.9,
-                    label=label if j == 0 else None, marker=".")
+            ax.plot(
+                m["elapsed_s"] / 60,
+                m[column],
+                color=f"C{k}",
+                alpha=0.9,
+                label=label if j == 0 else None,
+                marker=".",
+            )
     ax.set_xlabel("training time (min)")
     ax.set_ylabel("validation MAE" if column == "val_mae" else "validation loss (BCE)")
     ax.set_yscale("log")

@@ -37,22 +37,39 @@ def build_module(cfg: TrainConfig, data: PreparedData) -> Any:
     from ecn.train.module import ECNModule
 
     if cfg.data.node_target is not None and cfg.data.node_target not in NODE_TARGETS:
-        raise ValueError(f"unknown node target '{cfg.data.node_target}'; have {sorted(NODE_TARGETS)}")
+        raise ValueError(
+            f"unknown node target '{cfg.data.node_target}'; have {sorted(NODE_TARGETS)}"
+        )
     out_dim = 2 if data.task == "classification" else len(data.targets)
     kwargs = model_kwargs_for(cfg, data.in_dim, data.edge_dim, out_dim)
     settings = data.settings
     gs = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
-    return ECNModule(model_name=cfg.model.name, model_kwargs=kwargs, targets=data.targets,
-                     task=data.task, units=data.units, target_mean=data.target_mean.tolist(),
-                     target_std=data.target_std.tolist(), graph_settings=gs,
-                     optim=dataclasses.asdict(cfg.optim), node_target=cfg.data.node_target,
-                     dataset=cfg.data.dataset, ecn_version=__version__)
+    return ECNModule(
+        model_name=cfg.model.name,
+        model_kwargs=kwargs,
+        targets=data.targets,
+        task=data.task,
+        units=data.units,
+        target_mean=data.target_mean.tolist(),
+        target_std=data.target_std.tolist(),
+        graph_settings=gs,
+        optim=dataclasses.asdict(cfg.optim),
+        node_target=cfg.data.node_target,
+        dataset=cfg.data.dataset,
+        ecn_version=__version__,
+    )
 
 
 # Our generic names -> the spellings used by model constructors (ECN vs the baselines).
-_ALIASES = {"in_dim": ("in_dim", "in_features"), "edge_dim": ("edge_dim", "edge_features"),
-            "layers": ("layers", "n_layers"), "width": ("width",), "group": ("group",),
-            "out_dim": ("out_dim",), "node_level": ("node_level",)}
+_ALIASES = {
+    "in_dim": ("in_dim", "in_features"),
+    "edge_dim": ("edge_dim", "edge_features"),
+    "layers": ("layers", "n_layers"),
+    "width": ("width",),
+    "group": ("group",),
+    "out_dim": ("out_dim",),
+    "node_level": ("node_level",),
+}
 
 
 def model_kwargs_for(cfg: TrainConfig, in_dim: int, edge_dim: int, out_dim: int) -> dict[str, Any]:
@@ -67,9 +84,15 @@ def model_kwargs_for(cfg: TrainConfig, in_dim: int, edge_dim: int, out_dim: int)
     if cfg.model.name not in MODELS:
         raise ValueError(f"unknown model '{cfg.model.name}'; available: {sorted(MODELS)}")
     params = inspect.signature(MODELS[cfg.model.name].__init__).parameters
-    generic = {"in_dim": in_dim, "edge_dim": edge_dim, "out_dim": out_dim,
-               "group": cfg.model.group, "width": cfg.model.width, "layers": cfg.model.layers,
-               "node_level": cfg.model.node_level}
+    generic = {
+        "in_dim": in_dim,
+        "edge_dim": edge_dim,
+        "out_dim": out_dim,
+        "group": cfg.model.group,
+        "width": cfg.model.width,
+        "layers": cfg.model.layers,
+        "node_level": cfg.model.node_level,
+    }
     kwargs: dict[str, Any] = {}
     for key, value in generic.items():
         name = next((n for n in _ALIASES[key] if n in params), None)
@@ -101,9 +124,16 @@ def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer
     from ecn.train.outputs import MetricsCSV
 
     cbs: dict[str, Any] = {
-        "ckpt": ModelCheckpoint(dirpath=out, filename="best", monitor=monitor, mode="min",
-                                save_top_k=1, save_last=True, auto_insert_metric_name=False,
-                                enable_version_counter=False),
+        "ckpt": ModelCheckpoint(
+            dirpath=out,
+            filename="best",
+            monitor=monitor,
+            mode="min",
+            save_top_k=1,
+            save_last=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        ),
         "early": EarlyStopping(monitor=monitor, mode="min", patience=cfg.optim.patience),
         "csv": MetricsCSV(out / "metrics.csv"),
     }
@@ -113,11 +143,21 @@ def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer
         # Checked after every step; Lightning then validates and checkpoints before stopping.
         cbs["timer"] = Timer(duration=timedelta(minutes=cfg.run.time_budget_min), interval="step")
     trainer = pl.Trainer(
-        max_epochs=cfg.optim.epochs, accelerator=cfg.run.accelerator,
-        devices=_devices(cfg.run.devices), strategy=_strategy(cfg), callbacks=list(cbs.values()),
-        logger=False, enable_progress_bar=cfg.run.progress_bar, enable_model_summary=False,
-        num_sanity_val_steps=0, use_distributed_sampler=False, deterministic="warn",
-        gradient_clip_val=cfg.optim.grad_clip, default_root_dir=str(out), log_every_n_steps=1)
+        max_epochs=cfg.optim.epochs,
+        accelerator=cfg.run.accelerator,
+        devices=_devices(cfg.run.devices),
+        strategy=_strategy(cfg),
+        callbacks=list(cbs.values()),
+        logger=False,
+        enable_progress_bar=cfg.run.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        deterministic="warn",
+        gradient_clip_val=cfg.optim.grad_clip,
+        default_root_dir=str(out),
+        log_every_n_steps=1,
+    )
     return trainer, cbs
 
 
@@ -139,14 +179,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         raise ValueError(f"--resume: {last} not found")
     if rank0:
         if not resume and (last.exists() or (out / "best.ckpt").exists()):
-            raise ValueError(f"{out} already holds checkpoints; pass --resume or choose another --out")
+            raise ValueError(
+                f"{out} already holds checkpoints; pass --resume or choose another --out"
+            )
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     data = prepare_data(cfg, progress=cfg.run.progress_bar and rank0)
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     module = build_module(cfg, data)
-    dm = ECNDataModule(data, cfg.optim.batch_size, cfg.optim.eval_batch_size, cfg.run.seed,
-                       cfg.run.num_workers)
+    dm = ECNDataModule(
+        data, cfg.optim.batch_size, cfg.optim.eval_batch_size, cfg.run.seed, cfg.run.num_workers
+    )
     import warnings
 
     # config.yaml is written first on purpose, so the run directory is never empty.
@@ -154,22 +197,39 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     trainer, cbs = _make_trainer(cfg, out, module.monitor)
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
     if trainer.is_global_zero:
-        stopped = ("time_budget" if "timer" in cbs and cbs["timer"].time_remaining() <= 0
-                   else "early_stopping" if cbs["early"].stopped_epoch > 0 else "max_epochs")
+        stopped = (
+            "time_budget"
+            if "timer" in cbs and cbs["timer"].time_remaining() <= 0
+            else "early_stopping"
+            if cbs["early"].stopped_epoch > 0
+            else "max_epochs"
+        )
         _finish(cfg, out, data, module, trainer, stopped, time.monotonic() - t0)
     return out
 
 
 def _device_info(trainer: pl.Trainer) -> dict[str, Any]:
     dev = trainer.strategy.root_device
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or "cpu")
-    return {"accelerator": type(trainer.accelerator).__name__, "device": str(dev), "name": name,
-            "world_size": int(trainer.world_size), "strategy": type(trainer.strategy).__name__,
-            "torch_threads": torch.get_num_threads()}
+    name = (
+        torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or "cpu")
+    )
+    return {
+        "accelerator": type(trainer.accelerator).__name__,
+        "device": str(dev),
+        "name": name,
+        "world_size": int(trainer.world_size),
+        "strategy": type(trainer.strategy).__name__,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
-def evaluate_split(module: Any, data: PreparedData, split: str, batch_size: int = 256,
-                   average_translations: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+def evaluate_split(
+    module: Any,
+    data: PreparedData,
+    split: str,
+    batch_size: int = 256,
+    average_translations: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics + arrays (ids, y, pred) of one split, single process over the whole split."""
     from ecn.train.predict import predict_graphs
 
@@ -192,8 +252,15 @@ def evaluate_split(module: Any, data: PreparedData, split: str, batch_size: int 
     return metrics, {"ids": ids, "y": y, "pred": pred, "node": node}
 
 
-def _finish(cfg: TrainConfig, out: Path, data: PreparedData, module: Any, trainer: pl.Trainer,
-            stopped: str, wall: float) -> None:
+def _finish(
+    cfg: TrainConfig,
+    out: Path,
+    data: PreparedData,
+    module: Any,
+    trainer: pl.Trainer,
+    stopped: str,
+    wall: float,
+) -> None:
     """Rank 0: evaluate best.ckpt on val/test and write predictions, results and plots."""
     from ecn import __version__
     from ecn.train.outputs import (
@@ -213,8 +280,15 @@ def _finish(cfg: TrainConfig, out: Path, data: PreparedData, module: Any, traine
         metrics, arr = evaluate_split(best, data, split, cfg.optim.eval_batch_size)
         results[split] = metrics
         series[split] = (arr["y"], arr["pred"])
-        write_predictions(out / f"predictions_{split}.csv", arr["ids"], arr["y"], arr["pred"],
-                          data.targets, data.task, arr["node"])
+        write_predictions(
+            out / f"predictions_{split}.csv",
+            arr["ids"],
+            arr["y"],
+            arr["pred"],
+            data.targets,
+            data.task,
+            arr["node"],
+        )
     rows = read_metrics(out / "metrics.csv")
     monitor = module.monitor
     scored = [(float(r[monitor]), int(float(r["epoch"]))) for r in rows if r.get(monitor)]
@@ -227,8 +301,7 @@ def _finish(cfg: TrainConfig, out: Path, data: PreparedData, module: Any, traine
         "units": data.units,
         "task": data.task,
         "node_target": cfg.data.node_target,
-        "model": {"name": cfg.model.name, "group": cfg.model.group,
-                  "n_params": best.n_params()},
+        "model": {"name": cfg.model.name, "group": cfg.model.group, "n_params": best.n_params()},
         "metrics": results,
         "split_sizes": data.n_records,
         "rejected": data.n_rejected,
@@ -251,9 +324,12 @@ def _finish(cfg: TrainConfig, out: Path, data: PreparedData, module: Any, traine
     label = cfg.data.node_target or data.targets[0]
     try:
         plot_parity(out / "parity.png", series, label, data.units[0] if data.units else "")
-        plot_learning_curve(out / "learning_curve.png", rows,
-                            "val_mae" if data.task == "regression" else "val_acc",
-                            data.units[0] if len(data.units) == 1 else "")
+        plot_learning_curve(
+            out / "learning_curve.png",
+            rows,
+            "val_mae" if data.task == "regression" else "val_acc",
+            data.units[0] if len(data.units) == 1 else "",
+        )
     except Exception as exc:  # noqa: BLE001 - a plot must never lose a finished run
         logger.warning("plotting failed: %s", exc)
     logger.info("run written to %s (test: %s)", out, _short(results["test"]))
@@ -263,8 +339,13 @@ def _short(metrics: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
 
 
-def evaluate(run_dir: str | Path, split: str = "test", batch_size: int | None = None,
-             average_translations: bool = False, device: str = "cpu") -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path,
+    split: str = "test",
+    batch_size: int | None = None,
+    average_translations: bool = False,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Recompute the metrics of ``best.ckpt`` on one split of the run's own data settings."""
     from ecn.train.predict import load_module
 
@@ -277,7 +358,14 @@ def evaluate(run_dir: str | Path, split: str = "test", batch_size: int | None = 
     cfg = load_config(cfg_path)
     module = load_module(run_dir, device=device)
     data = prepare_data(cfg, splits=(split,))
-    metrics, _ = evaluate_split(module, data, split, batch_size or cfg.optim.eval_batch_size,
-                                average_translations)
-    return {"run": str(run_dir), "split": split, "checkpoint": "best.ckpt", "task": data.task,
-            "targets": data.targets, "metrics": metrics}
+    metrics, _ = evaluate_split(
+        module, data, split, batch_size or cfg.optim.eval_batch_size, average_translations
+    )
+    return {
+        "run": str(run_dir),
+        "split": split,
+        "checkpoint": "best.ckpt",
+        "task": data.task,
+        "targets": data.targets,
+        "metrics": metrics,
+    }
