@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from ecn.data.types import Record, Rejection
+from ecn.io import atomic_write
+from ecn.settings import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,6 @@ FORMAT_VERSION = 1
 
 def records_cache_dir() -> Path:
     """`<cache dir>/records` (cache dir: ECN_CACHE_DIR, else the user cache)."""
-    from ecn.settings import cache_dir
-
     return cache_dir() / "records"
 
 
@@ -70,15 +68,8 @@ def save(
         "rej_rows": np.asarray(rejected_rows, dtype=np.int64),
         "meta": np.array(json.dumps(meta)),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **payload)
 
 
 def load(

@@ -17,18 +17,18 @@ SHA256: dict[str, str] = {
     "perov_5/val.csv": "326f401219901270374b71e2faff63df3a29a99fd26f469993b9f476b693daf2",
     "perov_5/test.csv": "a85878c685037f0a578257f6d4fcdde00e968dbab73c5f1e90ecef65218513f6",
     # perov_5/train.csv: no copy was obtainable, so no recorded hash (SOURCES.md).
-    "castelli_perovskites_matminer_subset/test.csv.gz": "0b30aa79dd430a8fe0663bd4884dd2047a54351fbad85bf75caa4b5587846e22",
-    "castelli_perovskites_matminer_subset/valid.csv.gz": "93b4cf1325ab4b51a9688b4387218eed1b2a460f1736f2f04eeba67468218bb1",
-    "mp_cgcnn_36k/mp_cgcnn_36k.csv.gz": "3ef92c8d1313bb55d0a08af49295150dfe7c4451594079fb1e2b072f3a339cbe",
+    "castelli_perovskites_matminer_subset/test.csv.gz": "0b30aa79dd430a8fe0663bd4884dd2047a54351fbad85bf75caa4b5587846e22",  # noqa: E501
+    "castelli_perovskites_matminer_subset/valid.csv.gz": "93b4cf1325ab4b51a9688b4387218eed1b2a460f1736f2f04eeba67468218bb1",  # noqa: E501
+    "mp_cgcnn_36k/mp_cgcnn_36k.csv.gz": "3ef92c8d1313bb55d0a08af49295150dfe7c4451594079fb1e2b072f3a339cbe",  # noqa: E501
     # Package data written by scripts/make_perov5_sample.py (deterministic gzip).
-    "resources/perov5_sample.csv.gz": "722c05e4672903f1f89ac48dd95dbc21c1fd000f2eaca4746b551f5633666585",
+    "resources/perov5_sample.csv.gz": "722c05e4672903f1f89ac48dd95dbc21c1fd000f2eaca4746b551f5633666585",  # noqa: E501
 }
 
 # Hashes of the decompressed bytes of the .gz copies (equal to the blobs in the source repos).
 SHA256_DECOMPRESSED: dict[str, str] = {
-    "castelli_perovskites_matminer_subset/test.csv": "44327d22d330a82cb2daa10549c3ad8881018b6e6f56371f19eec28ec6cf8114",
-    "castelli_perovskites_matminer_subset/valid.csv": "030df47a82d9071fba721eeb8af2b412be947ece28dbca5e1841d3c8f1b9187b",
-    "mp_cgcnn_36k/mp_cgcnn_36k.csv": "456359e4109c402c69456bd42df3a705efa828edf779d2a0201f1d8f583ccdf2",
+    "castelli_perovskites_matminer_subset/test.csv": "44327d22d330a82cb2daa10549c3ad8881018b6e6f56371f19eec28ec6cf8114",  # noqa: E501
+    "castelli_perovskites_matminer_subset/valid.csv": "030df47a82d9071fba721eeb8af2b412be947ece28dbca5e1841d3c8f1b9187b",  # noqa: E501
+    "mp_cgcnn_36k/mp_cgcnn_36k.csv": "456359e4109c402c69456bd42df3a705efa828edf779d2a0201f1d8f583ccdf2",  # noqa: E501
 }
 
 _memo: dict[tuple[str, int, int], str] = {}

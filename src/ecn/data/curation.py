@@ -33,7 +33,6 @@ import csv
 import json
 import logging
 import multiprocessing as mp
-import os
 import time
 import warnings
 from collections import deque
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecn.elements import COVALENT_RADIUS, MAX_Z
+from ecn.io import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -315,9 +315,8 @@ def compute_facts(
 
 
 def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    df.to_csv(tmp, index=False, compression="gzip" if path.name.endswith(".gz") else None)
-    tmp.replace(path)
+    with atomic_write(path, "wb") as f:
+        df.to_csv(f, index=False, compression="gzip" if path.name.endswith(".gz") else None)
 
 
 def _run_facts(

@@ -6,14 +6,16 @@ than a clear message); `ecn data download perov5` or `download_perov5()` does it
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecn.data.checksums import SHA256, ChecksumError, sha256_file
+from ecn.data.perov5 import CDVAE_URL, PEROV5_DIR
+from ecn.io import atomic_write
+from ecn.settings import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +39,21 @@ def download(
         ChecksumError: the downloaded bytes differ from `sha256` (nothing is kept).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     open_url = opener or urllib.request.urlopen
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, open_url(url, timeout=timeout) as resp:  # type: ignore[attr-defined]
+    h = hashlib.sha256()
+    with atomic_write(dest, "wb", suffix=".part") as out:
+        with open_url(url, timeout=timeout) as resp:  # type: ignore[attr-defined]
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
-        digest = sha256_file(tmp)
+                h.update(chunk)
+        digest = h.hexdigest()
         if sha256 is not None and digest != sha256:
-            raise ChecksumError(
+            raise ChecksumError(  # raised inside atomic_write: the partial file is removed
                 f"checksum mismatch for {url} (-> {dest}): sha256 is {digest}, "
                 f"expected {sha256}; nothing was saved"
             )
-        if sha256 is None:
-            logger.warning("%s has no recorded sha256; downloaded file has sha256=%s", url, digest)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    if sha256 is None:
+        logger.warning("%s has no recorded sha256; downloaded file has sha256=%s", url, digest)
     logger.info("downloaded %s -> %s", url, dest)
     return dest
 
@@ -71,9 +70,6 @@ def download_perov5(
     val/test are checked against the recorded hashes; train.csv has none (no offline copy
     existed to hash), so its hash is logged. Returns the folder.
     """
-    from ecn.data.perov5 import CDVAE_URL, PEROV5_DIR
-    from ecn.settings import user_cache_dir
-
     folder = Path(dest_dir) if dest_dir is not None else user_cache_dir() / "data" / PEROV5_DIR
     template = url_template or CDVAE_URL
     for split in splits:

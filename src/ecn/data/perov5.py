@@ -38,6 +38,7 @@ from ecn.data.readers import (
     read_csv_table,
 )
 from ecn.data.types import LoadedSplit
+from ecn.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -324,10 +325,7 @@ def _report(source: Perov5Source, stamp: tuple[str, ...]) -> dict:
         pass
     report = _assembly(str(source.perov_dir), str(source.castelli_dir), stamp)[1]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(report))
     except OSError as exc:
         logger.debug("could not cache assembly report: %s", exc)
     return report

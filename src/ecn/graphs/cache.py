@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from pymatgen.core import Structure
 from ecn.graphs.build import build_graphs
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import GraphSettings
+from ecn.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +94,8 @@ def unpack(payload: dict) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
 
 def save_atomic(path: Path, payload: dict) -> None:
     """`torch.save` to a temp file in the same directory, then `os.replace` (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_or_build(
