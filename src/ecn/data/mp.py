@@ -42,6 +42,7 @@ import numpy as np
 
 from ecn.data import curation
 from ecn.data.checksums import sha256_file, verify_file
+from ecn.data.splits import seeded_split
 from ecn.elements import hubbard_u_flag
 
 if TYPE_CHECKING:
@@ -582,14 +583,11 @@ def make_splits(
         }
     if mode == "random":
         uniq = sorted(set(ids))
-        perm = np.random.default_rng(seed).permutation(len(uniq))
-        n_train = round(RANDOM_FRACTIONS[0] * len(uniq))
-        n_valid = round(RANDOM_FRACTIONS[1] * len(uniq))
-        chosen = [uniq[k] for k in perm]
+        # sort=False: records keep the permutation order the results were produced with.
+        idx = seeded_split(len(uniq), RANDOM_FRACTIONS, seed, sort=False)
         return {
-            "train": chosen[:n_train],
-            "valid": chosen[n_train : n_train + n_valid],
-            "test": chosen[n_train + n_valid :],
+            part: [uniq[k] for k in idx[key]]
+            for part, key in zip(PARTS, ("train", "val", "test"), strict=True)
         }
     raise ValueError(f"unknown split mode '{mode}'; use one of {SPLIT_MODES}")
 

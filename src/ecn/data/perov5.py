@@ -37,6 +37,7 @@ from ecn.data.readers import (
     perov5_rows,
     read_csv_table,
 )
+from ecn.data.splits import seeded_split
 from ecn.data.types import LoadedSplit
 from ecn.io import atomic_write_text
 
@@ -385,13 +386,7 @@ def _sample_table(stamp: str):
 
 def sample_split_indices(n: int, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
     """Seeded 80/10/10 split of `n` rows (indices sorted to keep the source order)."""
-    perm = np.random.default_rng(seed).permutation(n)
-    n_tr, n_va = round(0.8 * n), round(0.1 * n)
-    return {
-        "train": np.sort(perm[:n_tr]),
-        "val": np.sort(perm[n_tr : n_tr + n_va]),
-        "test": np.sort(perm[n_tr + n_va :]),
-    }
+    return seeded_split(n, seed=seed)
 
 
 def load(

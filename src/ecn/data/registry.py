@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from ecn.data import mp, perov5
 from ecn.data.checksums import sha256_file, verify_file
 from ecn.data.loading import load_rows
@@ -25,6 +23,7 @@ from ecn.data.readers import (
     read_cif_folder,
     read_csv_table,
 )
+from ecn.data.splits import seeded_split
 from ecn.data.types import LoadedSplit
 
 logger = logging.getLogger(__name__)
@@ -157,12 +156,7 @@ def _load_cif_folder(
     folder = Path(path).expanduser()
     rows_all, names, missing = read_cif_folder(folder)
     if split != "all":
-        perm = np.random.default_rng(CIF_SPLIT_SEED).permutation(len(rows_all))
-        n_tr, n_va = round(0.8 * len(perm)), round(0.1 * len(perm))
-        pick = {"train": perm[:n_tr], "val": perm[n_tr : n_tr + n_va], "test": perm[n_tr + n_va :]}[
-            split
-        ]
-        keep = sorted(int(i) for i in pick)
+        keep = seeded_split(len(rows_all), seed=CIF_SPLIT_SEED)[split].tolist()
     else:
         keep = list(range(len(rows_all)))
     bad = {k: reason for k, _, reason in missing}
