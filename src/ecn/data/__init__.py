@@ -16,12 +16,11 @@ from ecn.data.checksums import ChecksumError
 from ecn.data.registry import (
     DATASETS,
     DatasetSpec,
-    TargetSpec,
     available_splits,
     get_spec,
     load_split,
 )
-from ecn.data.types import LoadedSplit, Record, Rejection
+from ecn.data.types import LoadedSplit, Record, Rejection, Target
 from ecn.data.validate import BadInput
 
 __all__ = [
@@ -32,7 +31,7 @@ __all__ = [
     "LoadedSplit",
     "Record",
     "Rejection",
-    "TargetSpec",
+    "Target",
     "available_splits",
     "get_spec",
     "load_split",

@@ -43,6 +43,7 @@ import numpy as np
 from ecn.data import curation
 from ecn.data.checksums import sha256_file, verify_file
 from ecn.data.splits import seeded_split
+from ecn.data.types import Target
 from ecn.elements import hubbard_u_flag
 
 if TYPE_CHECKING:
@@ -119,42 +120,36 @@ NOTES = (
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    """One prediction target of the dataset (Table 1 column)."""
-
-    name: str
-    source: str
-    task: str
-    unit: str
-    description: str
-
-
+# Table 1 columns; `source` is the raw MP field each is derived from (see `derive_targets`).
 TARGETS: tuple[Target, ...] = (
     Target(
         "e_form",
-        "formation_energy_per_atom",
-        "regression",
         "eV/atom",
-        "formation energy per atom E",
-    ),
-    Target("e_fermi", "efermi", "regression", "eV", "Fermi energy E_F"),
-    Target(
-        "band_gap",
-        "band_gap",
         "regression",
+        "formation energy per atom E",
+        source="formation_energy_per_atom",
+    ),
+    Target("e_fermi", "eV", "regression", "Fermi energy E_F", source="efermi"),
+    Target(
+        "band_gap",
         "eV",
+        "regression",
         "band gap E_g of insulators (band_gap > 0; metals are NaN)",
+        source="band_gap",
     ),
     Target(
-        "is_metal", "band_gap", "classification", "", "1 = metal (band_gap == 0), 0 = non-metal"
+        "is_metal",
+        "",
+        "classification",
+        "1 = metal (band_gap == 0), 0 = non-metal",
+        source="band_gap",
     ),
     Target(
         "magmom_per_atom",
-        "total_magnetization",
-        "regression",
         "μB/atom",
+        "regression",
         "magnetic moment per atom M = |total_magnetization| / n_sites",
+        source="total_magnetization",
     ),
 )
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
@@ -887,7 +882,6 @@ __all__ = [
     "Curated",
     "CurationOptions",
     "SourceTable",
-    "Target",
     "curate",
     "curate_report",
     "derive_targets",

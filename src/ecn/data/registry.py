@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ecn.data import mp, perov5
 from ecn.data.checksums import sha256_file, verify_file
@@ -24,21 +24,9 @@ from ecn.data.readers import (
     read_csv_table,
 )
 from ecn.data.splits import seeded_split
-from ecn.data.types import LoadedSplit
+from ecn.data.types import LoadedSplit, Target, Task
 
 logger = logging.getLogger(__name__)
-
-Task = Literal["regression", "classification"]
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """One target column: name, unit and task type (regression or classification)."""
-
-    name: str
-    unit: str
-    task: Task = "regression"
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,7 +46,7 @@ class DatasetSpec:
 
     name: str
     description: str
-    targets: tuple[TargetSpec, ...]
+    targets: tuple[Target, ...]
     default_target: str
     graph_defaults: dict[str, Any]
     splits: tuple[str, ...]
@@ -78,7 +66,7 @@ class DatasetSpec:
     def tasks(self) -> dict[str, Task]:
         return {t.name: t.task for t in self.targets}
 
-    def target(self, name: str) -> TargetSpec:
+    def target(self, name: str) -> Target:
         for t in self.targets:
             if t.name == name:
                 return t
@@ -201,20 +189,20 @@ DATASETS: dict[str, DatasetSpec] = {
         name="perov5",
         description="Perov-5: 18,928 cubic ABX3 perovskites (Castelli et al. 2012), CDVAE split",
         targets=(
-            TargetSpec(
+            Target(
                 "heat_all",
                 _PEROV5_HEAT_UNIT,
                 "regression",
                 "heat of formation vs all references (the paper's target)",
             ),
-            TargetSpec(
+            Target(
                 "heat_ref",
                 _PEROV5_HEAT_UNIT,
                 "regression",
                 "heat of formation vs standard references",
             ),
-            TargetSpec("dir_gap", "eV", "regression", "direct band gap (GLLB-SC)"),
-            TargetSpec("ind_gap", "eV", "regression", "indirect band gap (GLLB-SC)"),
+            Target("dir_gap", "eV", "regression", "direct band gap (GLLB-SC)"),
+            Target("ind_gap", "eV", "regression", "indirect band gap (GLLB-SC)"),
         ),
         default_target="heat_all",
         # The authors used a 5 Å radius graph for Perov-5 (issue 3).
@@ -234,14 +222,14 @@ DATASETS: dict[str, DatasetSpec] = {
         name="castelli",
         description="matminer castelli_perovskites export, test+valid subset (7,572 rows)",
         targets=(
-            TargetSpec("e_form", _PEROV5_HEAT_UNIT, "regression", "heat of formation"),
-            TargetSpec("gap_gllbsc", "eV", "regression", "band gap (GLLB-SC)"),
-            TargetSpec("gap_is_direct", "", "classification", "1 if the gap is direct"),
-            TargetSpec("mu_b", "μB/cell", "regression", "magnetic moment"),
-            TargetSpec("fermi_level", "eV", "regression", "Fermi level"),
-            TargetSpec("fermi_width", "eV", "regression", "Fermi width"),
-            TargetSpec("vbm", "eV", "regression", "valence band maximum (absolute)"),
-            TargetSpec("cbm", "eV", "regression", "conduction band minimum (absolute)"),
+            Target("e_form", _PEROV5_HEAT_UNIT, "regression", "heat of formation"),
+            Target("gap_gllbsc", "eV", "regression", "band gap (GLLB-SC)"),
+            Target("gap_is_direct", "", "classification", "1 if the gap is direct"),
+            Target("mu_b", "μB/cell", "regression", "magnetic moment"),
+            Target("fermi_level", "eV", "regression", "Fermi level"),
+            Target("fermi_width", "eV", "regression", "Fermi width"),
+            Target("vbm", "eV", "regression", "valence band maximum (absolute)"),
+            Target("cbm", "eV", "regression", "conduction band minimum (absolute)"),
         ),
         default_target="e_form",
         graph_defaults={"strategy": "cutoff", "cutoff": 5.0},
@@ -251,7 +239,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "cif": DatasetSpec(
         name="cif",
         description="a folder of CIFs in the CGCNN convention (id_prop.csv + <id>.cif); path=",
-        targets=(TargetSpec("target", "", "regression", "first id_prop.csv column"),),
+        targets=(Target("target", "", "regression", "first id_prop.csv column"),),
         default_target="target",
         graph_defaults={"strategy": "voronoi_radii"},
         splits=CIF_SPLITS,

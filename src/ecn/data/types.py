@@ -1,13 +1,40 @@
-"""Value types shared by every reader: one record per usable structure, one rejection per row
-that could not be used, and the loaded split that carries both plus its provenance."""
+"""Value types shared by every reader: a dataset's targets, one record per usable structure, one
+rejection per row that could not be used, and the loaded split that carries both plus its
+provenance."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:  # pymatgen is heavy; importing ecn.data must stay cheap
     from pymatgen.core import Structure
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One prediction target of a dataset.
+
+    Attributes:
+        name: target column name (keys of `Record.targets`).
+        unit: physical unit ("" for classification or unknown).
+        task: "regression" or "classification".
+        description: one line.
+        source: the raw source column it is derived from, when it differs from `name` or is
+            transformed (e.g. MP's `is_metal` from `band_gap`); None = the column itself.
+    """
+
+    name: str
+    unit: str
+    task: Task = "regression"
+    description: str = ""
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in get_args(Task):
+            raise ValueError(f"target {self.name!r}: task must be one of {get_args(Task)}")
 
 
 @dataclass(frozen=True)
