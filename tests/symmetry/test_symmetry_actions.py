@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecn.symmetry.actions import (
-    CELL_VECTORS,
+    CELL_BITS,
     N_CELLS,
     cell_index,
     glambda_elements,
@@ -32,10 +32,10 @@ SYMBOLS = [bt.symbol for bt in BRAVAIS_TYPES]
 
 def test_cell_index_convention() -> None:
     for a in range(N_CELLS):
-        a0, a1, a2 = CELL_VECTORS[a]
+        a0, a1, a2 = CELL_BITS[a]
         assert a == 4 * a0 + 2 * a1 + a2
-        assert cell_index(CELL_VECTORS[a]) == a
-        assert cell_index(CELL_VECTORS[a] + 2 * np.array([1, -3, 5])) == a
+        assert cell_index(CELL_BITS[a]) == a
+        assert cell_index(CELL_BITS[a] + 2 * np.array([1, -3, 5])) == a
     with pytest.raises(ValueError):
         cell_index([1, 0])
 
@@ -44,7 +44,7 @@ def test_translations_are_xor() -> None:
     elems = translation_elements()
     for t in range(N_CELLS):
         assert list(elems[t]) == [a ^ t for a in range(N_CELLS)]
-        vec_form = [cell_index(CELL_VECTORS[a] + CELL_VECTORS[t]) for a in range(N_CELLS)]
+        vec_form = [cell_index(CELL_BITS[a] + CELL_BITS[t]) for a in range(N_CELLS)]
         assert list(elems[t]) == vec_form
     assert translation_group().order() == 8
     assert sorted(map(tuple, elems.tolist())) == translation_group().elements()
@@ -139,7 +139,7 @@ def periodic_cover(
             d = np.linalg.norm((frac[j] + np.array(m) - frac[i]) @ lattice)
             if 0 < d < cutoff:
                 for a in range(N_CELLS):
-                    b = cell_index(CELL_VECTORS[a] + np.array(m))
+                    b = cell_index(CELL_BITS[a] + np.array(m))
                     src.append(b * n + j)
                     dst.append(a * n + i)
                     dist.append(d)
@@ -169,7 +169,7 @@ def direct_supercell_graph(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The same graph by brute force on the explicit 2x2x2 supercell (lattice 2L)."""
     n = len(frac)
-    pos = ((CELL_VECTORS[:, None, :] + frac[None]) / 2).reshape(N_CELLS * n, 3)  # node k = a n + i
+    pos = ((CELL_BITS[:, None, :] + frac[None]) / 2).reshape(N_CELLS * n, 3)  # node k = a n + i
     images = np.array(list(itertools.product(range(-2, 3), repeat=3)))
     # diff[k, l, m]: from node k to the image m of node l, in supercell fractions
     diff = pos[None, :, None, :] + images[None, None] - pos[:, None, None, :]

@@ -18,16 +18,11 @@ import torch
 from pymatgen.core import Structure
 
 from ecn.elements import GROUP, MAX_Z, N_GROUPS, PERIOD, SYMBOLS, hubbard_u_flag
-from ecn.graphs.graph import CrystalGraph
+from ecn.graphs.graph import CELL_BITS, CrystalGraph
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
 from ecn.graphs.settings import GraphSettings
 
 logger = logging.getLogger(__name__)
-
-# CELL_BITS[a] = (a0, a1, a2) with a = 4*a0 + 2*a1 + a2 (graph.py convention).
-CELL_BITS: np.ndarray = np.array(
-    [[(a >> 2) & 1, (a >> 1) & 1, a & 1] for a in range(8)], dtype=np.int64
-)
 
 
 def cover_edges(edges: UnitEdges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -58,7 +53,7 @@ def gaussian_features(dist: np.ndarray, settings: GraphSettings) -> np.ndarray:
 def node_features(
     z: np.ndarray, cell: np.ndarray, settings: GraphSettings, hubbard: bool = False
 ) -> np.ndarray:
-    """Node features [atom encoding, Hubbard-U flag?, onehot(cell)?]: (N, settings.node_feature_dim).
+    """Node features [atom encoding, Hubbard-U flag?, onehot(cell)?]: (N, node_feature_dim).
 
     Args:
         z: (N,) atomic numbers 1..MAX_Z.
@@ -161,7 +156,7 @@ def _from_arrays(fields: dict) -> CrystalGraph:
 def _build_one(
     args: tuple[str, Structure, np.ndarray | None, GraphSettings],
 ) -> tuple[str, dict | None, str, int]:
-    """Worker: (id, graph as arrays or None, rejection reason, isolated-atom count). Never raises."""
+    """Worker: (id, graph as arrays or None, rejection reason, isolated atoms). Never raises."""
     mid, structure, targets, settings = args
     try:
         edges = neighbor_list(structure, settings)

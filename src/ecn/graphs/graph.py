@@ -18,8 +18,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 
+import numpy as np
 import torch
 from torch import Tensor
+
+#: ``CELL_BITS[a]`` is the vector ``(a0, a1, a2)`` in ``{0,1}^3`` of cell ``a = 4*a0 + 2*a1 + a2``
+#: (the one table of the convention; ``ecn.symmetry`` uses it too). Read-only, (8, 3) int64.
+CELL_BITS: np.ndarray = np.array(
+    [[(a >> 2) & 1, (a >> 1) & 1, a & 1] for a in range(8)], dtype=np.int64
+)
+CELL_BITS.setflags(write=False)
 
 
 @dataclass

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ecn.graphs.graph import CrystalGraph
 from ecn.symmetry import colorings
-
-GROUPS: tuple[str, ...] = ("sn", "p1", "glambda", "slambda")
+from ecn.symmetry.colorings import GROUPS
+from ecn.symmetry.orbit_maps import lattice_orbit_maps
 
 
 def n_base_colors(group: str) -> int:
@@ -143,14 +142,8 @@ def _cell_mixing(orbit_map: Tensor, dtype: torch.dtype) -> Tensor:
 def _orbit_map(graph: CrystalGraph) -> Tensor:
     if graph.cell_orbit_map is not None:
         return graph.cell_orbit_map.long()
-    # Fall back to the lattices (spglib per crystal): slower, but gives the same map.
-    maps = [
-        colorings.glambda_orbit_map_for_lattice(lat.detach().cpu().double().numpy())
-        for lat in graph.lattice
-    ]
-    return torch.as_tensor(np.array(maps), dtype=torch.long, device=graph.cell.device).reshape(
-        -1, 8
-    )
+    # Fall back to the lattices (spglib per distinct lattice, cached): gives the same map.
+    return lattice_orbit_maps(graph.lattice).to(graph.cell.device)
 
 
 def build_color_plan(

@@ -10,6 +10,8 @@ Paper §3 and §6 (eqs. 5, 6, 11-14). A supercell node is ``k = a * n_atoms + i`
 * :mod:`~ecn.symmetry.colorings`: fast closed-form edge/node colours (numpy or torch), tested
   equal, as partitions, to the reference orbits.
 * :mod:`~ecn.symmetry.lattice`: lattice point group (holohedry) from spglib.
+* :mod:`~ecn.symmetry.orbit_maps`: :func:`attach_orbit_maps`, the G_Lambda orbit map of each
+  crystal graph (``graph.cell_orbit_map``, needed by ``glambda`` models).
 * :mod:`~ecn.symmetry.table`: the table below (``python -m ecn.symmetry.table``).
 
 On a 2x2x2 torus inversion is trivial (``-a = a mod 2``), so ``P-1`` moves cells exactly like
@@ -48,7 +50,7 @@ node-pair orbits (x = y and x ≠ y).
 """
 
 from ecn.symmetry.actions import (
-    CELL_VECTORS,
+    CELL_BITS,
     N_CELLS,
     cell_group,
     cell_index,
@@ -74,6 +76,7 @@ from ecn.symmetry.colorings import (
 )
 from ecn.symmetry.groups import PermutationGroup
 from ecn.symmetry.lattice import lattice_point_group
+from ecn.symmetry.orbit_maps import attach_orbit_maps, lattice_orbit_maps
 
 _TABLE_NAMES = ("bravais_orbit_table", "format_bravais_table", "main")
 
@@ -88,11 +91,12 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "CELL_VECTORS",
+    "CELL_BITS",
     "GROUPS",
     "N_CELLS",
     "PermutationGroup",
     "atom_pair_color",
+    "attach_orbit_maps",
     "bravais_orbit_table",
     "cell_group",
     "cell_index",
@@ -104,6 +108,7 @@ __all__ = [
     "glambda_orbit_map",
     "glambda_orbit_map_for_lattice",
     "graph_is_invariant",
+    "lattice_orbit_maps",
     "lattice_point_group",
     "main",
     "n_edge_colors",

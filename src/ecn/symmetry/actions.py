@@ -24,12 +24,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ecn.graphs.graph import CELL_BITS
 from ecn.symmetry.groups import Perm, PermutationGroup, as_perm, identity
 
 N_CELLS = 8
-
-#: ``CELL_VECTORS[a]`` is the vector ``(a0, a1, a2)`` in ``{0,1}^3`` of cell ``a``.
-CELL_VECTORS = np.array([[(a >> 2) & 1, (a >> 1) & 1, a & 1] for a in range(N_CELLS)])
 
 
 def cell_index(vector: Sequence[int] | np.ndarray) -> int:
@@ -64,7 +62,7 @@ def translation_cell_permutation(t: int | Sequence[int]) -> Perm:
 def linear_cell_permutation(rotation: Sequence[Sequence[int]] | np.ndarray) -> Perm:
     """Cell permutation ``a -> R a mod 2`` for an integer lattice-basis matrix ``R``."""
     r = _check_rotation(rotation)
-    return tuple(cell_index(r @ CELL_VECTORS[a]) for a in range(N_CELLS))
+    return tuple(cell_index(r @ CELL_BITS[a]) for a in range(N_CELLS))
 
 
 def affine_cell_permutation(rotation: np.ndarray, t: int | Sequence[int]) -> Perm:

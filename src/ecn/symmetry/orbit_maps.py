@@ -1,0 +1,59 @@
+"""G_Lambda orbit maps of crystal graphs: the one helper that attaches ``cell_orbit_map``.
+
+A ``glambda`` model needs, per crystal, the map ``(8,)`` from each P-1 cell colour to its orbit
+under the crystal's lattice point group (:func:`~ecn.symmetry.colorings.glambda_orbit_map`).
+It depends only on the lattice, so it is computed once per distinct lattice (rounded to 1e-6 Å,
+cached for the process) and stored on the graph, where ``collate`` concatenates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ecn.symmetry.colorings import glambda_orbit_map
+from ecn.symmetry.lattice import lattice_point_group
+
+if TYPE_CHECKING:
+    from ecn.graphs.graph import CrystalGraph
+
+__all__ = ["attach_orbit_maps", "lattice_orbit_maps"]
+
+#: Lattices equal to this many decimals (Å) share one orbit map.
+DECIMALS = 6
+
+
+@lru_cache(maxsize=4096)
+def _orbit_map(key: bytes) -> tuple[int, ...]:
+    lattice = np.frombuffer(key, dtype=np.float64).reshape(3, 3).copy()
+    return tuple(int(c) for c in glambda_orbit_map(lattice_point_group(lattice)))
+
+
+def lattice_orbit_maps(lattice: Tensor) -> Tensor:
+    """G_Lambda orbit map of each lattice.
+
+    Args:
+        lattice: (G, 3, 3) or (3, 3) lattices, rows are lattice vectors (Å).
+
+    Returns:
+        (G, 8) long on `lattice`'s device: the orbit (smallest P-1 colour) of each P-1 colour.
+    """
+    lat = lattice.detach().cpu().double().numpy().reshape(-1, 3, 3)
+    rows = [_orbit_map((np.round(m, DECIMALS) + 0.0).tobytes()) for m in lat]  # +0.0: no -0.0
+    return torch.tensor(rows, dtype=torch.long, device=lattice.device).reshape(-1, 8)
+
+
+def attach_orbit_maps(graphs: Iterable[CrystalGraph]) -> None:
+    """Set ``cell_orbit_map`` of each graph that has none, in place.
+
+    A single crystal's graph gets (1, 8); a batched graph gets (G, 8), one row per crystal.
+    Graphs that already carry a map are left alone.
+    """
+    for g in graphs:
+        if g.cell_orbit_map is None:
+            g.cell_orbit_map = lattice_orbit_maps(g.lattice)
