@@ -1,32 +1,19 @@
 """Dataset registry: one explicit `DATASETS` dict of specs and one entry point, `load_split`.
 
+The loaders live beside it, one module per dataset: `perov5`, `castelli`, `cif_folder`, `mp`.
+
 Why explicit: what a name means (targets, units, graph defaults, splits) is visible in one
 place, and nothing registers itself by import side effect (STYLE.md).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ecn.data import mp, perov5
-from ecn.data.checksums import sha256_file, verify_file
-from ecn.data.loading import load_rows
-from ecn.data.readers import (
-    CASTELLI_COLUMNS,
-    CASTELLI_TARGETS,
-    Row,
-    castelli_rows,
-    read_cif_folder,
-    read_csv_table,
-)
-from ecn.data.splits import seeded_split
+from ecn.data import castelli, cif_folder, mp, perov5
 from ecn.data.types import LoadedSplit, Target, Task
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,114 +58,6 @@ class DatasetSpec:
             if t.name == name:
                 return t
         raise ValueError(f"{self.name} has no target {name!r}; targets: {self.target_names}")
-
-
-# ----------------------------------------------------------------------------- castelli export
-CASTELLI_SPLITS = {"test": "test.csv.gz", "valid": "valid.csv.gz"}
-
-
-def _load_castelli(
-    split: str,
-    limit: int | None = None,
-    path: str | Path | None = None,
-    *,
-    required: Sequence[str] | None = None,
-    verify: bool = True,
-    use_cache: bool = True,
-) -> LoadedSplit:
-    """The matminer castelli_perovskites export subset (Breaddsmall/materials_pretrain split)."""
-    from ecn.settings import data_dir
-
-    if split not in CASTELLI_SPLITS:
-        raise ValueError(f"castelli has splits {tuple(CASTELLI_SPLITS)}, not {split!r}")
-    folder = Path(path) if path is not None else data_dir() / perov5.CASTELLI_DIR
-    if (folder / perov5.CASTELLI_DIR).is_dir():
-        folder = folder / perov5.CASTELLI_DIR
-    f = folder / CASTELLI_SPLITS[split]
-    if not f.is_file():
-        raise FileNotFoundError(f"castelli export file not found: {f}")
-    digest = verify_file(f) if verify else sha256_file(f)
-    req = tuple(required) if required is not None else ("e_form",)
-
-    def rows_fn() -> tuple[list[Row], dict[int, str]]:
-        return castelli_rows(read_csv_table(f, CASTELLI_COLUMNS)), {}
-
-    note = (
-        f"matminer castelli_perovskites export subset ({f}; Breaddsmall/materials_pretrain "
-        "datasets/perov, their random 6:2:2 split; the 60% train part is not available)."
-    )
-    return load_rows(
-        "castelli",
-        split,
-        rows_fn,
-        source_hashes=[digest],
-        required=req,
-        target_names=CASTELLI_TARGETS,
-        limit=limit,
-        use_cache=use_cache,
-        source_note=note,
-        source_files=[str(f)],
-    )
-
-
-# ----------------------------------------------------------------------------- CIF folder
-CIF_SPLITS = ("all", "train", "val", "test")
-CIF_SPLIT_SEED = 0
-
-
-def _load_cif_folder(
-    split: str,
-    limit: int | None = None,
-    path: str | Path | None = None,
-    *,
-    required: Sequence[str] | None = None,
-    verify: bool = True,
-    use_cache: bool = True,
-) -> LoadedSplit:
-    """CGCNN-convention folder (`id_prop.csv` + `<id>.cif`). Split 'all' is every row;
-    train/val/test are a seeded 80/10/10 split of the rows (seed 0)."""
-    if path is None:
-        raise ValueError("dataset 'cif' needs path= (a folder with id_prop.csv and <id>.cif)")
-    if split not in CIF_SPLITS:
-        raise ValueError(f"cif has splits {CIF_SPLITS}, not {split!r}")
-    folder = Path(path).expanduser()
-    rows_all, names, missing = read_cif_folder(folder)
-    if split != "all":
-        keep = seeded_split(len(rows_all), seed=CIF_SPLIT_SEED)[split].tolist()
-    else:
-        keep = list(range(len(rows_all)))
-    bad = {k: reason for k, _, reason in missing}
-    rows = [rows_all[k] for k in keep]
-    known = {j: bad[k] for j, k in enumerate(keep) if k in bad}
-    # The checksum covers id_prop.csv and every CIF text (a folder has no single file).
-    parts = [sha256_file(folder / "id_prop.csv")]
-    parts += [f"{rid}:{hash_text(cif)}" for rid, cif, _ in rows]
-    req = tuple(required) if required is not None else (names[0],)
-
-    def rows_fn() -> tuple[list[Row], dict[int, str]]:
-        return rows, known
-
-    note = f"CIF folder {folder} (CGCNN convention, {len(rows_all)} rows" + (
-        f"; split {split!r} = seeded 80/10/10, seed {CIF_SPLIT_SEED})" if split != "all" else ")"
-    )
-    return load_rows(
-        "cif",
-        split,
-        rows_fn,
-        source_hashes=parts,
-        required=req,
-        target_names=names,
-        limit=limit,
-        use_cache=use_cache,
-        source_note=note,
-        source_files=[str(folder / "id_prop.csv")],
-    )
-
-
-def hash_text(text: str) -> str:
-    from ecn.data.checksums import sha256_bytes
-
-    return sha256_bytes(text.encode())[:16]
 
 
 # ----------------------------------------------------------------------------- registry
@@ -233,8 +112,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         default_target="e_form",
         graph_defaults={"strategy": "cutoff", "cutoff": 5.0},
-        splits=tuple(CASTELLI_SPLITS),
-        loader=_load_castelli,
+        splits=castelli.SPLITS,
+        loader=castelli.load,
     ),
     "cif": DatasetSpec(
         name="cif",
@@ -242,8 +121,8 @@ DATASETS: dict[str, DatasetSpec] = {
         targets=(Target("target", "", "regression", "first id_prop.csv column"),),
         default_target="target",
         graph_defaults={"strategy": "voronoi_radii"},
-        splits=CIF_SPLITS,
-        loader=_load_cif_folder,
+        splits=cif_folder.SPLITS,
+        loader=cif_folder.load,
         needs_path=True,
         notes="Target names come from the file (target, or target_0.. / a header row); "
         "units are unknown.",
