@@ -12,6 +12,15 @@ which is what negative controls show.
 
 Convention: ``node_perm[k]`` is the NEW index of node ``k`` (as ``ecn.symmetry.node_permutation``
 returns it: ``(a, i) -> (g(a), h(i))``).
+
+Two more checks every model must pass (the model contract, ``tests/nn/test_model_contract.py``):
+
+* :func:`relabel_nodes` / :func:`relabelling_error`: storing the nodes in another order (ALL
+  node tensors, labels included, and ``edge_index`` re-indexed) is the same graph, so the
+  pooled output is unchanged and node-level outputs move with the rows. :func:`random_cycle`
+  gives a permutation that is guaranteed not to be the identity (it moves every node).
+* :func:`rotated_structure` / :func:`shifted_origin`: the same crystal in a rotated Cartesian
+  frame or with another unit-cell origin (for models that claim Euclidean invariance).
 """
 
 from __future__ import annotations
@@ -21,9 +30,23 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from pymatgen.core import Lattice, Structure
 from torch import Tensor, nn
 
 from ecn.graphs.graph import CrystalGraph
+
+__all__ = [
+    "assert_equivariant",
+    "assert_not_equivariant",
+    "equivariance_errors",
+    "max_equivariance_error",
+    "permute_graph",
+    "random_cycle",
+    "relabel_nodes",
+    "relabelling_error",
+    "rotated_structure",
+    "shifted_origin",
+]
 
 Model = nn.Module | Callable[[CrystalGraph], Tensor]
 
@@ -56,10 +79,17 @@ def permute_graph(
     return replace(graph, x=graph.x[inv], z=graph.z[inv], edge_index=p[graph.edge_index])
 
 
+def _node_level(model: Model) -> bool:
+    return bool(getattr(getattr(model, "config", None), "node_level", False))
+
+
 def _outputs(model: Model, graph: CrystalGraph) -> tuple[list[Tensor], Tensor | None]:
     """(node-level tensors, graph-level output or None)."""
     if hasattr(model, "node_embeddings"):
-        return list(model.node_embeddings(graph)), model(graph)
+        nodes = list(model.node_embeddings(graph))
+        if _node_level(model):  # forward returns (N, out_dim): equivariant, not invariant
+            return [*nodes, model(graph)], None
+        return nodes, model(graph)
     out = model(graph)
     return (list(out) if isinstance(out, list | tuple) else [out]), None
 
@@ -140,3 +170,83 @@ def assert_not_equivariant(
     if max(errs) <= min_error:
         raise AssertionError(f"unexpectedly equivariant: errors {errs} <= {min_error}")
     return errs
+
+
+# --- relabelling: the same graph stored in another node order ---------------------------------
+
+
+def random_cycle(n: int, seed: int = 0) -> Tensor:
+    """A seeded random n-cycle of ``range(n)``: moves EVERY node, so never the identity (n >= 2).
+
+    ``perm[sigma[k]] = sigma[k + 1 mod n]`` for a random ordering ``sigma``.
+    """
+    if n < 2:
+        raise ValueError(f"a permutation that moves nodes needs n >= 2, got {n}")
+    sigma = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.empty(n, dtype=torch.long)
+    perm[sigma] = torch.roll(sigma, -1)
+    return perm
+
+
+def relabel_nodes(
+    graph: CrystalGraph, node_perm: Sequence[int] | np.ndarray | Tensor
+) -> CrystalGraph:
+    """The same graph with its nodes stored in another order.
+
+    Unlike :func:`permute_graph` EVERY node tensor moves (``x``, ``z``, ``cell``, ``atom``,
+    ``batch``) and ``edge_index`` is re-indexed; edges keep their order. Every model must give
+    the same pooled output (and node outputs in the new order).
+
+    Args:
+        graph: a graph or batch with N nodes.
+        node_perm: (N,) ``node_perm[k]`` = new index of node k.
+    """
+    p = _as_perm(node_perm, graph.num_nodes, graph.x.device)
+    inv = torch.empty_like(p)
+    inv[p] = torch.arange(p.shape[0], device=p.device)
+    return replace(
+        graph,
+        x=graph.x[inv],
+        z=graph.z[inv],
+        cell=graph.cell[inv],
+        atom=graph.atom[inv],
+        batch=graph.batch[inv],
+        edge_index=p[graph.edge_index],
+    )
+
+
+@torch.no_grad()
+def relabelling_error(
+    model: Model, graph: CrystalGraph, node_perm: Sequence[int] | np.ndarray | Tensor
+) -> float:
+    """Max abs change of ``model``'s output when the nodes are stored in another order.
+
+    Graph-level outputs are compared as they are; node-level outputs (a model built with
+    ``node_level=True``, i.e. ``config.node_level``) row by row after moving the rows.
+    """
+    p = _as_perm(node_perm, graph.num_nodes, graph.x.device)
+    out, out_p = model(graph), model(relabel_nodes(graph, p))
+    if _node_level(model):
+        out_p = out_p[p]
+    return float((out_p - out).abs().max())
+
+
+# --- Euclidean transformations of a crystal (for models that claim E(3) / origin invariance) ---
+
+
+def rotated_structure(structure: Structure, seed: int = 0) -> Structure:
+    """The same crystal in a randomly rotated Cartesian frame (lattice rows a_i -> R a_i)."""
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    rot = q * np.sign(np.diag(r))
+    if np.linalg.det(rot) < 0:
+        rot[:, 0] *= -1
+    return Structure(
+        Lattice(structure.lattice.matrix @ rot.T), structure.species, structure.frac_coords
+    )
+
+
+def shifted_origin(structure: Structure, shift: Sequence[float] = (0.37, -0.21, 0.55)) -> Structure:
+    """The same crystal with another unit-cell origin (fractional shift, wrapped into [0, 1))."""
+    frac = np.mod(structure.frac_coords + np.asarray(shift, dtype=np.float64), 1.0)
+    return Structure(structure.lattice, structure.species, frac)

@@ -9,19 +9,18 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+from ecn.graphs import GraphSettings, build_graph
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn import ECN
+from ecn.symmetry import attach_orbit_maps, lattice_point_group
 
 CUTOFF = 4.0
 
 
 def supercell_graph(structure: Structure, name: str, cutoff: float = CUTOFF) -> CrystalGraph:
     """float64 supercell graph of `structure` (8-fold cover of its cutoff graph) + orbit map."""
-    from ecn.bench.layers import with_orbit_maps
-    from ecn.graphs import GraphSettings, build_graph
-
     g = build_graph(structure, GraphSettings(strategy="cutoff", cutoff=cutoff), id=name)
-    g = with_orbit_maps([g])[0]
+    attach_orbit_maps([g])
     g.x, g.edge_attr, g.edge_dist = g.x.double(), g.edge_attr.double(), g.edge_dist.double()
     g.lattice = g.lattice.double()
     return g
@@ -80,7 +79,7 @@ def make_model() -> Callable[..., ECN]:
 
     def make(group: str, graph: CrystalGraph, seed: int = 0, **kw: object) -> ECN:
         torch.manual_seed(seed)
-        kw = {"width": 16, "n_layers": 3, "out_dim": 2, **kw}
+        kw = {"width": 16, "layers": 3, "out_dim": 2, **kw}
         return ECN(graph.x.shape[1], graph.edge_attr.shape[1], group=group, **kw).double().eval()
 
     return make
@@ -89,6 +88,4 @@ def make_model() -> Callable[..., ECN]:
 @pytest.fixture(scope="session")
 def rotations(crystals: dict[str, Structure]) -> dict[str, np.ndarray]:
     """Lattice point group (R, 3, 3) of each crystal."""
-    from ecn.symmetry import lattice_point_group
-
     return {k: lattice_point_group(np.array(s.lattice.matrix)) for k, s in crystals.items()}

@@ -21,18 +21,21 @@ from torch import nn
 from ecn.elements import MAX_Z
 from ecn.graphs import build_graph
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.nn import MODELS, ModelConfig, build_model
 from ecn.nn.baselines import (
-    BASELINES,
     CGCNN,
     MEGNet,
     SchNet,
     Set2Set,
-    graph_settings,
     restrict_neighbors,
     scatter_softmax,
 )
+from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.testing import rotated_structure, shifted_origin
 
 TOL = 1e-5
+#: The baselines: every model of MODELS that claims Euclidean invariance.
+BASELINES = {k: cls for k, cls in MODELS.items() if cls.SYMMETRY == "euclidean"}
 
 
 @pytest.fixture(autouse=True)
@@ -143,7 +146,7 @@ def build_reference(structure: Structure, name: str) -> CrystalGraph:
 
 def build_ecn(structure: Structure, name: str) -> CrystalGraph:
     """The package's builder with the model's recommended settings, cast to float64."""
-    return _as_float64(build_graph(structure, graph_settings(name)))
+    return _as_float64(build_graph(structure, resolve_graph_settings(name)))
 
 
 BUILDERS: dict[str, Callable[[Structure, str], CrystalGraph]] = {
@@ -159,12 +162,7 @@ BUILDERS: dict[str, Callable[[Structure, str], CrystalGraph]] = {
 
 def rotated(s: Structure, seed: int = 0) -> Structure:
     """Same crystal in a rotated Cartesian frame (lattice rows a_i -> R a_i)."""
-    rng = np.random.default_rng(seed)
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    rot = q * np.sign(np.diag(r))
-    if np.linalg.det(rot) < 0:
-        rot[:, 0] *= -1
-    return Structure(Lattice(s.lattice.matrix @ rot.T), s.species, s.frac_coords)
+    return rotated_structure(s, seed)
 
 
 def permuted(s: Structure, seed: int = 0) -> Structure:
@@ -172,13 +170,6 @@ def permuted(s: Structure, seed: int = 0) -> Structure:
     n = len(s)
     perm = np.roll(np.arange(n), 1)[np.random.default_rng(seed).permutation(n)]
     return Structure(s.lattice, [s.species[k] for k in perm], s.frac_coords[perm])
-
-
-def shifted_origin(
-    s: Structure, shift: tuple[float, float, float] = (0.37, -0.21, 0.55)
-) -> Structure:
-    """Same crystal with another unit-cell origin (translate fractional coords, wrap into [0,1))."""
-    return Structure(s.lattice, s.species, np.mod(s.frac_coords + np.asarray(shift), 1.0))
 
 
 def _model(
@@ -189,7 +180,8 @@ def _model(
     by ~1e-4 for a 3 % lattice strain, which would make a 1e-5 invariance bound a weak test)."""
     torch.manual_seed(0)
     warmup = [build(c(), name) for c in CRYSTALS.values()]
-    model = BASELINES[name](in_dim=warmup[0].x.shape[1]).double()
+    model = build_model(ModelConfig(name, warmup[0].x.shape[1], warmup[0].edge_attr.shape[1]))
+    model = model.double()
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, nn.Linear):
@@ -262,7 +254,7 @@ def test_batched_equals_one_by_one(name: str) -> None:
 def test_node_level_permutation_equivariant(name: str) -> None:
     """Per-atom outputs follow a permutation of the atoms."""
     torch.manual_seed(0)
-    model = BASELINES[name](in_dim=MAX_Z, out_dim=2, node_level=True).double().eval()
+    model = BASELINES[name](MAX_Z, 0, out_dim=2, node_level=True).double().eval()
     s = triclinic_kcuf()
     perm = np.roll(np.arange(len(s)), 3)
     sp = Structure(s.lattice, [s.species[k] for k in perm], s.frac_coords[perm])
@@ -277,8 +269,9 @@ def test_config_roundtrip_and_gradients(name: str) -> None:
     """`config` rebuilds the same model; one backward pass reaches every parameter."""
     cls = BASELINES[name]
     torch.manual_seed(0)
-    model = cls(in_dim=MAX_Z).double()
-    clone = cls(**model.config).double()
+    model = cls(MAX_Z, 0).double()
+    assert model.config == ModelConfig(name, MAX_Z, 0, options=model.config.options)
+    clone = build_model(model.config).double()
     clone.load_state_dict(model.state_dict())
     g = collate([build_reference(c(), name) for c in CRYSTALS.values()])
     model.eval()
@@ -288,14 +281,14 @@ def test_config_roundtrip_and_gradients(name: str) -> None:
     model(g).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"parameters without gradient: {missing}"
-    settings = graph_settings(name)
+    settings = resolve_graph_settings(name)
     assert settings.supercell is False and settings.strategy == "cutoff"
     assert cls.GRAPH_SETTINGS["cutoff"] == model.cutoff
 
 
 def test_original_hyperparameters() -> None:
     """Defaults are the original papers' (RBF sizes, widths, layers)."""
-    cg, mg, sn = CGCNN(in_dim=5), MEGNet(in_dim=5), SchNet(in_dim=5)
+    cg, mg, sn = CGCNN(5, 0), MEGNet(5, 0), SchNet(5, 0)
     assert cg.rbf.centers.numel() == 41 and float(cg.rbf.centers[-1]) == pytest.approx(8.0)
     assert len(cg.convs) == 3 and cg.cutoff == 8.0 and cg.max_neighbors == 12
     assert mg.rbf.centers.numel() == 100 and mg.rbf.coeff == pytest.approx(-4.0)
@@ -351,12 +344,12 @@ def test_bad_input_raises() -> None:
     """Wrong node-feature width and bad hyperparameters raise ValueError."""
     g = reference_graph(nacl(), 5.0)
     with pytest.raises(ValueError):
-        SchNet(in_dim=7)(g)
+        SchNet(7, 0)(g)
     with pytest.raises(ValueError):
-        SchNet(in_dim=7, pool="max")
+        SchNet(7, 0, pool="max")
     with pytest.raises(ValueError):
-        MEGNet(in_dim=MAX_Z).double()(g, state=torch.zeros(2, 2, dtype=torch.float64))
+        MEGNet(MAX_Z, 0).double()(g, state=torch.zeros(2, 2, dtype=torch.float64))
     with pytest.raises(ValueError):
-        CGCNN(in_dim=MAX_Z).double()(replace(g, supercell=True))
+        CGCNN(MAX_Z, 0).double()(replace(g, supercell=True))
     with pytest.raises(ValueError):
-        graph_settings("alignn")
+        resolve_graph_settings("alignn")

@@ -98,7 +98,7 @@ def test_group_elements_commute(group, name, how, crystals, rotations, graphs, m
 
 def test_helper_reports_every_layer(graphs, make_model):
     graph = graphs["CsCl"]
-    model = make_model("p1", graph, n_layers=3)
+    model = make_model("p1", graph, layers=3)
     errs = assert_equivariant(model, graph, node_permutation(np.arange(8) ^ 5, [1, 0], 2))
     assert len(errs) == 3 + 1 + 1  # embedding, 3 layers, pooled output
 

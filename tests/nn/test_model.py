@@ -1,4 +1,8 @@
-"""ECN model mechanics: efficient == naive (tied weights), batching, checkpoints, builder."""
+"""ECN model mechanics: efficient == naive (tied weights), batching, serialisation, builder.
+
+The contract every model shares (shapes, batching, relabelling, save/load, gradients,
+symmetry, builder errors) is in ``test_model_contract.py``; this file checks ECN internals.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +14,20 @@ import torch
 from ecn.graphs.graph import collate
 from ecn.nn import (
     ECN,
+    GROUPS,
     MODELS,
     ColoredLinear,
     EquivariantMessagePassing,
+    ModelConfig,
     build_color_plan,
     build_model,
     grouped_matmul,
-    model_checkpoint,
-    model_from_checkpoint,
+    model_from_dict,
+    model_options,
+    model_to_dict,
     n_base_colors,
-    restore_model,
-    save_model,
 )
 from ecn.testing import permute_graph
-
-GROUPS = ("sn", "p1", "glambda", "slambda")
 
 
 @pytest.fixture(scope="module")
@@ -118,42 +121,45 @@ def test_batched_equals_one_by_one(group, graphs, make_model):
     together = model(batch)
     alone = torch.cat([model(graphs[k]) for k in names])
     assert torch.allclose(together, alone, atol=1e-10)
-    nodes = model(batch, node_level=True)
+    node_model = make_model(group, batch, node_level=True)
+    nodes = node_model(batch)
     assert nodes.shape == (batch.num_nodes, 2)
-    assert torch.allclose(
-        nodes, torch.cat([model(graphs[k], node_level=True) for k in names]), atol=1e-10
-    )
+    assert torch.allclose(nodes, torch.cat([node_model(graphs[k]) for k in names]), atol=1e-10)
 
 
 def test_node_level_is_equivariant(graphs, make_model):
     g = graphs["CsCl"]
-    model = make_model("p1", g)
+    model = make_model("p1", g, node_level=True)
     perm = torch.tensor([(a ^ 3) * 2 + (1 - i) for a in range(8) for i in range(2)])
-    out, out_p = model(g, node_level=True), model(permute_graph(g, perm), node_level=True)
+    out, out_p = model(g), model(permute_graph(g, perm))
+    assert out.shape == (g.num_nodes, 2)
     assert torch.allclose(out_p[perm], out, atol=1e-10)
 
 
-def test_checkpoint_round_trip(tmp_path, graphs, make_model):
+def test_serialisation_round_trip(tmp_path, graphs, make_model):
     g = graphs["BaTiO3"]
-    model = make_model("glambda", g)
-    save_model(model, tmp_path / "m.pt")
-    loaded = restore_model(tmp_path / "m.pt")
-    assert loaded.config == model.config
-    assert torch.equal(loaded(g), model(g))
-    assert torch.equal(model_from_checkpoint(model_checkpoint(model))(g), model(g))
+    model = make_model("glambda", g, backend="loop")
+    torch.save(model_to_dict(model), tmp_path / "m.pt")
+    loaded = model_from_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    assert loaded.config == model.config and loaded.config.options["backend"] == "loop"
+    assert next(loaded.parameters()).dtype == torch.float64
+    assert torch.equal(loaded.eval()(g), model(g))
+    assert torch.equal(model_from_dict(model_to_dict(model)).eval()(g), model(g))
 
 
 def test_builder_and_defaults():
-    model = build_model("ecn", in_features=10, edge_features=4)
+    model = build_model(ModelConfig("ecn", in_dim=10, edge_dim=4))
     assert isinstance(model, ECN) and MODELS["ecn"] is ECN
-    assert {"cgcnn", "megnet", "schnet"} <= set(MODELS)
-    assert model.config["width"] == 128 and len(model.layers) == 6
-    assert model.config["group"] == "slambda"
-    assert isinstance(build_model("ecn", **model.config), ECN)
-    with pytest.raises(ValueError):
-        build_model("nope")
-    with pytest.raises(ValueError):
-        build_model("ecn", in_features=10, edge_features=4, group="p2")
+    assert set(MODELS) == {"ecn", "cgcnn", "megnet", "schnet"}
+    assert model_options("ecn") == {"group": "slambda", "width": 128, "layers": 6, "backend": "bmm"}
+    assert model.config.options == model_options("ecn") and len(model.layers) == 6
+    assert isinstance(build_model(model.config), ECN)
+    with pytest.raises(ValueError, match="unknown group"):
+        build_model(ModelConfig("ecn", 10, 4, options={"group": "p2"}))
+    with pytest.raises(ValueError, match="n_layers"):  # the old name is not silently accepted
+        build_model(ModelConfig("ecn", 10, 4, options={"n_layers": 2}))
+    with pytest.raises(ValueError, match="unknown backend"):
+        build_model(ModelConfig("ecn", 10, 4, options={"backend": "cuda"}))
 
 
 def test_glambda_without_orbit_map_uses_the_lattice(graphs, make_model):
@@ -173,7 +179,7 @@ def test_training_step_moves_every_used_weight(graphs):
     """Gradients reach the colour-specific weights through the gather/grouped path."""
     g = graphs["BaTiO3"]
     torch.manual_seed(0)
-    model = ECN(g.x.shape[1], g.edge_attr.shape[1], group="p1", width=8, n_layers=1).double()
+    model = ECN(g.x.shape[1], g.edge_attr.shape[1], group="p1", width=8, layers=1).double()
     model(g).sum().backward()
     layer = model.layers[0]
     used = build_color_plan(g, "p1").select

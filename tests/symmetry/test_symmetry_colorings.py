@@ -1,4 +1,4 @@
-"""Closed-form colourings (eqs. 11-14) against brute-force orbits, equivariance, hierarchy (eq. 6)."""
+"""Closed-form colourings (eqs. 11-14) vs brute-force orbits, equivariance, hierarchy (eq. 6)."""
 
 from __future__ import annotations
 

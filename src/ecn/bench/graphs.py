@@ -6,13 +6,14 @@ against the reference measured seconds apart is what the acceptance targets are 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import platform
 import time
-import warnings
 from pathlib import Path
 
 from ecn.bench import write_json
+from ecn.data import load_split
 from ecn.graphs.build import build_graph
 from ecn.graphs.neighbors import neighbor_list
 from ecn.graphs.reference import isayev_edge_set
@@ -22,25 +23,9 @@ logger = logging.getLogger(__name__)
 
 
 def _load(dataset: str, split: str, limit: int) -> list[tuple[str, object]]:
-    """(id, Structure) pairs from `ecn.data`; the raw Perov-5 CSV when the data layer is absent."""
-    try:
-        from ecn.data import load_split
-    except ImportError:  # pragma: no cover - only before the data layer existed
-        load_split = None
-    if load_split is not None:
-        loaded = load_split(dataset, split, limit=limit)
-        return [(r.id, r.structure) for r in loaded.records]
-    if dataset != "perov5":  # pragma: no cover
-        raise ValueError("without ecn.data only perov5 can be benchmarked")
-    import pandas as pd
-    from pymatgen.core import Structure
-
-    from ecn.settings import data_dir
-
-    df = pd.read_csv(data_dir() / "perov_5" / f"{split}.csv", nrows=limit)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return [(str(r.material_id), Structure.from_str(r.cif, fmt="cif")) for r in df.itertuples()]
+    """(id, Structure) pairs of the first `limit` usable structures of `split`."""
+    loaded = load_split(dataset, split, limit=limit)
+    return [(r.id, r.structure) for r in loaded.records]
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -138,7 +123,8 @@ def run_graph_bench(
         "notes": (
             "ours = full build_graph (supercell cover + features + tensors), best of "
             f"{repeats}; pymatgen supercell timed on the first {n_sc} structures "
-            "(IsayevNN on structure*(2,2,2)) and reported per structure; calls where pymatgen raises "
+            "(IsayevNN on structure*(2,2,2)) and reported per structure; calls where pymatgen "
+            "raises "
             "(pymatgen_supercell_failures) are timed until they raise, which flatters "
             "pymatgen; single process."
         ),
@@ -167,11 +153,13 @@ def format_result(result: dict) -> str:
             ),
             f"ecn build_graph        {result['ecn_structures_per_s']:10.1f} structures/s",
             (
-                f"pymatgen IsayevNN unit {result['pymatgen_unitcell_structures_per_s']:10.1f} structures/s "
+                "pymatgen IsayevNN unit "
+                f"{result['pymatgen_unitcell_structures_per_s']:10.1f} structures/s "
                 f"-> speedup x{result['speedup_vs_unitcell']:.1f}"
             ),
             (
-                f"pymatgen IsayevNN 2x2x2 {result['pymatgen_supercell_structures_per_s']:9.2f} structures/s "
+                "pymatgen IsayevNN 2x2x2 "
+                f"{result['pymatgen_supercell_structures_per_s']:9.2f} structures/s "
                 f"(first {result['pymatgen_supercell_n_structures']}) -> speedup "
                 f"x{result['speedup_vs_supercell']:.0f}"
             ),
@@ -184,8 +172,6 @@ __all__ = ["format_result", "run_graph_bench"]
 
 
 def _main() -> None:  # pragma: no cover - used by benchmarks/bench_graphs.py
-    import argparse
-
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", default="perov5")
     ap.add_argument("--split", default="test")

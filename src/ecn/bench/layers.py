@@ -28,36 +28,29 @@ import torch
 from torch import Tensor
 
 from ecn.bench import write_json
+from ecn.bench.reference import PlainMPNNLayer
+from ecn.data import load_split
+from ecn.graphs import build_graph
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.nn import EquivariantMessagePassing, build_color_plan, n_base_colors
+from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.nn.plan import ColorPlan
+from ecn.symmetry import attach_orbit_maps
 
 log = logging.getLogger(__name__)
-
-
-def with_orbit_maps(graphs: list[CrystalGraph]) -> list[CrystalGraph]:
-    """Set each graph's ``cell_orbit_map`` (1, 8) from its lattice point group (for glambda)."""
-    from ecn.symmetry import glambda_orbit_map_for_lattice
-
-    for g in graphs:
-        if g.cell_orbit_map is None:
-            lat = g.lattice[0].double().numpy()
-            g.cell_orbit_map = torch.as_tensor(glambda_orbit_map_for_lattice(lat))[None]
-    return graphs
 
 
 def perov5_batch(batch_size: int = 128) -> CrystalGraph:
     """The first `batch_size` Perov-5 test crystals as one batch, with the dataset's graphs.
 
-    Perov-5 graphs: supercell cover of the 5 Å cutoff graph (``graph_defaults`` of the registry).
+    Perov-5 graphs: the ECN graph settings for Perov-5 (supercell cover of the 5 Å cutoff
+    graph), from ``resolve_graph_settings("ecn", "perov5")``.
     """
-    from ecn.data import load_split
-    from ecn.data.registry import get_spec
-    from ecn.graphs import GraphSettings, build_graph
-
-    settings = GraphSettings(**dict(get_spec("perov5").graph_defaults))
+    settings = resolve_graph_settings("ecn", "perov5")
     records = load_split("perov5", "test", limit=batch_size).records
     graphs = [build_graph(r.structure, settings, id=r.id) for r in records]
-    return collate(with_orbit_maps(graphs))
+    attach_orbit_maps(graphs)
+    return collate(graphs)
 
 
 def _time_steps(
@@ -93,9 +86,6 @@ def _naive_contrast(g: CrystalGraph, width: int, n_graphs: int, repeats: int) ->
     The expansion holds E x C x (2d + K) floats (about 4 GB for a full batch of 128), so the
     contrast runs on a sub-batch; its ratio to plain is measured on that same sub-batch.
     """
-    from ecn.bench.reference import PlainMPNNLayer
-    from ecn.nn import EquivariantMessagePassing, build_color_plan, n_base_colors
-
     sub = g if n_graphs >= g.num_graphs else _first_graphs(g, n_graphs)
     k = sub.edge_attr.shape[1]
     plan = build_color_plan(sub, "p1")
@@ -170,9 +160,6 @@ def run_layer_bench(
         ``{"ms_per_step": {variant: ms}, "ratio_<variant>_vs_plain": ..., "plan_ms": {...},
         "n_nodes", "n_edges", "threads", ...}``.
     """
-    from ecn.bench.reference import PlainMPNNLayer
-    from ecn.nn import EquivariantMessagePassing, build_color_plan
-
     if batch_size < 1 or width < 1 or repeats < 1:
         raise ValueError("batch_size, width and repeats must be >= 1")
     torch.manual_seed(0)

@@ -1,8 +1,9 @@
 """`ecn bench train`: training throughput and peak memory of every model on the same Perov-5 data.
 
 Every model (ECN per group and the CGCNN / MEGNet / SchNet baselines) trains on the SAME Perov-5
-crystals, each on the graph it was designed for (ECN: 5 Å radius supercell graphs, the Perov-5
-default; baselines: their unit-cell graphs, ``ecn.nn.baselines.graph_settings``), with the same
+crystals, each on the graph it was designed for (``resolve_graph_settings(model, "perov5")``:
+ECN on 5 Å radius supercell graphs, the Perov-5 default; baselines on their own unit-cell
+graphs), each built by ``build_model(ModelConfig(...))`` with its default options, with the same
 batches, MSE loss and AdamW. A step is forward + backward + optimiser step on one batch. Steps
 are interleaved round-robin across models, so a busy machine slows all models alike and the
 ratios stay meaningful; absolute numbers depend on the machine and are reported with the thread
@@ -30,13 +31,20 @@ import torch
 from torch import Tensor, nn
 
 from ecn.bench import write_json
+from ecn.data.registry import load_split
+from ecn.graphs import GraphSettings, build_graph
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.nn import GROUPS, MODELS, ModelConfig, build_model
+from ecn.nn.baselines import restrict_neighbors
+from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.symmetry import attach_orbit_maps
 
 log = logging.getLogger(__name__)
 
-ECN_GROUPS: tuple[str, ...] = ("sn", "p1", "glambda", "slambda")
 BASELINE_NAMES: tuple[str, ...] = ("cgcnn", "megnet", "schnet")
-DEFAULT_MODELS: tuple[str, ...] = tuple(f"ecn-{g}" for g in ECN_GROUPS) + BASELINE_NAMES
+#: Benchmark names: "ecn-<group>" (ECN with that `group` option) and the baseline names.
+DEFAULT_MODELS: tuple[str, ...] = tuple(f"ecn-{g}" for g in GROUPS) + BASELINE_NAMES
+DATASET = "perov5"
 
 
 @dataclass
@@ -51,9 +59,7 @@ class _Entry:
 
 def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
     """The first `n` usable Perov-5 crystals of `split` and their heat_all targets (G, 1)."""
-    from ecn.data.registry import load_split
-
-    loaded = load_split("perov5", split, limit=n)
+    loaded = load_split(DATASET, split, limit=n)
     records = loaded.records[:n]
     if not records:
         raise ValueError(f"no usable Perov-5 {split} structures found")
@@ -61,45 +67,38 @@ def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
     return [r.structure for r in records], y
 
 
-def _graph_settings(name: str) -> Any:
-    """GraphSettings of model `name` ("ecn-<group>" or a baseline)."""
-    from ecn.graphs import GraphSettings
+def _model_spec(name: str) -> tuple[str, dict[str, Any]]:
+    """Benchmark name -> (MODELS key, options): "ecn-p1" -> ("ecn", {"group": "p1"})."""
+    base, _, group = name.partition("-")
+    if base == "ecn" and group in GROUPS:
+        return "ecn", {"group": group}
+    if not group and name in MODELS:
+        return name, {}
+    raise ValueError(
+        f"unknown benchmark model {name!r}; choose from {list(DEFAULT_MODELS)} (or 'ecn')"
+    )
 
-    if name.startswith("ecn-"):
-        from ecn.data.registry import get_spec
 
-        return GraphSettings(**dict(get_spec("perov5").graph_defaults))
-    from ecn.nn.baselines import graph_settings
-
-    return graph_settings(name)
+def _graph_settings(name: str) -> GraphSettings:
+    """Graph settings of benchmark model `name` on Perov-5 (the one resolver)."""
+    return resolve_graph_settings(_model_spec(name)[0], DATASET)
 
 
 def _build_model(name: str, in_dim: int, edge_dim: int) -> nn.Module:
-    """Model `name` with its default (paper) hyperparameters and one output."""
-    if name.startswith("ecn-"):
-        from ecn.nn import ECN
-
-        return ECN(in_features=in_dim, edge_features=edge_dim, out_dim=1, group=name[4:])
-    from ecn.nn.baselines import BASELINES
-
-    if name not in BASELINES:
-        raise ValueError(f"unknown model {name!r}; choose from {list(DEFAULT_MODELS)}")
-    return BASELINES[name](in_dim=in_dim, out_dim=1)
+    """Model `name` with its default (paper) options and one output."""
+    model, options = _model_spec(name)
+    return build_model(ModelConfig(model, in_dim, edge_dim, out_dim=1, options=options))
 
 
 def _make_batches(
-    structures: list[Any], y: Tensor, settings: Any, batch_size: int, device: str
+    structures: list[Any], y: Tensor, settings: GraphSettings, batch_size: int, device: str
 ) -> list[CrystalGraph]:
     """Build graphs with `settings`, attach targets, collate into batches in a fixed order."""
-    from ecn.graphs import build_graph
-
     graphs = [
         build_graph(s, settings, targets=y[k].numpy(), id=str(k)) for k, s in enumerate(structures)
     ]
     if settings.supercell:
-        from ecn.train.data import fill_orbit_maps
-
-        fill_orbit_maps(graphs)
+        attach_orbit_maps(graphs)
     return [
         collate(graphs[k : k + batch_size]).to(device) for k in range(0, len(graphs), batch_size)
     ]
@@ -108,8 +107,6 @@ def _make_batches(
 def _used_edges(model: nn.Module, batch: CrystalGraph) -> int:
     """Edges the model really uses (baselines cut the graph to their cutoff / neighbour cap)."""
     if hasattr(model, "max_neighbors") and hasattr(model, "cutoff"):
-        from ecn.nn.baselines import restrict_neighbors
-
         return restrict_neighbors(batch, model.cutoff, model.max_neighbors).num_edges
     return batch.num_edges
 
@@ -242,6 +239,8 @@ def run_train_bench(
         raise ValueError("n_structures, batch_size, repeats must be >= 1 and warmup >= 0")
     if not models:
         raise ValueError("no models to benchmark")
+    for name in models:  # fail on a bad name before loading data
+        _model_spec(name)
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")

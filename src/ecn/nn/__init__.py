@@ -1,37 +1,49 @@
-"""Equivariant message passing and the ECN model (paper §6-7).
+"""Equivariant message passing, the ECN model, the baselines and the one model contract.
 
 * :class:`ColoredLinear`: C affine maps in one tensor, applied without one-hot expansion.
 * :func:`build_color_plan` / :class:`ColorPlan`: the per-batch edge colouring, sorted once.
-* :class:`EquivariantMessagePassing`: one layer (eqs. 8-10, 15).
-* :class:`ECN`, :data:`MODELS`, :func:`build_model`; checkpoints as config + state dict.
+* :class:`EquivariantMessagePassing`: one layer (paper eqs. 8-10, 15).
+* :class:`ECN` and the baselines :class:`CGCNN`, :class:`MEGNet`, :class:`SchNet`, all in
+  :data:`MODELS`, all taking ``(in_dim, edge_dim, out_dim=1, node_level=False, *, <options>)``.
+* :class:`ModelConfig`, :func:`build_model`, :func:`model_options`; one serialisation:
+  :func:`model_to_dict` / :func:`model_from_dict` (config + state dict).
+
+Graph settings per model: ``ecn.nn.graph_settings.resolve_graph_settings`` (not imported here:
+it reads the dataset registry).
 """
 
+from ecn.nn.baselines import CGCNN, MEGNet, SchNet
 from ecn.nn.colored import ColoredLinear, grouped_matmul
+from ecn.nn.config import SYMMETRIES, ModelConfig
 from ecn.nn.layers import EquivariantMessagePassing
 from ecn.nn.models import (
     ECN,
     MODELS,
     build_model,
-    model_checkpoint,
-    model_from_checkpoint,
-    restore_model,
-    save_model,
+    model_from_dict,
+    model_options,
+    model_to_dict,
 )
-from ecn.nn.plan import GROUPS, ColorPlan, build_color_plan, n_base_colors
+from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors
+from ecn.symmetry.colorings import GROUPS
 
 __all__ = [
+    "CGCNN",
     "ECN",
     "GROUPS",
     "MODELS",
+    "SYMMETRIES",
     "ColorPlan",
     "ColoredLinear",
     "EquivariantMessagePassing",
+    "MEGNet",
+    "ModelConfig",
+    "SchNet",
     "build_color_plan",
     "build_model",
     "grouped_matmul",
-    "model_checkpoint",
-    "model_from_checkpoint",
+    "model_from_dict",
+    "model_options",
+    "model_to_dict",
     "n_base_colors",
-    "restore_model",
-    "save_model",
 ]

@@ -20,14 +20,18 @@ rotations of the Cartesian frame, permutations of the atoms and the choice of un
 own cutoff / neighbour cap with :func:`restrict_neighbors`, so any radius graph at least as
 large as the model's cutoff gives the original model's neighbourhoods.
 
-Common interface (same as the ECN models): ``Model(in_dim, out_dim=1, node_level=False, ...)``,
-``model(graph) -> (G, out_dim)`` (or ``(N, out_dim)`` when ``node_level``), a ``config`` dict
-of the init kwargs (so a saved model is kwargs + state dict), and a class attribute
-``GRAPH_SETTINGS`` with the recommended graph-construction settings (only `GraphSettings`
-fields, so ``GraphSettings(**GRAPH_SETTINGS)`` works; the neighbour cap is the model's own
-``max_neighbors``). Hyperparameter names deliberately avoid the generic ``width`` /
-``layers`` / ``n_layers`` / ``group`` of the ECN model, so a harness passing those generic
-settings to every model cannot silently change a baseline's original sizes.
+Common interface (the model contract of :mod:`ecn.nn.models`, shared with ECN):
+``Model(in_dim, edge_dim, out_dim=1, node_level=False, *, <hyperparameters>)``,
+``model(graph) -> (G, out_dim)`` (or ``(N, out_dim)`` when ``node_level``), the resolved
+:class:`~ecn.nn.config.ModelConfig` as ``model.config`` (so a saved model is config + state
+dict), a class attribute ``GRAPH_SETTINGS`` with the graph-construction settings the model was
+designed for (only `GraphSettings` fields; ``ecn.nn.graph_settings.resolve_graph_settings``
+merges them; the neighbour cap is the model's own ``max_neighbors``) and ``SYMMETRY =
+"euclidean"`` (the invariances above). ``edge_dim`` is accepted for the common interface and
+unused: each baseline expands ``graph.edge_dist`` with its own radial basis. Hyperparameter
+names deliberately avoid the generic ``width`` / ``layers`` / ``group`` of the ECN model, and
+``build_model`` rejects an option a model does not take, so a harness cannot silently change a
+baseline's original sizes.
 """
 
 from __future__ import annotations
@@ -41,10 +45,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ecn.graphs.graph import CrystalGraph
-from ecn.graphs.settings import GraphSettings
+from ecn.nn.config import ModelConfig
 
 __all__ = [
-    "BASELINES",
     "CGCNN",
     "GaussianRBF",
     "MEGNet",
@@ -52,7 +55,6 @@ __all__ = [
     "Set2Set",
     "ShiftedSoftplus",
     "cosine_cutoff",
-    "graph_settings",
     "restrict_neighbors",
     "scatter_mean",
     "scatter_sum",
@@ -304,7 +306,7 @@ class CGCNNConv(nn.Module):
 
     With ``z_ij = v_i ⊕ v_j ⊕ u_ij`` (target, source, edge features)::
 
-        v_i' = softplus( v_i + BN( sum_j sigmoid(BN(z_ij W_f + b_f)) ⊙ softplus(BN(z_ij W_s + b_s)) ) )
+        v_i' = softplus(v_i + BN(sum_j sigmoid(BN(z_ij W_f + b_f)) ⊙ softplus(BN(z_ij W_s + b_s))))
 
     ``W_f`` and ``W_s`` are one ``Linear(2d + K, 2d)`` split in halves, as in ``ConvLayer``.
 
@@ -350,6 +352,8 @@ class CGCNN(nn.Module):
     Args:
         in_dim: F, node feature width (the reference uses 92-d atom_init vectors; here one-hot
             group + period by default, see ``GRAPH_SETTINGS``).
+        edge_dim: K, width of ``graph.edge_attr``; unused (the model expands
+            ``graph.edge_dist`` itself), part of the common model interface.
         out_dim: targets per graph.
         node_level: return per-atom outputs (skip the pool).
         atom_dim: atom embedding width (64).
@@ -361,13 +365,17 @@ class CGCNN(nn.Module):
         rbf_step: Gaussian spacing and width in Å (0.2).
     """
 
+    NAME: ClassVar[str] = "cgcnn"
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(8.0, "group_period")
+    SYMMETRY: ClassVar[str] = "euclidean"
 
     def __init__(
         self,
         in_dim: int,
+        edge_dim: int,
         out_dim: int = 1,
         node_level: bool = False,
+        *,
         atom_dim: int = 64,
         hidden_dim: int = 128,
         n_conv: int = 3,
@@ -379,18 +387,22 @@ class CGCNN(nn.Module):
         super().__init__()
         if n_conv < 1 or n_hidden < 1:
             raise ValueError("n_conv and n_hidden must be >= 1")
-        self.config: dict[str, Any] = {
-            "in_dim": in_dim,
-            "out_dim": out_dim,
-            "node_level": node_level,
-            "atom_dim": atom_dim,
-            "hidden_dim": hidden_dim,
-            "n_conv": n_conv,
-            "n_hidden": n_hidden,
-            "cutoff": cutoff,
-            "max_neighbors": max_neighbors,
-            "rbf_step": rbf_step,
-        }
+        self.config = ModelConfig(
+            self.NAME,
+            in_dim,
+            edge_dim,
+            out_dim,
+            node_level,
+            options={
+                "atom_dim": atom_dim,
+                "hidden_dim": hidden_dim,
+                "n_conv": n_conv,
+                "n_hidden": n_hidden,
+                "cutoff": cutoff,
+                "max_neighbors": max_neighbors,
+                "rbf_step": rbf_step,
+            },
+        )
         self.in_dim, self.node_level = in_dim, node_level
         self.cutoff, self.max_neighbors = cutoff, max_neighbors
         n_rbf = round(cutoff / rbf_step) + 1
@@ -549,6 +561,8 @@ class MEGNet(nn.Module):
 
     Args:
         in_dim: F, node feature width (one-hot Z by default).
+        edge_dim: K, width of ``graph.edge_attr``; unused (the model expands
+            ``graph.edge_dist`` itself), part of the common model interface.
         out_dim: targets per graph.
         node_level: per-atom outputs.
         embed_dim: atom embedding width (16).
@@ -564,13 +578,17 @@ class MEGNet(nn.Module):
         max_neighbors: optional cap (None, as MEGNet).
     """
 
+    NAME: ClassVar[str] = "megnet"
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(5.0, "onehot_z")
+    SYMMETRY: ClassVar[str] = "euclidean"
 
     def __init__(
         self,
         in_dim: int,
+        edge_dim: int,
         out_dim: int = 1,
         node_level: bool = False,
+        *,
         embed_dim: int = 16,
         dim: int = 32,
         hidden: int = 64,
@@ -586,22 +604,26 @@ class MEGNet(nn.Module):
         super().__init__()
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
-        self.config: dict[str, Any] = {
-            "in_dim": in_dim,
-            "out_dim": out_dim,
-            "node_level": node_level,
-            "embed_dim": embed_dim,
-            "dim": dim,
-            "hidden": hidden,
-            "n_blocks": n_blocks,
-            "set2set_dim": set2set_dim,
-            "set2set_steps": set2set_steps,
-            "state_dim": state_dim,
-            "n_rbf": n_rbf,
-            "rbf_width": rbf_width,
-            "cutoff": cutoff,
-            "max_neighbors": max_neighbors,
-        }
+        self.config = ModelConfig(
+            self.NAME,
+            in_dim,
+            edge_dim,
+            out_dim,
+            node_level,
+            options={
+                "embed_dim": embed_dim,
+                "dim": dim,
+                "hidden": hidden,
+                "n_blocks": n_blocks,
+                "set2set_dim": set2set_dim,
+                "set2set_steps": set2set_steps,
+                "state_dim": state_dim,
+                "n_rbf": n_rbf,
+                "rbf_width": rbf_width,
+                "cutoff": cutoff,
+                "max_neighbors": max_neighbors,
+            },
+        )
         act = ShiftedSoftplus
         self.in_dim, self.node_level, self.state_dim = in_dim, node_level, state_dim
         self.cutoff, self.max_neighbors = cutoff, max_neighbors
@@ -720,6 +742,8 @@ class SchNet(nn.Module):
 
     Args:
         in_dim: F, node feature width (one-hot Z by default).
+        edge_dim: K, width of ``graph.edge_attr``; unused (the model expands
+            ``graph.edge_dist`` itself), part of the common model interface.
         out_dim: targets per graph.
         node_level: per-atom outputs (skip the pool).
         dim: atom feature width (64).
@@ -732,13 +756,17 @@ class SchNet(nn.Module):
         pool: "mean" or "sum".
     """
 
+    NAME: ClassVar[str] = "schnet"
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(5.0, "onehot_z")
+    SYMMETRY: ClassVar[str] = "euclidean"
 
     def __init__(
         self,
         in_dim: int,
+        edge_dim: int,
         out_dim: int = 1,
         node_level: bool = False,
+        *,
         dim: int = 64,
         n_filters: int = 64,
         n_interactions: int = 3,
@@ -755,19 +783,23 @@ class SchNet(nn.Module):
             raise ValueError(f"n_interactions must be >= 1, got {n_interactions}")
         if gamma <= 0:
             raise ValueError(f"gamma must be positive, got {gamma}")
-        self.config: dict[str, Any] = {
-            "in_dim": in_dim,
-            "out_dim": out_dim,
-            "node_level": node_level,
-            "dim": dim,
-            "n_filters": n_filters,
-            "n_interactions": n_interactions,
-            "n_rbf": n_rbf,
-            "gamma": gamma,
-            "cutoff": cutoff,
-            "max_neighbors": max_neighbors,
-            "pool": pool,
-        }
+        self.config = ModelConfig(
+            self.NAME,
+            in_dim,
+            edge_dim,
+            out_dim,
+            node_level,
+            options={
+                "dim": dim,
+                "n_filters": n_filters,
+                "n_interactions": n_interactions,
+                "n_rbf": n_rbf,
+                "gamma": gamma,
+                "cutoff": cutoff,
+                "max_neighbors": max_neighbors,
+                "pool": pool,
+            },
+        )
         self.in_dim, self.node_level, self.pool = in_dim, node_level, pool
         self.cutoff, self.max_neighbors = cutoff, max_neighbors
         self.rbf = GaussianRBF(0.0, cutoff, n_rbf, 1.0 / math.sqrt(gamma))
@@ -800,26 +832,3 @@ class SchNet(nn.Module):
         if self.node_level:
             return y
         return _pool(y, graph.batch, graph.num_graphs, self.pool)
-
-
-BASELINES: dict[str, type[nn.Module]] = {"cgcnn": CGCNN, "megnet": MEGNet, "schnet": SchNet}
-
-
-def graph_settings(name: str, **overrides: Any) -> GraphSettings:
-    """The unit-cell `GraphSettings` a baseline was designed for.
-
-    ``GRAPH_SETTINGS`` holds only `GraphSettings` fields: the graph builder has no neighbour
-    cap, so a model applies its own cap (``max_neighbors``) itself in ``forward`` with
-    :func:`restrict_neighbors`.
-
-    Args:
-        name: key of :data:`BASELINES` ("cgcnn", "megnet", "schnet").
-        **overrides: GraphSettings fields to change (e.g. ``node_features="onehot_z"``).
-
-    Returns:
-        The settings; build with ``ecn.graphs.build_graph(structure, settings)`` and give the
-        model ``in_dim=settings.node_feature_dim``.
-    """
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}")
-    return GraphSettings(**{**BASELINES[name].GRAPH_SETTINGS, **overrides})

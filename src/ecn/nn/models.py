@@ -1,17 +1,39 @@
-"""The ECN model (paper §7), the model builder and checkpoint (config + state dict) helpers."""
+"""The model contract: the ECN model (paper §7), `MODELS`, one builder, one serialisation.
+
+* :class:`~ecn.nn.config.ModelConfig`: name + core sizes + model-specific options.
+* :data:`MODELS`: name -> class (ECN and the baselines CGCNN, MEGNet, SchNet); every class takes
+  ``(in_dim, edge_dim, out_dim=1, node_level=False, *, <options>)``, stores ``self.config``
+  and declares ``GRAPH_SETTINGS`` (the graph it needs) and ``SYMMETRY`` (what it claims, see
+  :data:`~ecn.nn.config.SYMMETRIES`).
+* :func:`build_model` (unknown options are an error), :func:`model_options`.
+* :func:`model_to_dict` / :func:`model_from_dict`: config + state dict, the one serialisation.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import inspect
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ecn.graphs.graph import CrystalGraph
-from ecn.nn.baselines import BASELINES
-from ecn.nn.layers import EquivariantMessagePassing
-from ecn.nn.plan import GROUPS, ColorPlan, build_color_plan, n_base_colors
+from ecn.nn.baselines import CGCNN, MEGNet, SchNet
+from ecn.nn.config import ModelConfig
+from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
+from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors
+from ecn.symmetry.colorings import GROUPS
+
+__all__ = [
+    "ECN",
+    "MODELS",
+    "ModelConfig",
+    "build_model",
+    "model_from_dict",
+    "model_options",
+    "model_to_dict",
+]
 
 
 def _mlp(width: int, out: int) -> nn.Sequential:
@@ -22,48 +44,59 @@ class ECN(nn.Module):
     """Equivariant crystal network: embedding, L equivariant layers, node MLP, mean pool, MLP.
 
     Args:
-        in_features: node feature width F of ``graph.x``.
-        edge_features: edge feature width K of ``graph.edge_attr``.
-        out_dim: number of outputs per graph (or per node with ``node_level=True``).
+        in_dim: node feature width F of ``graph.x``.
+        edge_dim: edge feature width K of ``graph.edge_attr``.
+        out_dim: number of outputs per graph (or per node with `node_level`).
+        node_level: return one output row per node (no pool).
         group: ``"sn"`` (plain MPNN), ``"p1"``, ``"glambda"`` or ``"slambda"``.
         width: hidden width d (paper: 128).
-        n_layers: number of message-passing layers L (paper: 6).
+        layers: number of message-passing layers L (paper: 6).
         backend: per-colour matmuls: ``"bmm"`` (chunked colour plan, default), ``"loop"`` or
             ``"grouped_mm"`` (unchunked plan), see :mod:`ecn.nn.plan`.
 
     Attributes:
-        config: the init kwargs; ``build_model("ecn", **model.config)`` rebuilds the model.
+        config: the resolved `ModelConfig`; ``build_model(model.config)`` rebuilds the model.
+        layers: the L :class:`EquivariantMessagePassing` modules (``nn.ModuleList``).
     """
+
+    NAME: ClassVar[str] = "ecn"
+    #: ECN runs on the 8-fold supercell cover (its colourings need the cell labels a).
+    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {"supercell": True}
+    #: Equivariant to the node permutations of ``config.options["group"]`` (Claim 6.1).
+    SYMMETRY: ClassVar[str] = "supercell_group"
 
     def __init__(
         self,
-        in_features: int,
-        edge_features: int,
+        in_dim: int,
+        edge_dim: int,
         out_dim: int = 1,
+        node_level: bool = False,
+        *,
         group: str = "slambda",
         width: int = 128,
-        n_layers: int = 6,
+        layers: int = 6,
         backend: str = "bmm",
     ) -> None:
         super().__init__()
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
-        if min(in_features, edge_features, out_dim, width) < 1 or n_layers < 0:
-            raise ValueError("widths must be >= 1 and n_layers >= 0")
-        self.config: dict[str, Any] = {
-            "in_features": in_features,
-            "edge_features": edge_features,
-            "out_dim": out_dim,
-            "group": group,
-            "width": width,
-            "n_layers": n_layers,
-            "backend": backend,
-        }
-        self.group = group
-        self.embedding = nn.Linear(in_features, width)
+        if min(in_dim, edge_dim, out_dim, width) < 1 or layers < 0:
+            raise ValueError("in_dim, edge_dim, out_dim and width must be >= 1, layers >= 0")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        self.config = ModelConfig(
+            self.NAME,
+            in_dim,
+            edge_dim,
+            out_dim,
+            node_level,
+            options={"group": group, "width": width, "layers": layers, "backend": backend},
+        )
+        self.group, self.node_level = group, node_level
+        self.embedding = nn.Linear(in_dim, width)
         self.layers = nn.ModuleList(
-            EquivariantMessagePassing(width, edge_features, n_base_colors(group), 1, backend)
-            for _ in range(n_layers)
+            EquivariantMessagePassing(width, edge_dim, n_base_colors(group), 1, backend)
+            for _ in range(layers)
         )
         self.node_mlp = _mlp(width, width)
         self.head = _mlp(width, out_dim)
@@ -71,7 +104,7 @@ class ECN(nn.Module):
     def plan(self, graph: CrystalGraph) -> ColorPlan:
         """The colour plan of `graph` for this model's group (computed once per batch)."""
         return build_color_plan(
-            graph, self.group, "auto" if self.config["backend"] == "bmm" else None
+            graph, self.group, "auto" if self.config.options["backend"] == "bmm" else None
         )
 
     def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:
@@ -80,10 +113,9 @@ class ECN(nn.Module):
         Returns:
             L + 1 tensors of shape (N, d).
         """
-        if graph.x.shape[1] != self.config["in_features"]:
+        if graph.x.dim() != 2 or graph.x.shape[1] != self.config.in_dim:
             raise ValueError(
-                f"graph.x has {graph.x.shape[1]} features, model expects "
-                f"{self.config['in_features']}"
+                f"graph.x has shape {tuple(graph.x.shape)}, model expects (N, {self.config.in_dim})"
             )
         plan = self.plan(graph) if plan is None else plan
         h = self.embedding(graph.x)
@@ -93,21 +125,18 @@ class ECN(nn.Module):
             out.append(h)
         return out
 
-    def forward(
-        self, graph: CrystalGraph, node_level: bool = False, plan: ColorPlan | None = None
-    ) -> Tensor:
-        """Predict per graph (mean pool) or, with ``node_level=True``, per node.
+    def forward(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> Tensor:
+        """Predict per graph (mean pool) or, for a `node_level` model, per node.
 
         Args:
-            graph: a (batched) `CrystalGraph`.
-            node_level: skip the pool and return one output row per node.
-            plan: a precomputed colour plan (optional).
+            graph: a (batched) supercell `CrystalGraph`.
+            plan: a precomputed colour plan (optional; :meth:`plan`).
 
         Returns:
-            (G, out_dim), or (N, out_dim) with ``node_level``.
+            (G, out_dim), or (N, out_dim) when the model was built with ``node_level=True``.
         """
         h = self.node_mlp(self.node_embeddings(graph, plan)[-1])
-        if node_level:
+        if self.node_level:
             return self.head(h)
         g = graph.num_graphs
         pooled = torch.zeros(g, h.shape[1], dtype=h.dtype, device=h.device)
@@ -118,64 +147,88 @@ class ECN(nn.Module):
         return self.head(pooled / count.clamp(min=1)[:, None])
 
 
-#: Model name -> class. Baselines are added here explicitly (no registry side effects).
-MODELS: dict[str, type[nn.Module]] = {"ecn": ECN, **BASELINES}
+#: Model name -> class; every class takes ``(in_dim, edge_dim, out_dim=1, node_level=False, *,
+#: <options>)`` and stores its resolved ``ModelConfig``. Explicit, no registry side effects.
+MODELS: dict[str, type[nn.Module]] = {cls.NAME: cls for cls in (ECN, CGCNN, MEGNet, SchNet)}
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a model by name from its init kwargs, e.g. ``build_model("ecn", in_features=...)``.
+def _model_class(name: str) -> type[nn.Module]:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    return MODELS[name]
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """Option name -> default of model `name` (its keyword-only ``__init__`` parameters).
 
     Raises:
         ValueError: unknown name.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
-    return MODELS[name](**kwargs)
+    params = inspect.signature(_model_class(name).__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def model_name(model: nn.Module) -> str:
-    """The `MODELS` key of `model`'s class."""
-    for name, cls in MODELS.items():
-        if type(model) is cls:
-            return name
-    raise ValueError(f"{type(model).__name__} is not in MODELS")
+def build_model(config: ModelConfig) -> nn.Module:
+    """Build the model `config` describes (float32, fresh weights).
+
+    ``build_model(model.config)`` rebuilds the architecture of `model`.
+
+    Raises:
+        ValueError: unknown model name, or an option the model does not take (the message names
+            the model, the unknown option(s) and the allowed ones); never silently dropped.
+    """
+    if not isinstance(config, ModelConfig):
+        raise TypeError(
+            f"build_model takes a ModelConfig (see ModelConfig.from_dict), got {type(config)}"
+        )
+    cls = _model_class(config.name)
+    allowed = model_options(config.name)
+    unknown = sorted(set(config.options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"model {config.name!r} does not take option(s) {unknown}; "
+            f"allowed options: {sorted(allowed)}"
+        )
+    return cls(config.in_dim, config.edge_dim, config.out_dim, config.node_level, **config.options)
 
 
-def model_checkpoint(model: nn.Module) -> dict[str, Any]:
-    """``{"model": name, "config": init kwargs, "state_dict": ..., "version": ecn version}``."""
-    from ecn import __version__
+def model_to_dict(model: nn.Module) -> dict[str, Any]:
+    """``{"config": model.config.to_dict(), "state_dict": model.state_dict()}``.
 
+    Plain containers and tensors only, so ``torch.load(..., weights_only=True)`` reads it back.
+
+    Raises:
+        ValueError: `model` is not an instance of its ``MODELS`` class with a ``ModelConfig``.
+    """
     config = getattr(model, "config", None)
-    if not isinstance(config, dict):
-        raise TypeError("model has no `config` dict of init kwargs")
-    return {
-        "model": model_name(model),
-        "config": dict(config),
-        "state_dict": model.state_dict(),
-        "version": __version__,
-    }
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"{type(model).__name__} has no ModelConfig `config`")
+    if MODELS.get(config.name) is not type(model):
+        raise ValueError(f"{type(model).__name__} is not MODELS[{config.name!r}]")
+    return {"config": config.to_dict(), "state_dict": model.state_dict()}
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
-    """Rebuild a model from :func:`model_checkpoint` output (exact class, kwargs, weights, dtype)."""
-    for key in ("model", "config", "state_dict"):
-        if key not in checkpoint:
-            raise ValueError(f"checkpoint has no {key!r}")
-    model = build_model(checkpoint["model"], **checkpoint["config"])
-    state = checkpoint["state_dict"]
+def model_from_dict(d: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a model from :func:`model_to_dict` output: exact class, options and weights.
+
+    The saved floating-point precision is kept (a float64 model comes back float64). Works on
+    the output of ``torch.load(path, weights_only=True)``. Keys other than ``config`` and
+    ``state_dict`` (e.g. a model file's own metadata) are not read.
+
+    Raises:
+        ValueError: a missing key, a bad config, or weights that do not fit the config.
+    """
+    for key in ("config", "state_dict"):
+        if key not in d:
+            raise ValueError(f"model dict has no {key!r}")
+    cfg = d["config"]
+    model = build_model(cfg if isinstance(cfg, ModelConfig) else ModelConfig.from_dict(cfg))
+    state = d["state_dict"]
     dtypes = {v.dtype for v in state.values() if torch.is_tensor(v) and v.is_floating_point()}
     if len(dtypes) == 1:  # keep the saved precision (e.g. a float64 model stays float64)
         model = model.to(dtypes.pop())
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"weights do not fit model {model.config.name!r}: {err}") from err
     return model
-
-
-def save_model(model: nn.Module, path: str | Path) -> None:
-    """Save config + state dict to `path` (``torch.save``)."""
-    torch.save(model_checkpoint(model), Path(path))
-
-
-def restore_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Load a file written by :func:`save_model` (``weights_only=True``)."""
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
-    return model_from_checkpoint(ckpt)
