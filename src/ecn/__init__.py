@@ -1,17 +1,25 @@
 """ecn: equivariant crystal networks (Kaba & Ravanbakhsh, NeurIPS 2022).
 
-Import is cheap on purpose: heavy modules (torch models, pymatgen readers) load on first use.
+Import is cheap on purpose: torch, pymatgen and the models load on first use of `load_model`.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
+
+from ecn._version import __version__
+
+if TYPE_CHECKING:
+    from ecn.inference import Predictor
 
 __all__ = ["__version__", "load_model"]
 
 
-def load_model(path: str):  # noqa: ANN201 - returns ecn.train.predict.Predictor
-    """Load a trained model (run directory or checkpoint) for `predict(structures)`."""
-    from ecn.train.predict import Predictor
+def load_model(path: str, device: str = "cpu") -> Predictor:
+    """Load a trained model (run directory, ``model.pt`` or checkpoint) for ``predict(structures)``.
 
-    return Predictor.load(path)
+    Uses ``ecn.inference`` only: neither Lightning nor the training loop is imported.
+    """
+    from ecn.inference import load_model as _load  # lazy: keeps `import ecn` light
+
+    return _load(path, device)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ecn.nn import model_options
 from ecn.train.config import TrainConfig, config_from_dict, load_config, save_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -13,7 +14,9 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 def test_defaults_are_paper_recipe() -> None:
     cfg = TrainConfig()
-    assert cfg.optim.lr == 1e-3 and cfg.model.width == 128 and cfg.model.layers == 6
+    ecn_defaults = model_options(cfg.model.name)
+    assert cfg.optim.lr == 1e-3 and ecn_defaults["width"] == 128 and ecn_defaults["layers"] == 6
+    assert ecn_defaults["group"] == "slambda"
 
 
 @pytest.mark.parametrize("name", ["perov5_slambda", "perov5_p1", "perov5_sn", "quick"])

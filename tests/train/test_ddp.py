@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from train_helpers import N_VAL, tiny_cli_args
 
 EXPECTED = {
     "config.yaml",
+    "model.pt",
     "metrics.csv",
     "best.ckpt",
     "last.ckpt",

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import N_VAL, tiny_overrides
 
 from ecn.train.config import load_config
 from ecn.train.data import prepare_data
 from ecn.train.run import train
+from train_helpers import N_VAL, tiny_overrides
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_nan_target_rows_dropped_with_count(cif_folder_with_nan: Path, tmp_path:
                 "cache": False,
             },
             "graph": {"strategy": "cutoff", "cutoff": 5.0},
-            "model": {"group": "sn"},
+            "model": {"options": {"group": "sn"}},
         },
     )
     data = prepare_data(cfg)
@@ -61,7 +61,9 @@ def test_glambda_orbit_maps_filled(tiny_perov5: Path, tmp_path: Path) -> None:
     from ecn.symmetry.colorings import glambda_orbit_map
     from ecn.symmetry.lattice import lattice_point_group
 
-    cfg = load_config(None, tiny_overrides(tiny_perov5, tmp_path, model={"group": "glambda"}))
+    cfg = load_config(
+        None, tiny_overrides(tiny_perov5, tmp_path, model={"options": {"group": "glambda"}})
+    )
     data = prepare_data(cfg, splits=("val",))
     for g in data.graphs["val"]:
         want = glambda_orbit_map(lattice_point_group(g.lattice[0].double().numpy()))
@@ -77,7 +79,7 @@ def test_time_budget_stops_cleanly_glambda(tiny_perov5: Path, tmp_path: Path) ->
         tiny_overrides(
             tiny_perov5,
             tmp_path / "tb",
-            model={"group": "glambda"},
+            model={"options": {"group": "glambda"}},
             optim={"epochs": 50},
             run={"time_budget_min": 1e-4},
         ),
@@ -102,7 +104,7 @@ def test_node_level_mechanics_on_synthetic_target(tiny_perov5: Path, tmp_path: P
             tiny_perov5,
             tmp_path / "node",
             data={"node_target": "synthetic_group"},
-            model={"node_level": True, "layers": 1},
+            model={"node_level": True, "options": {"layers": 1}},
             optim={"epochs": 3, "lr": 3e-3},
         ),
     )

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import N_TEST, N_TRAIN, N_VAL, tiny_cli_args
 from typer.testing import CliRunner
 
 from ecn.cli import app
+from train_helpers import N_TEST, N_TRAIN, N_VAL, tiny_cli_args, tiny_overrides
 
 OUTPUTS = (
     "config.yaml",
+    "model.pt",
     "metrics.csv",
     "best.ckpt",
     "last.ckpt",
@@ -83,10 +84,14 @@ def test_standardisation_stored_in_checkpoint(run_a: Path, tiny_perov5: Path) ->
     y = pd.read_csv(tiny_perov5 / "train.csv")["heat_all"].to_numpy()
     ckpt = torch.load(run_a / "best.ckpt", map_location="cpu", weights_only=True)
     sd = ckpt["state_dict"]
-    assert float(sd["target_mean"][0]) == pytest.approx(y.mean(), abs=1e-5)
-    assert float(sd["target_std"][0]) == pytest.approx(y.std(), abs=1e-5)  # population std
+    assert float(sd["net.target_mean"][0]) == pytest.approx(y.mean(), abs=1e-5)
+    assert float(sd["net.target_std"][0]) == pytest.approx(y.std(), abs=1e-5)  # population std
     hp = ckpt["hyper_parameters"]
-    assert hp["ecn_version"] and hp["targets"] == ["heat_all"] and hp["graph_settings"]
+    assert hp["ecn_version"] and hp["targets"]["names"] == ["heat_all"] and hp["graph_settings"]
+    # the user-facing model file carries the same standardisation, read with weights_only=True
+    mf = torch.load(run_a / "model.pt", map_location="cpu", weights_only=True)
+    assert mf["format"] == "ecn-model" and mf["targets"]["mean"][0] == pytest.approx(y.mean())
+    assert mf["graph_settings"] == hp["graph_settings"] and mf["ecn_version"]
     # the training loss is on standardised targets: epoch-0 val loss is O(1), not O(y^2)
     assert float(rows(run_a / "metrics.csv")[0]["val_loss"]) < 10
 
@@ -185,12 +190,12 @@ def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Pat
 
     It leaves the raw prediction unchanged too: on the 8-fold cover, a global translation is a
     graph automorphism preserving every colouring, so for ECN models the average is a no-op
-    (see ecn.train.predict docstring). The test pins both facts and the one-hot detection.
+    (see ecn.inference.predictor docstring). The test pins both facts and the one-hot detection.
     """
     from pymatgen.core import Structure
 
     import ecn
-    from ecn.train.predict import cell_onehot_columns, predict_graphs, translate_cells
+    from ecn.inference.predictor import cell_onehot_columns, predict_graphs, translate_cells
 
     model = ecn.load_model(str(run_a))
     cif = next(p for p in sorted(cif_folder.glob("*.cif")) if p.stem.isdigit())
@@ -199,8 +204,70 @@ def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Pat
     assert cols == slice(g.x.shape[1] - 8, g.x.shape[1]), "cell one-hot = last 8 columns"
     shifted = translate_cells(g, 5, cols)  # origin moved to cell (1, 0, 1)
     assert not torch.equal(shifted.x, g.x)
-    raw = [predict_graphs(model.module, [h])[0, 0] for h in (g, shifted)]
-    avg = [predict_graphs(model.module, [h], average_translations=True)[0, 0] for h in (g, shifted)]
+    raw = [predict_graphs(model.model, [h])[0, 0] for h in (g, shifted)]
+    avg = [predict_graphs(model.model, [h], average_translations=True)[0, 0] for h in (g, shifted)]
     assert avg[0] == pytest.approx(avg[1], abs=1e-6)
     assert raw[0] == pytest.approx(raw[1], abs=1e-6)
     assert avg[0] == pytest.approx(raw[0], abs=1e-6)
+
+
+def test_config_yaml_is_resolved(run_a: Path) -> None:
+    """config.yaml lists every resolved graph setting and every model option (defaults too),
+    and they are exactly what the checkpoint and the model file hold."""
+    import dataclasses
+
+    import yaml
+
+    from ecn.graphs import GraphSettings
+    from ecn.nn import model_options
+    from ecn.nn.graph_settings import resolve_graph_settings
+
+    cfg = yaml.safe_load((run_a / "config.yaml").read_text())
+    fields = {f.name for f in dataclasses.fields(GraphSettings)}
+    assert set(cfg["graph"]) == fields
+    assert cfg["graph"] == dataclasses.asdict(resolve_graph_settings("ecn", "perov5"))
+    assert cfg["graph"]["strategy"] == "cutoff" and cfg["graph"]["cutoff"] == 5.0  # Perov-5's
+    assert set(cfg["model"]["options"]) == set(model_options("ecn"))
+    assert cfg["model"]["options"]["width"] == 16  # the flag, not the default
+    mf = torch.load(run_a / "model.pt", map_location="cpu", weights_only=True)
+    assert mf["graph_settings"] == cfg["graph"]
+    assert mf["model"]["config"]["options"] == cfg["model"]["options"]
+
+
+def test_load_model_and_predict_without_lightning(run_a: Path, cif_folder: Path) -> None:
+    """The acceptance line: ecn.load_model + predict in a fresh process never imports Lightning."""
+    import subprocess
+    import sys
+
+    cif = next(p for p in sorted(cif_folder.glob("*.cif")) if p.stem.isdigit())
+    code = (
+        "import sys, ecn\n"
+        "from pymatgen.core import Structure\n"
+        f"p = ecn.load_model({str(run_a)!r})\n"
+        f"print(float(p.predict([Structure.from_file({str(cif)!r})])[0]))\n"
+        "print('lightning' in sys.modules, 'ecn.train' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    assert np.isfinite(float(out[0]))
+    assert out[1:] == ["False", "False"]
+
+
+def test_an_option_a_model_does_not_take_is_an_error(tiny_perov5: Path, runs: Path) -> None:
+    """`--group` / `--width` mean nothing to CGCNN: refused with the model's options listed,
+    never silently dropped; a baseline's own option is accepted through --option."""
+    from ecn.train.config import config_from_dict
+    from ecn.train.run import resolve_config
+
+    args = tiny_cli_args(tiny_perov5, runs / "cgcnn_bad")
+    args[args.index("--model") + 1] = "cgcnn"
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert "does not take option" in res.output and "n_conv" in res.output
+    assert not (runs / "cgcnn_bad" / "config.yaml").exists()
+    raw = tiny_overrides(tiny_perov5, runs / "cgcnn_ok", model={"name": "cgcnn"})
+    raw["model"]["options"] = {"n_conv": 2}
+    cfg, settings = resolve_config(config_from_dict(raw))
+    assert cfg.model.options["n_conv"] == 2 and "group" not in cfg.model.options
+    assert settings.supercell is False and settings.cutoff == 8.0  # CGCNN's own graph

@@ -16,9 +16,12 @@ from typing import Any, Union
 
 import yaml
 
+from ecn._version import __version__
+from ecn.io import atomic_write
+
 __all__ = [
     "DataConfig",
-    "ModelConfig",
+    "ModelSection",
     "OptimConfig",
     "RunConfig",
     "TrainConfig",
@@ -68,15 +71,18 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Model choice: ``ecn.nn.build_model(name, **kwargs)``; in/out dims are filled from the data."""
+class ModelSection:
+    """Which model, with which options: ``ecn.nn.build_model(ModelConfig(name, ..., options))``.
+
+    Input/output widths come from the data. ``options`` are the model's own hyperparameters
+    (``ecn.nn.model_options(name)`` lists them with defaults: ECN ``group``, ``width``,
+    ``layers``; CGCNN ``atom_dim``, ``n_conv``, ...); an option the model does not take is an
+    error. A run directory's ``config.yaml`` lists every option, defaults included.
+    """
 
     name: str = "ecn"
-    group: str = "slambda"
-    width: int = 128
-    layers: int = 6
     node_level: bool = False
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,14 +124,14 @@ class RunConfig:
 class TrainConfig:
     """Full, resolved training configuration (what ``config.yaml`` in a run directory holds).
 
-    ``graph`` overrides entries of the dataset's default graph settings (``GraphSettings`` field
-    names, e.g. ``{cutoff: 5.0, cell_onehot: true}``); it is checked against ``GraphSettings``
-    when the data are built.
+    ``graph`` overrides entries of the resolved graph settings (``GraphSettings`` field names,
+    e.g. ``{cutoff: 5.0, cell_onehot: true}``; see ``ecn.nn.graph_settings``). Training writes
+    the fully resolved settings (every field) and every model option into ``config.yaml``.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
     graph: dict[str, Any] = field(default_factory=dict)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -134,9 +140,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def default_out(self) -> str:
-        """Deterministic default run directory (identical in every DDP process, unlike a timestamp)."""
+        """default run directory (the same in every DDP process, unlike a timestamp)."""
         tgt = "+".join(self.data.targets)
-        name = self.run.name or f"{self.data.dataset}_{tgt}_{self.model.name}_{self.model.group}"
+        group = self.model.options.get("group")
+        model = f"{self.model.name}_{group}" if group else self.model.name
+        name = self.run.name or f"{self.data.dataset}_{tgt}_{model}"
         return str(Path("runs") / f"{name}_seed{self.run.seed}")
 
 
@@ -245,7 +253,7 @@ def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     for k, v in overrides.items():
         if v is None:
             continue
-        if isinstance(v, dict) and k not in ("kwargs", "limit", "graph"):
+        if isinstance(v, dict) and k != "limit":
             out[k] = merge_overrides(out.get(k) or {}, v)
         else:
             out[k] = v
@@ -270,7 +278,6 @@ def load_config(
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write the resolved config with the ecn version (reloadable by ``load_config``)."""
-    from ecn import __version__
-
     payload = {"ecn_version": __version__, **cfg.to_dict()}
-    Path(path).write_text(yaml.safe_dump(payload, sort_keys=False))
+    with atomic_write(Path(path), "w") as fh:
+        yaml.safe_dump(payload, fh, sort_keys=False, allow_unicode=True)

@@ -21,35 +21,39 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from ecn.data import LoadedSplit, get_spec, load_split
+from ecn.elements import GROUP
+from ecn.graphs import GraphSettings, build_graphs
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.symmetry import attach_orbit_maps
 from ecn.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "NODE_TARGETS",
-    "ECNDataModule",
+    "CrystalDataModule",
     "GraphDataset",
     "PreparedData",
     "UnpaddedShardSampler",
     "build_split_graphs",
-    "fill_orbit_maps",
     "graph_settings_for",
     "prepare_data",
+    "target_info",
 ]
 
 
 def _synthetic_group(graph: CrystalGraph) -> torch.Tensor:
     """(N, 1) periodic-table group of each node's element (MECHANICS TEST ONLY, not physics)."""
-    from ecn.elements import GROUP
-
     return torch.as_tensor(GROUP[graph.z.cpu().numpy()], dtype=torch.float32).view(-1, 1)
 
 
@@ -98,7 +102,7 @@ class PreparedData:
     targets: list[str]
     task: str  # "regression" | "classification"
     units: list[str]
-    settings: Any  # ecn.graphs.GraphSettings
+    settings: GraphSettings
     target_mean: torch.Tensor  # (T,) train mean (0 for classification)
     target_std: torch.Tensor  # (T,) train std (1 for classification)
     source_note: str = ""
@@ -118,117 +122,40 @@ class PreparedData:
         return int(g.edge_attr.shape[1])
 
 
-# --- dataset-spec access (one place to adapt if ecn.data's field names move) -------------------
+# --- targets and graph settings ------------------------------------------------------------------
 
 
-def dataset_spec(name: str) -> Any:
-    """``ecn.data.DATASETS[name]`` with a helpful error."""
-    from ecn.data import DATASETS
-
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; available: {sorted(DATASETS)}")
-    return DATASETS[name]
-
-
-def target_info(spec: Any, targets: Sequence[str]) -> tuple[str, list[str]]:
-    """(task, units) for the selected targets; mixing regression and classification is refused."""
-    known = {t.name: t for t in spec.targets} if _is_target_objects(spec.targets) else None
-    tasks, units = [], []
-    for t in targets:
-        if known is not None:
-            if t not in known:
-                raise ValueError(
-                    f"dataset '{spec.name}' has no target '{t}'; available: {sorted(known)}"
-                )
-            tasks.append(getattr(known[t], "task", "regression"))
-            units.append(getattr(known[t], "unit", getattr(known[t], "units", "")))
-        else:
-            names = list(spec.targets)
-            if t not in names:
-                raise ValueError(f"dataset '{spec.name}' has no target '{t}'; available: {names}")
-            tasks.append(_lookup(getattr(spec, "tasks", {}), t, "regression"))
-            units.append(_lookup(getattr(spec, "units", {}), t, ""))
-    if len(set(tasks)) != 1:
+def target_info(dataset: str, targets: Sequence[str]) -> tuple[str, list[str]]:
+    """(task, units) of the selected targets; mixing regression and classification is refused."""
+    spec = get_spec(dataset)
+    chosen = [spec.target(t) for t in targets]  # ValueError naming the dataset's targets
+    tasks = {t.task for t in chosen}
+    if len(tasks) != 1:
         raise ValueError(
-            f"cannot mix regression and classification targets: {dict(zip(targets, tasks, strict=False))}"
+            "cannot mix regression and classification targets: "
+            + str({t.name: t.task for t in chosen})
         )
-    task = tasks[0]
-    if task not in ("regression", "classification"):
-        raise ValueError(f"unsupported task type '{task}'")
-    if task == "classification" and len(targets) != 1:
+    task = tasks.pop()
+    if task == "classification" and len(chosen) != 1:
         raise ValueError("classification supports exactly one (binary) target")
-    return task, units
+    return task, [t.unit for t in chosen]
 
 
-def _is_target_objects(targets: Any) -> bool:
-    return not isinstance(targets, dict) and all(hasattr(t, "name") for t in targets)
-
-
-def _lookup(mapping: Any, key: str, default: str) -> str:
-    if isinstance(mapping, dict):
-        return mapping.get(key, default)
-    return default
-
-
-def graph_settings_for(cfg: TrainConfig) -> Any:
-    """The dataset's default ``GraphSettings`` with ``cfg.graph`` overrides (unknown keys -> error)."""
-    import dataclasses
-
-    from ecn.graphs import GraphSettings
-    from ecn.nn import MODELS
-
-    spec = dataset_spec(cfg.data.dataset)
-    base = _as_dict(getattr(spec, "graph_defaults", None))
-    # A model may recommend its own graphs (e.g. unit-cell radius graphs for the baselines).
-    model_pref = _as_dict(getattr(MODELS.get(cfg.model.name), "GRAPH_SETTINGS", None))
-    base = {**base, **model_pref}
-    allowed = {f.name for f in dataclasses.fields(GraphSettings)}
-    unknown = sorted(set(cfg.graph) - allowed)
-    if unknown:
-        raise ValueError(f"unknown graph setting(s) {unknown}; allowed: {sorted(allowed)}")
-    return GraphSettings(**{**dict(base), **cfg.graph})
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if obj is None:
-        return {}
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    return dict(obj)
+def graph_settings_for(cfg: TrainConfig) -> GraphSettings:
+    """``resolve_graph_settings`` for this run: dataset defaults <- model <- ``cfg.graph``."""
+    return resolve_graph_settings(cfg.model.name, cfg.data.dataset, cfg.graph)
 
 
 # --- building ------------------------------------------------------------------------------------
 
 
-def fill_orbit_maps(graphs: Sequence[CrystalGraph]) -> None:
-    """Set ``cell_orbit_map`` (1, 8) from each crystal's lattice point group (needed by glambda)."""
-    from ecn.symmetry.colorings import glambda_orbit_map
-    from ecn.symmetry.lattice import lattice_point_group
-
-    cache: dict[bytes, torch.Tensor] = {}
-    for g in graphs:
-        if g.cell_orbit_map is not None:
-            continue
-        lat = g.lattice[0].detach().cpu().double().numpy()
-        key = np.round(lat, 6).tobytes()
-        if key not in cache:
-            om = glambda_orbit_map(lattice_point_group(lat))
-            cache[key] = torch.as_tensor(om, dtype=torch.long).view(1, 8)
-        g.cell_orbit_map = cache[key]
-
-
 def build_split_graphs(
-    cfg: TrainConfig, split: str, settings: Any, progress: bool = False
-) -> tuple[list[CrystalGraph], Any, int]:
+    cfg: TrainConfig, split: str, settings: GraphSettings, progress: bool = False
+) -> tuple[list[CrystalGraph], LoadedSplit, int]:
     """Load one split and build its graphs. Returns (graphs, LoadedSplit, n_rejected_graphs).
 
     ``split`` is one of train/val/test (mapped through ``cfg.data.*_split``).
     """
-    from ecn.data import load_split
-    from ecn.graphs import build_graphs
-
     name = {"train": cfg.data.train_split, "val": cfg.data.val_split, "test": cfg.data.test_split}[
         split
     ]
@@ -245,7 +172,7 @@ def build_split_graphs(
     targets = list(cfg.data.targets)
     # Graphs carry every target the dataset has, so one cached build (the same one that
     # `ecn data build` writes) serves every target; the selected columns are taken afterwards.
-    names = list(getattr(loaded, "target_names", ()) or ())
+    names = list(loaded.target_names)
     extra = [t for t in targets if t not in names]
     names += extra
 
@@ -282,10 +209,8 @@ def build_split_graphs(
 
 def select_targets(graphs: Sequence[CrystalGraph], columns: list[int]) -> list[CrystalGraph]:
     """The same graphs with ``y`` reduced to ``columns`` (tensors other than ``y`` are shared)."""
-    import dataclasses
-
     idx = torch.tensor(columns, dtype=torch.long)
-    return [dataclasses.replace(g, y=g.y.index_select(1, idx)) for g in graphs]
+    return [replace(g, y=g.y.index_select(1, idx)) for g in graphs]
 
 
 def drop_nan_targets(graphs: Sequence[CrystalGraph]) -> tuple[list[CrystalGraph], int]:
@@ -298,8 +223,7 @@ def prepare_data(
     cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "test"), progress: bool = False
 ) -> PreparedData:
     """Load, graph, clean and standardise every requested split (train first: it sets the stats)."""
-    spec = dataset_spec(cfg.data.dataset)
-    task, units = target_info(spec, cfg.data.targets)
+    task, units = target_info(cfg.data.dataset, cfg.data.targets)
     settings = graph_settings_for(cfg)
     out = PreparedData(
         graphs={},
@@ -317,16 +241,16 @@ def prepare_data(
             logger.warning(
                 "%s: dropped %d structure(s) with NaN target %s", split, n_nan, cfg.data.targets
             )
-        if cfg.model.group == "glambda":
-            fill_orbit_maps(graphs)
+        if cfg.model.options.get("group") == "glambda":
+            attach_orbit_maps(graphs)
         if not graphs:
             raise ValueError(f"split '{split}' has no usable structures")
         out.graphs[split] = graphs
         out.n_records[split] = len(graphs)
         out.n_rejected[split] = n_rej
         out.n_dropped_nan[split] = n_nan
-        out.checksums[split] = str(getattr(loaded, "checksum", ""))
-        out.source_note = str(getattr(loaded, "source_note", out.source_note) or out.source_note)
+        out.checksums[split] = loaded.checksum
+        out.source_note = loaded.source_note or out.source_note
     if "train" in out.graphs:
         out.target_mean, out.target_std = target_stats(
             out.graphs["train"], task, cfg.data.node_target
@@ -371,13 +295,7 @@ def make_loader(
     )
 
 
-def _lightning_module_base() -> type:
-    import lightning.pytorch as pl
-
-    return pl.LightningDataModule
-
-
-class ECNDataModule(_lightning_module_base()):  # type: ignore[misc]
+class CrystalDataModule(pl.LightningDataModule):
     """LightningDataModule over a :class:`PreparedData` (graphs already built).
 
     Why build outside ``setup``: the run needs in/out dims and the train statistics before the
@@ -408,7 +326,7 @@ class ECNDataModule(_lightning_module_base()):  # type: ignore[misc]
     def train_dataloader(self) -> DataLoader:
         world, rank = self._world()
         # DistributedSampler even for one process: its permutation depends only on (seed, epoch),
-        # and Lightning calls set_epoch, so a resumed run shuffles exactly like an uninterrupted one.
+        # and Lightning calls set_epoch, so a resumed run shuffles like an uninterrupted one.
         sampler = DistributedSampler(
             GraphDataset(self.data.graphs["train"]),
             num_replicas=world,

@@ -9,104 +9,123 @@ rank 0 alone re-evaluates ``best.ckpt`` on the full validation and test splits i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, Timer
+from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_only
 
+from ecn._version import __version__
+from ecn.graphs import GraphSettings
+from ecn.inference import (
+    MODEL_FILE,
+    PropertyModel,
+    TargetInfo,
+    load_model_file,
+    predict_graphs,
+    resolve_model_path,
+    save_model_file,
+)
+from ecn.nn import MODELS, ModelConfig, model_options
 from ecn.train.config import TrainConfig, load_config, save_config
-from ecn.train.data import NODE_TARGETS, ECNDataModule, PreparedData, prepare_data
+from ecn.train.data import (
+    NODE_TARGETS,
+    CrystalDataModule,
+    PreparedData,
+    graph_settings_for,
+    prepare_data,
+)
 from ecn.train.metrics import classification_metrics, regression_metrics
+from ecn.train.module import TrainingModule
+from ecn.train.outputs import (
+    MetricsCSV,
+    plot_learning_curve,
+    plot_parity,
+    read_metrics,
+    write_json,
+    write_predictions,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_module", "evaluate", "evaluate_split", "train"]
+__all__ = [
+    "build_module",
+    "evaluate",
+    "evaluate_split",
+    "resolve_config",
+    "resume_base",
+    "train",
+]
 
 
-def build_module(cfg: TrainConfig, data: PreparedData) -> Any:
-    """The ``ECNModule`` for ``cfg`` with dims and statistics taken from the prepared data."""
-    import dataclasses
+def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
+    """Fill in what the run will really use: every model option (defaults included) and the
+    resolved graph settings (``resolve_graph_settings``), so ``config.yaml`` is complete.
 
-    from ecn import __version__
-    from ecn.train.module import ECNModule
+    Raises:
+        ValueError: an unknown model, an option the model does not take, a bad graph setting.
+    """
+    if cfg.model.name not in MODELS:
+        raise ValueError(f"unknown model {cfg.model.name!r}; available: {sorted(MODELS)}")
+    allowed = model_options(cfg.model.name)
+    unknown = sorted(set(cfg.model.options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"model {cfg.model.name!r} does not take option(s) {unknown}; "
+            f"its options: {sorted(allowed)}"
+        )
+    settings = graph_settings_for(cfg)
+    resolved = dataclasses.replace(
+        cfg,
+        graph=dataclasses.asdict(settings),
+        model=dataclasses.replace(cfg.model, options={**allowed, **cfg.model.options}),
+    )
+    return resolved, settings
 
+
+def build_module(cfg: TrainConfig, data: PreparedData) -> TrainingModule:
+    """The ``TrainingModule`` for ``cfg``, widths and statistics taken from the prepared data."""
     if cfg.data.node_target is not None and cfg.data.node_target not in NODE_TARGETS:
         raise ValueError(
             f"unknown node target '{cfg.data.node_target}'; have {sorted(NODE_TARGETS)}"
         )
-    out_dim = 2 if data.task == "classification" else len(data.targets)
-    kwargs = model_kwargs_for(cfg, data.in_dim, data.edge_dim, out_dim)
-    settings = data.settings
-    gs = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
-    return ECNModule(
-        model_name=cfg.model.name,
-        model_kwargs=kwargs,
-        targets=data.targets,
+    targets = TargetInfo(
+        names=tuple(data.targets),
+        units=tuple(data.units),
         task=data.task,
-        units=data.units,
-        target_mean=data.target_mean.tolist(),
-        target_std=data.target_std.tolist(),
-        graph_settings=gs,
-        optim=dataclasses.asdict(cfg.optim),
+        mean=tuple(data.target_mean.tolist()),
+        std=tuple(data.target_std.tolist()),
         node_target=cfg.data.node_target,
-        dataset=cfg.data.dataset,
-        ecn_version=__version__,
     )
-
-
-# Our generic names -> the spellings used by model constructors (ECN vs the baselines).
-_ALIASES = {
-    "in_dim": ("in_dim", "in_features"),
-    "edge_dim": ("edge_dim", "edge_features"),
-    "layers": ("layers", "n_layers"),
-    "width": ("width",),
-    "group": ("group",),
-    "out_dim": ("out_dim",),
-    "node_level": ("node_level",),
-}
-
-
-def model_kwargs_for(cfg: TrainConfig, in_dim: int, edge_dim: int, out_dim: int) -> dict[str, Any]:
-    """Init kwargs for ``MODELS[cfg.model.name]``: the generic settings are passed under whichever
-    name the constructor accepts (and dropped if it has none, e.g. ``group`` for baselines);
-    ``cfg.model.kwargs`` is passed verbatim. ``node_level`` goes to the module when the model
-    takes it at call time instead (ECN)."""
-    import inspect
-
-    from ecn.nn import MODELS
-
-    if cfg.model.name not in MODELS:
-        raise ValueError(f"unknown model '{cfg.model.name}'; available: {sorted(MODELS)}")
-    params = inspect.signature(MODELS[cfg.model.name].__init__).parameters
-    generic = {
-        "in_dim": in_dim,
-        "edge_dim": edge_dim,
-        "out_dim": out_dim,
-        "group": cfg.model.group,
-        "width": cfg.model.width,
-        "layers": cfg.model.layers,
-        "node_level": cfg.model.node_level,
-    }
-    kwargs: dict[str, Any] = {}
-    for key, value in generic.items():
-        name = next((n for n in _ALIASES[key] if n in params), None)
-        if name is not None:
-            kwargs[name] = value
-    kwargs.update(cfg.model.kwargs)
-    return kwargs
+    model = ModelConfig(
+        name=cfg.model.name,
+        in_dim=data.in_dim,
+        edge_dim=data.edge_dim,
+        out_dim=targets.out_dim,
+        node_level=cfg.model.node_level,
+        options=dict(cfg.model.options),
+    )
+    return TrainingModule(
+        model=model.to_dict(),
+        targets=targets.to_dict(),
+        graph_settings=dataclasses.asdict(data.settings),
+        optim=dataclasses.asdict(cfg.optim),
+        dataset=cfg.data.dataset,
+    )
 
 
 def _strategy(cfg: TrainConfig) -> Any:
     """'ddp'/'ddp_spawn' with find_unused_parameters: colours absent from a batch leave weights
     without gradient, which plain DDP rejects."""
-    from lightning.pytorch.strategies import DDPStrategy
-
     if cfg.run.strategy == "ddp":
         return DDPStrategy(find_unused_parameters=True)
     if cfg.run.strategy == "ddp_spawn":
@@ -119,10 +138,6 @@ def _devices(value: int | str) -> int | str:
 
 
 def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer, dict[str, Any]]:
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, Timer
-
-    from ecn.train.outputs import MetricsCSV
-
     cbs: dict[str, Any] = {
         "ckpt": ModelCheckpoint(
             dirpath=out,
@@ -161,6 +176,23 @@ def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer
     return trainer, cbs
 
 
+def resume_base(config: str | Path | None, out: str | None) -> tuple[Path | None, str]:
+    """For ``--resume``: (the config to start from, the run directory).
+
+    The run directory is ``out``, else the config's ``run.out`` / default directory; the config
+    is the run's own resolved ``config.yaml`` when it exists (flags still override it).
+    """
+    if out:
+        run_dir = Path(out)
+    elif config is not None:
+        c = load_config(config)
+        run_dir = Path(c.run.out or c.default_out())
+    else:
+        run_dir = Path(TrainConfig().default_out())
+    own = run_dir / "config.yaml"
+    return (own if own.is_file() else (Path(config) if config else None)), str(run_dir)
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train and write the run directory; returns it (on every rank; only rank 0 writes).
 
@@ -171,6 +203,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     t0 = time.monotonic()
     if cfg.run.threads is not None:
         torch.set_num_threads(cfg.run.threads)
+    cfg, _ = resolve_config(cfg)
     out = Path(cfg.run.out or cfg.default_out())
     cfg.run.out = str(out)
     rank0 = rank_zero_only.rank == 0
@@ -187,11 +220,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     data = prepare_data(cfg, progress=cfg.run.progress_bar and rank0)
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     module = build_module(cfg, data)
-    dm = ECNDataModule(
+    dm = CrystalDataModule(
         data, cfg.optim.batch_size, cfg.optim.eval_batch_size, cfg.run.seed, cfg.run.num_workers
     )
-    import warnings
-
     # config.yaml is written first on purpose, so the run directory is never empty.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     trainer, cbs = _make_trainer(cfg, out, module.monitor)
@@ -224,19 +255,18 @@ def _device_info(trainer: pl.Trainer) -> dict[str, Any]:
 
 
 def evaluate_split(
-    module: Any,
+    model: PropertyModel,
     data: PreparedData,
     split: str,
     batch_size: int = 256,
     average_translations: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics + arrays (ids, y, pred) of one split, single process over the whole split."""
-    from ecn.train.predict import predict_graphs
-
     graphs = data.graphs[split]
-    pred = predict_graphs(module, graphs, batch_size, average_translations)
-    if module.node_target is not None:
-        y = torch.cat([module.targets_of(g) for g in graphs]).double().numpy()
+    pred = predict_graphs(model, graphs, batch_size, average_translations)
+    node_target = model.targets.node_target
+    if node_target is not None:
+        y = torch.cat([NODE_TARGETS[node_target](g) for g in graphs]).double().numpy()
         ids = [g.ids[0] if g.ids else "" for g in graphs for _ in range(g.num_nodes)]
         node = [k for g in graphs for k in range(g.num_nodes)]
     else:
@@ -256,24 +286,22 @@ def _finish(
     cfg: TrainConfig,
     out: Path,
     data: PreparedData,
-    module: Any,
+    module: TrainingModule,
     trainer: pl.Trainer,
     stopped: str,
     wall: float,
 ) -> None:
-    """Rank 0: evaluate best.ckpt on val/test and write predictions, results and plots."""
-    from ecn import __version__
-    from ecn.train.outputs import (
-        plot_learning_curve,
-        plot_parity,
-        read_metrics,
-        write_json,
-        write_predictions,
-    )
-    from ecn.train.predict import load_module
-
+    """Rank 0: write ``model.pt`` from the best checkpoint, evaluate it on val/test, and write
+    predictions, results and plots."""
     best_path = out / "best.ckpt" if (out / "best.ckpt").is_file() else out / "last.ckpt"
-    best = load_module(best_path, device="cpu")
+    best, settings, _ = load_model_file(best_path)
+    save_model_file(
+        out / MODEL_FILE,
+        best,
+        settings,
+        dataset=cfg.data.dataset,
+        metadata={"source_note": data.source_note, "checkpoint": best_path.name},
+    )
     results: dict[str, Any] = {}
     series = {}
     for split in ("val", "test"):
@@ -301,7 +329,13 @@ def _finish(
         "units": data.units,
         "task": data.task,
         "node_target": cfg.data.node_target,
-        "model": {"name": cfg.model.name, "group": cfg.model.group, "n_params": best.n_params()},
+        "model": {
+            "name": cfg.model.name,
+            "group": cfg.model.options.get("group"),
+            "options": cfg.model.options,
+            "n_params": best.n_params(),
+        },
+        "graph_settings": cfg.graph,
         "metrics": results,
         "split_sizes": data.n_records,
         "rejected": data.n_rejected,
@@ -319,6 +353,7 @@ def _finish(
         "device": _device_info(trainer),
         "seed": cfg.run.seed,
         "best_checkpoint": best_path.name,
+        "model_file": MODEL_FILE,
     }
     write_json(out / "results.json", payload)
     label = cfg.data.node_target or data.targets[0]
@@ -346,9 +381,8 @@ def evaluate(
     average_translations: bool = False,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Recompute the metrics of ``best.ckpt`` on one split of the run's own data settings."""
-    from ecn.train.predict import load_module
-
+    """Recompute the metrics of the run's model (``model.pt``, else its best checkpoint) on one
+    split, with the run's own data and graph settings."""
     run_dir = Path(run_dir)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got '{split}'")
@@ -356,15 +390,16 @@ def evaluate(
     if not cfg_path.is_file():
         raise ValueError(f"{run_dir} is not a run directory (no config.yaml)")
     cfg = load_config(cfg_path)
-    module = load_module(run_dir, device=device)
+    path = resolve_model_path(run_dir)
+    model, _, _ = load_model_file(path)
     data = prepare_data(cfg, splits=(split,))
     metrics, _ = evaluate_split(
-        module, data, split, batch_size or cfg.optim.eval_batch_size, average_translations
+        model.to(device), data, split, batch_size or cfg.optim.eval_batch_size, average_translations
     )
     return {
         "run": str(run_dir),
         "split": split,
-        "checkpoint": "best.ckpt",
+        "checkpoint": path.name,
         "task": data.task,
         "targets": data.targets,
         "metrics": metrics,

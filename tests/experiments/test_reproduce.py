@@ -6,10 +6,9 @@ import json
 import statistics
 from pathlib import Path
 
-from train_helpers import tiny_overrides
-
+from ecn.experiments.reproduce import TABLE1, TABLE2, report, reproduce_table1, run_or_resume
 from ecn.train.config import config_from_dict
-from ecn.train.reproduce import TABLE1, TABLE2, report, reproduce_table1, run_or_resume
+from train_helpers import tiny_overrides
 
 
 def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path) -> None:
@@ -86,7 +85,7 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
 def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_path: Path) -> None:
     """is_metal: the table carries accuracy and precision AND recall of both classes (the paper's
     'precision' column is a recall), averaged over seeds."""
-    from ecn.train.reproduce import write_table
+    from ecn.experiments.reproduce import write_table
 
     dirs = []
     for k, (auc, p1, r0) in enumerate([(0.90, 0.80, 0.70), (0.94, 0.84, 0.60)]):
@@ -118,7 +117,7 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
     md = (tmp_path / "res" / "t.md").read_text()
     assert "| precision_1 | recall_1 | precision_0 | recall_0 |" in md.replace("accuracy | ", "")
     assert "| ECN-SΛ | 0.8500 | 0.8200 | 0.9000 | 0.7500 | 0.6500 |" in md
-    from ecn.train.reproduce import plot_learning_curves
+    from ecn.experiments.reproduce import plot_learning_curves
 
     png = tmp_path / "curve.png"
     plot_learning_curves({"ECN-SΛ": dirs}, png, "metal")

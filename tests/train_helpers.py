@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ecn.train.config import merge_overrides
+
 N_TRAIN, N_VAL, N_TEST = 24, 7, 8
 
 
@@ -17,7 +19,7 @@ def tiny_overrides(data_path: Path, out: Path, **extra: Any) -> dict[str, Any]:
             "path": str(data_path),
             "cache": False,
         },
-        "model": {"name": "ecn", "group": "slambda", "width": 16, "layers": 2},
+        "model": {"name": "ecn", "options": {"group": "slambda", "width": 16, "layers": 2}},
         "optim": {"epochs": 2, "batch_size": 8, "eval_batch_size": 16},
         "run": {
             "seed": 7,
@@ -28,9 +30,7 @@ def tiny_overrides(data_path: Path, out: Path, **extra: Any) -> dict[str, Any]:
             "threads": 1,
         },
     }
-    for section, values in extra.items():
-        cfg[section] = {**cfg.get(section, {}), **values}
-    return cfg
+    return merge_overrides(cfg, extra)
 
 
 def tiny_cli_args(data_path: Path, out: Path) -> list[str]:

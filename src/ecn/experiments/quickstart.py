@@ -6,10 +6,17 @@ network and no data directory, where it trains on the Perov-5 sample shipped in 
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from pathlib import Path
 
+from pymatgen.io.cif import CifWriter
+
+from ecn.data import load_split
+from ecn.inference import Predictor, read_inputs, write_rows
 from ecn.train.config import TrainConfig, config_from_dict
+from ecn.train.run import train
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +27,7 @@ QUICKSTART = {
         "targets": ["heat_all"],
         "limit": {"train": 400, "val": 60, "test": 60},
     },
-    "model": {"name": "ecn", "group": "slambda", "width": 32, "layers": 3},
+    "model": {"name": "ecn", "options": {"group": "slambda", "width": 32, "layers": 3}},
     "optim": {"batch_size": 32, "epochs": 8, "patience": 8},
     "run": {"seed": 0, "accelerator": "cpu"},
 }
@@ -28,7 +35,7 @@ QUICKSTART = {
 
 def quickstart_config(out: str, epochs: int | None = None, progress: bool = True) -> TrainConfig:
     """The quickstart training config, writing to `out`."""
-    raw = {k: dict(v) for k, v in QUICKSTART.items()}
+    raw = copy.deepcopy(QUICKSTART)
     raw["run"].update(out=out, progress_bar=progress)
     if epochs is not None:
         raw["optim"]["epochs"] = epochs
@@ -38,10 +45,6 @@ def quickstart_config(out: str, epochs: int | None = None, progress: bool = True
 def write_example_cifs(folder: Path, n: int = 10) -> list[Path]:
     """Write `n` test-split structures as CIF files (the user-facing input format) plus one broken
     file, so the prediction step shows both a result and a clear error row."""
-    from pymatgen.io.cif import CifWriter
-
-    from ecn.data import load_split
-
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for rec in load_split("perov5", "test", limit=n).records:
@@ -60,11 +63,6 @@ def run_quickstart(
 
     Returns a dict with the run directory, the predictions CSV and the test metrics.
     """
-    import json
-
-    from ecn.train.predict import Predictor, read_inputs, write_rows
-    from ecn.train.run import train
-
     out_dir = Path(out)
     cfg = quickstart_config(out, epochs, progress)
     if (out_dir / "results.json").is_file():

@@ -1,9 +1,4 @@
-# ruff: noqa: B008  (typer declares options as argument defaults)
-"""``ecn train | evaluate | predict``: thin typer shells over ``ecn.train.run`` / ``ecn.train.predict``.
-
-Registered on the main app by ``ecn.cli`` (``register(app)``). Heavy imports (torch, Lightning,
-pymatgen) happen inside the commands so ``ecn --help`` stays fast.
-"""
+"""``ecn train | evaluate | predict``: flags -> ``ecn.train.run`` / ``ecn.inference``."""
 
 from __future__ import annotations
 
@@ -12,15 +7,26 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+import yaml
 from rich.table import Table
 
-console = Console(emoji=False)  # split names like "random:train:" are not emoji codes
+from ecn.cli.common import console, fail, quiet_lightning
 
-__all__ = ["register"]
+__all__ = ["cli_overrides", "parse_options", "register"]
 
 
-def _cli_overrides(**flags: Any) -> dict[str, Any]:
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["width=64", "group=p1"]`` -> ``{"width": 64, "group": "p1"}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option takes KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def cli_overrides(**flags: Any) -> dict[str, Any]:
     """Map CLI flags onto the config tree; unset flags (None) do not override the YAML."""
     data = {
         "dataset": flags["dataset"],
@@ -30,12 +36,20 @@ def _cli_overrides(**flags: Any) -> dict[str, Any]:
     }
     if flags["node_level"]:
         data["node_target"] = flags["node_target"] or "synthetic_group"
+    options = {"group": flags["group"], "width": flags["width"], "layers": flags["layers"]}
+    options.update(parse_options(flags["option"]))
     model = {
         "name": flags["model"],
-        "group": flags["group"],
-        "width": flags["width"],
-        "layers": flags["layers"],
         "node_level": True if flags["node_level"] else None,
+        "options": options,
+    }
+    graph = {
+        "strategy": flags["graph_strategy"],
+        "cutoff": flags["cutoff"],
+        "node_features": flags["node_features"],
+        "cell_onehot": flags["cell_onehot"],
+        "supercell": flags["supercell"],
+        "hubbard_u": flags["hubbard_u"],
     }
     optim = {
         "epochs": flags["epochs"],
@@ -56,22 +70,41 @@ def _cli_overrides(**flags: Any) -> dict[str, Any]:
     }
     if run["devices"] is not None and str(run["devices"]).isdigit():
         run["devices"] = int(run["devices"])
-    return {"data": data, "model": model, "optim": optim, "run": run}
+    return {"data": data, "graph": graph, "model": model, "optim": optim, "run": run}
 
 
 def train_command(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML config (CLI flags override it)."
     ),
-    dataset: str | None = typer.Option(None, help="Dataset name (perov5, cif, ...)."),
+    dataset: str | None = typer.Option(None, help="Dataset name (perov5, mp, cif, ...)."),
     target: list[str] | None = typer.Option(
         None, "--target", "-t", help="Target column (repeatable)."
     ),
     data_path: str | None = typer.Option(None, "--data-path", help="Dataset location override."),
-    model: str | None = typer.Option(None, help="Model name (ecn, ...)."),
-    group: str | None = typer.Option(None, help="Symmetry group: sn, p1, glambda, slambda."),
-    width: int | None = typer.Option(None, help="Hidden width."),
-    layers: int | None = typer.Option(None, help="Message-passing layers."),
+    model: str | None = typer.Option(None, help="Model: ecn, cgcnn, megnet, schnet."),
+    group: str | None = typer.Option(None, help="ECN symmetry group: sn, p1, glambda, slambda."),
+    width: int | None = typer.Option(None, help="ECN hidden width."),
+    layers: int | None = typer.Option(None, help="ECN message-passing layers."),
+    option: list[str] | None = typer.Option(
+        None, "--option", help="Model option KEY=VALUE (repeatable), e.g. n_conv=4 for cgcnn."
+    ),
+    graph_strategy: str | None = typer.Option(
+        None, "--graph-strategy", help="Neighbours: voronoi_radii, cutoff or min_distance."
+    ),
+    cutoff: float | None = typer.Option(None, "--cutoff", help="Radius in Å (radius graphs)."),
+    node_features: str | None = typer.Option(
+        None, "--node-features", help="onehot_z or group_period."
+    ),
+    cell_onehot: bool | None = typer.Option(
+        None, "--cell-onehot/--no-cell-onehot", help="One-hot of the supercell cell index."
+    ),
+    supercell: bool | None = typer.Option(
+        None, "--supercell/--unit-cell", help="2x2x2 periodic cover or the unit-cell graph."
+    ),
+    hubbard_u: bool | None = typer.Option(
+        None, "--hubbard-u/--no-hubbard-u", help="Hubbard-U node flag."
+    ),
     node_level: bool = typer.Option(False, "--node-level", help="Per-node outputs (no pooling)."),
     node_target: str | None = typer.Option(None, help="Per-site target (default synthetic_group)."),
     epochs: int | None = typer.Option(None, help="Maximum epochs."),
@@ -82,9 +115,7 @@ def train_command(
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory."),
     limit: int | None = typer.Option(None, help="Use only the first N structures of each split."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after MIN minutes."),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue from last.ckpt in the run directory."
-    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from last.ckpt in --out."),
     devices: str | None = typer.Option(None, help="Lightning devices (1, 2, auto, '0,1')."),
     strategy: str | None = typer.Option(None, help="Lightning strategy (auto, ddp, ddp_spawn)."),
     accelerator: str | None = typer.Option(None, help="Lightning accelerator (auto, cpu, gpu)."),
@@ -92,31 +123,22 @@ def train_command(
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads per process."),
 ) -> None:
-    """Train a model; writes config, metrics, checkpoints, predictions, results and plots."""
-    from ecn.train.config import TrainConfig, load_config
-    from ecn.train.run import train
-
-    overrides = _cli_overrides(
-        **{k: v for k, v in locals().items() if k not in ("config", "resume")}
-    )
-    base = config
-    if resume:
-        run_dir = Path(out) if out else None
-        if run_dir is None and config is not None:
-            run_dir = Path(load_config(config).run.out or load_config(config).default_out())
-        if run_dir is None:
-            run_dir = Path(TrainConfig().default_out())
-        if (run_dir / "config.yaml").is_file():
-            base = run_dir / "config.yaml"  # the run's own resolved config; flags still override
-        overrides["run"]["out"] = str(run_dir)
-    try:
-        cfg = load_config(base, overrides)
-        out_dir = train(cfg, resume=resume)
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    """Train a model; writes config, metrics, checkpoints, model.pt, predictions and plots."""
+    flags = {k: v for k, v in locals().items() if k not in ("config", "resume")}
     from lightning.pytorch.utilities import rank_zero_only
 
+    from ecn.train.config import load_config
+    from ecn.train.run import resume_base, train
+
+    quiet_lightning()
+    try:
+        overrides = cli_overrides(**flags)
+        base = config
+        if resume:
+            base, overrides["run"]["out"] = resume_base(config, out)
+        out_dir = train(load_config(base, overrides), resume=resume)
+    except ValueError as exc:
+        fail(exc)
     if rank_zero_only.rank == 0:
         res = json.loads((out_dir / "results.json").read_text())
         _print_metrics(res["metrics"], f"{out_dir} (best epoch {res['best_epoch']})")
@@ -140,30 +162,28 @@ def _fmt(m: dict[str, Any]) -> str:
 
 
 def evaluate_command(
-    run_dir: Path = typer.Argument(..., help="Run directory (uses its best.ckpt and config.yaml)."),
+    run_dir: Path = typer.Argument(..., help="Run directory (its model.pt and config.yaml)."),
     split: str = typer.Option("test", help="train, val or test."),
     average_translations: bool = typer.Option(
         False, "--average-translations", help="Average over the 8 cell-origin translations."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
 ) -> None:
-    """Recompute metrics of a run's best checkpoint on one split."""
+    """Recompute metrics of a run's model on one split."""
+    from ecn.io import atomic_write_text
     from ecn.train.run import evaluate
 
     try:
         res = evaluate(run_dir, split, average_translations=average_translations)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    _print_metrics({split: res["metrics"]}, f"{run_dir} best.ckpt")
+        fail(exc)
+    _print_metrics({split: res["metrics"]}, f"{run_dir} {res['checkpoint']}")
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(res, indent=2))
-        console.print(f"wrote {json_out}")
+        console.print(f"wrote {atomic_write_text(json_out, json.dumps(res, indent=2))}")
 
 
 def predict_command(
-    checkpoint: Path = typer.Argument(..., help="Run directory or .ckpt file."),
+    model: Path = typer.Argument(..., help="Run directory, model.pt or .ckpt file."),
     paths: list[Path] = typer.Argument(
         ..., help="CIF files, folders of CIFs, or CSVs with a cif column."
     ),
@@ -174,15 +194,14 @@ def predict_command(
     batch_size: int = typer.Option(256, "--batch-size", help="Structures per forward pass."),
 ) -> None:
     """Predict for CIF inputs; unusable inputs get a row with an error message."""
-    from ecn.train.predict import Predictor, read_inputs, write_rows
+    from ecn.inference import Predictor, read_inputs, write_rows
 
     try:
-        predictor = Predictor.load(checkpoint)
+        predictor = Predictor.load(model)
         rows = predictor.predict_items(read_inputs(paths), average_translations, batch_size)
         write_rows(out, rows)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        fail(exc)
     n_err = sum(1 for r in rows if r["error"])
     console.print(f"wrote {out}: {len(rows)} rows, {n_err} with errors")
 

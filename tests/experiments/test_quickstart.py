@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from ecn.data.validate import BadInput, parse_cif
-from ecn.train.predict import read_inputs
-from ecn.train.quickstart import quickstart_config, write_example_cifs
+from ecn.experiments.quickstart import quickstart_config, write_example_cifs
+from ecn.inference import read_inputs
 
 
 def test_quickstart_config_is_valid(tmp_path):
     cfg = quickstart_config(str(tmp_path / "run"), epochs=2, progress=False)
     assert cfg.optim.epochs == 2
-    assert cfg.data.dataset == "perov5" and cfg.model.group == "slambda"
+    assert cfg.data.dataset == "perov5" and cfg.model.options["group"] == "slambda"
     assert cfg.run.out == str(tmp_path / "run")
 
 

@@ -1,0 +1,80 @@
+"""``ecn bench graphs | layers | train``: each prints ratios against a reference of the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ecn.cli.common import console
+
+app = typer.Typer(
+    help="Speed benchmarks (ratios against a reference measured in the same run).",
+    no_args_is_help=True,
+)
+
+
+def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is not None:
+        from ecn.bench import write_json
+
+        console.print(f"wrote {write_json(path, payload)}", markup=False)
+
+
+@app.command("graphs")
+def graphs(
+    dataset: str = typer.Option("perov5", help="Dataset name."),
+    split: str = typer.Option("test", help="Split."),
+    limit: int = typer.Option(300, help="Number of structures."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result JSON here."),
+) -> None:
+    """Graph building: ecn vs pymatgen IsayevNN (unit cell and 2x2x2 supercell), same run."""
+    from ecn.bench.graphs import format_result, run_graph_bench
+
+    result = run_graph_bench(dataset, split, limit)
+    console.print(format_result(result), markup=False)
+    _write_json(json_out, result)
+
+
+@app.command("layers")
+def layers(
+    batch_size: int = typer.Option(128, help="Perov-5 crystals per batch (supercell graphs)."),
+    width: int = typer.Option(128, help="Node width d."),
+    repeats: int = typer.Option(7, help="Timed steps per variant (median reported)."),
+    threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result JSON here."),
+) -> None:
+    """One ECN layer per group vs the plain MPNN layer: fwd+bwd ms, same batch, same run."""
+    import torch
+
+    from ecn.bench.layers import format_layer_bench, run_layer_bench
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result = run_layer_bench(batch_size=batch_size, width=width, repeats=repeats)
+    console.print(format_layer_bench(result), markup=False)
+    _write_json(json_out, result)
+
+
+@app.command("train")
+def train(
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON."),
+    n_structures: int = typer.Option(256, "--n-structures", help="Perov-5 test structures used."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    repeats: int = typer.Option(3, "--repeats"),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (1 on busy CPUs)."),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Training throughput (graphs/s, fwd+bwd+step) and peak memory of every model, same batches."""
+    from ecn.bench.train import format_table, run_train_bench
+
+    res = run_train_bench(
+        json_path=json_out,
+        n_structures=n_structures,
+        batch_size=batch_size,
+        repeats=repeats,
+        threads=threads,
+        device=device,
+    )
+    console.print(format_table(res), markup=False)

@@ -1,0 +1,124 @@
+"""``ecn quickstart``, ``ecn reproduce table1 | table2`` and ``ecn report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ecn.cli.common import console, fail, quiet_lightning
+
+reproduce_app = typer.Typer(
+    help="Reproduce the paper's tables (results/*.md, *.json, plots).", no_args_is_help=True
+)
+
+# Options shared by the `reproduce` commands: every model of a table gets the same budget.
+_SEEDS = typer.Option(3, "--seeds", help="Seeds per model (0..N-1).")
+_EPOCHS = typer.Option(300, "--epochs", help="Maximum epochs (same for every model).")
+_TIME_BUDGET = typer.Option(None, "--time-budget", help="Minutes per run (same for every model).")
+_WIDTH = typer.Option(128, "--width", help="ECN width (paper: 128).")
+_LAYERS = typer.Option(6, "--layers", help="ECN layers (paper: 6).")
+_THREADS = typer.Option(None, "--threads", help="torch threads per run.")
+_LIMIT = typer.Option(None, "--limit", help="First N structures per split.")
+
+
+def quickstart(
+    out: str = typer.Option("runs/quickstart", "--out", "-o", help="Run directory."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Override the number of epochs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Main job: a small real training on Perov-5, then predictions on example CIF files."""
+    from ecn.experiments.quickstart import run_quickstart
+
+    quiet_lightning()
+    try:
+        res = run_quickstart(out, epochs, progress)
+    except ValueError as exc:
+        fail(exc)
+    console.print(f"run: {res['run_dir']}  test: {res['test']}", markup=False)
+    console.print(
+        f"predictions: {res['predictions']} ({res['n_predictions']} rows, "
+        f"{res['n_errors']} with a clear error, as intended for the broken example)",
+        markup=False,
+    )
+
+
+@reproduce_app.command("table2")
+def table2(
+    seeds: int = _SEEDS,
+    epochs: int = _EPOCHS,
+    time_budget: float | None = _TIME_BUDGET,
+    width: int = _WIDTH,
+    layers: int = _LAYERS,
+    threads: int | None = _THREADS,
+    limit: int | None = _LIMIT,
+    models: list[str] | None = typer.Option(
+        None, "--model", help="Subset (ecn_slambda, ecn_p1, ecn_sn, cgcnn, ...)."
+    ),
+    runs_root: str = typer.Option("runs/table2", "--runs", help="Where run directories go."),
+    results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
+) -> None:
+    """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet, SchNet with each seed."""
+    from ecn.experiments.reproduce import reproduce_table2
+
+    quiet_lightning()
+    res = reproduce_table2(
+        seeds, epochs, time_budget, runs_root, results_dir, width, layers, threads, limit, models
+    )
+    console.print((Path(results_dir) / "table2.md").read_text(), markup=False)
+    console.print(f"{len(res['rows'])} models", markup=False)
+
+
+@reproduce_app.command("table1")
+def table1(
+    seeds: int = _SEEDS,
+    epochs: int = _EPOCHS,
+    time_budget: float | None = _TIME_BUDGET,
+    width: int = _WIDTH,
+    layers: int = _LAYERS,
+    threads: int | None = _THREADS,
+    limit: int | None = _LIMIT,
+    models: list[str] | None = typer.Option(None, "--model", help="Subset of models."),
+    targets: list[str] | None = typer.Option(None, "--target", help="Subset of the MP targets."),
+    runs_root: str = typer.Option("runs/table1", "--runs", help="Where run directories go."),
+    results_dir: str = typer.Option("results", "--results", help="Where the tables go."),
+) -> None:
+    """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
+    E_form, E_Fermi, M, E_g (insulators) and metal/non-metal."""
+    from ecn.experiments.reproduce import reproduce_table1
+
+    quiet_lightning()
+    reproduce_table1(
+        seeds,
+        epochs,
+        time_budget,
+        runs_root,
+        results_dir,
+        width,
+        layers,
+        threads,
+        limit,
+        models,
+        targets,
+    )
+    console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
+
+
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories with results.json."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder."),
+    name: str = typer.Option("report", "--name", help="File stem for .md/.json/.png."),
+    title: str = typer.Option("test MAE by model", "--title"),
+) -> None:
+    """Tabulate finished runs (mean ± std over seeds per model) with a learning-curve plot."""
+    from ecn.experiments.reproduce import report as run
+
+    run(run_dirs, out, name, title)
+    console.print((out / f"{name}.md").read_text(), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``quickstart``, ``report`` and the ``reproduce`` group to the main CLI."""
+    app.command("quickstart")(quickstart)
+    app.command("report")(report)
+    app.add_typer(reproduce_app, name="reproduce")
