@@ -8,6 +8,7 @@ import spglib
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import ecn.symmetry
 from ecn.symmetry.actions import N_CELLS, cell_group, cell_index
 from ecn.symmetry.bravais import (
     BRAVAIS_TYPES,
@@ -189,6 +190,4 @@ def test_docs_and_docstring_are_generated_and_current(capsys: pytest.CaptureFixt
     printed = capsys.readouterr().out
     assert printed.strip() == format_bravais_table().strip()
     assert main(["--check"]) == 0, "run: python -m ecn.symmetry.table --write"
-    import ecn.symmetry
-
     assert format_bravais_table() in (ecn.symmetry.__doc__ or "")

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from ecn.symmetry.actions import linear_cell_permutation
 from ecn.symmetry.groups import UnionFind
@@ -150,8 +151,6 @@ def cell_pair_color(group: str, a: Ints, b: Ints, orbit_map: Ints | None = None)
     om = check_orbit_map(orbit_map)
     c = a ^ b
     if _is_torch(c):
-        import torch
-
         om = torch.as_tensor(om, device=c.device).to(c.dtype)
         if om.ndim == 1:
             return om[c]
@@ -228,8 +227,6 @@ def compress_colors(colors: Ints) -> tuple[Ints, int]:
     Paper Example 6.1: only colours with a corresponding edge are kept.
     """
     if _is_torch(colors):
-        import torch
-
         uniq, inv = torch.unique(colors, return_inverse=True)
         return inv, int(uniq.numel())
     arr = np.asarray(colors)

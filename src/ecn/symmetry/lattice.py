@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import spglib
 
 
 def _check_lattice(lattice: np.ndarray) -> np.ndarray:
@@ -41,8 +42,6 @@ def lattice_point_group(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarra
     Raises:
         ValueError: for a degenerate lattice or if spglib finds no symmetry.
     """
-    import spglib
-
     lat = _check_lattice(lattice)
     if symprec <= 0:
         raise ValueError(f"symprec must be positive, got {symprec}")

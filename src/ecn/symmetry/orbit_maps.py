@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ecn.graphs.graph import CrystalGraph
 from ecn.symmetry.colorings import glambda_orbit_map
 from ecn.symmetry.lattice import lattice_point_group
-
-if TYPE_CHECKING:
-    from ecn.graphs.graph import CrystalGraph
 
 __all__ = ["attach_orbit_maps", "lattice_orbit_maps"]
 
