@@ -47,3 +47,31 @@ def test_console_keeps_split_names_literal():
     with console.capture() as cap:
         console.print("mp/random:train: 5 graphs")
     assert "random:train: 5" in cap.get()
+
+
+def test_train_logs_every_line_once_without_banners(tiny_perov5, tmp_path):
+    """A real `ecn train` process: each log line once (Lightning's own handler used to repeat
+    every INFO line), no third-party tips or banners."""
+    import json
+    import subprocess
+    import sys
+    from collections import Counter
+
+    from train_helpers import tiny_cli_args
+
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecn.cli", *tiny_cli_args(tiny_perov5, out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    repeated = {ln: n for ln, n in Counter(lines).items() if n > 1}
+    assert not repeated, repeated
+    assert not any("litlogger" in ln or "Tip:" in ln or "LeafSpec" in ln for ln in lines), lines
+    assert any(ln.startswith("INFO ecn.train.run: run written to") for ln in lines), lines
+    assert json.loads((out / "results.json").read_text())["metrics"]["test"]["mae"] > 0

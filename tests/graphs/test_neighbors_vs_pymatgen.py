@@ -76,7 +76,7 @@ def test_cutoff_is_all_atoms_within_r(diverse_structures):
 
 
 def test_self_loops_and_own_periodic_images(diverse_structures):
-    """A 1-atom cell's neighbours are its own images (real edges, nonzero offset) + the self-loop."""
+    """A 1-atom cell's neighbours are its own images (real edges, nonzero offset) + a self-loop."""
     s = diverse_structures["Cu_fcc_1atom"]
     e = neighbor_list(s, VORONOI)
     offs = {tuple(o) for o in e.offset.tolist()}
