@@ -30,8 +30,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from ecn.data import LoadedSplit, get_spec, load_split
+from ecn.data.checksums import combine
 from ecn.elements import GROUP
-from ecn.graphs import GraphSettings, build_graphs
+from ecn.graphs import GraphSettings, build_graphs, load_or_build
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.symmetry import attach_orbit_maps
@@ -183,9 +184,6 @@ def build_split_graphs(
         ]
 
     if cfg.data.cache:
-        from ecn.data.checksums import combine
-        from ecn.graphs import load_or_build
-
         # targets outside the dataset's own list change y's columns, so they join the key
         key = combine([loaded.checksum, "extra=" + ",".join(extra)]) if extra else loaded.checksum
         graphs, rejected = load_or_build(
