@@ -33,3 +33,20 @@ def cache_dir() -> Path:
     """Directory for built-graph caches: `ECN_CACHE_DIR`, else the user cache."""
     env = os.environ.get("ECN_CACHE_DIR")
     return Path(env).expanduser() if env else user_cache_dir() / "graphs"
+
+
+def display_path(path: str | Path) -> str:
+    """A file's name for source notes and results files, free of local absolute paths.
+
+    Files under the data directory are named relative to it (e.g. "perov_5/test.csv"); any other
+    file by the path as given when that is relative, else by its last two components (e.g. the
+    package's "resources/perov5_sample.csv.gz", or "my_cifs/id_prop.csv" for a user's folder).
+    """
+    p = Path(path).expanduser()
+    try:
+        return p.resolve().relative_to(data_dir().resolve()).as_posix()
+    except (ValueError, OSError):
+        pass
+    if not p.is_absolute():
+        return p.as_posix()
+    return Path(*p.parts[-2:]).as_posix() if len(p.parts) > 2 else p.name

@@ -11,7 +11,7 @@ from ecn.data.loading import load_rows
 from ecn.data.perov5 import CASTELLI_DIR
 from ecn.data.readers import CASTELLI_COLUMNS, CASTELLI_TARGETS, Row, castelli_rows, read_csv_table
 from ecn.data.types import LoadedSplit
-from ecn.settings import data_dir
+from ecn.settings import data_dir, display_path
 
 NAME = "castelli"
 FILES = {"test": "test.csv.gz", "valid": "valid.csv.gz"}
@@ -44,8 +44,9 @@ def load(
         return castelli_rows(read_csv_table(f, CASTELLI_COLUMNS)), {}
 
     note = (
-        f"matminer castelli_perovskites export subset ({f}; Breaddsmall/materials_pretrain "
-        "datasets/perov, their random 6:2:2 split; the 60% train part is not available)."
+        f"matminer castelli_perovskites export subset ({display_path(f)}; "
+        "Breaddsmall/materials_pretrain datasets/perov, their random 6:2:2 split; the 60% train "
+        "part is not available)."
     )
     return load_rows(
         NAME,
@@ -57,5 +58,5 @@ def load(
         limit=limit,
         use_cache=use_cache,
         source_note=note,
-        source_files=[str(f)],
+        source_files=[display_path(f)],
     )

@@ -11,6 +11,7 @@ from ecn.data.loading import load_rows
 from ecn.data.readers import Row, read_cif_folder
 from ecn.data.splits import seeded_split
 from ecn.data.types import LoadedSplit
+from ecn.settings import display_path
 
 NAME = "cif"
 SPLITS = ("all", "train", "val", "test")
@@ -52,7 +53,7 @@ def load(
     def rows_fn() -> tuple[list[Row], dict[int, str]]:
         return rows, known
 
-    note = f"CIF folder {folder} (CGCNN convention, {len(rows_all)} rows" + (
+    note = f"CIF folder {display_path(folder)} (CGCNN convention, {len(rows_all)} rows" + (
         f"; split {split!r} = seeded 80/10/10, seed {SPLIT_SEED})" if split != "all" else ")"
     )
     return load_rows(
@@ -65,7 +66,7 @@ def load(
         limit=limit,
         use_cache=use_cache,
         source_note=note,
-        source_files=[str(folder / "id_prop.csv")],
+        source_files=[display_path(folder / "id_prop.csv")],
     )
 
 

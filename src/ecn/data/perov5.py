@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from ecn.data.checksums import sha256_file, verify_file
+from ecn.data.cache import records_cache_dir
+from ecn.data.checksums import combine, sha256_file, verify_file
 from ecn.data.loading import load_rows
 from ecn.data.readers import (
     CASTELLI_COLUMNS,
@@ -39,7 +42,9 @@ from ecn.data.readers import (
 )
 from ecn.data.splits import seeded_split
 from ecn.data.types import LoadedSplit
+from ecn.data.validate import parse_cif
 from ecn.io import atomic_write_text
+from ecn.settings import data_dir, display_path, user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +94,6 @@ class Perov5Source:
 
 def sample_path() -> Path:
     """Path of the embedded sample (package data)."""
-    from importlib.resources import files
-
     return Path(str(files("ecn").joinpath("resources", SAMPLE_RESOURCE)))
 
 
@@ -99,8 +102,6 @@ def _has_val_test(d: Path) -> bool:
 
 
 def _castelli_beside(perov_dir: Path) -> Path | None:
-    from ecn.settings import data_dir
-
     for c in (perov_dir.parent / CASTELLI_DIR, data_dir() / CASTELLI_DIR):
         if all((c / f).is_file() for f in CASTELLI_FILES):
             return c
@@ -114,8 +115,6 @@ def resolve(path: str | Path | None = None) -> Perov5Source:
     Raises:
         FileNotFoundError: an explicit `path` holds no val.csv/test.csv.
     """
-    from ecn.settings import data_dir, user_cache_dir
-
     if path is not None:
         p = Path(path).expanduser()
         cands = [p, p / PEROV5_DIR]
@@ -195,8 +194,6 @@ def match_key(cif: str, decimals: int = 3) -> tuple | None:
     fast = _fast_p1_sites(cif)
     if fast is None:
         try:
-            from ecn.data.validate import parse_cif
-
             s = parse_cif(cif)
         except ValueError:
             return None
@@ -314,11 +311,6 @@ def _assembly(perov_dir: str, castelli_dir: str, stamp: tuple[str, ...]) -> tupl
 def _report(source: Perov5Source, stamp: tuple[str, ...]) -> dict:
     """Assembly report, from a small JSON cache keyed by the source hashes when present (so
     loading val/test does not redo the 15k-row matching just to write the source note)."""
-    import json
-
-    from ecn.data.cache import records_cache_dir
-    from ecn.data.checksums import combine
-
     path = records_cache_dir() / f"perov5-assembly-{combine(list(stamp))[:20]}.json"
     try:
         return json.loads(path.read_text())
@@ -346,15 +338,16 @@ def source_note(source: Perov5Source, report: dict | None = None) -> str:
     if source.mode == "official":
         return (
             f"Perov-5 (CDVAE split of Castelli et al. 2012, txie-93/cdvae): official "
-            f"train/val/test files from {source.perov_dir}."
+            f"train/val/test files from {display_path(source.perov_dir)}."
         )
     if source.mode == "assembled":
         r = report or {}
         return (
             "Perov-5 DEVIATION: val/test are the official CDVAE files "
-            f"({source.perov_dir}); the official train.csv ({OFFICIAL_TRAIN_SIZE} structures) "
-            "was not available, so the TRAINING split is assembled from the matminer "
-            f"castelli_perovskites export subset ({source.castelli_dir}, "
+            f"({display_path(source.perov_dir)}); the official train.csv "
+            f"({OFFICIAL_TRAIN_SIZE} structures) was not available, so the TRAINING split is "
+            "assembled from the matminer "
+            f"castelli_perovskites export subset ({display_path(source.castelli_dir)}, "
             f"{r.get('castelli_rows', '?')} rows): the {r.get('train_rows', '?')} structures "
             "not in the official val/test (matched by lattice + species + fractional "
             f"coordinates; {r.get('matched_to_val_test', '?')} rows matched), with "
@@ -455,7 +448,7 @@ def load(
         limit=limit,
         use_cache=use_cache,
         source_note=source_note(source, report),
-        source_files=[str(f) for f in files],
+        source_files=[display_path(f) for f in files],
         info=info,
     )
 
@@ -463,7 +456,7 @@ def load(
 def training_source(source: Perov5Source, report: dict | None = None) -> str:
     """One line for `ecn data info`: which training split is in use and its size."""
     if source.mode == "official":
-        return f"official train.csv ({source.perov_dir})"
+        return f"official train.csv ({display_path(source.perov_dir)})"
     if source.mode == "assembled":
         n = (report or {}).get("train_rows", "?")
         return (

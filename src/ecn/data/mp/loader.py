@@ -17,6 +17,7 @@ from ecn.data.mp.sources import default_csv_path, read_source
 from ecn.data.mp.spec import DEFAULT_TARGET, NAME, TARGET_NAMES
 from ecn.data.mp.splits import make_splits, parse_split, split_name, split_note
 from ecn.data.types import LoadedSplit
+from ecn.settings import display_path
 
 
 def load(
@@ -92,7 +93,7 @@ def load_mp(
         else "Materials Project summary-document dump"
     )
     note_head = (
-        f"Materials Project `mp` from {p.name} ({kind}), curated as paper §8 "
+        f"Materials Project `mp` from {display_path(p)} ({kind}), curated as paper §8 "
         f"({opts.key()}); {split_note(mode, seed, {})}"
     )
     loaded = load_rows(
@@ -105,7 +106,7 @@ def load_mp(
         limit=limit,
         use_cache=use_cache,
         source_note=note_head.rstrip(": "),
-        source_files=[str(p)],
+        source_files=[display_path(p)],
         info={"split_mode": mode, "seed": seed, "part": part},
     )
     loaded.split = split
