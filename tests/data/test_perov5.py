@@ -158,6 +158,7 @@ def test_sample_fallback(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("ECN_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert resolve().mode == "sample"
+    perov5._warn_sample.cache_clear()
     sizes = {}
     ids: set[str] = set()
     with caplog.at_level("WARNING"):
@@ -177,3 +178,15 @@ def test_sample_fallback(tmp_path, monkeypatch, caplog):
 def test_explicit_missing_path_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="val.csv"):
         load_split("perov5", "test", path=str(tmp_path))
+
+
+def test_sample_warning_logged_once_per_process(tmp_path, monkeypatch, caplog):
+    """The embedded-sample warning comes once, not per split; every source note keeps it."""
+    monkeypatch.setenv("ECN_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    perov5._warn_sample.cache_clear()
+    with caplog.at_level("WARNING", logger="ecn.data"):
+        splits = [load_split("perov5", s, limit=5) for s in ("val", "test", "val")]
+    warned = [r for r in caplog.records if "embedded 600-structure sample" in r.message]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    assert all("EMBEDDED SAMPLE ONLY" in s.source_note for s in splits)

@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -369,6 +369,15 @@ def source_note(source: Perov5Source, report: dict | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------- loading
+@cache
+def _warn_sample() -> None:
+    """Once per process (not once per split): every source note still says so."""
+    logger.warning(
+        "Perov-5 full data not found; using the embedded 600-structure sample "
+        "(results are NOT comparable to the paper)"
+    )
+
+
 @lru_cache(maxsize=2)
 def _sample_table(stamp: str):
     import pandas as pd
@@ -405,10 +414,7 @@ def load(
     report = None
 
     if source.mode == "sample":
-        logger.warning(
-            "Perov-5 full data not found; using the embedded 600-structure sample "
-            "(results are NOT comparable to the paper)"
-        )
+        _warn_sample()
         idx = sample_split_indices(len(_sample_table(hashes[0])))[split]
 
         def rows_fn() -> tuple[list[Row], dict[int, str]]:
