@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecn.data import DATASETS, ChecksumError, get_spec, load_split
+from ecn.data import DATASETS, ChecksumError, Target, get_spec, load_split
 from ecn.data.checksums import sha256_file, verify_file
 from ecn.data.download import download, download_perov5
 
@@ -27,6 +27,42 @@ def test_specs():
         get_spec("nope")
     with pytest.raises(ValueError, match="splits"):
         load_split("perov5", "training")
+
+
+def test_one_target_type():
+    """Every dataset's targets are `ecn.data.Target`; the mp ones name their raw MP column."""
+    for spec in DATASETS.values():
+        assert spec.targets and all(type(t) is Target for t in spec.targets)
+        assert spec.default_target in spec.target_names
+        assert spec.target(spec.default_target).name == spec.default_target
+    mp = get_spec("mp")
+    assert mp.tasks["is_metal"] == "classification" and mp.units["e_form"] == "eV/atom"
+    assert mp.target("is_metal").source == "band_gap"
+    assert get_spec("perov5").target("heat_all").source is None
+    with pytest.raises(ValueError, match="no target"):
+        mp.target("heat_all")
+    with pytest.raises(ValueError, match="task"):
+        Target("x", "eV", "ranking")  # type: ignore[arg-type]
+
+
+def test_download_failure_keeps_existing_file(tmp_path):
+    """A download that fails midway leaves the previous file and no partial file."""
+
+    class Broken:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def read(self, n):
+            raise OSError("connection reset")
+
+    dest = tmp_path / "x.csv"
+    dest.write_text("old")
+    with pytest.raises(OSError, match="reset"):
+        download("http://example.invalid/x.csv", dest, None, opener=lambda url, timeout: Broken())
+    assert dest.read_text() == "old" and list(tmp_path.iterdir()) == [dest]
 
 
 def _write_folder(folder: Path, structures, header: str | None = None) -> None:
