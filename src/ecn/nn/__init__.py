@@ -23,6 +23,7 @@ from ecn.nn.models import (
     model_from_dict,
     model_options,
     model_to_dict,
+    resolve_options,
 )
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors
 from ecn.symmetry.colorings import GROUPS
@@ -46,4 +47,5 @@ __all__ = [
     "model_options",
     "model_to_dict",
     "n_base_colors",
+    "resolve_options",
 ]

@@ -182,14 +182,24 @@ def build_model(config: ModelConfig) -> nn.Module:
             f"build_model takes a ModelConfig (see ModelConfig.from_dict), got {type(config)}"
         )
     cls = _model_class(config.name)
-    allowed = model_options(config.name)
-    unknown = sorted(set(config.options) - set(allowed))
+    options = resolve_options(config.name, config.options)
+    return cls(config.in_dim, config.edge_dim, config.out_dim, config.node_level, **options)
+
+
+def resolve_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option of model `name`, defaults filled in, with `options` applied.
+
+    Raises:
+        ValueError: unknown model name, or an option the model does not take (the message names
+            the model, the unknown option(s) and the allowed ones); never silently dropped.
+    """
+    allowed = model_options(name)
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
-            f"model {config.name!r} does not take option(s) {unknown}; "
-            f"allowed options: {sorted(allowed)}"
+            f"model {name!r} does not take option(s) {unknown}; allowed options: {sorted(allowed)}"
         )
-    return cls(config.in_dim, config.edge_dim, config.out_dim, config.node_level, **config.options)
+    return {**allowed, **options}
 
 
 def model_to_dict(model: nn.Module) -> dict[str, Any]:
