@@ -5,6 +5,10 @@ cover of the unit-cell graph (DESIGN.md). Unit edge i <- j with image offset n b
 cell a in {0,1}^3, the edge (a, i) <- ((a + n) mod 2, j): the source sits at frac[j] + a + n in
 unit-cell coordinates, i.e. in cell (a + n) mod 2 of the supercell, shifted by floor((a + n) / 2)
 supercells (the "circular padding" of paper §5).
+
+Every structure first passes the canonical crystal step (`ecn.graphs.canonical`, controlled by
+``GraphSettings.canonical`` / ``symprec``): the graph is the graph of the canonical description,
+so its ``n_atoms``, ``lattice`` and node order are those of the canonical (primitive) cell.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from pymatgen.core import Structure
 
 from ecn.elements import GROUP, MAX_Z, N_GROUPS, PERIOD, SYMBOLS, hubbard_u_flag
+from ecn.graphs.canonical import canonical_structure
 from ecn.graphs.graph import CELL_BITS, CrystalGraph
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
 from ecn.graphs.settings import GraphSettings
@@ -88,17 +93,21 @@ def build_graph(
     """One crystal graph (supercell cover when ``settings.supercell``, else the unit cell).
 
     Args:
-        structure: ordered, 3D-periodic structure.
+        structure: ordered, 3D-periodic structure; it passes `canonical_structure` first (unless
+            `edges` is given).
         settings: graph settings.
         targets: (T,) targets (NaN allowed) -> y of shape (1, T); None -> (1, 0).
         id: material id stored in ``ids``.
-        edges: precomputed unit-cell edges (skips the neighbour search).
+        edges: precomputed unit-cell edges (skips the canonical step and the neighbour search):
+            then `structure` must be the structure they were searched on, i.e. already
+            ``canonical_structure(structure, settings.canonical, settings.symprec)``.
 
     Raises:
         ValueError: see `neighbor_list`.
     """
     settings = settings or GraphSettings()
     if edges is None:
+        structure = canonical_structure(structure, settings.canonical, settings.symprec)
         edges = neighbor_list(structure, settings)
     z_unit = np.asarray(structure.atomic_numbers, dtype=np.int64)
     n = edges.n_atoms
@@ -159,6 +168,7 @@ def _build_one(
     """Worker: (id, graph as arrays or None, rejection reason, isolated atoms). Never raises."""
     mid, structure, targets, settings = args
     try:
+        structure = canonical_structure(structure, settings.canonical, settings.symprec)
         edges = neighbor_list(structure, settings)
         graph = build_graph(structure, settings, targets, mid, edges=edges)
         return mid, _to_arrays(graph), "", edges.n_isolated

@@ -24,7 +24,7 @@ from ecn.io import atomic_write
 logger = logging.getLogger(__name__)
 
 # Bump when graph construction changes what it produces (invalidates every cache).
-GRAPH_CODE_VERSION = "graphs-1"
+GRAPH_CODE_VERSION = "graphs-2"  # graphs-2: the canonical crystal step (issue 14)
 
 _NODE_FIELDS = ("x", "z", "cell", "atom")
 _EDGE_FIELDS = ("edge_dist", "edge_offset", "edge_attr")

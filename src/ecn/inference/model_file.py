@@ -146,7 +146,11 @@ def load_model_file(
             f"({__version__}) reads up to {FORMAT_VERSION}: upgrade ecn"
         )
     model = PropertyModel.from_dict({"model": payload["model"], "targets": payload["targets"]})
-    settings = GraphSettings(**payload["graph_settings"])
+    graph = dict(payload["graph_settings"])
+    # Files written before the canonical step existed (issue 14) were trained on structures as
+    # given: keep predicting them that way.
+    graph.setdefault("canonical", "off")
+    settings = GraphSettings(**graph)
     meta = {
         "path": str(path),
         "ecn_version": payload.get("ecn_version", ""),

@@ -1,0 +1,193 @@
+"""The canonical crystal step: one description per crystal before its graph is built.
+
+Why (DESIGN.md "The description gauge"): the 2x2x2 cover labels every atom copy with a cell
+``a``; which periodic image of an atom counts as "in cell 0" depends on how the crystal was
+written down (cell size, basis, origin), and the colourings and the cell one-hot see that
+choice. Every path from a structure to a graph (training, evaluation, prediction, benchmarks,
+``ecn data build``) therefore passes :func:`canonical_structure` inside
+``ecn.graphs.build_graph``:
+
+1. **Primitive cell, standard basis and origin**: spglib's standardised primitive cell
+   (``spglib.standardize_cell(to_primitive=True, no_idealize=True, symprec=symprec)``, the
+   reduction the authors' code did with pymatgen's ``find_primitive``), which for a given space
+   group fixes the basis by the International Tables conventions (Niggli-reduced for triclinic
+   lattices) and the origin by the standard setting. Conventional cells and supercells become the
+   same primitive cell; unimodular basis changes, atom orders and rotations or reflections of the
+   Cartesian frame give the same fractional coordinates (up to the space group's normaliser, see
+   below). ``no_idealize``: atoms stay where they are (no symmetrisation of positions, no rotation
+   of the frame); the graph sees the given geometry.
+2. **Tolerant wrap**: fractional coordinates go into ``[-t_i, 1 - t_i)`` with ``t_i`` the
+   fraction of the cell height along axis ``i`` that equals ``symprec`` Å, so an atom on a cell
+   face (0 or 1 up to float noise or a distortion smaller than ``symprec``) always lands at the
+   lower face and never flips between cell 0 and cell 1.
+
+If spglib finds no cell (it returns None, e.g. for atoms closer than ``symprec``), the fallback is
+pymatgen's Niggli-reduced cell with the same wrap (logged at debug level).
+
+What remains (measured in ``results/invariance/``): where the space group's Euclidean normaliser
+is larger than the group (e.g. Pm-3m with origin on A or on B, polar groups with a free origin
+along the axis, P1), spglib's choice among the equivalent origins and bases follows the input
+description; :func:`origin_descriptions` and :func:`basis_descriptions` give the finite sets
+that ``ecn.inference.Predictor`` averages over to remove it.
+
+Settings (``ecn.graphs.GraphSettings``): ``canonical`` (``"primitive"``, the default, or
+``"off"``: the structure exactly as given, the paper's behaviour, for ablations) and
+``symprec`` (Å, spglib's distance tolerance and the wrap tolerance; default 1e-3 Å, enough for
+CIFs written with 4-5 decimals).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+
+from ecn.graphs.neighbors import _arrays
+from ecn.graphs.settings import CANONICAL
+
+__all__ = [
+    "CANONICAL_MODES",
+    "basis_descriptions",
+    "canonical_structure",
+    "lattice_point_group",
+    "origin_descriptions",
+    "tolerant_wrap",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``GraphSettings.canonical`` values.
+CANONICAL_MODES = CANONICAL
+
+
+def _face_tolerance(lattice: np.ndarray, tol: float) -> np.ndarray:
+    """(3,) fractional tolerance per axis equal to `tol` Å of distance from the cell face.
+
+    The height of the cell along axis i is ``1 / |b_i|`` with ``b_i`` the reciprocal rows of
+    ``inv(lattice).T`` (no 2 pi), so a fractional offset ``t`` is ``t / |b_i|`` Å from the face.
+    """
+    recip = np.linalg.inv(lattice).T
+    return tol * np.linalg.norm(recip, axis=1)
+
+
+def tolerant_wrap(frac: np.ndarray, lattice: np.ndarray, tol: float) -> np.ndarray:
+    """Fractional coordinates wrapped into ``[-t_i, 1 - t_i)`` per axis (`tol` in Å).
+
+    Args:
+        frac: (N, 3) fractional coordinates.
+        lattice: (3, 3) lattice rows (Å).
+        tol: distance in Å within which an atom below the upper face counts as on the lower face.
+
+    Returns:
+        (N, 3) wrapped coordinates; values within 1e-10 of an integer become exactly 0.
+    """
+    t = np.minimum(_face_tolerance(np.asarray(lattice, dtype=float), tol), 0.25)
+    frac = np.asarray(frac, dtype=float)
+    out = frac - np.floor(frac + t)
+    out[np.abs(out) <= 1e-10] = 0.0
+    return out
+
+
+def _from_arrays(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray) -> Structure:
+    return Structure(Lattice(lattice), [int(z) for z in numbers], frac, coords_are_cartesian=False)
+
+
+def _spglib(fn: str, cell: tuple, symprec: float) -> object:
+    """``spglib.<fn>(cell, symprec=...)`` without its deprecation chatter (spglib 2.x warns about
+    its error-handling switch on every call)."""
+    import spglib
+
+    kw = {"to_primitive": True, "no_idealize": True} if fn == "standardize_cell" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return getattr(spglib, fn)(cell, symprec=symprec, **kw)
+
+
+def canonical_structure(
+    structure: Structure, mode: str = "primitive", symprec: float = 1e-3
+) -> Structure:
+    """The canonical description of `structure` (see the module docstring).
+
+    Args:
+        structure: an ordered, 3D-periodic structure (site properties are dropped).
+        mode: ``primitive`` (spglib standardised primitive cell + tolerant wrap) or ``off``
+            (returned unchanged).
+        symprec: spglib distance tolerance in Å, also the wrap tolerance.
+
+    Raises:
+        ValueError: unknown `mode`; or the checks of ``ecn.graphs.neighbor_list`` (no atoms,
+            disordered sites, unsupported element, degenerate lattice).
+    """
+    if mode == "off":
+        return structure
+    if mode not in CANONICAL_MODES:
+        raise ValueError(f"canonical must be one of {CANONICAL_MODES}, got {mode!r}")
+    frac, _, lattice, numbers = _arrays(structure)
+    res = None
+    try:
+        res = _spglib("standardize_cell", (lattice, frac, numbers), symprec)
+    except Exception as exc:  # noqa: BLE001 - spglib raises its own error types; fall back
+        logger.debug("spglib standardize_cell failed (%s); Niggli fallback", exc)
+    if res is None:
+        logger.debug("%s: no spglib cell; Niggli fallback", structure.composition.reduced_formula)
+        red = structure.get_reduced_structure("niggli")
+        lattice, frac, numbers = red.lattice.matrix, red.frac_coords, np.asarray(red.atomic_numbers)
+    else:
+        lattice, frac, numbers = res
+    lattice = np.asarray(lattice, dtype=float)
+    return _from_arrays(lattice, tolerant_wrap(frac, lattice, symprec), np.asarray(numbers))
+
+
+def origin_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Structure]:
+    """The crystal with the origin on each atom in turn (same lattice, tolerant wrap).
+
+    A finite set of descriptions that moves with the crystal: any origin shift of `structure`
+    gives the same set (in another order), so the mean of a prediction over it is exactly
+    origin-invariant. Cost: one pass per atom.
+    """
+    lattice = np.asarray(structure.lattice.matrix, dtype=float)
+    frac = np.asarray(structure.frac_coords, dtype=float)
+    z = structure.atomic_numbers
+    return [
+        _from_arrays(lattice, tolerant_wrap(frac - frac[k], lattice, symprec), z)
+        for k in range(len(frac))
+    ]
+
+
+def lattice_point_group(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarray:
+    """(P, 3, 3) integer matrices W with ``W @ lattice`` the same lattice rotated (holohedry).
+
+    From spglib on the lattice alone (one atom at the origin); includes the identity first.
+    """
+    lat = np.asarray(lattice, dtype=float)
+    sym = _spglib("get_symmetry", (lat, np.zeros((1, 3)), np.ones(1, dtype=np.int64)), symprec)
+    rots = [] if sym is None else [np.asarray(r, dtype=np.int64) for r in sym["rotations"]]
+    uniq: dict[bytes, np.ndarray] = {}
+    for r in rots:
+        uniq.setdefault(r.tobytes(), r)
+    eye = np.eye(3, dtype=np.int64)
+    rest = [r for k, r in uniq.items() if k != eye.tobytes()]
+    return np.stack([eye, *rest])
+
+
+def basis_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Structure]:
+    """The crystal in each basis of its lattice related by a lattice point-group operation.
+
+    spglib's rotations ``W`` act on fractional coordinates (``x -> W x`` maps the lattice to
+    itself); the basis ``lattice' = W^T``-transformed rows describe the same lattice with the
+    same metric, so these are the equivalent reduced bases a standardisation may pick. Atoms keep
+    their Cartesian positions. Cost: one pass per element of the holohedry (at most 48).
+    """
+    lattice = np.asarray(structure.lattice.matrix, dtype=float)
+    frac = np.asarray(structure.frac_coords, dtype=float)
+    out = []
+    for w in lattice_point_group(lattice, symprec):
+        # new basis rows: M @ lattice with M = W^T (unimodular); coordinates f' = f @ inv(M)
+        m = w.T.astype(float)
+        new_lat = m @ lattice
+        new_frac = frac @ np.linalg.inv(m)
+        wrapped = tolerant_wrap(new_frac, new_lat, symprec)
+        out.append(_from_arrays(new_lat, wrapped, structure.atomic_numbers))
+    return out
