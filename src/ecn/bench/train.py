@@ -104,6 +104,23 @@ def _make_batches(
     ]
 
 
+def step_batch_for(
+    strategy: str, batch_size: int = 64, group: str = "slambda", width: int = 128, layers: int = 6
+) -> tuple[CrystalGraph, nn.Module]:
+    """One batch of the first `batch_size` Perov-5 test crystals on ECN's supercell graph with
+    neighbour `strategy` (``"cutoff"``: the 5 Å default; ``"voronoi_radii"``), and a fresh
+    ECN (seed 0) for it: the batch of the step-time targets of issue 12."""
+    structures, y = _load_structures(batch_size, "test")
+    settings = resolve_graph_settings("ecn", DATASET, {"strategy": strategy})
+    (batch,) = _make_batches(structures, y, settings, batch_size, "cpu")
+    torch.manual_seed(0)
+    options = {"group": group, "width": width, "layers": layers}
+    model = build_model(
+        ModelConfig("ecn", batch.x.shape[1], batch.edge_attr.shape[1], 1, options=options)
+    )
+    return batch, model.train()
+
+
 def _used_edges(model: nn.Module, batch: CrystalGraph) -> int:
     """Edges the model really uses (baselines cut the graph to their cutoff / neighbour cap)."""
     if hasattr(model, "max_neighbors") and hasattr(model, "cutoff"):

@@ -67,6 +67,7 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
         "num_workers": flags["num_workers"],
         "progress_bar": flags["progress"],
         "threads": flags["threads"],
+        "precision": flags.get("precision"),
     }
     if run["devices"] is not None and str(run["devices"]).isdigit():
         run["devices"] = int(run["devices"])
@@ -122,6 +123,12 @@ def train_command(
     num_workers: int | None = typer.Option(None, "--num-workers", help="DataLoader workers."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads per process."),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="32, bf16-mixed, 16-mixed or auto (default: bf16-mixed where the device has "
+        "native bf16, else 32).",
+    ),
 ) -> None:
     """Train a model; writes config, metrics, checkpoints, model.pt, predictions and plots."""
     flags = {k: v for k, v in locals().items() if k not in ("config", "resume")}

@@ -134,6 +134,7 @@ class ColoredLinear(nn.Module):
         blocks: list[slice],
         select: Tensor | None = None,
         mix: Tensor | None = None,
+        bias_block: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Project `x` through the given input-row blocks of each (effective) colour.
 
@@ -141,10 +142,11 @@ class ColoredLinear(nn.Module):
             x: (N, d) node features; every block must have d rows.
             blocks: B slices of the input rows (e.g. target block, source block).
             select, mix: effective colours, see :meth:`effective` (default: all C).
+            bias_block: add each colour's bias to this block's output (one fused ``addmm``).
 
         Returns:
-            (N, C', B, out) with ``out[n, c, b] = x[n] @ W^c[blocks[b]]`` (no bias), and the
-            (C', out) biases of those colours.
+            (N, C', B, out) with ``out[n, c, b] = x[n] @ W^c[blocks[b]]`` (+ ``b^c`` for
+            ``b == bias_block``), and the (C', out) biases of those colours.
         """
         w, bias = self.effective(select, mix)
         ws = torch.stack([w[:, blk] for blk in blocks], dim=1)  # (C', B, d, out)
@@ -152,7 +154,12 @@ class ColoredLinear(nn.Module):
         if x.shape[1] != d:
             raise ValueError(f"x has {x.shape[1]} features, blocks have {d} rows")
         flat = ws.permute(2, 0, 1, 3).reshape(d, c * b * o)
-        return (x @ flat).view(x.shape[0], c, b, o), bias
+        if bias_block is None:
+            return (x @ flat).view(x.shape[0], c, b, o), bias
+        onehot = torch.zeros(b, dtype=bias.dtype, device=bias.device)
+        onehot[bias_block] = 1.0
+        full = (bias[:, None, :] * onehot[None, :, None]).reshape(-1)  # (C' B out)
+        return torch.addmm(full.to(x.dtype), x, flat.to(x.dtype)).view(x.shape[0], c, b, o), bias
 
     def grouped(
         self,

@@ -73,9 +73,8 @@ class EquivariantMessagePassing(nn.Module):
         blocks = [slice(0, d), slice(d, 2 * d)]
 
         def project(x: Tensor, mix: Tensor | None) -> Tensor:
-            proj, bias = self.edge1.project(x, blocks, plan.proj_colors, mix)  # (n, C', 2, d)
-            proj[:, :, 0] += bias  # in place on the fresh matmul output (autograd-safe)
-            return proj
+            proj, _ = self.edge1.project(x, blocks, plan.proj_colors, mix, bias_block=0)
+            return proj  # (n, C', 2, d)
 
         if plan.proj_mix is None:
             return project(h, None).reshape(-1, d)
@@ -87,8 +86,33 @@ class EquivariantMessagePassing(nn.Module):
             out = out.index_copy(0, nodes, project(h.index_select(0, nodes), mixes[u]))
         return out.reshape(-1, d)
 
+    def _layout(self, plan: ColorPlan, dtype: torch.dtype) -> dict:
+        mix = None if plan.mix is None else plan.mix.to(dtype)
+        return {
+            "counts": plan.counts,
+            "select": plan.select,
+            "mix": mix,
+            "offsets": plan.offsets,
+            "backend": "auto" if self.backend == "bmm" else self.backend,
+            "chunk_color": plan.chunk_color,
+        }
+
+    def _hidden(self, h: Tensor, plan: ColorPlan, layout: dict) -> Tensor:
+        """(S, d) ``silu([h_i, h_j, e_ij] W1^c + b1^c)`` per slot (the edge MLP's hidden layer).
+
+        The node blocks come from the per-node projections (gathered), the edge-feature block is
+        one grouped matmul accumulated into the gathered sum (no (S, 2d + K) concatenation).
+        """
+        d = self.width
+        proj = self._node_projections(h, plan)
+        z = proj.index_select(0, plan.gather_index("dst"))
+        z = z.add_(proj.index_select(0, plan.gather_index("src")))  # fresh tensor: in place
+        z = self.edge1.grouped(plan.edge_attr, rows=slice(2 * d, None), bias=False, add=z, **layout)
+        return F.silu(z)
+
     def messages(self, h: Tensor, plan: ColorPlan) -> Tensor:
-        """Weighted messages per slot.
+        """Weighted messages per slot (the reference form of the edge MLP; ``forward`` uses
+        the equivalent fused aggregation :meth:`aggregate_messages`).
 
         Args:
             h: (N, d) node features.
@@ -98,24 +122,52 @@ class EquivariantMessagePassing(nn.Module):
             (S, d) ``w_ij m_ij`` in the plan's slot order (padding slots are garbage that the
             aggregation drops).
         """
-        d = self.width
-        proj = self._node_projections(h, plan)
-        mix = None if plan.mix is None else plan.mix.to(h.dtype)
-        backend = "auto" if self.backend == "bmm" else self.backend
-        layout = {
-            "counts": plan.counts,
-            "select": plan.select,
-            "mix": mix,
-            "offsets": plan.offsets,
-            "backend": backend,
-            "chunk_color": plan.chunk_color,
-        }
-        z = proj.index_select(0, plan.gather_index("dst")) + proj.index_select(
-            0, plan.gather_index("src")
-        )
-        z = self.edge1.grouped(plan.edge_attr, rows=slice(2 * d, None), bias=False, add=z, **layout)
-        m = self.edge2.grouped(F.silu(z), **layout)
+        layout = self._layout(plan, h.dtype)
+        m = self.edge2.grouped(self._hidden(h, plan, layout), **layout)
         return torch.sigmoid(self.attention(m)) * m
+
+    def aggregate_messages(self, h: Tensor, plan: ColorPlan) -> Tensor:
+        """``m_i = sum_j w_ij m_ij`` without materialising the (S, d) messages m_ij.
+
+        The second edge layer is linear and its colour k is fixed per slot, so with
+        ``s_ij = silu(...)`` (:meth:`_hidden`), ``m_ij = s_ij W2^k + b2^k`` and
+        ``w_ij = sigmoid(m_ij a + a0) = sigmoid(s_ij (W2^k a) + b2^k a + a0)``:
+
+            m_i = sum_k [ (sum_{j: k(ij)=k} w_ij s_ij) W2^k + (sum_{j: k(ij)=k} w_ij) b2^k ].
+
+        The attention logit is a dot product with the (K, d) vectors ``W2^k a``, the weighted
+        sums go into (N + 1, K, d) per target node and colour, and one (N+1, K d) x (K d, d)
+        matmul replaces the per-edge (S, d) x (d, d) one: the same function as
+        ``aggregate(messages(h, plan))`` up to floating-point reassociation.
+
+        Args: h (N, d), plan. Returns: (N, d).
+        """
+        d, n = self.width, plan.n_nodes
+        layout = self._layout(plan, h.dtype)
+        s = self._hidden(h, plan, layout)
+        w2, b2 = self.edge2.effective(plan.select, layout["mix"])  # (K, d, d), (K, d)
+        k = w2.shape[0]
+        a = self.attention.weight[0].to(s.dtype)  # (d,)
+        w2, b2 = w2.to(s.dtype), b2.to(s.dtype)
+        v = w2 @ a  # (K, d)
+        u = b2 @ a + self.attention.bias[0].to(s.dtype)  # (K,)
+        if plan.chunk_color is not None:
+            q = plan.chunk_color.shape[0]
+            vq = v.index_select(0, plan.chunk_color)[:, :, None]  # (Q, d, 1)
+            uq = u.index_select(0, plan.chunk_color)[:, None, None]
+            logit = torch.baddbmm(uq, s.view(q, -1, d), vq).view(-1, 1)
+        elif k == 1:
+            logit = s @ v[0][:, None] + u[0]
+        else:
+            logit = torch.cat(
+                [xs @ v[c][:, None] + u[c] for c, xs in enumerate(s.split(plan.counts))]
+            )
+        gate = torch.sigmoid(logit)  # (S, 1)
+        slot = plan.dst * k + plan.eff_color  # padding slots land in the dropped row N
+        pooled = s.new_zeros((n + 1) * k, d).index_add_(0, slot, gate * s)
+        weight = gate.new_zeros((n + 1) * k, 1).index_add_(0, slot, gate)
+        out = torch.addmm(weight.view(n + 1, k) @ b2, pooled.view(n + 1, k * d), w2.reshape(-1, d))
+        return out[:n]
 
     @staticmethod
     def aggregate(msg: Tensor, plan: ColorPlan) -> Tensor:
@@ -137,7 +189,7 @@ class EquivariantMessagePassing(nn.Module):
         self._check(h, plan)
         if plan.src.numel() == 0:
             return self.update(h, torch.zeros_like(h), plan)
-        return self.update(h, self.aggregate(self.messages(h, plan), plan), plan)
+        return self.update(h, self.aggregate_messages(h, plan), plan)
 
     def naive_forward(self, h: Tensor, plan: ColorPlan) -> Tensor:
         """Same function as :meth:`forward` with one-hot-expanded weights (C times the FLOPs).

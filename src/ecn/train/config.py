@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "test")
+#: Training precisions (Lightning names); ``auto`` is resolved per device by
+#: ``ecn.train.precision.resolve_precision`` and written resolved into ``config.yaml``.
+PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
+#: Other spellings accepted (YAML ``precision: 32`` is an int; Lightning's short names).
+PRECISION_ALIASES = {"32-true": "32", "bf16": "bf16-mixed", "16": "16-mixed"}
 
 
 @dataclass
@@ -106,7 +111,10 @@ class RunConfig:
     """Where and how to run. ``time_budget_min`` stops training cleanly (after validating and
     checkpointing) once the wall-clock budget is spent, for same-budget comparisons.
     ``threads`` sets ``torch.set_num_threads`` per process (None = torch's default); on a shared
-    or small CPU, 1 thread per process avoids oversubscription, which can cost 10-50x."""
+    or small CPU, 1 thread per process avoids oversubscription, which can cost 10-50x.
+    ``precision`` is the training precision (``32``, ``bf16-mixed``, ``16-mixed`` or ``auto``:
+    bf16-mixed where the device computes bf16 natively, else 32; see
+    ``ecn.train.precision``). Evaluation, prediction and the model file stay float32."""
 
     seed: int = 0
     out: str | None = None
@@ -118,6 +126,7 @@ class RunConfig:
     time_budget_min: float | None = None
     name: str | None = None
     threads: int | None = None
+    precision: str | int = "auto"
 
 
 @dataclass
@@ -236,6 +245,9 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError("data.targets must name at least one target")
     if cfg.optim.lr <= 0 or cfg.optim.batch_size <= 0 or cfg.optim.epochs <= 0:
         raise ValueError("optim.lr, optim.batch_size and optim.epochs must be positive")
+    cfg.run.precision = PRECISION_ALIASES.get(str(cfg.run.precision), str(cfg.run.precision))
+    if cfg.run.precision not in PRECISIONS:
+        raise ValueError(f"run.precision must be one of {PRECISIONS}, got {cfg.run.precision!r}")
     if cfg.run.time_budget_min is not None and cfg.run.time_budget_min <= 0:
         raise ValueError("run.time_budget_min must be positive")
     if isinstance(cfg.data.limit, dict):

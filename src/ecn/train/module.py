@@ -56,8 +56,9 @@ class TrainingModule(pl.LightningModule):
 
     # --- inference ------------------------------------------------------------------------------
     def forward(self, graph: CrystalGraph) -> Tensor:
-        """Raw model output: (G, out_dim), or (N, out_dim) when node-level."""
-        return self.net(graph)
+        """Raw model output: (G, out_dim), or (N, out_dim) when node-level; float32 even under
+        mixed precision (losses and metrics are computed in float32)."""
+        return self.net(graph).float()
 
     @property
     def task(self) -> str:

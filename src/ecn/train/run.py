@@ -54,6 +54,7 @@ from ecn.train.outputs import (
     write_json,
     write_predictions,
 )
+from ecn.train.precision import resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ __all__ = [
 
 
 def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
-    """Fill in what the run will really use: every model option (defaults included) and the
-    resolved graph settings (``resolve_graph_settings``), so ``config.yaml`` is complete.
+    """Fill in what the run will really use: every model option (defaults included), the
+    resolved graph settings (``resolve_graph_settings``) and the training precision (``auto``
+    resolved for the device, ``ecn.train.precision``), so ``config.yaml`` is complete.
 
     Raises:
         ValueError: an unknown model, an option the model does not take, a bad graph setting.
@@ -84,10 +86,14 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
             f"its options: {sorted(allowed)}"
         )
     settings = graph_settings_for(cfg)
+    precision, why = resolve_precision(str(cfg.run.precision), cfg.run.accelerator)
+    if why != "requested":
+        logger.info("precision %s (%s)", precision, why)
     resolved = dataclasses.replace(
         cfg,
         graph=dataclasses.asdict(settings),
         model=dataclasses.replace(cfg.model, options={**allowed, **cfg.model.options}),
+        run=dataclasses.replace(cfg.run, precision=precision),
     )
     return resolved, settings
 
@@ -170,6 +176,7 @@ def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer
         use_distributed_sampler=False,
         deterministic="warn",
         gradient_clip_val=cfg.optim.grad_clip,
+        precision=cfg.run.precision,
         default_root_dir=str(out),
         log_every_n_steps=1,
     )
@@ -351,6 +358,7 @@ def _finish(
         "train_time_s": float(rows[-1]["elapsed_s"]) if rows else None,
         "time_budget_min": cfg.run.time_budget_min,
         "device": _device_info(trainer),
+        "precision": {"train": str(trainer.precision), "evaluation": "32"},
         "seed": cfg.run.seed,
         "best_checkpoint": best_path.name,
         "model_file": MODEL_FILE,
