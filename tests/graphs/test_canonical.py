@@ -123,7 +123,8 @@ def test_origin_and_basis_description_sets():
 
 def test_canonical_settings_are_validated_and_hashed():
     on, off = GraphSettings(), GraphSettings(canonical="off")
-    assert on.canonical == "primitive" and on.symprec == 1e-3
+    assert cache_key("x", on) != cache_key("x", GraphSettings(canonical="primitive"))
+    assert on.canonical == "unique" and on.symprec == 1e-3
     assert GraphSettings(canonical=False).canonical == "off"  # YAML 1.1 reads `off` as false
     assert cache_key("x", on) != cache_key("x", off)
     assert cache_key("x", on) != cache_key("x", dataclasses.replace(on, symprec=1e-2))
@@ -137,3 +138,11 @@ def test_canonical_settings_are_validated_and_hashed():
 
 def test_off_returns_the_structure_unchanged(NaCl):
     assert canonical_structure(NaCl, mode="off") is NaCl
+
+
+@pytest.mark.parametrize("name", ["BaTiO3_cubic", "TiO2_rutile", "CaTiO3_Pnma"])
+def test_unique_mode_removes_origin_and_basis(diverse_structures, name):
+    s = diverse_structures[name]
+    ref = _frac_key(canonical_structure(s, "unique"))
+    for d in equivalent_descriptions(s, kinds=("origin", "basis", "rotation_reflection")):
+        assert _frac_key(canonical_structure(d.structure, "unique")) == ref, d.name

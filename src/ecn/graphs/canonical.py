@@ -21,17 +21,25 @@ choice. Every path from a structure to a graph (training, evaluation, prediction
    face (0 or 1 up to float noise or a distortion smaller than ``symprec``) always lands at the
    lower face and never flips between cell 0 and cell 1.
 
+3. **Unique basis and origin** (``canonical="unique"``, the default): spglib's choice among the
+   equivalent bases (the lattice's point-group images) and origins still follows the input
+   where the space group's normaliser is larger than the group (e.g. Pm-3m with the origin on
+   A or on B, polar groups with a free origin along the axis, P1). Among the finite candidate
+   set {holohedry image of the basis} x {origin on an atom of the rarest species}, which moves
+   with the crystal, the description with the lexicographically smallest sorted
+   ``(Z, round(1e4 * frac))`` rows is taken: one pass, the same description for every input.
+
 If spglib finds no cell (it returns None, e.g. for atoms closer than ``symprec``), the fallback is
 pymatgen's Niggli-reduced cell with the same wrap (logged at debug level).
 
-What remains (measured in ``results/invariance/``): where the space group's Euclidean normaliser
-is larger than the group (e.g. Pm-3m with origin on A or on B, polar groups with a free origin
-along the axis, P1), spglib's choice among the equivalent origins and bases follows the input
-description; :func:`origin_descriptions` and :func:`basis_descriptions` give the finite sets
-that ``ecn.inference.Predictor`` averages over to remove it.
+What remains (measured in ``results/invariance/``): near-ties of the key (pseudo-symmetric
+crystals) and atoms within ``symprec`` of the wrap threshold. :func:`origin_descriptions` and
+:func:`basis_descriptions` give the finite sets that ``ecn.inference.Predictor`` can also average
+over (``average="origins"`` / ``"full"``), the alternative that needs no tie-breaking rule.
 
-Settings (``ecn.graphs.GraphSettings``): ``canonical`` (``"primitive"``, the default, or
-``"off"``: the structure exactly as given, the paper's behaviour, for ablations) and
+Settings (``ecn.graphs.GraphSettings``): ``canonical`` (``"unique"``, the default,
+``"primitive"`` (steps 1-2 only) or ``"off"``: the structure exactly as given, the paper's
+behaviour, for ablations) and
 ``symprec`` (Å, spglib's distance tolerance and the wrap tolerance; default 1e-3 Å, enough for
 CIFs written with 4-5 decimals).
 """
@@ -106,14 +114,16 @@ def _spglib(fn: str, cell: tuple, symprec: float) -> object:
 
 
 def canonical_structure(
-    structure: Structure, mode: str = "primitive", symprec: float = 1e-3
+    structure: Structure, mode: str = "unique", symprec: float = 1e-3
 ) -> Structure:
     """The canonical description of `structure` (see the module docstring).
 
     Args:
         structure: an ordered, 3D-periodic structure (site properties are dropped).
-        mode: ``primitive`` (spglib standardised primitive cell + tolerant wrap) or ``off``
-            (returned unchanged).
+        mode: ``unique`` (``primitive``, then one basis among its lattice point-group images
+            and the origin on one atom, chosen by a rule that does not depend on the input
+            description: `_unique_description`), ``primitive`` (spglib standardised primitive
+            cell + tolerant wrap) or ``off`` (returned unchanged).
         symprec: spglib distance tolerance in Å, also the wrap tolerance.
 
     Raises:
@@ -137,7 +147,59 @@ def canonical_structure(
     else:
         lattice, frac, numbers = res
     lattice = np.asarray(lattice, dtype=float)
-    return _from_arrays(lattice, tolerant_wrap(frac, lattice, symprec), np.asarray(numbers))
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if mode == "unique":
+        lattice, frac = _unique_description(
+            lattice, np.asarray(frac, dtype=float), numbers, symprec
+        )
+    return _from_arrays(lattice, tolerant_wrap(frac, lattice, symprec), numbers)
+
+
+#: Fractional grid of the comparison key of `_unique_description` (1e-4 of a cell edge).
+_KEY_GRID = 1e4
+
+
+def _unique_description(
+    lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, symprec: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One (basis, origin) among the lattice point-group images x origins on an atom.
+
+    Candidates: every holohedry image ``W`` of the basis (``lattice_point_group``) times every
+    atom of the rarest species (ties: lowest Z) as origin; the description whose sorted
+    ``(Z, round(1e4 * frac))`` rows are lexicographically smallest wins (first one on ties). The
+    candidate set moves with the crystal, so any origin and any equivalent basis give the same
+    winner: exact invariance in one pass, when no two candidates tie within the key grid
+    without being the same description (ties between symmetry-equivalent candidates are
+    harmless; a near-symmetric crystal may pick another near-equal candidate).
+
+    Returns:
+        (lattice (3, 3), frac (N, 3)) of the winner, tolerant-wrapped.
+    """
+    species, counts = np.unique(numbers, return_counts=True)
+    rare = species[np.lexsort((species, counts))[0]]
+    origins = np.nonzero(numbers == rare)[0]
+    best_key: bytes | None = None
+    best = (lattice, frac)
+    for w in lattice_point_group(lattice, symprec):
+        m = w.T.astype(float)
+        new_lat = m @ lattice
+        f = frac @ np.linalg.inv(m)
+        for k in origins:
+            fk = tolerant_wrap(f - f[k], new_lat, symprec)
+            q = np.rint(fk * _KEY_GRID).astype(np.int64)
+            order = np.lexsort((q[:, 2], q[:, 1], q[:, 0], numbers))
+            key = np.column_stack([numbers[order], q[order]]).tobytes()
+            if best_key is None or _less(key, best_key):
+                best_key, best = key, (new_lat, fk)
+    return best
+
+
+def _less(a: bytes, b: bytes) -> bool:
+    """Lexicographic order of two equally long int64 arrays given as bytes."""
+    x = np.frombuffer(a, dtype=np.int64)
+    y = np.frombuffer(b, dtype=np.int64)
+    diff = np.nonzero(x != y)[0]
+    return bool(len(diff)) and bool(x[diff[0]] < y[diff[0]])
 
 
 def origin_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Structure]:

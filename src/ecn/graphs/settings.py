@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from ecn.elements import MAX_Z, N_GROUPS, N_PERIODS
 
 STRATEGIES = ("voronoi_radii", "cutoff", "min_distance")
-CANONICAL = ("primitive", "off")
+CANONICAL = ("unique", "primitive", "off")
 NODE_FEATURES = ("onehot_z", "group_period")
 
 
@@ -34,10 +34,13 @@ class GraphSettings:
         cell_onehot: append the one-hot of the cell index a (8 columns; explicit symmetry
             breaking, paper §5). All zeros-but-a=0 for unit-cell graphs.
         canonical: the canonical crystal step before the neighbour search
-            (``ecn.graphs.canonical``): ``primitive`` (spglib's standardised primitive cell:
-            primitive, standard basis and origin, tolerant wrap of fractional coordinates) or
-            ``off`` (the structure exactly as given: the paper's behaviour, for ablations;
-            YAML ``off``/``false`` read as ``off``).
+            (``ecn.graphs.canonical``): ``unique`` (default: ``primitive``, then one basis
+            among the lattice point-group images and the origin on one atom of the rarest
+            species, by a lexicographic rule that does not depend on the input description),
+            ``primitive`` (spglib's standardised primitive cell: primitive, standard basis and
+            origin, tolerant wrap of fractional coordinates) or ``off`` (the structure exactly
+            as given: the paper's behaviour, for ablations; YAML ``off``/``false`` read as
+            ``off``).
         symprec: spglib distance tolerance in Å of the canonical step, also the distance
             within which an atom below a cell face is wrapped to the opposite face (1e-3 Å:
             CIFs written with 4-5 decimals still find their symmetry).
@@ -55,12 +58,12 @@ class GraphSettings:
     node_features: str = "onehot_z"
     hubbard_u: bool = False
     cell_onehot: bool = True
-    canonical: str = "primitive"
+    canonical: str = "unique"
     symprec: float = 1e-3
 
     def __post_init__(self) -> None:
         if isinstance(self.canonical, bool):  # YAML 1.1 reads a bare off/on as a boolean
-            object.__setattr__(self, "canonical", "primitive" if self.canonical else "off")
+            object.__setattr__(self, "canonical", "unique" if self.canonical else "off")
         if self.canonical not in CANONICAL:
             raise ValueError(f"canonical must be one of {CANONICAL}, got {self.canonical!r}")
         if not 0 < float(self.symprec) <= 0.5:
