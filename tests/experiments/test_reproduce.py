@@ -6,7 +6,14 @@ import json
 import statistics
 from pathlib import Path
 
-from ecn.experiments.reproduce import TABLE1, TABLE2, report, reproduce_table1, run_or_resume
+from ecn.experiments.reproduce import (
+    TABLE1,
+    TABLE2,
+    Budget,
+    report,
+    reproduce_table1,
+    run_or_resume,
+)
 from ecn.train.config import config_from_dict
 from train_helpers import tiny_overrides
 
@@ -53,10 +60,8 @@ def test_table2_rows_cover_the_paper_models() -> None:
 
 def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, tmp_path: Path):
     out = reproduce_table1(
-        seeds=1,
-        epochs=1,
+        Budget(seeds=1, epochs=1, threads=1),
         runs_root=tmp_path / "runs",
-        threads=1,
         results_dir=tmp_path / "results",
         models=["cgcnn"],
         targets=["heat_all"],

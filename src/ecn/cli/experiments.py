@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ecn.cli.common import console, fail, quiet_lightning
+
+if TYPE_CHECKING:  # the CLI imports training code only inside commands (fast `ecn --help`)
+    from ecn.experiments.reproduce import Budget
 
 reproduce_app = typer.Typer(
     help="Reproduce the paper's tables (results/*.md, *.json, plots).", no_args_is_help=True
@@ -43,6 +47,20 @@ def quickstart(
     )
 
 
+def _budget(
+    seeds: int,
+    epochs: int,
+    time_budget: float | None,
+    width: int,
+    layers: int,
+    threads: int | None,
+    limit: int | None,
+) -> Budget:
+    from ecn.experiments.reproduce import Budget
+
+    return Budget(seeds, epochs, time_budget, width, layers, threads, limit)
+
+
 @reproduce_app.command("table2")
 def table2(
     seeds: int = _SEEDS,
@@ -62,9 +80,8 @@ def table2(
     from ecn.experiments.reproduce import reproduce_table2
 
     quiet_lightning()
-    res = reproduce_table2(
-        seeds, epochs, time_budget, runs_root, results_dir, width, layers, threads, limit, models
-    )
+    budget = _budget(seeds, epochs, time_budget, width, layers, threads, limit)
+    res = reproduce_table2(budget, runs_root, results_dir, models)
     console.print((Path(results_dir) / "table2.md").read_text(), markup=False)
     console.print(f"{len(res['rows'])} models", markup=False)
 
@@ -88,19 +105,8 @@ def table1(
     from ecn.experiments.reproduce import reproduce_table1
 
     quiet_lightning()
-    reproduce_table1(
-        seeds,
-        epochs,
-        time_budget,
-        runs_root,
-        results_dir,
-        width,
-        layers,
-        threads,
-        limit,
-        models,
-        targets,
-    )
+    budget = _budget(seeds, epochs, time_budget, width, layers, threads, limit)
+    reproduce_table1(budget, runs_root, results_dir, models, targets)
     console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
 
 

@@ -11,7 +11,7 @@ import json
 import logging
 import statistics
 import textwrap
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig, config_from_dict
 from ecn.train.run import train
 
@@ -73,22 +74,37 @@ def _slug(v: Variant) -> str:
     return f"{v.model}_{v.group}" if v.model == "ecn" else v.model
 
 
-def _options(v: Variant, width: int, layers: int) -> dict[str, Any]:
+def _options(v: Variant, budget: Budget) -> dict[str, Any]:
     """ECN rows share the table's width/depth; baselines keep their papers' own sizes."""
-    return {"group": v.group, "width": width, "layers": layers} if v.model == "ecn" else {}
+    if v.model != "ecn":
+        return {}
+    return {"group": v.group, "width": budget.ecn_width, "layers": budget.ecn_layers}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every model of a table gets: seeds 0..seeds-1, the same epochs, wall-clock minutes
+    per run, torch threads and data limit; ECN rows also share one width and depth."""
+
+    seeds: int = 3
+    epochs: int = 300
+    time_budget_min: float | None = None
+    ecn_width: int = 128
+    ecn_layers: int = 6
+    threads: int | None = None
+    limit: int | None = None
+    progress: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The budget as results files record it (progress display is not part of it)."""
+        return {k: v for k, v in asdict(self).items() if k != "progress"}
 
 
 def table_config(
     v: Variant,
     seed: int,
     out: Path,
-    epochs: int,
-    time_budget: float | None,
-    width: int,
-    layers: int,
-    threads: int | None,
-    limit: int | None,
-    progress: bool,
+    budget: Budget,
     dataset: str = "perov5",
     target: str = "heat_all",
     data_path: str | None = None,
@@ -96,19 +112,19 @@ def table_config(
     """Same data, splits, optimiser, epochs and time for every model; only the model differs."""
     raw: dict[str, Any] = {
         "data": {"dataset": dataset, "targets": [target], "path": data_path},
-        "model": {"name": v.model, "options": _options(v, width, layers)},
-        "optim": {"epochs": epochs, "patience": max(epochs, 1)},
+        "model": {"name": v.model, "options": _options(v, budget)},
+        "optim": {"epochs": budget.epochs, "patience": max(budget.epochs, 1)},
         "run": {
             "seed": seed,
             "out": str(out),
-            "time_budget_min": time_budget,
-            "threads": threads,
-            "progress_bar": progress,
+            "time_budget_min": budget.time_budget_min,
+            "threads": budget.threads,
+            "progress_bar": budget.progress,
             "accelerator": "cpu",
         },
     }
-    if limit is not None:
-        raw["data"]["limit"] = limit
+    if budget.limit is not None:
+        raw["data"]["limit"] = budget.limit
     return config_from_dict(raw)
 
 
@@ -122,107 +138,63 @@ def run_or_resume(cfg: TrainConfig) -> Path:
 
 
 def train_variants(
-    variants: list[Variant], seeds: int, root: Path, *args: Any, **kwargs: Any
+    variants: list[Variant], root: Path, budget: Budget, **data: Any
 ) -> dict[str, list[Path]]:
-    """Train (or reuse) every variant for seeds 0..seeds-1 under `root/<model>_seed<k>`, seed-major
-    so a partial reproduction has every model at the first seeds; `args`/`kwargs` go to
-    `table_config`. Returns run directories per variant label."""
+    """Train (or reuse) every variant for each seed under `root/<model>_seed<k>`, seed-major so
+    a partial reproduction has every model at the first seeds; `data` (dataset, target,
+    data_path) goes to `table_config`. Returns run directories per variant label."""
     run_dirs: dict[str, list[Path]] = {}
-    for seed in range(seeds):
+    for seed in range(budget.seeds):
         for v in variants:
-            cfg = table_config(v, seed, root / f"{_slug(v)}_seed{seed}", *args, **kwargs)
+            cfg = table_config(v, seed, root / f"{_slug(v)}_seed{seed}", budget, **data)
             run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
     return run_dirs
 
 
+def _select(table: tuple[Variant, ...], models: list[str] | None) -> list[Variant]:
+    return [v for v in table if models is None or _slug(v) in models or v.model in models]
+
+
 def reproduce_table2(
-    seeds: int = 3,
-    epochs: int = 300,
-    time_budget: float | None = None,
+    budget: Budget | None = None,
     runs_root: str | Path = "runs/table2",
     results_dir: str | Path = "results",
-    width: int = 128,
-    layers: int = 6,
-    threads: int | None = None,
-    limit: int | None = None,
     models: list[str] | None = None,
-    progress: bool = False,
 ) -> dict[str, Any]:
-    """Train every Table-2 model with `seeds` seeds and write `results/table2.{md,json}` + plot."""
-    variants = [v for v in TABLE2 if models is None or _slug(v) in models or v.model in models]
-    run_dirs = train_variants(
-        variants,
-        seeds,
-        Path(runs_root),
-        epochs,
-        time_budget,
-        width,
-        layers,
-        threads,
-        limit,
-        progress,
-    )
-    budget = {
-        "seeds": seeds,
-        "epochs": epochs,
-        "time_budget_min": time_budget,
-        "ecn_width": width,
-        "ecn_layers": layers,
-        "threads": threads,
-        "limit": limit,
-    }
+    """Train every Table-2 model under `budget` and write `results/table2.{md,json}` + plot."""
+    budget = budget or Budget()
+    variants = _select(TABLE2, models)
+    run_dirs = train_variants(variants, Path(runs_root), budget)
     return write_table(
         run_dirs,
         {v.label: v.paper_mae for v in variants},
         Path(results_dir),
         "table2",
         "Perov-5 heat_all (eV per 5-atom cell), test MAE",
-        budget,
+        budget.to_dict(),
     )
 
 
 def reproduce_table1(
-    seeds: int = 3,
-    epochs: int = 300,
-    time_budget: float | None = None,
+    budget: Budget | None = None,
     runs_root: str | Path = "runs/table1",
     results_dir: str | Path = "results",
-    width: int = 128,
-    layers: int = 6,
-    threads: int | None = None,
-    limit: int | None = None,
     models: list[str] | None = None,
     targets: list[str] | None = None,
-    progress: bool = False,
     dataset: str = "mp",
     data_path: str | None = None,
 ) -> dict[str, Any]:
     """Paper Table 1 on the `mp` dataset (paper split): one table per target in
     `results/table1_<target>.{md,json,png}` and a summary `results/table1.{md,json}`.
     (`dataset`/`data_path` exist so the harness can be exercised on small data.)"""
-    variants = [v for v in TABLE1 if models is None or _slug(v) in models or v.model in models]
-    budget = {
-        "seeds": seeds,
-        "epochs": epochs,
-        "time_budget_min": time_budget,
-        "ecn_width": width,
-        "ecn_layers": layers,
-        "threads": threads,
-        "limit": limit,
-    }
+    budget = budget or Budget()
+    variants = _select(TABLE1, models)
     out: dict[str, Any] = {}
     for target in targets or TABLE1_TARGETS:
         run_dirs = train_variants(
             variants,
-            seeds,
             Path(runs_root) / target,
-            epochs,
-            time_budget,
-            width,
-            layers,
-            threads,
-            limit,
-            progress,
+            budget,
             dataset=dataset,
             target=target,
             data_path=data_path,
@@ -234,10 +206,11 @@ def reproduce_table1(
             Path(results_dir),
             f"table1_{target}",
             f"Materials Project {target}, test",
-            budget,
+            budget.to_dict(),
         )
-    Path(results_dir, "table1.md").write_text(table1_summary(out, variants, budget))
-    Path(results_dir, "table1.json").write_text(json.dumps(out, indent=2))
+    summary = table1_summary(out, variants, budget.to_dict())
+    atomic_write_text(Path(results_dir, "table1.md"), summary)
+    atomic_write_text(Path(results_dir, "table1.json"), json.dumps(out, indent=2))
     return out
 
 
@@ -367,7 +340,7 @@ def write_table(
         "paper": paper,
         "constant_reference": ref,
     }
-    (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    atomic_write_text(out_dir / f"{name}.json", json.dumps(payload, indent=2))
     lines = [
         f"# {title}",
         "",
@@ -412,7 +385,7 @@ def write_table(
             for label, r in rows.items()
         ]
     lines += ["", f"Split sizes: {first['split_sizes']}.", "", "Data note: " + first["source_note"]]
-    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
     plot_learning_curves(run_dirs, out_dir / f"{name}_learning_curves.png", title)
     logger.info("wrote %s/%s.{md,json,png}", out_dir, name)
     return payload
