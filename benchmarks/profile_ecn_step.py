@@ -12,8 +12,11 @@ table of one step sorted by self CPU time.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -38,6 +41,7 @@ def main() -> None:
         help="use the per-slot message path (aggregate(messages())) instead of the fused one",
     )
     p.add_argument("--rows", type=int, default=25)
+    p.add_argument("--json", type=Path, help="append the timing as one JSON line to this file")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.reference:
@@ -67,6 +71,24 @@ def main() -> None:
         f"{args.strategy} {args.precision} {path} edges={batch.num_edges} nodes={batch.num_nodes} "
         f"best={min(times):.3f}s median={statistics.median(times):.3f}s threads={args.threads}"
     )
+    if args.json is not None:
+        row = {
+            "strategy": args.strategy,
+            "precision": args.precision,
+            "path": path,
+            "group": args.group,
+            "width": args.width,
+            "layers": args.layers,
+            "batch": args.batch,
+            "edges": batch.num_edges,
+            "best_s": round(min(times), 3),
+            "median_s": round(statistics.median(times), 3),
+            "repeats": args.repeats,
+            "threads": args.threads,
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        }
+        with args.json.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
     if args.profile:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             step()

@@ -21,14 +21,21 @@ def test_train_bench_small(tmp_path: Path) -> None:
         warmup=0,
         measure_memory=False,
         threads=1,
+        train_size=100,
     )
     assert set(r["models"]) == {"ecn-sn", "cgcnn", "megnet", "schnet"}
+    assert set(r["step_ms"]["ecn-sn"]) == {"32", "bf16-mixed"}
+    assert all(ms > 0 for row in r["step_ms"].values() for ms in row.values())
+    assert r["epoch_ratio_vs_cgcnn"]["cgcnn"] == 1.0 and r["epoch_ratio_vs_cgcnn"]["ecn-sn"] > 0
+    assert r["epoch_s"]["cgcnn"]["32"] == pytest.approx(r["step_ms"]["cgcnn"]["32"] * 50 / 1e3, 0.1)
+    assert r["cache_bytes_per_structure"]["perov5"] > 1000
+    assert len(r["cache_bytes_per_structure_by_graph"]["perov5"]) >= 2
     for row in r["models"].values():
         assert row["graphs_per_s"] > 0 and row["params"] > 0 and row["saved_mb"] > 0
     assert r["models"]["cgcnn"]["supercell"] is False and r["models"]["ecn-sn"]["supercell"]
     assert r["n_batches"] == 2
     assert json.loads(out.read_text())["batch_size"] == 2
-    assert "| cgcnn |" in format_table(r)
+    assert "| cgcnn |" in format_table(r) and "ms/step bf16-mixed" in format_table(r)
 
 
 def test_train_bench_bad_args() -> None:
@@ -36,3 +43,5 @@ def test_train_bench_bad_args() -> None:
         run_train_bench(models=[], n_structures=2)
     with pytest.raises(ValueError):
         run_train_bench(n_structures=0)
+    with pytest.raises(ValueError, match="precision"):
+        run_train_bench(n_structures=2, precisions=("fp8",))

@@ -1,4 +1,12 @@
-"""`ecn bench train`: training throughput and peak memory of every model on the same Perov-5 data.
+"""`ecn bench train`: training step time (fp32 and bf16), epoch ratios vs CGCNN, peak memory and
+graph-cache bytes per structure of every model on the same Perov-5 data.
+
+Output keys (besides the per-model rows of ``models``): ``step_ms`` (model -> precision ->
+median ms per step), ``epoch_s`` (the same x the steps of one epoch of the Perov-5 training
+split), ``epoch_ratio_vs_cgcnn`` (model -> its epoch time in its fastest precision on this
+device / CGCNN's in its fastest; ``..._by_precision``: at equal precision) and
+``cache_bytes_per_structure`` (dataset -> bytes per structure of ECN's default graph in the
+on-disk cache format of ``ecn.graphs.cache``; ``..._by_graph``: every graph of the run).
 
 Every model (ECN per group and the CGCNN / MEGNet / SchNet baselines) trains on the SAME Perov-5
 crystals, each on the graph it was designed for (``resolve_graph_settings(model, "perov5")``:
@@ -18,9 +26,11 @@ step (activations), counted with ``torch.autograd.graph.saved_tensors_hooks``.
 
 from __future__ import annotations
 
+import io
 import logging
 import multiprocessing as mp
 import os
+import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -33,11 +43,14 @@ from torch import Tensor, nn
 from ecn.bench import write_json
 from ecn.data.registry import load_split
 from ecn.graphs import GraphSettings, build_graph
+from ecn.graphs.cache import pack
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.graphs.settings import STRATEGIES
 from ecn.nn import GROUPS, MODELS, ModelConfig, build_model
 from ecn.nn.baselines import restrict_neighbors
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.symmetry import attach_orbit_maps
+from ecn.train.precision import cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +81,30 @@ def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
 
 
 def _model_spec(name: str) -> tuple[str, dict[str, Any]]:
-    """Benchmark name -> (MODELS key, options): "ecn-p1" -> ("ecn", {"group": "p1"})."""
-    base, _, group = name.partition("-")
+    """Benchmark name -> (MODELS key, options): "ecn-p1" -> ("ecn", {"group": "p1"}).
+
+    A ``:<strategy>`` suffix (e.g. "ecn-slambda:voronoi_radii") picks the neighbour strategy of
+    the graph (:func:`_graph_settings`); it does not change the model.
+    """
+    base_name, _, strategy = name.partition(":")
+    if strategy and strategy not in STRATEGIES:
+        raise ValueError(f"unknown graph strategy {strategy!r} in {name!r}; use {STRATEGIES}")
+    base, _, group = base_name.partition("-")
     if base == "ecn" and group in GROUPS:
         return "ecn", {"group": group}
-    if not group and name in MODELS:
-        return name, {}
+    if not group and base_name in MODELS:
+        return base_name, {}
     raise ValueError(
-        f"unknown benchmark model {name!r}; choose from {list(DEFAULT_MODELS)} (or 'ecn')"
+        f"unknown benchmark model {name!r}; choose from {list(DEFAULT_MODELS)} (or 'ecn'), "
+        "optionally with ':<graph strategy>'"
     )
 
 
 def _graph_settings(name: str) -> GraphSettings:
-    """Graph settings of benchmark model `name` on Perov-5 (the one resolver)."""
-    return resolve_graph_settings(_model_spec(name)[0], DATASET)
+    """Graph settings of benchmark model `name` on Perov-5 (the one resolver; a ``:strategy``
+    suffix overrides the neighbour strategy)."""
+    strategy = name.partition(":")[2] or None
+    return resolve_graph_settings(_model_spec(name)[0], DATASET, {"strategy": strategy})
 
 
 def _build_model(name: str, in_dim: int, edge_dim: int) -> nn.Module:
@@ -128,9 +151,19 @@ def _used_edges(model: nn.Module, batch: CrystalGraph) -> int:
     return batch.num_edges
 
 
-def _train_step(entry: _Entry, batch: CrystalGraph) -> None:
+#: Precisions timed by default: Lightning names, "bf16-mixed" = bf16 autocast, fp32 weights.
+PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed")
+_AUTOCAST = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def _train_step(entry: _Entry, batch: CrystalGraph, precision: str = "32") -> None:
+    """Forward + backward + AdamW step; under autocast for a mixed precision (no grad scaler:
+    the timing of "16-mixed" leaves out the scaler's few elementwise ops)."""
     entry.optimizer.zero_grad(set_to_none=True)
-    loss = nn.functional.mse_loss(entry.model(batch), batch.y)
+    dtype = _AUTOCAST[precision]
+    with torch.autocast(batch.x.device.type, dtype=dtype or torch.float32, enabled=bool(dtype)):
+        out = entry.model(batch)
+    loss = nn.functional.mse_loss(out.float(), batch.y)
     loss.backward()
     entry.optimizer.step()
 
@@ -218,6 +251,28 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def cache_bytes_per_structure(graphs: list[CrystalGraph]) -> float:
+    """Bytes per structure of `graphs` in the on-disk graph cache format (``ecn.graphs.cache``:
+    ``torch.save`` of ``pack(graphs)``), measured by writing it to memory."""
+    buf = io.BytesIO()
+    torch.save(pack(graphs, [], {}), buf)
+    return buf.getbuffer().nbytes / max(1, len(graphs))
+
+
+def _split_size(split: str) -> int:
+    """Number of usable Perov-5 crystals of `split` (the epoch the ratios are estimated for)."""
+    return len(load_split(DATASET, split).records)
+
+
+def _device_precisions(precisions: tuple[str, ...], device: str) -> tuple[str, ...]:
+    bad = sorted(set(precisions) - set(_AUTOCAST))
+    if bad:
+        raise ValueError(f"unknown precision(s) {bad}; choose from {sorted(_AUTOCAST)}")
+    if not precisions:
+        raise ValueError("no precisions to benchmark")
+    return tuple(precisions)
+
+
 def run_train_bench(
     json_path: str | Path | None = None,
     models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
@@ -230,8 +285,10 @@ def run_train_bench(
     measure_memory: bool = True,
     seed: int = 0,
     threads: int | None = None,
+    precisions: tuple[str, ...] | list[str] = PRECISIONS,
+    train_size: int | None = None,
 ) -> dict[str, Any]:
-    """Training throughput (graphs/s, forward + backward + AdamW step) and memory of each model.
+    """Training throughput (forward + backward + AdamW step) of each model in each precision.
 
     Args:
         json_path: where to write the result as JSON (optional).
@@ -239,18 +296,21 @@ def run_train_bench(
         n_structures: Perov-5 crystals used (the first ones of `split`).
         batch_size: crystals per batch.
         repeats: timed passes over all batches (median step time reported).
-        warmup: untimed passes before timing.
+        warmup: untimed passes before timing (per precision).
         split: Perov-5 split to read.
         device: torch device ("cpu" or "cuda").
-        measure_memory: also measure peak memory (a few extra steps per model).
+        measure_memory: also measure peak memory (a few extra fp32 steps per model).
         seed: seed for model initialisation.
         threads: torch intra-op threads for the run (None: leave torch's setting). On a
             machine whose cores are busy with other work, 1 thread can be far faster.
+        precisions: "32", "bf16-mixed", "16-mixed": every model is timed in each, on the same
+            batches, steps interleaved (model, precision) round-robin.
+        train_size: crystals in an epoch for ``epoch_s`` (None: the Perov-5 training split).
 
     Returns:
-        ``{"models": {name: {"graphs_per_s", "ms_per_step", "params", "nodes_per_batch",
-        "edges_per_batch", "saved_mb", "peak_mb"}}, "ratio_vs_ecn-slambda": {...},
-        "batch_size", "n_batches", "threads", "device", ...}``.
+        ``{"step_ms": {model: {precision: median ms}}, "epoch_ratio_vs_cgcnn": {model: ratio},
+        "cache_bytes_per_structure": {"perov5": bytes}, "models": {name: {"graphs_per_s",
+        "ms_per_step" (fp32), "params", ...}}, ...}``; see the module docstring.
     """
     if n_structures < 1 or batch_size < 1 or repeats < 1 or warmup < 0:
         raise ValueError("n_structures, batch_size, repeats must be >= 1 and warmup >= 0")
@@ -258,14 +318,17 @@ def run_train_bench(
         raise ValueError("no models to benchmark")
     for name in models:  # fail on a bad name before loading data
         _model_spec(name)
+    precisions = _device_precisions(tuple(precisions), device)
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     structures, y = _load_structures(n_structures, split)
     entries: list[_Entry] = []
     batch_cache: dict[str, list[CrystalGraph]] = {}
     build_s: dict[str, float] = {}
+    cache_bytes: dict[str, float] = {}
     for name in models:
         settings = _graph_settings(name)
         key = settings.key()
@@ -273,6 +336,11 @@ def run_train_bench(
             t0 = time.perf_counter()
             batch_cache[key] = _make_batches(structures, y, settings, batch_size, device)
             build_s[name] = time.perf_counter() - t0
+            graphs = [
+                build_graph(st, settings, targets=y[k].numpy(), id=str(k))
+                for k, st in enumerate(structures[: min(len(structures), 64)])
+            ]
+            cache_bytes[_graph_label(settings)] = cache_bytes_per_structure(graphs)
         batches = batch_cache[key]
         torch.manual_seed(seed)
         model = _build_model(name, batches[0].x.shape[1], batches[0].edge_attr.shape[1])
@@ -281,25 +349,33 @@ def run_train_bench(
         entries.append(_Entry(name, model, batches, optimizer))
         log.info("%s: %d batches", name, len(batches))
 
-    for _ in range(warmup):
-        for entry in entries:
-            for batch in entry.batches:
-                _train_step(entry, batch)
-    times: dict[str, list[float]] = {e.name: [] for e in entries}
+    for precision in precisions:
+        for _ in range(warmup):
+            for entry in entries:
+                for batch in entry.batches:
+                    _train_step(entry, batch, precision)
+    times: dict[tuple[str, str], list[float]] = {
+        (e.name, p): [] for e in entries for p in precisions
+    }
     n_batches = len(entries[0].batches)
     for _ in range(repeats):
         for b in range(n_batches):
             for entry in entries:  # interleaved: every model sees the same machine load
-                _sync(device)
-                t0 = time.perf_counter()
-                _train_step(entry, entry.batches[b])
-                _sync(device)
-                times[entry.name].append(time.perf_counter() - t0)
+                for precision in precisions:
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    _train_step(entry, entry.batches[b], precision)
+                    _sync(device)
+                    times[(entry.name, precision)].append(time.perf_counter() - t0)
 
+    step_ms = {
+        e.name: {p: round(1e3 * statistics.median(times[(e.name, p)]), 2) for p in precisions}
+        for e in entries
+    }
     graphs_per_batch = len(structures) / n_batches
     result: dict[str, Any] = {"models": {}}
     for entry in entries:
-        med = statistics.median(times[entry.name])
+        med = statistics.median(times[(entry.name, precisions[0])])
         row: dict[str, Any] = {
             "graphs_per_s": round(graphs_per_batch / med, 1),
             "ms_per_step": round(1e3 * med, 2),
@@ -321,6 +397,35 @@ def run_train_bench(
     result[f"ratio_vs_{ref}"] = {
         n: round(r["ms_per_step"] / ref_ms, 3) for n, r in result["models"].items()
     }
+    n_train = train_size if train_size is not None else _split_size("train")
+    steps_per_epoch = -(-n_train // batch_size)
+    epoch_s = {
+        n: {p: round(ms * steps_per_epoch / 1e3, 3) for p, ms in row.items()}
+        for n, row in step_ms.items()
+    }
+    best = {n: min(row, key=row.get) for n, row in step_ms.items()}  # fastest precision
+    result.update(
+        {
+            "step_ms": step_ms,
+            "fastest_precision": best,
+            "epoch_s": epoch_s,
+            "cache_bytes_per_structure": {},
+            "cache_bytes_per_structure_by_graph": {
+                DATASET: {k: round(v) for k, v in cache_bytes.items()}
+            },
+        }
+    )
+    if "cgcnn" in step_ms:
+        cg = step_ms["cgcnn"]
+        result["epoch_ratio_vs_cgcnn"] = {
+            n: round(row[best[n]] / cg[best["cgcnn"]], 2) for n, row in step_ms.items()
+        }
+        result["epoch_ratio_vs_cgcnn_by_precision"] = {
+            n: {p: round(ms / cg[p], 2) for p, ms in row.items()} for n, row in step_ms.items()
+        }
+    ecn_label = _graph_label(resolve_graph_settings("ecn", DATASET))
+    if ecn_label in cache_bytes:
+        result["cache_bytes_per_structure"][DATASET] = round(cache_bytes[ecn_label])
     result.update(
         {
             "dataset": f"perov5/{split}",
@@ -328,11 +433,20 @@ def run_train_bench(
             "batch_size": batch_size,
             "n_batches": n_batches,
             "repeats": repeats,
+            "precisions": list(precisions),
+            "epoch": f"perov5/train: {n_train} crystals = {steps_per_epoch} steps of "
+            f"{batch_size} (epoch_s = median step x steps; the ratios compare each model in its "
+            "fastest precision on this device with CGCNN in its fastest)",
             "step": "forward + backward + AdamW step, MSE on heat_all",
             "graph_build_s": {k: round(v, 2) for k, v in build_s.items()},
             "device": device,
+            "device_name": _device_name(device),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            "loadavg_before": None if load_before is None else [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()]
+            if hasattr(os, "getloadavg")
+            else None,
         }
     )
     if json_path is not None:
@@ -340,18 +454,40 @@ def run_train_bench(
     return result
 
 
+def _graph_label(settings: GraphSettings) -> str:
+    """'supercell cutoff 5.0 Å' / 'unit-cell voronoi_radii' / ... for result keys."""
+    cell = "supercell" if settings.supercell else "unit-cell"
+    radius = f" {settings.cutoff} A" if settings.strategy != "voronoi_radii" else ""
+    return f"{cell} {settings.strategy}{radius}"
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    cap = torch.backends.cpu.get_cpu_capability()
+    name = platform.processor() or platform.machine()
+    return f"{name} ({cap}, native bf16: {cpu_has_native_bf16()})"
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """Markdown table of a `run_train_bench` result."""
-    ratio_key = next((k for k in result if k.startswith("ratio_vs_")), None)
-    header = (
-        "| model | graphs/s | ms/step | ratio | params | nodes/batch | edges/batch | saved MB |"
-    )
-    lines = [header + " peak MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """Markdown table of a `run_train_bench` result: ms/step per precision, epoch ratio vs
+    CGCNN, model sizes, then the graph-cache bytes per structure."""
+    precisions = result.get("precisions", ["32"])
+    ratios = result.get("epoch_ratio_vs_cgcnn", {})
+    cols = " | ".join(f"ms/step {p}" for p in precisions)
+    lines = [
+        f"| model | {cols} | epoch / CGCNN | params | nodes/batch | edges/batch | saved MB "
+        "| peak MB |",
+        "|---|" + "---:|" * (len(precisions) + 6),
+    ]
     for name, r in result["models"].items():
-        ratio = result[ratio_key][name] if ratio_key else ""
+        ms = " | ".join(str(result["step_ms"][name][p]) for p in precisions)
         peak = "-" if r["peak_mb"] is None else r["peak_mb"]
         lines.append(
-            f"| {name} | {r['graphs_per_s']} | {r['ms_per_step']} | {ratio} | {r['params']:,} "
+            f"| {name} | {ms} | {ratios.get(name, '-')} | {r['params']:,} "
             f"| {r['nodes_per_batch']} | {r['edges_per_batch']} | {r['saved_mb']} | {peak} |"
         )
+    for dataset, by_graph in result.get("cache_bytes_per_structure_by_graph", {}).items():
+        for graph, nbytes in by_graph.items():
+            lines.append(f"\ngraph cache, {dataset} {graph}: {nbytes / 1e3:.1f} KB per structure")
     return "\n".join(lines)

@@ -65,16 +65,35 @@ def train(
     repeats: int = typer.Option(3, "--repeats"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (1 on busy CPUs)."),
     device: str = typer.Option("cpu", "--device"),
+    precision: list[str] | None = typer.Option(
+        None, "--precision", help="32, bf16-mixed, 16-mixed (repeatable; default: 32 and bf16)."
+    ),
+    model: list[str] | None = typer.Option(
+        None, "--model", help="ecn-<group> or a baseline name (repeatable; default: all)."
+    ),
+    train_size: int | None = typer.Option(
+        None, "--train-size", help="Crystals per epoch (default: the Perov-5 training split)."
+    ),
+    memory: bool = typer.Option(True, "--memory/--no-memory", help="Measure peak memory."),
 ) -> None:
-    """Training throughput (graphs/s, fwd+bwd+step) and peak memory of every model, same batches."""
-    from ecn.bench.train import format_table, run_train_bench
+    """Training step time of every model in fp32 and bf16 (same batches), epoch ratios vs CGCNN,
+    graph-cache bytes per structure."""
+    from ecn.bench.train import DEFAULT_MODELS, PRECISIONS, format_table, run_train_bench
 
-    res = run_train_bench(
-        json_path=json_out,
-        n_structures=n_structures,
-        batch_size=batch_size,
-        repeats=repeats,
-        threads=threads,
-        device=device,
-    )
+    try:
+        res = run_train_bench(
+            json_path=json_out,
+            models=tuple(model) if model else DEFAULT_MODELS,
+            n_structures=n_structures,
+            batch_size=batch_size,
+            repeats=repeats,
+            threads=threads,
+            device=device,
+            precisions=tuple(precision) if precision else PRECISIONS,
+            train_size=train_size,
+            measure_memory=memory,
+        )
+    except ValueError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from exc
     console.print(format_table(res), markup=False)

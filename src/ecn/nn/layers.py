@@ -22,6 +22,37 @@ from ecn.nn.plan import ColorPlan
 BACKENDS = ("bmm", "loop", "grouped_mm", "auto")
 
 
+class _GatedPool(torch.autograd.Function):
+    """Chunked layout: ``gate = sigmoid(s . v^q + u^q)``, ``pooled[r] = sum_{slot=r} gate s``
+    and ``weight[r] = sum_{slot=r} gate``, with a hand-written backward that reuses its (S, d)
+    buffers (autograd's would keep/allocate about twice as many).
+
+    Shapes: s (S, d) = Q chunks of L rows; vq (Q, d, 1); uq (Q, 1, 1); slot (S,) rows in
+    [0, n_rows). Returns pooled (n_rows, d), weight (n_rows, 1).
+    """
+
+    @staticmethod
+    def forward(ctx, s: Tensor, vq: Tensor, uq: Tensor, slot: Tensor, n_rows: int):
+        q, d = vq.shape[0], s.shape[1]
+        gate = torch.sigmoid(torch.baddbmm(uq, s.view(q, -1, d), vq)).view(-1, 1)
+        pooled = s.new_zeros(n_rows, d).index_add_(0, slot, s * gate)
+        weight = gate.new_zeros(n_rows, 1).index_add_(0, slot, gate)
+        ctx.save_for_backward(s, gate, vq, slot)
+        return pooled, weight
+
+    @staticmethod
+    def backward(ctx, g_pooled: Tensor, g_weight: Tensor):
+        s, gate, vq, slot = ctx.saved_tensors
+        q, d = vq.shape[0], s.shape[1]
+        g = g_pooled.index_select(0, slot)  # (S, d), fresh: becomes grad_s in place
+        g_gate = (g * s).sum(1, keepdim=True) + g_weight.index_select(0, slot)
+        g_logit = (g_gate * gate * (1 - gate)).view(q, -1, 1)  # (Q, L, 1)
+        grad_s = g.mul_(gate).view(q, -1, d).baddbmm_(g_logit, vq.transpose(1, 2)).view(-1, d)
+        grad_vq = torch.bmm(s.view(q, -1, d).transpose(1, 2), g_logit)
+        grad_uq = g_logit.sum(1, keepdim=True)
+        return grad_s, grad_vq, grad_uq, None, None
+
+
 class EquivariantMessagePassing(nn.Module):
     """One ECN layer with C_e edge colours and C_h node colours.
 
@@ -151,23 +182,29 @@ class EquivariantMessagePassing(nn.Module):
         w2, b2 = w2.to(s.dtype), b2.to(s.dtype)
         v = w2 @ a  # (K, d)
         u = b2 @ a + self.attention.bias[0].to(s.dtype)  # (K,)
+        slot = plan.dst * k + plan.eff_color  # padding slots land in the dropped row N
         if plan.chunk_color is not None:
-            q = plan.chunk_color.shape[0]
             vq = v.index_select(0, plan.chunk_color)[:, :, None]  # (Q, d, 1)
             uq = u.index_select(0, plan.chunk_color)[:, None, None]
-            logit = torch.baddbmm(uq, s.view(q, -1, d), vq).view(-1, 1)
-        elif k == 1:
+            pooled, weight = _GatedPool.apply(s, vq, uq, slot, (n + 1) * k)
+            return self._combine(pooled, weight, w2, b2, n)
+        if k == 1:
             logit = s @ v[0][:, None] + u[0]
         else:
             logit = torch.cat(
                 [xs @ v[c][:, None] + u[c] for c, xs in enumerate(s.split(plan.counts))]
             )
         gate = torch.sigmoid(logit)  # (S, 1)
-        slot = plan.dst * k + plan.eff_color  # padding slots land in the dropped row N
         pooled = s.new_zeros((n + 1) * k, d).index_add_(0, slot, gate * s)
         weight = gate.new_zeros((n + 1) * k, 1).index_add_(0, slot, gate)
-        out = torch.addmm(weight.view(n + 1, k) @ b2, pooled.view(n + 1, k * d), w2.reshape(-1, d))
-        return out[:n]
+        return self._combine(pooled, weight, w2, b2, n)
+
+    @staticmethod
+    def _combine(pooled: Tensor, weight: Tensor, w2: Tensor, b2: Tensor, n: int) -> Tensor:
+        """(N, d) ``sum_k pooled[i, k] W2^k + weight[i, k] b2^k``; inputs ((N+1) K, d / 1)."""
+        k, d = w2.shape[0], w2.shape[2]
+        wk = weight.view(n + 1, k) @ b2
+        return torch.addmm(wk, pooled.view(n + 1, k * w2.shape[1]), w2.reshape(-1, d))[:n]
 
     @staticmethod
     def aggregate(msg: Tensor, plan: ColorPlan) -> Tensor:
