@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 MIN_DISTANCE = 0.1  # Å; closer atoms are a broken structure, not chemistry
 MIN_VOLUME_PER_ATOM = 0.5  # Å^3; a degenerate lattice is not a crystal
+MIN_CELL_LENGTH = 0.1  # Å; a shorter lattice vector puts an atom on its own image
+MIN_CELL_ANGLE = 1.0  # degrees; flatter cells are degenerate, not crystals
+MAX_ATOMS = 2000  # atoms per cell; bounds the time and memory one input may cost
 
 
 class BadInput(ValueError):
@@ -48,7 +51,11 @@ def parse_cif(text: str) -> Structure:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            structures = CifParser.from_str(text).parse_structures(primitive=False)
+            parser = CifParser.from_str(text)
+            problem = _cif_cell_problem(parser)
+            if problem is not None:
+                raise BadInput(problem)
+            structures = parser.parse_structures(primitive=False)
             if len(structures) != 1:
                 raise BadInput(f"CIF holds {len(structures)} structures, expected 1")
             structure = structures[0]
@@ -59,6 +66,38 @@ def parse_cif(text: str) -> Structure:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BadInput(f"unparseable CIF: {msg[:200]}{hint}"[:300]) from None
     return structure
+
+
+_CIF_CELL = (
+    "_cell_length_a",
+    "_cell_length_b",
+    "_cell_length_c",
+    "_cell_angle_alpha",
+    "_cell_angle_beta",
+    "_cell_angle_gamma",
+)
+
+
+def _cif_cell_problem(parser: object) -> str | None:
+    """The cell as written in the CIF: zero, negative or NaN lengths or angles (pymatgen would
+    silently turn a negative length into a mirrored cell)."""
+    for block in getattr(getattr(parser, "_cif", None), "data", {}).values():
+        data = getattr(block, "data", {})
+        vals = {}
+        for key in _CIF_CELL:
+            raw = data.get(key)
+            if raw is None:
+                continue
+            raw = raw[0] if isinstance(raw, list) else raw
+            try:
+                vals[key] = float(str(raw).split("(")[0])
+            except ValueError:
+                return f"non-physical cell: {key} = {raw!r} is not a number"
+        for key, v in vals.items():
+            limit = 180.0 if "angle" in key else math.inf
+            if not (math.isfinite(v) and 0.0 < v < limit):
+                return f"non-physical cell: {key} = {v:g} in the CIF"
+    return None
 
 
 def structure_problem(structure: Structure) -> str | None:
@@ -82,6 +121,11 @@ def structure_problem(structure: Structure) -> str | None:
             bad.add(str(sp))
     if bad:
         return f"element outside the supported table (Z 1..{MAX_Z}): {', '.join(sorted(bad))}"
+    cell = cell_problem(structure)
+    if cell is not None:
+        return cell
+    if n > MAX_ATOMS:
+        return f"too many atoms: {n} in the cell (at most {MAX_ATOMS}; the 2x2x2 cover is 8x)"
     vol = float(structure.lattice.volume)
     if not math.isfinite(vol) or abs(vol) < MIN_VOLUME_PER_ATOM * n:
         return f"degenerate lattice (volume {vol:.3g} Å^3 for {n} atoms)"
@@ -90,6 +134,30 @@ def structure_problem(structure: Structure) -> str | None:
     d = closest_pair(structure)
     if d is not None and d < MIN_DISTANCE:
         return f"overlapping atoms: closest pair {d:.3f} Å apart (< {MIN_DISTANCE} Å, periodic)"
+    return None
+
+
+def cell_problem(structure: Structure) -> str | None:
+    """Reason why the cell is not a physical cell (lengths or angles zero, negative, NaN, or
+    an impossible angle combination), or None."""
+    lat = np.asarray(structure.lattice.matrix, dtype=float)
+    abc = np.linalg.norm(lat, axis=1) if np.all(np.isfinite(lat)) else np.full(3, np.nan)
+    with np.errstate(all="ignore"):
+        cos = [
+            float(np.dot(lat[j], lat[k]) / (abc[j] * abc[k])) for j, k in ((1, 2), (0, 2), (0, 1))
+        ]
+        angles = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    text = (
+        f"a, b, c = {', '.join(f'{v:.4g}' for v in abc)} Å, "
+        f"angles = {', '.join(f'{v:.4g}' for v in angles)} deg"
+    )
+    if not (np.all(np.isfinite(abc)) and np.all(np.isfinite(cos))):
+        return f"non-physical cell: lattice not finite ({text})"
+    if abc.min() < MIN_CELL_LENGTH:
+        return f"non-physical cell: a lattice length below {MIN_CELL_LENGTH} Å ({text})"
+    if angles.min() <= MIN_CELL_ANGLE or angles.max() >= 180.0 - MIN_CELL_ANGLE:
+        lo, hi = MIN_CELL_ANGLE, 180 - MIN_CELL_ANGLE
+        return f"non-physical cell: an angle outside ({lo}, {hi}) deg ({text})"
     return None
 
 

@@ -105,8 +105,12 @@ def _arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     if z.min() < 1 or z.max() > MAX_Z:
         raise ValueError(f"element outside the supported table (Z must be 1..{MAX_Z})")
     lattice = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
-    if abs(np.linalg.det(lattice)) < 1e-6:
+    if not np.all(np.isfinite(lattice)):
+        raise ValueError("non-physical cell: lattice is not finite (NaN or infinite)")
+    if not abs(np.linalg.det(lattice)) >= 1e-6:
         raise ValueError("degenerate lattice (zero volume)")
+    if not np.all(np.isfinite(structure.frac_coords)):
+        raise ValueError("non-finite atomic coordinates")
     return (
         np.ascontiguousarray(structure.frac_coords, dtype=float),
         np.ascontiguousarray(structure.cart_coords, dtype=float),
@@ -327,11 +331,26 @@ def _voronoi_reference(
     return i[keep], j[keep], off[keep], dist[keep]
 
 
+def _shortest_lattice_vector(lattice: np.ndarray) -> float:
+    """Length in Å of a short lattice vector (LLL-reduced basis, within 2x of the shortest)."""
+    from pymatgen.core import Lattice
+
+    red = Lattice(lattice).get_lll_reduced_lattice()
+    return float(np.linalg.norm(red.matrix, axis=1).min())
+
+
 def _nearest_fallback(
     frac: np.ndarray, cart: np.ndarray, lattice: np.ndarray, atoms: np.ndarray, r_start: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edges i <- j to the nearest neighbour(s) of each atom in `atoms` (ties within 1e-3 Å)."""
-    r = float(r_start)
+    """Edges i <- j to the nearest neighbour(s) of each atom in `atoms` (ties within 1e-3 Å).
+
+    The search radius doubles from `r_start` but never beyond the shortest lattice vector (+ the
+    tie tolerance): every atom's own periodic image lies that close, so the search always ends
+    there, and its cost stays bounded whatever the cell (before, a hostile cell doubled the
+    radius until the neighbour list needed tens of GB).
+    """
+    r_max = _shortest_lattice_vector(lattice) + 2 * _FALLBACK_DIST_TOL
+    r = min(float(r_start), r_max)
     out_i, out_j, out_o, out_d = [], [], [], []
     todo = {int(a) for a in atoms}
     while todo:
@@ -344,7 +363,11 @@ def _nearest_fallback(
             mm = m & (d <= dmin + _FALLBACK_DIST_TOL)
             out_i.append(c[mm]), out_j.append(p[mm]), out_o.append(img[mm]), out_d.append(d[mm])
             todo.discard(a)
-        r *= 2.0
+        if todo and r >= r_max:
+            raise ValueError(
+                "nearest-neighbour fallback found no neighbour within one lattice vector"
+            )
+        r = min(2.0 * r, r_max)
     return (
         np.concatenate(out_i),
         np.concatenate(out_j),

@@ -9,6 +9,16 @@ the one-hot columns. Measured caveat: on the exact 8-fold cover ``a -> a XOR t``
 automorphism that keeps every colouring, so the pooled prediction is already invariant and the
 average is a no-op; what does change a prediction is another unit-cell origin that makes atoms
 wrap, which this average cannot undo (issue 14).
+
+Description averaging (``average``, issue 14 item 2): after the canonical step
+(``ecn.graphs.canonical``) a prediction can still depend on which of the space group's
+equivalent origins and bases spglib picked. ``average="origins"`` predicts the canonical cell
+with the origin on each of its atoms in turn and returns the mean: exactly origin-invariant,
+``n_atoms`` passes per prediction. ``average="full"`` also runs every lattice point-group image
+of the basis (``n_atoms x |holohedry|`` passes, up to 48 x n_atoms): invariant to the basis
+choice too. ``"none"`` (default): one pass. A model trained on canonical inputs has only seen
+spglib's origin; averaging then also mixes in origins it never saw (measured in
+``results/invariance/``).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import torch
 
 from ecn.data.validate import BadInput, parse_cif, structure_problem
 from ecn.graphs import build_graph
+from ecn.graphs.canonical import basis_descriptions, canonical_structure, origin_descriptions
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import GraphSettings
 from ecn.inference.inputs import InputItem, as_structure
@@ -33,7 +44,25 @@ from ecn.symmetry import attach_orbit_maps
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Predictor", "load_model", "predict_graphs"]
+__all__ = ["AVERAGE_MODES", "Predictor", "description_set", "load_model", "predict_graphs"]
+
+#: ``Predictor.predict(average=...)`` values: passes per prediction 1, n_atoms, n_atoms x |P|.
+AVERAGE_MODES = ("none", "origins", "full")
+
+
+def description_set(structure: Any, settings: GraphSettings, average: str) -> list[Any]:
+    """The descriptions a prediction averages over (canonical cell first; see module docstring).
+
+    The returned structures are already canonical: build their graphs with
+    ``canonical="off"`` (re-standardising would move the origin back).
+    """
+    if average not in AVERAGE_MODES:
+        raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
+    canon = canonical_structure(structure, settings.canonical, settings.symprec)
+    if average == "none":
+        return [canon]
+    bases = [canon] if average == "origins" else basis_descriptions(canon, settings.symprec)
+    return [d for b in bases for d in origin_descriptions(b, settings.symprec)]
 
 
 def cell_onehot_columns(graph: CrystalGraph) -> slice | None:
@@ -113,45 +142,95 @@ class Predictor:
         return cls(model.to(device), settings, meta)
 
     def graph(self, structure: Any, id: str = "") -> CrystalGraph:
-        """Validated graph of one structure (pymatgen Structure or ASE Atoms); ValueError if bad."""
+        """Validated graph of one structure (pymatgen Structure or ASE Atoms); ValueError if bad.
+
+        The graph is that of the canonical description (``settings.canonical``).
+        """
+        return self.graphs(structure, id=id)[0]
+
+    def graphs(self, structure: Any, id: str = "", average: str = "none") -> list[CrystalGraph]:
+        """Validated graphs of the descriptions of one structure that `average` runs over."""
         structure = as_structure(structure)
         problem = structure_problem(structure)
         if problem is not None:
             raise ValueError(problem)
-        g = build_graph(structure, self.settings, id=id)
+        if average == "none":
+            out = [build_graph(structure, self.settings, id=id)]
+        else:
+            raw = replace(self.settings, canonical="off")
+            descs = description_set(structure, self.settings, average)
+            out = [build_graph(d, raw, id=id) for d in descs]
         if self.group == "glambda":
-            attach_orbit_maps([g])
-        return g
+            attach_orbit_maps(out)
+        return out
+
+    def passes(self, structure: Any, average: str = "none") -> int:
+        """Model passes one prediction of `structure` costs under `average`."""
+        if average == "none":
+            return 1
+        return len(description_set(as_structure(structure), self.settings, average))
+
+    def _predict_averaged(
+        self,
+        groups: list[list[CrystalGraph]],
+        batch_size: int,
+        average_translations: bool,
+    ) -> np.ndarray:
+        """(n, T): the mean prediction over each group of graphs (one group per structure)."""
+        flat = [g for grp in groups for g in grp]
+        if not flat:
+            return np.zeros((0, len(self.targets)))
+        pred = predict_graphs(self.model, flat, batch_size, average_translations)
+        sizes = [len(grp) for grp in groups]
+        return np.stack([p.mean(0) for p in np.split(pred, np.cumsum(sizes)[:-1])])
 
     def predict(
-        self, structures: Sequence[Any], average_translations: bool = False, batch_size: int = 256
+        self,
+        structures: Sequence[Any],
+        average_translations: bool = False,
+        batch_size: int = 256,
+        average: str = "none",
     ) -> np.ndarray:
         """Predictions in original units: (n,) for one target, (n, T) for several.
 
         Classification returns P(class 1). Node-level models return one array per structure,
-        (n_supercell_nodes, T), in supercell node order ``k = a * n_atoms + i``.
+        (n_supercell_nodes, T), in supercell node order ``k = a * n_atoms + i`` of the canonical
+        cell. `average`: see :data:`AVERAGE_MODES` and the module docstring (graph-level
+        models only).
         """
-        graphs = []
+        if average not in AVERAGE_MODES:
+            raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
+        if average != "none" and self.node_level:
+            raise ValueError("description averaging needs a graph-level model")
+        groups = []
         for k, s in enumerate(structures):
             try:
-                graphs.append(self.graph(s, id=str(k)))
+                groups.append(self.graphs(s, id=str(k), average=average))
             except ValueError as exc:
                 raise ValueError(f"structure {k}: {exc}") from None
-        if not graphs:
+        if not groups:
             return np.zeros((0,))
-        pred = predict_graphs(self.model, graphs, batch_size, average_translations)
         if self.node_level:
+            graphs = [grp[0] for grp in groups]
+            pred = predict_graphs(self.model, graphs, batch_size, average_translations)
             sizes = [g.num_nodes for g in graphs]
             return np.split(pred, np.cumsum(sizes)[:-1])  # type: ignore[return-value]
+        pred = self._predict_averaged(groups, batch_size, average_translations)
         return pred[:, 0] if pred.shape[1] == 1 else pred
 
     def predict_items(
-        self, items: Sequence[InputItem], average_translations: bool = False, batch_size: int = 256
+        self,
+        items: Sequence[InputItem],
+        average_translations: bool = False,
+        batch_size: int = 256,
+        average: str = "none",
     ) -> list[dict[str, Any]]:
         """One output row per input item: id, source, prediction(s), error ('' when fine)."""
         if self.node_level:
             raise ValueError("ecn predict writes one row per structure; this model is node-level")
-        graphs: list[CrystalGraph] = []
+        if average not in AVERAGE_MODES:
+            raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
+        groups: list[list[CrystalGraph]] = []
         where: list[int] = []
         errors: dict[int, str] = {}
         for k, it in enumerate(items):
@@ -160,13 +239,13 @@ class Predictor:
                 continue
             try:
                 s = it.structure if it.structure is not None else parse_cif(it.cif or "")
-                graphs.append(self.graph(s, id=it.id))
+                groups.append(self.graphs(s, id=it.id, average=average))
                 where.append(k)
             except (BadInput, ValueError) as exc:
                 errors[k] = str(exc)
             except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
                 errors[k] = f"{type(exc).__name__}: {exc}"
-        pred = predict_graphs(self.model, graphs, batch_size, average_translations)
+        pred = self._predict_averaged(groups, batch_size, average_translations)
         by_item = {k: pred[j] for j, k in enumerate(where)}
         return [self._row(it, by_item.get(k), errors.get(k, "")) for k, it in enumerate(items)]
 
