@@ -178,28 +178,24 @@ def _unique_description(
     species, counts = np.unique(numbers, return_counts=True)
     rare = species[np.lexsort((species, counts))[0]]
     origins = np.nonzero(numbers == rare)[0]
-    best_key: bytes | None = None
-    best = (lattice, frac)
-    for w in lattice_point_group(lattice, symprec):
-        m = w.T.astype(float)
-        new_lat = m @ lattice
-        f = frac @ np.linalg.inv(m)
-        for k in origins:
-            fk = tolerant_wrap(f - f[k], new_lat, symprec)
-            q = np.rint(fk * _KEY_GRID).astype(np.int64)
-            order = np.lexsort((q[:, 2], q[:, 1], q[:, 0], numbers))
-            key = np.column_stack([numbers[order], q[order]]).tobytes()
-            if best_key is None or _less(key, best_key):
-                best_key, best = key, (new_lat, fk)
-    return best
-
-
-def _less(a: bytes, b: bytes) -> bool:
-    """Lexicographic order of two equally long int64 arrays given as bytes."""
-    x = np.frombuffer(a, dtype=np.int64)
-    y = np.frombuffer(b, dtype=np.int64)
-    diff = np.nonzero(x != y)[0]
-    return bool(len(diff)) and bool(x[diff[0]] < y[diff[0]])
+    m = np.transpose(lattice_point_group(lattice, symprec), (0, 2, 1)).astype(float)  # (P,3,3)
+    new_lat = m @ lattice  # (P, 3, 3): the same lattice, rotated
+    f = frac[None] @ np.linalg.inv(m)  # (P, N, 3)
+    t = np.minimum(
+        symprec * np.linalg.norm(np.linalg.inv(new_lat).transpose(0, 2, 1), axis=2), 0.25
+    )
+    fk = f[:, None, :, :] - f[:, origins, None, :]  # (P, K, N, 3)
+    fk = fk - np.floor(fk + t[:, None, None, :])
+    fk[np.abs(fk) <= 1e-10] = 0.0
+    p, k, n = fk.shape[:3]
+    q = np.rint(fk * _KEY_GRID).astype(np.int64).reshape(p * k, n, 3)
+    z = np.broadcast_to(numbers, (p * k, n))
+    # sort the atoms of every candidate by (Z, q0, q1, q2), then take the smallest candidate
+    order = np.lexsort((q[..., 2], q[..., 1], q[..., 0], z), axis=-1)
+    rows = np.arange(p * k)[:, None]
+    keys = np.concatenate([z[rows, order][..., None], q[rows, order]], axis=2).reshape(p * k, -1)
+    best = int(np.lexsort(keys.T[::-1])[0])  # lexsort: last key primary; ties keep the first
+    return new_lat[best // k], fk.reshape(p * k, n, 3)[best]
 
 
 def origin_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Structure]:
