@@ -31,7 +31,7 @@ def run_one(strategy: str, args: argparse.Namespace, root: Path) -> dict:
         graph["cutoff"] = 5.0
     cfg = config_from_dict(
         {
-            "data": {"dataset": "perov5"},
+            "data": {"dataset": "perov5", "n_jobs": 1},
             "graph": graph,
             "model": {"name": "ecn", "options": {"group": "slambda", "width": 64, "layers": 4}},
             "optim": {"batch_size": 64},
