@@ -39,7 +39,9 @@ def test_cpu_bf16_detection_reads_cpu_flags(tmp_path: Path) -> None:
 def test_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
     import ecn.train.precision as prec
 
-    assert resolve_precision("16-mixed", "cpu") == ("16-mixed", "requested")
+    assert resolve_precision("bf16-mixed", "cpu") == ("bf16-mixed", "requested")
+    with pytest.raises(ValueError, match="16-mixed needs a CUDA"):
+        resolve_precision("16-mixed", "cpu")
     monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", "cpu")[0] == "bf16-mixed"
     monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: False)
@@ -48,6 +50,7 @@ def test_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", "gpu")[0] == "bf16-mixed"
     assert resolve_precision("auto", "auto")[0] == "bf16-mixed"
+    assert resolve_precision("16-mixed", "gpu") == ("16-mixed", "requested")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_precision("auto", "cuda")[0] == "32"
 

@@ -60,10 +60,16 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> tuple[str, s
     Args:
         precision: ``auto``, ``32``, ``bf16-mixed`` or ``16-mixed``.
         accelerator: ``run.accelerator`` (``auto``, ``cpu``, ``gpu``, ``cuda``, ...).
+
+    Raises:
+        ValueError: ``16-mixed`` on a CPU (Lightning would silently use bf16-mixed).
     """
+    device = training_device(accelerator)
+    if precision == "16-mixed" and device == "cpu":
+        # Lightning would silently train in bf16-mixed instead (fp16 autocast needs CUDA).
+        raise ValueError("precision 16-mixed needs a CUDA device; on CPU use bf16-mixed or 32")
     if precision != "auto":
         return precision, "requested"
-    device = training_device(accelerator)
     if device == "cuda":
         if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
             return "bf16-mixed", "auto: CUDA device with bf16 support"
