@@ -35,7 +35,7 @@ from ecn.inference import (
     resolve_model_path,
     save_model_file,
 )
-from ecn.nn import MODELS, ModelConfig, model_options
+from ecn.nn import ModelConfig, resolve_options
 from ecn.train.config import TrainConfig, load_config, save_config
 from ecn.train.data import (
     NODE_TARGETS,
@@ -76,15 +76,7 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
     Raises:
         ValueError: an unknown model, an option the model does not take, a bad graph setting.
     """
-    if cfg.model.name not in MODELS:
-        raise ValueError(f"unknown model {cfg.model.name!r}; available: {sorted(MODELS)}")
-    allowed = model_options(cfg.model.name)
-    unknown = sorted(set(cfg.model.options) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"model {cfg.model.name!r} does not take option(s) {unknown}; "
-            f"its options: {sorted(allowed)}"
-        )
+    options = resolve_options(cfg.model.name, cfg.model.options)
     settings = graph_settings_for(cfg)
     precision, why = resolve_precision(str(cfg.run.precision), cfg.run.accelerator)
     if why != "requested":
@@ -92,7 +84,7 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
     resolved = dataclasses.replace(
         cfg,
         graph=dataclasses.asdict(settings),
-        model=dataclasses.replace(cfg.model, options={**allowed, **cfg.model.options}),
+        model=dataclasses.replace(cfg.model, options=options),
         run=dataclasses.replace(cfg.run, precision=precision),
     )
     return resolved, settings
