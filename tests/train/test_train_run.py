@@ -183,6 +183,14 @@ def test_predict_folder_with_broken_files(run_a: Path, cif_folder: Path, runs: P
     )
     got2 = rows(runs / "p2.csv")
     assert [r["id"] for r in got2] == [r["id"] for r in good] + ["bad"] and got2[-1]["error"]
+    # averaged over every atom as origin: with the canonical step on (default) every origin maps
+    # to the same description, so the average matches the one-pass prediction (issue 14: 1e-3)
+    invoke(["predict", str(run_a), str(cif_folder), "--out", str(runs / "p3.csv"), "--average",
+            "origins"])  # fmt: skip
+    got3 = {r["id"]: r for r in rows(runs / "p3.csv")}
+    assert set(got3) == {r["id"] for r in got} and got3["broken"]["error"]
+    for r in good:
+        assert abs(float(got3[r["id"]]["prediction"]) - float(r["prediction"])) < 1e-3
 
 
 def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Path) -> None:
@@ -226,7 +234,7 @@ def test_config_yaml_is_resolved(run_a: Path) -> None:
     fields = {f.name for f in dataclasses.fields(GraphSettings)}
     assert set(cfg["graph"]) == fields
     assert cfg["graph"] == dataclasses.asdict(resolve_graph_settings("ecn", "perov5"))
-    assert cfg["graph"]["strategy"] == "cutoff" and cfg["graph"]["cutoff"] == 5.0  # Perov-5's
+    assert cfg["graph"]["strategy"] == "voronoi_radii"  # Perov-5's default
     assert set(cfg["model"]["options"]) == set(model_options("ecn"))
     assert cfg["model"]["options"]["width"] == 16  # the flag, not the default
     mf = torch.load(run_a / "model.pt", map_location="cpu", weights_only=True)

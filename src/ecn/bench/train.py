@@ -10,7 +10,7 @@ on-disk cache format of ``ecn.graphs.cache``; ``..._by_graph``: every graph of t
 
 Every model (ECN per group and the CGCNN / MEGNet / SchNet baselines) trains on the SAME Perov-5
 crystals, each on the graph it was designed for (``resolve_graph_settings(model, "perov5")``:
-ECN on 5 Å radius supercell graphs, the Perov-5 default; baselines on their own unit-cell
+ECN on the Perov-5 default supercell graphs (Voronoi + radii); baselines on their own unit-cell
 graphs), each built by ``build_model(ModelConfig(...))`` with its default options, with the same
 batches, MSE loss and AdamW. A step is forward + backward + optimiser step on one batch. Steps
 are interleaved round-robin across models, so a busy machine slows all models alike and the
@@ -131,7 +131,8 @@ def step_batch_for(
     strategy: str, batch_size: int = 64, group: str = "slambda", width: int = 128, layers: int = 6
 ) -> tuple[CrystalGraph, nn.Module]:
     """One batch of the first `batch_size` Perov-5 test crystals on ECN's supercell graph with
-    neighbour `strategy` (``"cutoff"``: the 5 Å default; ``"voronoi_radii"``), and a fresh
+    neighbour `strategy` (``"cutoff"``: the authors' 5 Å graph; ``"voronoi_radii"``: the
+    default), and a fresh
     ECN (seed 0) for it: the batch of the step-time targets of issue 12."""
     structures, y = _load_structures(batch_size, "test")
     settings = resolve_graph_settings("ecn", DATASET, {"strategy": strategy})

@@ -199,13 +199,20 @@ def predict_command(
         False, "--average-translations", help="Average over the 8 cell-origin translations."
     ),
     batch_size: int = typer.Option(256, "--batch-size", help="Structures per forward pass."),
+    average: str = typer.Option(
+        "none",
+        "--average",
+        help="Average over equivalent descriptions: none (1 pass), origins (one per atom) or "
+        "full (origins x lattice point-group bases).",
+    ),
 ) -> None:
-    """Predict for CIF inputs; unusable inputs get a row with an error message."""
+    """Predict for CIF / POSCAR / extxyz inputs; unusable inputs get a row with an error."""
     from ecn.inference import Predictor, read_inputs, write_rows
 
     try:
         predictor = Predictor.load(model)
-        rows = predictor.predict_items(read_inputs(paths), average_translations, batch_size)
+        items = read_inputs(paths)
+        rows = predictor.predict_items(items, average_translations, batch_size, average=average)
         write_rows(out, rows)
     except ValueError as exc:
         fail(exc)
