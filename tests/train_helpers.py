@@ -9,6 +9,20 @@ from ecn.train.config import merge_overrides
 
 N_TRAIN, N_VAL, N_TEST = 24, 7, 8
 
+#: What a finished run directory holds.
+RUN_OUTPUTS = (
+    "config.yaml",
+    "model.pt",
+    "metrics.csv",
+    "best.ckpt",
+    "last.ckpt",
+    "predictions_val.csv",
+    "predictions_test.csv",
+    "results.json",
+    "parity.png",
+    "learning_curve.png",
+)
+
 
 def tiny_overrides(data_path: Path, out: Path, **extra: Any) -> dict[str, Any]:
     """Config overrides for a seconds-long run: width 16, 2 layers, 2 epochs, batch 8."""

@@ -16,20 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import N_VAL, tiny_cli_args
-
-EXPECTED = {
-    "config.yaml",
-    "model.pt",
-    "metrics.csv",
-    "best.ckpt",
-    "last.ckpt",
-    "predictions_val.csv",
-    "predictions_test.csv",
-    "results.json",
-    "parity.png",
-    "learning_curve.png",
-}
+from train_helpers import N_VAL, RUN_OUTPUTS, tiny_cli_args
 
 
 def test_ddp_two_cpu_processes(tiny_perov5: Path, tmp_path: Path) -> None:
@@ -48,7 +35,7 @@ def test_ddp_two_cpu_processes(tiny_perov5: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert sorted(p.name for p in parent.iterdir()) == ["ddp"]
-    assert {p.name for p in out.iterdir()} == EXPECTED
+    assert {p.name for p in out.iterdir()} == set(RUN_OUTPUTS)
     res = json.loads((out / "results.json").read_text())
     assert res["device"]["world_size"] == 2 and res["epochs_run"] == 2
     assert res["split_sizes"]["val"] == N_VAL  # no padded duplicates in the evaluation

@@ -18,20 +18,7 @@ import torch
 from typer.testing import CliRunner
 
 from ecn.cli import app
-from train_helpers import N_TEST, N_TRAIN, N_VAL, tiny_cli_args, tiny_overrides
-
-OUTPUTS = (
-    "config.yaml",
-    "model.pt",
-    "metrics.csv",
-    "best.ckpt",
-    "last.ckpt",
-    "predictions_val.csv",
-    "predictions_test.csv",
-    "results.json",
-    "parity.png",
-    "learning_curve.png",
-)
+from train_helpers import N_TEST, N_TRAIN, N_VAL, RUN_OUTPUTS, tiny_cli_args, tiny_overrides
 
 
 def invoke(args: list[str]) -> str:
@@ -63,7 +50,7 @@ def run_a(tiny_perov5: Path, runs: Path) -> Path:
 
 
 def test_train_writes_every_output(run_a: Path) -> None:
-    for name in OUTPUTS:
+    for name in RUN_OUTPUTS:
         assert (run_a / name).is_file() and (run_a / name).stat().st_size > 0, name
     res = json.loads((run_a / "results.json").read_text())
     assert res["split_sizes"] == {"train": N_TRAIN, "val": N_VAL, "test": N_TEST}
