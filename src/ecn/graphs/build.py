@@ -21,7 +21,16 @@ import numpy as np
 import torch
 from pymatgen.core import Structure
 
-from ecn.elements import GROUP, MAX_Z, N_GROUPS, PERIOD, SYMBOLS, hubbard_u_flag
+from ecn.elements import (
+    CGCNN_DIM,
+    GROUP,
+    MAX_Z,
+    N_GROUPS,
+    PERIOD,
+    SYMBOLS,
+    cgcnn_feature_table,
+    hubbard_u_flag,
+)
 from ecn.graphs.canonical import canonical_structure
 from ecn.graphs.graph import CELL_BITS, CrystalGraph
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
@@ -71,6 +80,9 @@ def node_features(
     if settings.node_features == "onehot_z":
         x[rows, z - 1] = 1.0
         col = MAX_Z
+    elif settings.node_features == "cgcnn92":
+        x[:, :CGCNN_DIM] = cgcnn_feature_table()[z]
+        col = CGCNN_DIM
     else:
         x[rows, GROUP[z] - 1] = 1.0
         x[rows, N_GROUPS + PERIOD[z] - 1] = 1.0

@@ -6,11 +6,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from ecn.elements import MAX_Z, N_GROUPS, N_PERIODS
+from ecn.elements import CGCNN_DIM, MAX_Z, N_GROUPS, N_PERIODS
 
 STRATEGIES = ("voronoi_radii", "cutoff", "min_distance")
 CANONICAL = ("unique", "primitive", "off")
-NODE_FEATURES = ("onehot_z", "group_period")
+NODE_FEATURES = ("onehot_z", "group_period", "cgcnn92")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class GraphSettings:
         supercell: build the 8-fold periodic cover (2x2x2 supercell) instead of the unit cell.
         n_gaussians, gaussian_max, gaussian_width: Gaussian edge features
             exp(-(d - mu_k)^2 / w^2), centres evenly spaced on [0, gaussian_max].
-        node_features: ``onehot_z`` (MAX_Z wide) or ``group_period`` (18 + 7 wide).
+        node_features: ``onehot_z`` (MAX_Z wide), ``group_period`` (18 + 7 wide) or
+            ``cgcnn92`` (CGCNN's 92-number atom encoding, ``ecn.elements.cgcnn_feature_table``).
         hubbard_u: append the structure-level Hubbard-U flag as one column.
         cell_onehot: append the one-hot of the cell index a (8 columns; explicit symmetry
             breaking, paper §5). All zeros-but-a=0 for unit-cell graphs.
@@ -87,5 +88,7 @@ class GraphSettings:
     @property
     def node_feature_dim(self) -> int:
         """Width F of the node feature matrix x."""
-        dim = MAX_Z if self.node_features == "onehot_z" else N_GROUPS + N_PERIODS
+        dim = {"onehot_z": MAX_Z, "group_period": N_GROUPS + N_PERIODS, "cgcnn92": CGCNN_DIM}[
+            self.node_features
+        ]
         return dim + int(self.hubbard_u) + (8 if self.cell_onehot else 0)
