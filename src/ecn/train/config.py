@@ -17,6 +17,7 @@ from typing import Any, Union
 import yaml
 
 from ecn._version import __version__
+from ecn.data.registry import get_spec
 from ecn.io import atomic_write
 
 __all__ = [
@@ -45,7 +46,9 @@ class DataConfig:
 
     Attributes:
         dataset: key of ``ecn.data.DATASETS`` (``perov5``, ``cif``, ...).
-        targets: target column(s); one model output per target.
+        targets: target column(s); one model output per target. Empty = the dataset's
+            ``default_target`` (heat_all for Perov-5, e_form for MP, the id_prop column for a
+            CIF folder), filled in when the config is validated.
         path: dataset location override (e.g. a CIF folder); None = the dataset's default.
         train_split / val_split / test_split: split names passed to ``ecn.data.load_split``
             (the "split source": the dataset's own published split by default).
@@ -58,7 +61,7 @@ class DataConfig:
     """
 
     dataset: str = "perov5"
-    targets: list[str] = field(default_factory=lambda: ["heat_all"])
+    targets: list[str] = field(default_factory=list)
     path: str | None = None
     train_split: str = "train"
     val_split: str = "val"
@@ -242,7 +245,7 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
 
 def _validate(cfg: TrainConfig) -> None:
     if not cfg.data.targets:
-        raise ValueError("data.targets must name at least one target")
+        cfg.data.targets = [get_spec(cfg.data.dataset).default_target]
     if cfg.optim.lr <= 0 or cfg.optim.batch_size <= 0 or cfg.optim.epochs <= 0:
         raise ValueError("optim.lr, optim.batch_size and optim.epochs must be positive")
     cfg.run.precision = PRECISION_ALIASES.get(str(cfg.run.precision), str(cfg.run.precision))
