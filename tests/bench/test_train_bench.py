@@ -28,7 +28,7 @@ def test_train_bench_small(tmp_path: Path) -> None:
     assert all(ms > 0 for row in r["step_ms"].values() for ms in row.values())
     assert r["epoch_ratio_vs_cgcnn"]["cgcnn"] == 1.0 and r["epoch_ratio_vs_cgcnn"]["ecn-sn"] > 0
     assert r["epoch_s"]["cgcnn"]["32"] == pytest.approx(r["step_ms"]["cgcnn"]["32"] * 50 / 1e3, 0.1)
-    assert r["cache_bytes_per_structure"]["perov5"] > 1000
+    assert 100 < r["cache_bytes_per_structure"]["perov5"] < 5000  # compact record (issue 12)
     assert len(r["cache_bytes_per_structure_by_graph"]["perov5"]) >= 2
     for row in r["models"].values():
         assert row["graphs_per_s"] > 0 and row["params"] > 0 and row["saved_mb"] > 0

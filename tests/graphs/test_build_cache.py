@@ -8,7 +8,16 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from ecn.elements import MAX_Z
-from ecn.graphs import GraphSettings, build_graph, build_graphs, collate, load_or_build
+from ecn.graphs import (
+    GraphSettings,
+    build_graph,
+    build_graphs,
+    collate,
+    expand,
+    load_or_build,
+    unit_graph,
+)
+from ecn.graphs import cache as cache_mod
 from ecn.graphs.cache import cache_path
 
 
@@ -111,8 +120,10 @@ def test_cache_round_trip(diverse_structures, tmp_path):
     g2, r2 = load_or_build(
         "t", "abc", st, items, n_jobs=1, progress=False, cache_root=tmp_path, stats=stats
     )
-    assert len(calls) == 1 and stats["cached"] and r1 == r2
-    for a, b in zip(g1, g2, strict=False):
+    assert len(calls) == 1 and stats["cached"] and r1 == r2 and len(g1) == len(g2) == 3
+    assert isinstance(g2.columns["dist"], np.memmap)  # the cache is mapped, not read into RAM
+    for a, b in zip(g1, g2, strict=True):
+        ea, eb = expand([a], st), expand([b], st)
         for f in (
             "x",
             "z",
@@ -126,9 +137,14 @@ def test_cache_round_trip(diverse_structures, tmp_path):
             "n_atoms",
             "y",
         ):
-            assert torch.equal(getattr(a, f), getattr(b, f)), f
-        assert a.ids == b.ids and a.supercell == b.supercell
-    # other settings or data -> other file
+            assert torch.equal(getattr(ea, f), getattr(eb, f)), f
+        assert ea.ids == eb.ids and ea.supercell == eb.supercell
+    # the stored record expands to exactly what build_graph gives
+    direct = build_graph(diverse_structures["NaCl"], st, np.array([1.0]), "NaCl")
+    cached = expand([g2[0]], st)
+    assert torch.equal(direct.edge_index, cached.edge_index)
+    assert torch.equal(direct.x, cached.x) and torch.equal(direct.edge_attr, cached.edge_attr)
+    # other settings or data -> other folder
     assert cache_path("t", "abc", GraphSettings(cutoff=4.0), tmp_path) != cache_path(
         "t", "abc", st, tmp_path
     )
@@ -146,11 +162,11 @@ def test_failing_build_leaves_no_cache(diverse_structures, tmp_path, monkeypatch
         load_or_build("t", "abc", st, broken_items, n_jobs=1, progress=False, cache_root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
-    def half_save(obj, fh):
-        fh.write(b"partial")
+    def crash_in_build(*args, **kwargs):
+        kwargs["sink"](unit_graph(diverse_structures["NaCl"], st, id="NaCl"))  # half written
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", half_save)
+    monkeypatch.setattr(cache_mod, "build_units", crash_in_build)
     with pytest.raises(OSError):
         load_or_build(
             "t",

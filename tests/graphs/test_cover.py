@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecn.graphs import GraphSettings, cover_edges, neighbor_list
-from ecn.graphs.build import CELL_BITS
+from ecn.graphs.graph import CELL_BITS
 
 
 def _node_map(unit, sc) -> np.ndarray:

@@ -26,7 +26,6 @@ step (activations), counted with ``torch.autograd.graph.saved_tensors_hooks``.
 
 from __future__ import annotations
 
-import io
 import logging
 import multiprocessing as mp
 import os
@@ -42,8 +41,8 @@ from torch import Tensor, nn
 
 from ecn.bench import write_json
 from ecn.data.registry import load_split
-from ecn.graphs import GraphSettings, build_graph
-from ecn.graphs.cache import pack
+from ecn.graphs import GraphSettings, build_graph, unit_graph
+from ecn.graphs.compact import GraphStore, UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import STRATEGIES
 from ecn.nn import GROUPS, MODELS, ModelConfig, build_model
@@ -252,12 +251,10 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def cache_bytes_per_structure(graphs: list[CrystalGraph]) -> float:
-    """Bytes per structure of `graphs` in the on-disk graph cache format (``ecn.graphs.cache``:
-    ``torch.save`` of ``pack(graphs)``), measured by writing it to memory."""
-    buf = io.BytesIO()
-    torch.save(pack(graphs, [], {}), buf)
-    return buf.getbuffer().nbytes / max(1, len(graphs))
+def cache_bytes_per_structure(units: list[UnitGraph]) -> float:
+    """Bytes per structure of `units` in the on-disk graph cache (``ecn.graphs.cache``: the
+    column files of a `GraphStore`, ids included)."""
+    return GraphStore.from_units(units).nbytes() / max(1, len(units))
 
 
 def _split_size(split: str) -> int:
@@ -337,11 +334,11 @@ def run_train_bench(
             t0 = time.perf_counter()
             batch_cache[key] = _make_batches(structures, y, settings, batch_size, device)
             build_s[name] = time.perf_counter() - t0
-            graphs = [
-                build_graph(st, settings, targets=y[k].numpy(), id=str(k))
+            units = [
+                unit_graph(st, settings, targets=y[k].numpy(), id=str(k))
                 for k, st in enumerate(structures[: min(len(structures), 64)])
             ]
-            cache_bytes[_graph_label(settings)] = cache_bytes_per_structure(graphs)
+            cache_bytes[_graph_label(settings)] = cache_bytes_per_structure(units)
         batches = batch_cache[key]
         torch.manual_seed(seed)
         model = _build_model(name, batches[0].x.shape[1], batches[0].edge_attr.shape[1])

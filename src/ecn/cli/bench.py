@@ -1,4 +1,5 @@
-"""``ecn bench graphs | layers | train``: each prints ratios against a reference of the same run."""
+"""``ecn bench graphs | layers | train | storage``: each measures against a reference of the same
+run (ratios), or reports sizes and peak memory."""
 
 from __future__ import annotations
 
@@ -97,3 +98,35 @@ def train(
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from exc
     console.print(format_table(res), markup=False)
+
+
+@app.command("storage")
+def storage(
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON."),
+    factor: int = typer.Option(10, help="Synthetic dataset = FACTOR x the MP paper train split."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    num_workers: int = typer.Option(2, "--num-workers", help="DataLoader workers."),
+    max_batches: int | None = typer.Option(
+        None, "--max-batches", help="Stop the epoch after N batches (default: a full epoch)."
+    ),
+    threads: int = typer.Option(1, "--threads", help="torch threads in the main process."),
+    mp_limit: int | None = typer.Option(None, "--mp-limit", help="Use only N MP structures."),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="Synthetic store folder."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the synthetic store afterwards."),
+) -> None:
+    """Graph-cache bytes per structure, and one streaming epoch over a synthetic dataset FACTOR x
+    the MP paper training split (strained copies) with its peak memory."""
+    from ecn.bench.storage import format_storage, run_storage_bench
+
+    res = run_storage_bench(
+        factor=factor,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        max_batches=max_batches,
+        threads=threads,
+        work_dir=work_dir,
+        keep=keep,
+        mp_limit=mp_limit,
+    )
+    console.print(format_storage(res), markup=False)
+    _write_json(json_out, res)

@@ -1,13 +1,8 @@
 """ecn.graphs: crystal -> graph (neighbour search, periodic cover, features, batching, cache)."""
 
-from ecn.graphs.build import (
-    build_graph,
-    build_graphs,
-    cover_edges,
-    gaussian_features,
-    node_features,
-)
+from ecn.graphs.build import build_graph, build_graphs, build_units, cover_edges, unit_graph
 from ecn.graphs.cache import load_or_build
+from ecn.graphs.compact import GraphStore, UnitGraph, expand, gaussian_features, node_features
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
 from ecn.graphs.settings import GraphSettings
@@ -15,13 +10,18 @@ from ecn.graphs.settings import GraphSettings
 __all__ = [
     "CrystalGraph",
     "GraphSettings",
+    "GraphStore",
+    "UnitGraph",
     "UnitEdges",
     "build_graph",
     "build_graphs",
+    "build_units",
     "collate",
     "cover_edges",
+    "expand",
     "gaussian_features",
     "load_or_build",
     "neighbor_list",
     "node_features",
+    "unit_graph",
 ]

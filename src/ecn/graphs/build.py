@@ -1,4 +1,4 @@
-"""Structure -> CrystalGraph: periodic cover, node and edge features, batch building.
+"""Structure -> stored record (`UnitGraph`) -> CrystalGraph; building many on all cores.
 
 The supercell graph is never searched on the 2x2x2 supercell: it is the exact 8-fold periodic
 cover of the unit-cell graph (DESIGN.md). Unit edge i <- j with image offset n becomes, for each
@@ -9,30 +9,25 @@ supercells (the "circular padding" of paper §5).
 Every structure first passes the canonical crystal step (`ecn.graphs.canonical`, controlled by
 ``GraphSettings.canonical`` / ``symprec``): the graph is the graph of the canonical description,
 so its ``n_atoms``, ``lattice`` and node order are those of the canonical (primitive) cell.
+
+What is built and stored is the compact record (`ecn.graphs.compact`); the cover and the
+features are made from it by `ecn.graphs.compact.expand`, one batch at a time.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 from pymatgen.core import Structure
 
-from ecn.elements import (
-    CGCNN_DIM,
-    GROUP,
-    MAX_Z,
-    N_GROUPS,
-    PERIOD,
-    SYMBOLS,
-    cgcnn_feature_table,
-    hubbard_u_flag,
-)
+from ecn.elements import SYMBOLS, hubbard_u_flag
 from ecn.graphs.canonical import canonical_structure
-from ecn.graphs.graph import CELL_BITS, CrystalGraph
+from ecn.graphs.compact import UnitGraph, cover_index, expand
+from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
 from ecn.graphs.settings import GraphSettings
 
@@ -40,76 +35,39 @@ logger = logging.getLogger(__name__)
 
 
 def cover_edges(edges: UnitEdges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Supercell edges of the 8-fold periodic cover of a unit-cell graph.
+    """Supercell edges of the 8-fold periodic cover of one unit-cell graph (`cover_index`).
 
     Returns:
         (src, dst, offset, dist): src/dst (8E,) supercell node indices k = a * n_atoms + i,
         offset (8E, 3) the unit-cell image offset of each underlying edge, dist (8E,).
     """
-    n = edges.n_atoms
-    a = np.arange(8)
-    bits = CELL_BITS[a]  # (8, 3)
-    b_bits = (bits[:, None, :] + edges.offset[None, :, :]) % 2  # (8, E, 3)
-    b = 4 * b_bits[..., 0] + 2 * b_bits[..., 1] + b_bits[..., 2]
-    dst = (a[:, None] * n + edges.dst[None, :]).ravel()
-    src = (b * n + edges.src[None, :]).ravel()
-    offset = np.broadcast_to(edges.offset, (8,) + edges.offset.shape).reshape(-1, 3)
-    dist = np.broadcast_to(edges.dist, (8, edges.num_edges)).ravel()
-    return src, dst, offset.copy(), dist.copy()
+    ix = cover_index(
+        torch.tensor([edges.n_atoms]),
+        torch.tensor([edges.num_edges]),
+        torch.from_numpy(edges.src.astype(np.int64)),
+        torch.from_numpy(edges.dst.astype(np.int64)),
+        torch.from_numpy(edges.offset.astype(np.int64)),
+        supercell=True,
+    )
+    ue = ix["unit_edge"].numpy()
+    return ix["src"].numpy(), ix["dst"].numpy(), edges.offset[ue].copy(), edges.dist[ue].copy()
 
 
-def gaussian_features(dist: np.ndarray, settings: GraphSettings) -> np.ndarray:
-    """exp(-(d - mu_k)^2 / w^2) with K centres evenly spaced on [0, gaussian_max]: (E, K)."""
-    mu = np.linspace(0.0, settings.gaussian_max, settings.n_gaussians)
-    return np.exp(-((dist[:, None] - mu[None, :]) ** 2) / settings.gaussian_width**2)
-
-
-def node_features(
-    z: np.ndarray, cell: np.ndarray, settings: GraphSettings, hubbard: bool = False
-) -> np.ndarray:
-    """Node features [atom encoding, Hubbard-U flag?, onehot(cell)?]: (N, node_feature_dim).
-
-    Args:
-        z: (N,) atomic numbers 1..MAX_Z.
-        cell: (N,) cell index a in 0..7.
-        hubbard: the structure-level +U flag (broadcast to every atom, paper §8).
-    """
-    n = len(z)
-    x = np.zeros((n, settings.node_feature_dim), dtype=np.float32)
-    rows = np.arange(n)
-    if settings.node_features == "onehot_z":
-        x[rows, z - 1] = 1.0
-        col = MAX_Z
-    elif settings.node_features == "cgcnn92":
-        x[:, :CGCNN_DIM] = cgcnn_feature_table()[z]
-        col = CGCNN_DIM
-    else:
-        x[rows, GROUP[z] - 1] = 1.0
-        x[rows, N_GROUPS + PERIOD[z] - 1] = 1.0
-        col = N_GROUPS + 7
-    if settings.hubbard_u:
-        x[:, col] = float(hubbard)
-        col += 1
-    if settings.cell_onehot:
-        x[rows, col + cell] = 1.0
-    return x
-
-
-def build_graph(
+def unit_graph(
     structure: Structure,
     settings: GraphSettings | None = None,
     targets: np.ndarray | None = None,
     id: str = "",
     edges: UnitEdges | None = None,
-) -> CrystalGraph:
-    """One crystal graph (supercell cover when ``settings.supercell``, else the unit cell).
+) -> UnitGraph:
+    """The stored record of one crystal: its canonical description's unit-cell graph.
 
     Args:
         structure: ordered, 3D-periodic structure; it passes `canonical_structure` first (unless
             `edges` is given).
         settings: graph settings.
-        targets: (T,) targets (NaN allowed) -> y of shape (1, T); None -> (1, 0).
-        id: material id stored in ``ids``.
+        targets: (T,) targets (NaN allowed); None -> no targets.
+        id: material id.
         edges: precomputed unit-cell edges (skips the canonical step and the neighbour search):
             then `structure` must be the structure they were searched on, i.e. already
             ``canonical_structure(structure, settings.canonical, settings.symprec)``.
@@ -121,81 +79,63 @@ def build_graph(
     if edges is None:
         structure = canonical_structure(structure, settings.canonical, settings.symprec)
         edges = neighbor_list(structure, settings)
-    z_unit = np.asarray(structure.atomic_numbers, dtype=np.int64)
-    n = edges.n_atoms
-    if settings.supercell:
-        src, dst, offset, dist = cover_edges(edges)
-        cell = np.repeat(np.arange(8), n)
-        atom = np.tile(np.arange(n), 8)
-    else:
-        src, dst, offset, dist = edges.src, edges.dst, edges.offset, edges.dist
-        cell = np.zeros(n, dtype=np.int64)
-        atom = np.arange(n)
-    z = z_unit[atom]
-    hub = (
-        hubbard_u_flag({SYMBOLS[int(k)] for k in np.unique(z_unit)})
-        if settings.hubbard_u
-        else False
-    )
-    y = np.zeros((1, 0)) if targets is None else np.asarray(targets, dtype=float).reshape(1, -1)
-    n_nodes, n_edges = len(z), len(src)
-    return CrystalGraph(
-        x=torch.from_numpy(node_features(z, cell, settings, hub)),
-        z=torch.from_numpy(z),
-        cell=torch.from_numpy(cell.astype(np.int64)),
-        atom=torch.from_numpy(atom.astype(np.int64)),
-        edge_index=torch.from_numpy(np.stack([src, dst]).astype(np.int64)),
-        edge_dist=torch.from_numpy(dist.astype(np.float32)),
-        edge_offset=torch.from_numpy(offset.astype(np.int64)),
-        edge_attr=torch.from_numpy(gaussian_features(dist, settings).astype(np.float32)),
-        lattice=torch.from_numpy(np.asarray(structure.lattice.matrix, dtype=np.float32)[None]),
-        n_atoms=torch.tensor([n], dtype=torch.long),
-        y=torch.from_numpy(y.astype(np.float32)),
-        batch=torch.zeros(n_nodes, dtype=torch.long),
-        edge_batch=torch.zeros(n_edges, dtype=torch.long),
-        ids=[id],
-        supercell=settings.supercell,
+    z = np.asarray(structure.atomic_numbers, dtype=np.int64)
+    return UnitGraph.make(
+        id=id,
+        z=z,
+        frac=structure.frac_coords,
+        src=edges.src,
+        dst=edges.dst,
+        offset=edges.offset,
+        dist=edges.dist,
+        lattice=structure.lattice.matrix,
+        y=targets,
+        hubbard=hubbard_u_flag({SYMBOLS[int(k)] for k in np.unique(z)}),
     )
 
 
-def _to_arrays(graph: CrystalGraph) -> dict:
-    """Tensors -> numpy arrays for the trip back from a worker process.
+def build_graph(
+    structure: Structure,
+    settings: GraphSettings | None = None,
+    targets: np.ndarray | None = None,
+    id: str = "",
+    edges: UnitEdges | None = None,
+) -> CrystalGraph:
+    """One crystal graph (supercell cover when ``settings.supercell``, else the unit cell):
+    ``expand([unit_graph(...)])``, the same code path a training batch takes.
 
-    Why: torch pickles tensors between processes as shared-memory file handles; a full dataset
-    (thousands of graphs x 13 tensors) exhausts the open-file limit ("received 0 items of
-    ancdata") and the pool hangs. Plain arrays travel through the pipe by value.
+    Arguments as `unit_graph`; ``y`` has shape (1, T), (1, 0) without targets.
     """
-    return {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in vars(graph).items()}
-
-
-def _from_arrays(fields: dict) -> CrystalGraph:
-    return CrystalGraph(
-        **{k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
-    )
+    settings = settings or GraphSettings()
+    return expand([unit_graph(structure, settings, targets, id, edges)], settings)
 
 
 def _build_one(
     args: tuple[str, Structure, np.ndarray | None, GraphSettings],
-) -> tuple[str, dict | None, str, int]:
-    """Worker: (id, graph as arrays or None, rejection reason, isolated atoms). Never raises."""
+) -> tuple[str, UnitGraph | None, str, int]:
+    """Worker: (id, record or None, rejection reason, isolated atoms). Never raises.
+
+    Records are numpy arrays, which travel through the pipe by value (torch tensors would be
+    sent as shared-memory file handles and exhaust the open-file limit on a full dataset).
+    """
     mid, structure, targets, settings = args
     try:
         structure = canonical_structure(structure, settings.canonical, settings.symprec)
         edges = neighbor_list(structure, settings)
-        graph = build_graph(structure, settings, targets, mid, edges=edges)
-        return mid, _to_arrays(graph), "", edges.n_isolated
+        return mid, unit_graph(structure, settings, targets, mid, edges=edges), "", edges.n_isolated
     except Exception as exc:  # noqa: BLE001 - one bad structure must not abort the batch
         return mid, None, f"graph building failed: {type(exc).__name__}: {exc}", 0
 
 
-def build_graphs(
+def build_units(
     items: Iterable[tuple[str, Structure, np.ndarray | None]],
     settings: GraphSettings | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
     stats: dict | None = None,
-) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
-    """Build graphs for many structures on all cores, with a progress bar.
+    sink: Callable[[UnitGraph], None] | None = None,
+) -> tuple[list[UnitGraph], list[tuple[str, str]]]:
+    """Build the records of many structures on all cores, with a progress bar.
 
     Args:
         items: (id, structure, targets) triples.
@@ -204,15 +144,21 @@ def build_graphs(
         progress: show a rich progress bar.
         stats: if given, filled with ``n_isolated_structures`` and ``n_isolated_atoms`` (atoms
             that needed the nearest-neighbour fallback).
+        sink: called with each record in input order instead of collecting them (streaming
+            into a `StoreWriter`); the returned list is then empty.
 
     Returns:
-        (graphs in input order without the rejected ones, [(id, reason)] rejections).
+        (records in input order without the rejected ones, [(id, reason)] rejections).
     """
     settings = settings or GraphSettings()
-    work = [(mid, s, t, settings) for mid, s, t in items]
+    items = items if isinstance(items, Sequence) else list(items)
+    n_work = len(items)
+    work = ((mid, s, t, settings) for mid, s, t in items)
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else max(1, int(n_jobs))
-    n_jobs = min(n_jobs, max(1, len(work) // 64))
-    results: list[tuple[str, dict | None, str, int]] = []
+    n_jobs = min(n_jobs, max(1, n_work // 64))
+    units: list[UnitGraph] = []
+    rejected: list[tuple[str, str]] = []
+    n_iso_atoms = n_iso_structs = n_done = 0
     bar = None
     pool = None
     if progress:
@@ -228,7 +174,7 @@ def build_graphs(
             TextColumn("graphs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
         )
         bar.start()
-        task = bar.add_task("graphs", total=len(work))
+        task = bar.add_task("graphs", total=n_work)
     try:
         if n_jobs == 1:
             it: Iterable = map(_build_one, work)
@@ -237,8 +183,16 @@ def build_graphs(
 
             pool = mp.get_context("spawn" if os.name == "nt" else "fork").Pool(n_jobs)
             it = pool.imap(_build_one, work, chunksize=32)
-        for res in it:
-            results.append(res)
+        for mid, u, reason, n_iso in it:
+            n_done += 1
+            if u is None:
+                rejected.append((mid, reason))
+            elif sink is not None:
+                sink(u)
+            else:
+                units.append(u)
+            n_iso_atoms += n_iso
+            n_iso_structs += n_iso > 0
             if bar is not None:
                 bar.advance(task)
         if pool is not None:
@@ -250,22 +204,29 @@ def build_graphs(
             pool.terminate()
         if bar is not None:
             bar.stop()
-    graphs = [_from_arrays(g) for _, g, _, _ in results if g is not None]
-    rejected = [(mid, reason) for mid, g, reason, _ in results if g is None]
-    n_iso_atoms = sum(k for *_, k in results)
-    n_iso_structs = sum(1 for *_, k in results if k > 0)
     if n_iso_structs:
         logger.warning(
             "%d of %d structures had atoms without neighbours (%d atoms); they got their "
             "nearest neighbour(s)",
             n_iso_structs,
-            len(results),
+            n_done,
             n_iso_atoms,
         )
     if rejected:
-        logger.warning(
-            "rejected %d of %d structures while building graphs", len(rejected), len(results)
-        )
+        logger.warning("rejected %d of %d structures while building graphs", len(rejected), n_done)
     if stats is not None:
         stats.update(n_isolated_structures=n_iso_structs, n_isolated_atoms=n_iso_atoms)
-    return graphs, rejected
+    return units, rejected
+
+
+def build_graphs(
+    items: Iterable[tuple[str, Structure, np.ndarray | None]],
+    settings: GraphSettings | None = None,
+    n_jobs: int | None = None,
+    progress: bool = True,
+    stats: dict | None = None,
+) -> tuple[list[CrystalGraph], list[tuple[str, str]]]:
+    """`build_units`, each record expanded to its own `CrystalGraph` (small sets, tests)."""
+    settings = settings or GraphSettings()
+    units, rejected = build_units(items, settings, n_jobs, progress, stats)
+    return [expand([u], settings) for u in units], rejected

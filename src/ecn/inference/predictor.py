@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ecn.data.validate import BadInput, parse_cif, structure_problem
-from ecn.graphs import build_graph
+from ecn.graphs import GraphStore, build_graph, expand
 from ecn.graphs.canonical import basis_descriptions, canonical_structure, origin_descriptions
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import GraphSettings
@@ -88,17 +88,29 @@ def translate_cells(graph: CrystalGraph, t: int, cols: slice) -> CrystalGraph:
 @torch.no_grad()
 def predict_graphs(
     model: PropertyModel,
-    graphs: Sequence[CrystalGraph],
+    graphs: Sequence[CrystalGraph] | GraphStore,
     batch_size: int = 256,
     average_translations: bool = False,
+    settings: GraphSettings | None = None,
 ) -> np.ndarray:
-    """(G, T) predictions in original units (node-level: (N_total, T)); one process, no padding."""
+    """(G, T) predictions in original units (node-level: (N_total, T)); one process, no padding.
+
+    `graphs` are expanded graphs, or stored records (a `GraphStore`), which are expanded batch by
+    batch with `settings`.
+    """
     model.eval()
     device = next(model.parameters()).device
     outs = []
     warned = False
+    stored = isinstance(graphs, GraphStore)
+    if stored and settings is None:
+        raise ValueError("predicting from a GraphStore needs its graph settings")
     for start in range(0, len(graphs), batch_size):
-        batch = collate(graphs[start : start + batch_size]).to(device)
+        if stored:
+            chunk = [graphs[k] for k in range(start, min(start + batch_size, len(graphs)))]
+            batch = expand(chunk, settings, device)  # type: ignore[arg-type]
+        else:
+            batch = collate(graphs[start : start + batch_size]).to(device)  # type: ignore[arg-type]
         cols = cell_onehot_columns(batch) if average_translations else None
         if average_translations and cols is None and not warned:
             logger.warning("average_translations: graphs have no cell one-hot; nothing to average")

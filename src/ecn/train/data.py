@@ -21,21 +21,22 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ecn.data import LoadedSplit, get_spec, load_split
 from ecn.data.checksums import combine
 from ecn.elements import GROUP
-from ecn.graphs import GraphSettings, build_graphs, load_or_build
-from ecn.graphs.graph import CrystalGraph, collate
+from ecn.graphs import GraphSettings, GraphStore, build_units, expand, load_or_build
+from ecn.graphs.compact import Expander
+from ecn.graphs.graph import CrystalGraph
 from ecn.nn.graph_settings import resolve_graph_settings
-from ecn.symmetry import attach_orbit_maps
+from ecn.symmetry import lattice_orbit_maps
 from ecn.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "NODE_TARGETS",
     "CrystalDataModule",
-    "GraphDataset",
     "PreparedData",
     "UnpaddedShardSampler",
     "build_split_graphs",
@@ -61,19 +61,6 @@ def _synthetic_group(graph: CrystalGraph) -> torch.Tensor:
 NODE_TARGETS: dict[str, Callable[[CrystalGraph], torch.Tensor]] = {
     "synthetic_group": _synthetic_group,
 }
-
-
-class GraphDataset(Dataset):
-    """A list of ``CrystalGraph`` as a map-style dataset."""
-
-    def __init__(self, graphs: Sequence[CrystalGraph]) -> None:
-        self.graphs = list(graphs)
-
-    def __len__(self) -> int:
-        return len(self.graphs)
-
-    def __getitem__(self, idx: int) -> CrystalGraph:
-        return self.graphs[idx]
 
 
 class UnpaddedShardSampler(Sampler[int]):
@@ -97,9 +84,13 @@ class UnpaddedShardSampler(Sampler[int]):
 
 @dataclass
 class PreparedData:
-    """Graphs of every split plus what the results file reports about them."""
+    """The stored records of every split plus what the results file reports about them.
 
-    graphs: dict[str, list[CrystalGraph]]
+    ``graphs[split]`` is a `GraphStore` (memory-mapped when it comes from the cache); batches
+    are expanded from it by ``ecn.graphs.compact.expand`` with ``settings``.
+    """
+
+    graphs: dict[str, GraphStore]
     targets: list[str]
     task: str  # "regression" | "classification"
     units: list[str]
@@ -114,13 +105,11 @@ class PreparedData:
 
     @property
     def in_dim(self) -> int:
-        g = next(g for gs in self.graphs.values() for g in gs)
-        return int(g.x.shape[1])
+        return self.settings.node_feature_dim
 
     @property
     def edge_dim(self) -> int:
-        g = next(g for gs in self.graphs.values() for g in gs)
-        return int(g.edge_attr.shape[1])
+        return self.settings.n_gaussians
 
 
 # --- targets and graph settings ------------------------------------------------------------------
@@ -152,8 +141,8 @@ def graph_settings_for(cfg: TrainConfig) -> GraphSettings:
 
 def build_split_graphs(
     cfg: TrainConfig, split: str, settings: GraphSettings, progress: bool = False
-) -> tuple[list[CrystalGraph], LoadedSplit, int]:
-    """Load one split and build its graphs. Returns (graphs, LoadedSplit, n_rejected_graphs).
+) -> tuple[GraphStore, LoadedSplit, int]:
+    """Load one split and build (or load) its records. Returns (store, LoadedSplit, n_rejected).
 
     ``split`` is one of train/val/test (mapped through ``cfg.data.*_split``).
     """
@@ -193,28 +182,22 @@ def build_split_graphs(
             items,
             n_jobs=cfg.data.n_jobs,
             progress=progress,
+            n_targets=len(names),
         )
     else:
-        graphs, rejected = build_graphs(
-            items(), settings, n_jobs=cfg.data.n_jobs, progress=progress
-        )
-    graphs = select_targets(graphs, [names.index(t) for t in targets])
+        units, rejected = build_units(items(), settings, n_jobs=cfg.data.n_jobs, progress=progress)
+        graphs = GraphStore.from_units(units)
+    graphs = graphs.with_y(graphs.targets[:, [names.index(t) for t in targets]])
     n_rej = len(loaded.rejected) + len(rejected)
     if n_rej:
         logger.info("%s: %d structure(s) rejected (unreadable or graph failed)", split, n_rej)
-    return list(graphs), loaded, n_rej
+    return graphs, loaded, n_rej
 
 
-def select_targets(graphs: Sequence[CrystalGraph], columns: list[int]) -> list[CrystalGraph]:
-    """The same graphs with ``y`` reduced to ``columns`` (tensors other than ``y`` are shared)."""
-    idx = torch.tensor(columns, dtype=torch.long)
-    return [replace(g, y=g.y.index_select(1, idx)) for g in graphs]
-
-
-def drop_nan_targets(graphs: Sequence[CrystalGraph]) -> tuple[list[CrystalGraph], int]:
-    """Drop graphs whose selected target(s) contain NaN; returns (kept, n_dropped)."""
-    kept = [g for g in graphs if not bool(torch.isnan(g.y).any())]
-    return kept, len(graphs) - len(kept)
+def drop_nan_targets(graphs: GraphStore) -> tuple[GraphStore, int]:
+    """Drop records whose selected target(s) contain NaN; returns (kept, n_dropped)."""
+    keep = np.flatnonzero(~np.isnan(graphs.targets).any(axis=1))
+    return graphs.subset(keep), len(graphs) - len(keep)
 
 
 def prepare_data(
@@ -240,7 +223,8 @@ def prepare_data(
                 "%s: dropped %d structure(s) with NaN target %s", split, n_nan, cfg.data.targets
             )
         if cfg.model.options.get("group") == "glambda":
-            attach_orbit_maps(graphs)
+            maps = lattice_orbit_maps(torch.from_numpy(np.ascontiguousarray(graphs.lattices)))
+            graphs = graphs.with_orbit_maps(maps.numpy())
         if not graphs:
             raise ValueError(f"split '{split}' has no usable structures")
         out.graphs[split] = graphs
@@ -251,19 +235,30 @@ def prepare_data(
         out.source_note = loaded.source_note or out.source_note
     if "train" in out.graphs:
         out.target_mean, out.target_std = target_stats(
-            out.graphs["train"], task, cfg.data.node_target
+            out.graphs["train"], task, cfg.data.node_target, settings
         )
     return out
 
 
+def node_target_values(
+    graphs: GraphStore, node_target: str, settings: GraphSettings
+) -> torch.Tensor:
+    """(N_total, 1) per-node target of every expanded graph of `graphs`, in batch order."""
+    fn = NODE_TARGETS[node_target]
+    return torch.cat([fn(expand([u], settings)) for u in graphs])
+
+
 def target_stats(
-    graphs: Sequence[CrystalGraph], task: str, node_target: str | None = None
+    graphs: GraphStore,
+    task: str,
+    node_target: str | None = None,
+    settings: GraphSettings | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean/std per target on the TRAIN split (std floored so constant targets stay finite)."""
     if node_target is not None:
-        y = torch.cat([NODE_TARGETS[node_target](g) for g in graphs])
+        y = node_target_values(graphs, node_target, settings or GraphSettings())
     else:
-        y = torch.cat([g.y for g in graphs]).float()
+        y = torch.from_numpy(np.ascontiguousarray(graphs.targets)).float()
     if task == "classification":
         return torch.zeros(y.shape[1]), torch.ones(y.shape[1])
     mean = y.mean(0)
@@ -276,18 +271,20 @@ def target_stats(
 
 
 def make_loader(
-    graphs: Sequence[CrystalGraph],
+    graphs: GraphStore,
+    settings: GraphSettings,
     batch_size: int,
     num_workers: int = 0,
     sampler: Sampler | None = None,
 ) -> DataLoader:
-    """Deterministic DataLoader over graphs (order = sampler order, else dataset order)."""
+    """Deterministic DataLoader over stored records (order = sampler order, else store order);
+    each batch is expanded (cover, features) by the collate function, in the worker."""
     return DataLoader(
-        GraphDataset(graphs),
+        graphs,  # type: ignore[arg-type]  # a Sequence: __len__ + __getitem__
         batch_size=batch_size,
         shuffle=False,
         sampler=sampler,
-        collate_fn=collate,
+        collate_fn=Expander(settings),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
@@ -326,19 +323,27 @@ class CrystalDataModule(pl.LightningDataModule):
         # DistributedSampler even for one process: its permutation depends only on (seed, epoch),
         # and Lightning calls set_epoch, so a resumed run shuffles like an uninterrupted one.
         sampler = DistributedSampler(
-            GraphDataset(self.data.graphs["train"]),
+            self.data.graphs["train"],  # type: ignore[arg-type]
             num_replicas=world,
             rank=rank,
             shuffle=True,
             seed=self.seed,
         )
-        return make_loader(self.data.graphs["train"], self.batch_size, self.num_workers, sampler)
+        return make_loader(
+            self.data.graphs["train"],
+            self.data.settings,
+            self.batch_size,
+            self.num_workers,
+            sampler,
+        )
 
     def _eval_loader(self, split: str) -> DataLoader:
         world, rank = self._world()
         graphs = self.data.graphs[split]
         sampler = UnpaddedShardSampler(len(graphs), world, rank) if world > 1 else None
-        return make_loader(graphs, self.eval_batch_size, self.num_workers, sampler)
+        return make_loader(
+            graphs, self.data.settings, self.eval_batch_size, self.num_workers, sampler
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")

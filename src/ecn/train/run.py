@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, Timer
 from lightning.pytorch.strategies import DDPStrategy
@@ -42,6 +43,7 @@ from ecn.train.data import (
     CrystalDataModule,
     PreparedData,
     graph_settings_for,
+    node_target_values,
     prepare_data,
 )
 from ecn.train.metrics import classification_metrics, regression_metrics
@@ -262,15 +264,16 @@ def evaluate_split(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics + arrays (ids, y, pred) of one split, single process over the whole split."""
     graphs = data.graphs[split]
-    pred = predict_graphs(model, graphs, batch_size, average_translations)
+    pred = predict_graphs(model, graphs, batch_size, average_translations, data.settings)
     node_target = model.targets.node_target
     if node_target is not None:
-        y = torch.cat([NODE_TARGETS[node_target](g) for g in graphs]).double().numpy()
-        ids = [g.ids[0] if g.ids else "" for g in graphs for _ in range(g.num_nodes)]
-        node = [k for g in graphs for k in range(g.num_nodes)]
+        y = node_target_values(graphs, node_target, data.settings).double().numpy()
+        sizes = [len(u.z) * (8 if data.settings.supercell else 1) for u in graphs]
+        ids = [u.id for u, n in zip(graphs, sizes, strict=True) for _ in range(n)]
+        node = [k for n in sizes for k in range(n)]
     else:
-        y = torch.cat([g.y for g in graphs]).double().numpy()
-        ids = [i for g in graphs for i in g.ids]
+        y = graphs.targets.astype(np.float64)
+        ids = graphs.view_ids
         node = None
     if data.task == "classification":
         metrics: dict[str, Any] = classification_metrics(y[:, 0], pred[:, 0])
