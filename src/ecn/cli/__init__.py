@@ -1,4 +1,5 @@
-"""Command-line interface: ``ecn data | train | evaluate | predict | bench | symmetry | check``.
+"""Command-line interface: ``ecn data | train | evaluate | predict | models | bench | symmetry |
+check``.
 
 Thin on purpose (schnetpack style): each command parses flags, calls one library function that
 returns a value or a report object, and prints it. Heavy imports (torch, Lightning, pymatgen)
@@ -11,7 +12,7 @@ import logging
 
 import typer
 
-from ecn.cli import bench, check, data, experiments, symmetry, train
+from ecn.cli import bench, check, data, experiments, models, symmetry, train
 
 app = typer.Typer(
     help="Equivariant crystal networks: train, evaluate and predict.", no_args_is_help=True
@@ -29,6 +30,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 train.register(app)
 experiments.register(app)
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.add_typer(symmetry.app, name="symmetry")
 app.add_typer(check.app, name="check")

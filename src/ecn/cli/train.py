@@ -190,9 +190,14 @@ def evaluate_command(
 
 
 def predict_command(
-    model: Path = typer.Argument(..., help="Run directory, model.pt or .ckpt file."),
-    paths: list[Path] = typer.Argument(
-        ..., help="CIF files, folders of CIFs, or CSVs with a cif column."
+    args: list[str] = typer.Argument(
+        ...,
+        metavar="[MODEL] INPUTS...",
+        help="Without --model: a run directory, model.pt, .ckpt or pretrained model name, then "
+        "the inputs. Inputs: CIF / POSCAR / extxyz files, folders, or CSVs with a cif column.",
+    ),
+    model_name: str | None = typer.Option(
+        None, "--model", "-m", help="Pretrained model name (`ecn models`) or model path."
     ),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="Output CSV."),
     average_translations: bool = typer.Option(
@@ -209,9 +214,12 @@ def predict_command(
     """Predict for CIF / POSCAR / extxyz inputs; unusable inputs get a row with an error."""
     from ecn.inference import Predictor, read_inputs, write_rows
 
+    model, inputs = (model_name, args) if model_name is not None else (args[0], args[1:])
+    if not inputs:
+        fail(ValueError("no inputs given (CIF files or folders after the model)"))
     try:
         predictor = Predictor.load(model)
-        items = read_inputs(paths)
+        items = read_inputs([Path(p) for p in inputs])
         rows = predictor.predict_items(items, average_translations, batch_size, average=average)
         write_rows(out, rows)
     except ValueError as exc:

@@ -29,6 +29,9 @@ class DatasetSpec:
         splits: split names `load_split` accepts.
         loader: `(split, limit, path, required=, verify=, use_cache=) -> LoadedSplit`.
         needs_path: the dataset has no default location (e.g. a user's CIF folder).
+        notes: caveats (units, curation) for results files.
+        licence: the terms the data is published under, as the source states them (model
+            cards of pretrained models quote it).
     """
 
     name: str
@@ -40,6 +43,7 @@ class DatasetSpec:
     loader: Callable[..., LoadedSplit]
     needs_path: bool = False
     notes: str = ""
+    licence: str = ""
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -99,6 +103,10 @@ DATASETS: dict[str, DatasetSpec] = {
             "formation of the entire 5-atom perovskite cell, in eV'; matminer says 'eV'. The "
             "ECN paper and CDVAE do not state a unit. Divide by 5 for eV/atom."
         ),
+        licence=(
+            "CSV files from txie-93/cdvae (MIT licence); data: Castelli et al., Energy Environ. "
+            "Sci. 5, 9034 (2012), Computational Materials Repository"
+        ),
     ),
     "castelli": DatasetSpec(
         name="castelli",
@@ -117,6 +125,7 @@ DATASETS: dict[str, DatasetSpec] = {
         graph_defaults={"strategy": "cutoff", "cutoff": 5.0},
         splits=castelli.SPLITS,
         loader=castelli.load,
+        licence="matminer dataset export (BSD licence) of Castelli et al. (2012)",
     ),
     "cif": DatasetSpec(
         name="cif",
@@ -129,6 +138,7 @@ DATASETS: dict[str, DatasetSpec] = {
         needs_path=True,
         notes="Target names come from the file (target, or target_0.. / a header row); "
         "units are unknown.",
+        licence="the user's own data",
     ),
     "mp": DatasetSpec(
         name=mp.NAME,
@@ -139,6 +149,10 @@ DATASETS: dict[str, DatasetSpec] = {
         splits=mp.SPLITS,
         loader=mp.load,
         notes=mp.NOTES,
+        licence=(
+            "Materials Project data (CC BY 4.0), via the kdmsit/MEGNet folder; cite the "
+            "Materials Project (Jain et al., APL Mater. 1, 011002 (2013))"
+        ),
     ),
 }
 

@@ -82,15 +82,24 @@ def save_model_file(
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """A run directory -> its ``model.pt`` (else ``best.ckpt``, else ``last.ckpt``)."""
+    """A run directory -> its ``model.pt`` (else ``best.ckpt``, else ``last.ckpt``); a name of a
+    shipped pretrained model (``ecn models``) -> its verified file; a file -> itself."""
     p = Path(path)
+    if not p.exists() and p.name == str(path):
+        from ecn.inference.pretrained import list_models, pretrained_path
+
+        if any(m["name"] == str(path) for m in list_models()):
+            return pretrained_path(str(path))
     if p.is_dir():
         for name in (MODEL_FILE, "best.ckpt", "last.ckpt"):
             if (p / name).is_file():
                 return p / name
         raise ValueError(f"no {MODEL_FILE}, best.ckpt or last.ckpt in run directory {p}")
     if not p.is_file():
-        raise ValueError(f"model file not found: {p}")
+        raise ValueError(
+            f"model file not found: {p} (not a run directory, a model file or a pretrained "
+            "model name; `ecn models` lists those)"
+        )
     return p
 
 

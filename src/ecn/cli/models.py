@@ -1,0 +1,63 @@
+"""``ecn models``: the pretrained models shipped in the package; ``ecn models package``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ecn.cli.common import console, fail
+
+app = typer.Typer(
+    help="Pretrained models shipped with ecn (use a name with `ecn predict --model NAME`).",
+    invoke_without_command=True,
+)
+
+
+def _fmt_metrics(entry: dict) -> str:
+    test = entry.get("test", {})
+    keys = [k for k in ("mae", "rmse", "r2", "accuracy", "roc_auc") if k in test]
+    return ", ".join(f"{k} {test[k]:.4g}" for k in keys)
+
+
+@app.callback()
+def list_command(ctx: typer.Context) -> None:
+    """List the pretrained models: name, target (unit), model, test metrics, size."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ecn.inference.pretrained import PRETRAINED_DIR, list_models
+
+    models = list_models()
+    if not models:
+        console.print(f"no pretrained models installed in {PRETRAINED_DIR}", markup=False)
+        return
+    for m in models:
+        console.print(
+            f"{m['name']}: {m['target']} ({m['unit'] or 'no unit'}), {m['model']}, "
+            f"{m['dataset']} test {_fmt_metrics(m)}, {m['bytes'] / 1e6:.1f} MB; card: "
+            f"{PRETRAINED_DIR / m['card']}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@app.command("package")
+def package_command(
+    run: Path = typer.Argument(..., help="Finished run directory (model.pt, results.json)."),
+    name: str = typer.Option(..., "--name", help="Model name, e.g. perov5-heat_all."),
+    slice_n: int = typer.Option(200, "--slice", help="Test structures for the slice check."),
+    root: Path | None = typer.Option(None, "--root", help="Registry folder (default: package)."),
+) -> None:
+    """Ship a run as pretrained model NAME: copy its model.pt, write card and registry entry."""
+    from ecn.inference.pretrained import package_model
+
+    try:
+        entry = package_model(run, name, root=root, slice_n=slice_n)
+    except (ValueError, OSError, KeyError) as exc:
+        fail(exc)
+    sl = entry["slice"]
+    console.print(
+        f"packaged {name}: {entry['bytes']} bytes, sha256 {entry['sha256'][:12]}..., slice "
+        f"{sl['metric']} {sl['value']:.5f} on {sl['n']} {sl['split']} structures",
+        markup=False,
+    )

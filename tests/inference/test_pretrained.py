@@ -1,0 +1,90 @@
+"""Pretrained models by name (issue 13): packaging a run, checksums, name resolution, and every
+shipped model reproducing the slice metric its card promises."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import ecn
+from ecn.cli import app
+from ecn.inference import pretrained
+from ecn.inference.pretrained import list_models, package_model, pretrained_path, slice_metric
+from ecn.train.config import load_config
+from ecn.train.run import train
+from train_helpers import tiny_overrides
+
+SHIPPED = list_models()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_perov5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pt") / "run"
+    return train(load_config(None, tiny_overrides(tiny_perov5, out)))
+
+
+def test_package_writes_card_registry_and_checks_the_checksum(tiny_run, tmp_path, monkeypatch):
+    root = tmp_path / "pretrained"
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root)
+    entry = package_model(tiny_run, "tiny-heat_all", root=root, slice_n=5)
+    res = json.loads((tiny_run / "results.json").read_text())
+    assert entry["test"]["mae"] == pytest.approx(res["metrics"]["test"]["mae"])
+    assert entry["slice"]["n"] == 5 and entry["slice"]["metric"] == "mae"
+    card = (root / "tiny-heat_all.md").read_text()
+    assert f"{res['metrics']['test']['mae']:.4g}" in card and entry["sha256"] in card
+    assert "MIT" in card and "stopped by max_epochs" in card and "Converged:** no" in card
+    assert [m["name"] for m in list_models(root)] == ["tiny-heat_all"]
+    # by name: ecn.load_model and the file path give the same predictions
+    by_name = ecn.load_model("tiny-heat_all")
+    by_path = ecn.load_model(str(tiny_run / "model.pt"))
+    again = slice_metric(by_name, "perov5", "test", "heat_all", "regression", 5)
+    assert again["n"] == 5 and again["value"] == pytest.approx(entry["slice"]["value"], abs=1e-6)
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(4.0), ["Sr", "Ti", "O", "O", "O"], [[0, 0, 0], [0.5] * 3,
+                  [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])  # fmt: skip
+    assert np.allclose(by_name.predict([s]), by_path.predict([s]))
+    # CLI: listed, and usable with --model
+    out = CliRunner().invoke(app, ["models"])
+    assert out.exit_code == 0 and "tiny-heat_all" in out.output
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    (folder / "srtio3.cif").write_text(s.to(fmt="cif"))
+    p = tmp_path / "p.csv"
+    res = CliRunner().invoke(
+        app, ["predict", "--model", "tiny-heat_all", str(folder), "-o", str(p)]
+    )
+    assert res.exit_code == 0, res.output
+    with p.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and float(rows[0]["prediction"]) == pytest.approx(
+        float(by_path.predict([s])[0]), abs=1e-5
+    )
+    # a tampered file is refused, with one clear line
+    (root / "tiny-heat_all.pt").write_bytes((root / "tiny-heat_all.pt").read_bytes() + b"x")
+    with pytest.raises(ValueError, match="checksum"):
+        pretrained_path("tiny-heat_all", root)
+    res = CliRunner().invoke(app, ["predict", "--model", "nonexistent-model", str(folder)])
+    assert res.exit_code == 2 and "ecn models" in res.output
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained models shipped in this tree")
+@pytest.mark.parametrize("entry", SHIPPED, ids=[m["name"] for m in SHIPPED])
+def test_shipped_model_reproduces_its_card(entry, shared_data_dir):
+    path = pretrained_path(entry["name"])  # verifies the checksum
+    assert path.stat().st_size < 10e6  # small enough for the wheel
+    model = ecn.load_model(entry["name"])
+    sl = entry["slice"]
+    try:
+        got = slice_metric(model, entry["dataset"], sl["split"], entry["target"], entry["task"],
+                           sl["n"])  # fmt: skip
+    except (FileNotFoundError, ValueError) as exc:
+        pytest.skip(f"{entry['dataset']} data not available: {exc}")
+    assert got["n"] == sl["n"]
+    assert got["value"] == pytest.approx(sl["value"], abs=1e-4)
+    assert (pretrained.PRETRAINED_DIR / entry["card"]).is_file()
