@@ -8,6 +8,7 @@ to every batch the DataLoader makes.
 from __future__ import annotations
 
 import pickle
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -16,22 +17,10 @@ import torch
 from ecn.elements import MAX_Z
 from ecn.graphs import GraphSettings, GraphStore, collate, expand, unit_graph
 from ecn.graphs.compact import Expander, StoreWriter
+from ecn.graphs.graph import CrystalGraph
 
-FIELDS = (
-    "x",
-    "z",
-    "cell",
-    "atom",
-    "edge_index",
-    "edge_dist",
-    "edge_offset",
-    "edge_attr",
-    "lattice",
-    "n_atoms",
-    "y",
-    "batch",
-    "edge_batch",
-)
+#: every tensor field of a graph, `cell_orbit_map` (optional) aside
+FIELDS = [f.name for f in fields(CrystalGraph) if f.type == "Tensor"]
 
 SETTINGS = {
     "supercell onehot_z": GraphSettings(),

@@ -19,6 +19,7 @@ from pymatgen.io.cif import CifWriter
 from typer.testing import CliRunner
 
 from ecn.cli import app
+from train_helpers import tiny_cli_args
 
 CRYSTALS: dict[str, tuple[str, Lattice, list[str], list[list[float]]]] = {
     "NaCl": ("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
@@ -84,36 +85,11 @@ def test_cod_folder_trains_and_conventional_equals_primitive(
     cod_folder: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    _invoke(
-        [
-            "train",
-            "--dataset",
-            "cif",
-            "--data-path",
-            str(cod_folder),
-            "--model",
-            "ecn",
-            "--group",
-            "slambda",
-            "--width",
-            "16",
-            "--layers",
-            "2",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "8",
-            "--seed",
-            "3",
-            "--out",
-            str(run),
-            "--accelerator",
-            "cpu",
-            "--no-progress",
-            "--threads",
-            "1",
-        ]
-    )
+    args = tiny_cli_args(cod_folder, run)  # the tiny Perov-5 run, pointed at the COD folder
+    args[args.index("--dataset") + 1] = "cif"
+    k = args.index("--target")
+    del args[k : k + 2]  # the folder's own target column, by default
+    _invoke(args)
     res = json.loads((run / "results.json").read_text())
     assert res["metrics"]["test"]["n"] >= 1
 
