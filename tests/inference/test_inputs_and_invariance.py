@@ -18,7 +18,7 @@ from ecn.graphs import GraphSettings, neighbor_list
 from ecn.inference import PropertyModel, TargetInfo, read_inputs, save_model_file
 from ecn.inference import inputs as inputs_mod
 from ecn.inference.check import check_invariance
-from ecn.inference.inputs import detect_format
+from ecn.inference.inputs import InputItem, detect_format
 from ecn.inference.predictor import Predictor
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
@@ -172,6 +172,11 @@ def test_averaging_modes_cost_and_invariance(perov5_crystals):
     assert rep_none.max_change > 1e-5  # bites: spglib's origin follows the input
     assert rep_full.max_change < 1e-5  # exact up to float32 noise
     assert rep_full.passes == 240
+    # the spread column: std over the averaged origins (> 0 where the origin matters)
+    items = [InputItem(id=k, source="mem", structure=st) for k, st in perov5_crystals]
+    rows = pred.predict_items(items, average="origins")
+    assert all(float(r["spread"]) > 1e-6 for r in rows)
+    assert "spread" not in pred.predict_items(items)[0]
 
 
 def test_check_invariance_report(perov5_crystals, predictor):

@@ -178,6 +178,8 @@ def test_predict_folder_with_broken_files(run_a: Path, cif_folder: Path, runs: P
     assert set(got3) == {r["id"] for r in got} and got3["broken"]["error"]
     for r in good:
         assert abs(float(got3[r["id"]]["prediction"]) - float(r["prediction"])) < 1e-3
+        assert 0 <= float(got3[r["id"]]["spread"]) < 1e-3  # spread over the averaged origins
+    assert got3["broken"]["spread"] == "" and "spread" not in got[0]
 
 
 def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Path) -> None:

@@ -187,14 +187,17 @@ class Predictor:
         groups: list[list[CrystalGraph]],
         batch_size: int,
         average_translations: bool,
-    ) -> np.ndarray:
-        """(n, T): the mean prediction over each group of graphs (one group per structure)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T) mean and (n, T) standard deviation of the predictions over each group of
+        graphs (one group per structure; the std is 0 for a group of one)."""
         flat = [g for grp in groups for g in grp]
         if not flat:
-            return np.zeros((0, len(self.targets)))
+            empty = np.zeros((0, len(self.targets)))
+            return empty, empty
         pred = predict_graphs(self.model, flat, batch_size, average_translations)
         sizes = [len(grp) for grp in groups]
-        return np.stack([p.mean(0) for p in np.split(pred, np.cumsum(sizes)[:-1])])
+        parts = np.split(pred, np.cumsum(sizes)[:-1])
+        return np.stack([p.mean(0) for p in parts]), np.stack([p.std(0) for p in parts])
 
     def predict(
         self,
@@ -227,7 +230,7 @@ class Predictor:
             pred = predict_graphs(self.model, graphs, batch_size, average_translations)
             sizes = [g.num_nodes for g in graphs]
             return np.split(pred, np.cumsum(sizes)[:-1])  # type: ignore[return-value]
-        pred = self._predict_averaged(groups, batch_size, average_translations)
+        pred, _ = self._predict_averaged(groups, batch_size, average_translations)
         return pred[:, 0] if pred.shape[1] == 1 else pred
 
     def predict_items(
@@ -237,7 +240,13 @@ class Predictor:
         batch_size: int = 256,
         average: str = "none",
     ) -> list[dict[str, Any]]:
-        """One output row per input item: id, source, prediction(s), error ('' when fine)."""
+        """One output row per input item: id, source, prediction(s), error ('' when fine).
+
+        With ``average`` other than ``none`` each row also has ``spread`` (one per target): the
+        standard deviation of the prediction over the averaged descriptions, in target units.
+        It says how much the answer depends on how the crystal is written down (origin,
+        basis) - cheap, and a lower bound on the model's uncertainty, not a calibrated error bar.
+        """
         if self.node_level:
             raise ValueError("ecn predict writes one row per structure; this model is node-level")
         if average not in AVERAGE_MODES:
@@ -257,11 +266,23 @@ class Predictor:
                 errors[k] = str(exc)
             except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
                 errors[k] = f"{type(exc).__name__}: {exc}"
-        pred = self._predict_averaged(groups, batch_size, average_translations)
+        pred, spread = self._predict_averaged(groups, batch_size, average_translations)
         by_item = {k: pred[j] for j, k in enumerate(where)}
-        return [self._row(it, by_item.get(k), errors.get(k, "")) for k, it in enumerate(items)]
+        sp = {k: spread[j] for j, k in enumerate(where)}
+        with_spread = average != "none"
+        return [
+            self._row(it, by_item.get(k), errors.get(k, ""), sp.get(k), with_spread)
+            for k, it in enumerate(items)
+        ]
 
-    def _row(self, item: InputItem, p: np.ndarray | None, error: str) -> dict[str, Any]:
+    def _row(
+        self,
+        item: InputItem,
+        p: np.ndarray | None,
+        error: str,
+        spread: np.ndarray | None = None,
+        with_spread: bool = False,
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {"id": item.id, "source": item.source}
         if self.task == "classification":
             row["probability"] = "" if p is None else f"{p[0]:.6g}"
@@ -271,6 +292,10 @@ class Predictor:
         else:
             for j, t in enumerate(self.targets):
                 row[f"prediction_{t}"] = "" if p is None else f"{p[j]:.8g}"
+        if with_spread:
+            names = ["spread"] if len(self.targets) == 1 else [f"spread_{t}" for t in self.targets]
+            for j, name in enumerate(names):
+                row[name] = "" if spread is None else f"{spread[j]:.4g}"
         row["error"] = error
         return row
 
