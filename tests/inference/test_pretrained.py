@@ -50,8 +50,11 @@ def test_package_writes_card_registry_and_checks_the_checksum(tiny_run, tmp_path
                   [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])  # fmt: skip
     assert np.allclose(by_name.predict([s]), by_path.predict([s]))
     # CLI: listed, and usable with --model
-    out = CliRunner().invoke(app, ["models"])
+    md = tmp_path / "pretrained.md"
+    out = CliRunner().invoke(app, ["models", "--markdown", str(md)])
     assert out.exit_code == 0 and "tiny-heat_all" in out.output
+    row = next(line for line in md.read_text().splitlines() if "tiny-heat_all" in line)
+    assert "| 0.038 | 0.047 |" in row and f"{entry['test']['mae']:.3g}" in row
     folder = tmp_path / "cifs"
     folder.mkdir()
     (folder / "srtio3.cif").write_text(s.to(fmt="cif"))

@@ -21,11 +21,22 @@ def _fmt_metrics(entry: dict) -> str:
 
 
 @app.callback()
-def list_command(ctx: typer.Context) -> None:
+def list_command(
+    ctx: typer.Context,
+    markdown: Path | None = typer.Option(
+        None, "--markdown", help="Also write the table beside the paper's numbers here."
+    ),
+) -> None:
     """List the pretrained models: name, target (unit), model, test metrics, size."""
     if ctx.invoked_subcommand is not None:
         return
     from ecn.inference.pretrained import PRETRAINED_DIR, list_models
+
+    if markdown is not None:
+        from ecn.experiments.pretrained_report import pretrained_markdown
+        from ecn.io import atomic_write_text
+
+        console.print(f"wrote {atomic_write_text(markdown, pretrained_markdown())}", markup=False)
 
     models = list_models()
     if not models:

@@ -169,6 +169,10 @@ def package_model(
         "test": {k: v for k, v in results["metrics"]["test"].items() if not isinstance(v, dict)},
         "graph": {k: cfg["graph"][k] for k in ("strategy", "canonical", "supercell", "cutoff")},
         "ecn_version": results.get("ecn_version", ""),
+        "epochs": results.get("epochs_run"),
+        "best_epoch": results.get("best_epoch"),
+        "stopped_by": results.get("stopped_by"),
+        "train_minutes": round(results.get("train_time_s", 0.0) / 60, 1),
     }
     entry["slice"] = slice_metric(
         pred, results["dataset"], cfg["data"]["test_split"], target, results["task"], slice_n
