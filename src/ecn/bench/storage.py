@@ -34,12 +34,6 @@ from ecn.settings import cache_dir, display_path
 __all__ = ["format_storage", "run_storage_bench", "strained_copies"]
 
 
-def _store(dataset: str, split: str, model: str, limit: int | None) -> tuple[GraphStore, Any]:
-    settings = resolve_graph_settings(model, dataset)
-    rep = build_dataset(dataset, settings, split=split, limit=limit, progress=False)
-    return GraphStore.open(rep.splits[0].cache_path), settings
-
-
 def strained_copies(
     store: GraphStore, factor: int, folder: Path, seed: int = 0, max_strain: float = 0.01
 ) -> GraphStore:
