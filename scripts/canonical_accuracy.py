@@ -49,7 +49,7 @@ def main() -> None:
     rows = [row(Path(r)) for r in args.runs]
     by: dict[str, list[dict]] = {}
     for r in rows:
-        by.setdefault(r["canonical"], []).append(r)
+        by.setdefault(f"{r['model']} {r['width_layers']} | {r['canonical']}", []).append(r)
     lines = [
         "# Canonical step on vs off: Perov-5 test MAE (eV/cell), same budget and seeds",
         "",
@@ -67,12 +67,12 @@ def main() -> None:
             f"{r['canonical']} | {r['seed']} | {r['budget_min']} | {r['epochs']} | "
             f"{r['s_per_epoch']:.1f} | {r['val_mae']:.4f} | {r['test_mae']:.4f} |"
         )
-    lines += ["", "| canonical | seeds | test MAE mean ± std | s/epoch (median of runs) |"]
-    lines.append("|---|---|---|---|")
+    lines += ["", "| model | canonical | seeds | test MAE mean ± std | s/epoch (median of runs) |"]
+    lines.append("|---|---|---|---|---|")
     summary = {}
     for c, rs in by.items():
         m = np.array([r["test_mae"] for r in rs])
-        sd = float(m.std(ddof=1)) if len(m) > 1 else float("nan")
+        sd = float(m.std(ddof=1)) if len(m) > 1 else float("nan")  # nan: one seed
         spe = float(np.median([r["s_per_epoch"] for r in rs]))
         summary[c] = {"n": len(m), "mean": float(m.mean()), "std": sd, "s_per_epoch": spe}
         lines.append(f"| {c} | {len(m)} | {m.mean():.4f} ± {sd:.4f} | {spe:.1f} |")
