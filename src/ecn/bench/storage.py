@@ -163,7 +163,7 @@ def stream_epoch(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             n_batches += 1
             n_graphs += batch.num_graphs
             if max_batches is not None and n_batches >= max_batches:
