@@ -179,3 +179,22 @@ def test_graph_cache_shared_across_targets(
         np.testing.assert_allclose(ys[target], want, rtol=1e-6)
         np.testing.assert_allclose(ys[target], csv_rows[target].to_numpy(), rtol=1e-6)
     assert not np.allclose(ys["heat_all"], ys["ind_gap"])
+
+
+def test_expanding_on_the_device_trains_the_same(tiny_perov5: Path, tmp_path: Path) -> None:
+    """``run.expand_on: device`` (compact batches, expanded after the transfer) gives the same
+    training as expanding in the DataLoader's collate; auto resolves to worker on a CPU."""
+    res = {}
+    for mode in ("auto", "device"):
+        cfg = load_config(
+            None, tiny_overrides(tiny_perov5, tmp_path / mode, run={"expand_on": mode})
+        )
+        out = train(cfg)
+        res[mode] = json.loads((out / "results.json").read_text())["metrics"]
+        assert load_config(out / "config.yaml").run.expand_on == (
+            "worker" if mode == "auto" else "device"
+        )
+    for split in ("val", "test"):
+        assert res["device"][split]["mae"] == pytest.approx(res["auto"][split]["mae"], abs=1e-6)
+    with pytest.raises(ValueError, match="expand_on"):
+        load_config(None, tiny_overrides(tiny_perov5, tmp_path / "x", run={"expand_on": "gpu"}))

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from ecn.graphs.settings import GraphSettings
 __all__ = [
     "GraphStore",
     "StoreWriter",
+    "UnitBatch",
     "UnitGraph",
     "expand",
     "gaussian_features",
@@ -234,6 +235,98 @@ def cover_index(
     }
 
 
+@dataclass
+class UnitBatch:
+    """A batch of stored records as concatenated tensors, before expansion.
+
+    What a DataLoader hands over when the expansion runs on the training device
+    (``run.expand_on: device``): 10-100x fewer bytes to move than the expanded graph. Lightning
+    moves it like any dataclass of tensors; `expand` then builds the `CrystalGraph` where the
+    tensors are.
+
+    Attributes:
+        n, e: (G,) long atoms and unit edges per crystal.
+        z: (sum n,) long; src, dst: (sum e,) long local atom indices; offset: (sum e, 3) long;
+        dist: (sum e,) float32; lattice: (G, 3, 3) float32; y: (G, T) float32;
+        hubbard: (G,) bool; orbit_map: (G, 8) long or None; ids: material ids.
+    """
+
+    n: Tensor
+    e: Tensor
+    z: Tensor
+    src: Tensor
+    dst: Tensor
+    offset: Tensor
+    dist: Tensor
+    lattice: Tensor
+    y: Tensor
+    hubbard: Tensor
+    orbit_map: Tensor | None = None
+    ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def collate(cls, units: Sequence[UnitGraph]) -> UnitBatch:
+        """Concatenate records (CPU tensors); the DataLoader ``collate_fn`` of device mode."""
+        if len(units) == 0:
+            raise ValueError("cannot expand an empty list of graphs")
+
+        def cat(name: str, dtype: torch.dtype) -> Tensor:
+            arr = np.concatenate([np.asarray(getattr(u, name)) for u in units])
+            return torch.from_numpy(arr).to(dtype=dtype)
+
+        maps = [u.orbit_map for u in units]
+        return cls(
+            n=torch.tensor([u.n_atoms for u in units], dtype=torch.long),
+            e=torch.tensor([u.num_edges for u in units], dtype=torch.long),
+            z=cat("z", torch.long),
+            src=cat("src", torch.long),
+            dst=cat("dst", torch.long),
+            offset=cat("offset", torch.long).reshape(-1, 3),
+            dist=cat("dist", torch.float32),
+            lattice=torch.from_numpy(np.stack([u.lattice for u in units])).float(),
+            y=torch.from_numpy(
+                np.stack([np.asarray(u.y, dtype=np.float32).reshape(-1) for u in units])
+            ),
+            hubbard=torch.tensor([u.hubbard for u in units], dtype=torch.bool),
+            orbit_map=None
+            if any(m is None for m in maps)
+            else torch.as_tensor(np.stack(maps), dtype=torch.long),  # type: ignore[arg-type]
+            ids=[u.id for u in units],
+        )
+
+    def to(self, device: str | torch.device) -> UnitBatch:
+        kw = {
+            f.name: (v.to(device) if isinstance(v, Tensor) else v)
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
+        }
+        return UnitBatch(**kw)
+
+    def expand(self, settings: GraphSettings) -> CrystalGraph:
+        """The `CrystalGraph` batch the models read, on this batch's device."""
+        ix = cover_index(self.n, self.e, self.src, self.dst, self.offset, settings.supercell)
+        z = self.z[ix["unit_node"]]
+        d = self.dist[ix["unit_edge"]]
+        return CrystalGraph(
+            x=node_features(z, ix["cell"], settings, self.hubbard[ix["node_graph"]]),
+            z=z,
+            cell=ix["cell"],
+            atom=ix["atom"],
+            edge_index=torch.stack([ix["src"], ix["dst"]]),
+            edge_dist=d,
+            edge_offset=self.offset[ix["unit_edge"]],
+            edge_attr=gaussian_features(d, settings),
+            lattice=self.lattice,
+            n_atoms=self.n,
+            y=self.y,
+            batch=ix["node_graph"],
+            edge_batch=ix["edge_graph"],
+            cell_orbit_map=self.orbit_map,
+            ids=list(self.ids),
+            supercell=settings.supercell,
+        )
+
+
 def expand(
     units: Sequence[UnitGraph], settings: GraphSettings, device: str | torch.device | None = None
 ) -> CrystalGraph:
@@ -241,50 +334,10 @@ def expand(
 
     Vectorised over the whole batch (no per-crystal Python loop beyond concatenation), on
     `device` (default CPU): the cover (``settings.supercell``), node features and Gaussian edge
-    features are computed here, never stored.
+    features are computed here, never stored. ``UnitBatch.collate(units).to(device).expand()``.
     """
-    if len(units) == 0:
-        raise ValueError("cannot expand an empty list of graphs")
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-
-    def cat(name: str, dtype: torch.dtype) -> Tensor:
-        arr = np.concatenate([np.asarray(getattr(u, name)) for u in units])
-        return torch.from_numpy(arr).to(device=dev, dtype=dtype)
-
-    n = torch.tensor([u.n_atoms for u in units], dtype=torch.long, device=dev)
-    e = torch.tensor([u.num_edges for u in units], dtype=torch.long, device=dev)
-    z_unit = cat("z", torch.long)
-    off = cat("offset", torch.long).reshape(-1, 3)
-    dist = cat("dist", torch.float32)
-    ix = cover_index(n, e, cat("src", torch.long), cat("dst", torch.long), off, settings.supercell)
-    hub = torch.tensor([u.hubbard for u in units], dtype=torch.bool, device=dev)
-    z = z_unit[ix["unit_node"]]
-    d = dist[ix["unit_edge"]]
-    maps = [u.orbit_map for u in units]
-    orbit = (
-        None
-        if any(m is None for m in maps)
-        else torch.as_tensor(np.stack(maps), dtype=torch.long, device=dev)  # type: ignore[arg-type]
-    )
-    ys = [np.asarray(u.y, dtype=np.float32).reshape(-1) for u in units]
-    return CrystalGraph(
-        x=node_features(z, ix["cell"], settings, hub[ix["node_graph"]]),
-        z=z,
-        cell=ix["cell"],
-        atom=ix["atom"],
-        edge_index=torch.stack([ix["src"], ix["dst"]]),
-        edge_dist=d,
-        edge_offset=off[ix["unit_edge"]],
-        edge_attr=gaussian_features(d, settings),
-        lattice=torch.as_tensor(np.stack([u.lattice for u in units]), device=dev).float(),
-        n_atoms=n,
-        y=torch.as_tensor(np.stack(ys), device=dev),
-        batch=ix["node_graph"],
-        edge_batch=ix["edge_graph"],
-        cell_orbit_map=orbit,
-        ids=[u.id for u in units],
-        supercell=settings.supercell,
-    )
+    batch = UnitBatch.collate(units)
+    return (batch if device is None else batch.to(device)).expand(settings)
 
 
 @dataclass(frozen=True)

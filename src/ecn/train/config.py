@@ -109,6 +109,10 @@ class OptimConfig:
     grad_clip: float | None = None
 
 
+#: ``run.expand_on`` values (where stored records are expanded into graphs).
+EXPAND_ON = ("auto", "worker", "device")
+
+
 @dataclass
 class RunConfig:
     """Where and how to run. ``time_budget_min`` stops training cleanly (after validating and
@@ -117,7 +121,11 @@ class RunConfig:
     or small CPU, 1 thread per process avoids oversubscription, which can cost 10-50x.
     ``precision`` is the training precision (``32``, ``bf16-mixed``, ``16-mixed`` or ``auto``:
     bf16-mixed where the device computes bf16 natively, else 32; see
-    ``ecn.train.precision``). Evaluation, prediction and the model file stay float32."""
+    ``ecn.train.precision``). Evaluation, prediction and the model file stay float32.
+    ``expand_on`` says where a batch of stored records becomes the graph the model reads
+    (cover, one-hots, Gaussians; ``ecn.graphs.compact``): ``worker`` (the DataLoader's
+    collate), ``device`` (after the compact batch is moved to the training device: 10-100x fewer
+    bytes to move) or ``auto`` (device on CUDA, worker otherwise)."""
 
     seed: int = 0
     out: str | None = None
@@ -130,6 +138,7 @@ class RunConfig:
     name: str | None = None
     threads: int | None = None
     precision: str | int = "auto"
+    expand_on: str = "auto"
 
 
 @dataclass
@@ -251,6 +260,8 @@ def _validate(cfg: TrainConfig) -> None:
     cfg.run.precision = PRECISION_ALIASES.get(str(cfg.run.precision), str(cfg.run.precision))
     if cfg.run.precision not in PRECISIONS:
         raise ValueError(f"run.precision must be one of {PRECISIONS}, got {cfg.run.precision!r}")
+    if cfg.run.expand_on not in EXPAND_ON:
+        raise ValueError(f"run.expand_on must be one of {EXPAND_ON}, got {cfg.run.expand_on!r}")
     if cfg.run.time_budget_min is not None and cfg.run.time_budget_min <= 0:
         raise ValueError("run.time_budget_min must be positive")
     if isinstance(cfg.data.limit, dict):

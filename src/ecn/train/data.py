@@ -33,7 +33,7 @@ from ecn.data import LoadedSplit, get_spec, load_split
 from ecn.data.checksums import combine
 from ecn.elements import GROUP
 from ecn.graphs import GraphSettings, GraphStore, build_units, expand, load_or_build
-from ecn.graphs.compact import Expander
+from ecn.graphs.compact import Expander, UnitBatch
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.symmetry import lattice_orbit_maps
@@ -276,15 +276,20 @@ def make_loader(
     batch_size: int,
     num_workers: int = 0,
     sampler: Sampler | None = None,
+    expand_on_device: bool = False,
 ) -> DataLoader:
-    """Deterministic DataLoader over stored records (order = sampler order, else store order);
-    each batch is expanded (cover, features) by the collate function, in the worker."""
+    """Deterministic DataLoader over stored records (order = sampler order, else store order).
+
+    Each batch is expanded (cover, features) by the collate function, in the worker; with
+    `expand_on_device` the loader yields compact `UnitBatch`es instead, which
+    ``TrainingModule.on_after_batch_transfer`` expands on the training device.
+    """
     return DataLoader(
         graphs,  # type: ignore[arg-type]  # a Sequence: __len__ + __getitem__
         batch_size=batch_size,
         shuffle=False,
         sampler=sampler,
-        collate_fn=Expander(settings),
+        collate_fn=UnitBatch.collate if expand_on_device else Expander(settings),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
@@ -304,9 +309,11 @@ class CrystalDataModule(pl.LightningDataModule):
         eval_batch_size: int,
         seed: int,
         num_workers: int = 0,
+        expand_on_device: bool = False,
     ) -> None:
         super().__init__()
         self.data = data
+        self.expand_on_device = expand_on_device
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.seed = seed
@@ -335,6 +342,7 @@ class CrystalDataModule(pl.LightningDataModule):
             self.batch_size,
             self.num_workers,
             sampler,
+            self.expand_on_device,
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
@@ -342,7 +350,12 @@ class CrystalDataModule(pl.LightningDataModule):
         graphs = self.data.graphs[split]
         sampler = UnpaddedShardSampler(len(graphs), world, rank) if world > 1 else None
         return make_loader(
-            graphs, self.data.settings, self.eval_batch_size, self.num_workers, sampler
+            graphs,
+            self.data.settings,
+            self.eval_batch_size,
+            self.num_workers,
+            sampler,
+            self.expand_on_device,
         )
 
     def val_dataloader(self) -> DataLoader:

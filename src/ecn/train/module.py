@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ecn._version import __version__
+from ecn.graphs.compact import UnitBatch
 from ecn.graphs.graph import CrystalGraph
+from ecn.graphs.settings import GraphSettings
 from ecn.inference import PropertyModel, TargetInfo
 from ecn.nn import ModelConfig
 from ecn.train.data import NODE_TARGETS
@@ -53,6 +55,14 @@ class TrainingModule(pl.LightningModule):
         self.net = PropertyModel.build(ModelConfig.from_dict(model), TargetInfo.from_dict(targets))
         self.node_target = self.net.targets.node_target
         self._val_sums: dict[str, Tensor] = {}
+        self._settings = GraphSettings(**graph_settings)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A compact `UnitBatch` (``run.expand_on: device``) becomes the graph here, on the
+        training device; an already expanded `CrystalGraph` passes through."""
+        if isinstance(batch, UnitBatch):
+            return batch.expand(self._settings)
+        return batch
 
     # --- inference ------------------------------------------------------------------------------
     def forward(self, graph: CrystalGraph) -> Tensor:

@@ -56,7 +56,7 @@ from ecn.train.outputs import (
     write_json,
     write_predictions,
 )
-from ecn.train.precision import resolve_precision
+from ecn.train.precision import resolve_precision, training_device
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,14 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
     precision, why = resolve_precision(str(cfg.run.precision), cfg.run.accelerator)
     if why != "requested":
         logger.info("precision %s (%s)", precision, why)
+    expand_on = cfg.run.expand_on
+    if expand_on == "auto":
+        expand_on = "device" if training_device(cfg.run.accelerator) == "cuda" else "worker"
     resolved = dataclasses.replace(
         cfg,
         graph=dataclasses.asdict(settings),
         model=dataclasses.replace(cfg.model, options=options),
-        run=dataclasses.replace(cfg.run, precision=precision),
+        run=dataclasses.replace(cfg.run, precision=precision, expand_on=expand_on),
     )
     return resolved, settings
 
@@ -222,7 +225,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     module = build_module(cfg, data)
     dm = CrystalDataModule(
-        data, cfg.optim.batch_size, cfg.optim.eval_batch_size, cfg.run.seed, cfg.run.num_workers
+        data,
+        cfg.optim.batch_size,
+        cfg.optim.eval_batch_size,
+        cfg.run.seed,
+        cfg.run.num_workers,
+        expand_on_device=cfg.run.expand_on == "device",
     )
     # config.yaml is written first on purpose, so the run directory is never empty.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
