@@ -85,7 +85,7 @@ def test_shipped_model_reproduces_its_card(entry, shared_data_dir):
     sl = entry["slice"]
     try:
         got = slice_metric(model, entry["dataset"], sl["split"], entry["target"], entry["task"],
-                           sl["n"])  # fmt: skip
+                           sl["n"], sl.get("ids"))  # fmt: skip
     except (FileNotFoundError, ValueError) as exc:
         pytest.skip(f"{entry['dataset']} data not available: {exc}")
     assert got["n"] == sl["n"]
