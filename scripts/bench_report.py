@@ -37,8 +37,8 @@ def train_md(r: dict, src: Path) -> str:
             f"average before {r['loadavg_before']}, after {r['loadavg_after']} (2 shared cores). "
             "ms/step = median forward + backward + AdamW over the repeats; 'epoch / CGCNN' = "
             "epoch-time estimate in each model's fastest precision here over CGCNN's. ECN models "
-            "on the Perov-5 default supercell graph (Voronoi + radii) unless ':cutoff' (5 Å). Graph "
-            "cache = the compact unit-cell records of `ecn.graphs.compact` (ids included).",
+            "on the Perov-5 default supercell graph (Voronoi + radii) unless ':cutoff' (5 Å). "
+            "Graph cache = the compact unit-cell records of `ecn.graphs.compact` (ids included).",
             "",
             format_table(r),
             "",
