@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ecn.elements import CGCNN_DIM, GROUP, MAX_Z, N_GROUPS, PERIOD, cgcnn_feature_table
-from ecn.graphs.graph import CELL_BITS, CrystalGraph
+from ecn.graphs.graph import CELL_BITS, CrystalGraph, tensors_to
 from ecn.graphs.settings import GraphSettings
 
 __all__ = [
@@ -295,12 +295,8 @@ class UnitBatch:
         )
 
     def to(self, device: str | torch.device) -> UnitBatch:
-        kw = {
-            f.name: (v.to(device) if isinstance(v, Tensor) else v)
-            for f in fields(self)
-            for v in [getattr(self, f.name)]
-        }
-        return UnitBatch(**kw)
+        """Move every tensor to `device` (ids are kept)."""
+        return tensors_to(self, device)
 
     def expand(self, settings: GraphSettings) -> CrystalGraph:
         """The `CrystalGraph` batch the models read, on this batch's device."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,15 @@ CELL_BITS: np.ndarray = np.array(
     [[(a >> 2) & 1, (a >> 1) & 1, a & 1] for a in range(8)], dtype=np.int64
 )
 CELL_BITS.setflags(write=False)
+
+
+def tensors_to(obj: Any, device: torch.device | str) -> Any:
+    """A copy of the dataclass `obj` with every tensor field on `device` (others kept)."""
+    kw = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        kw[f.name] = v.to(device) if isinstance(v, Tensor) else v
+    return replace(obj, **kw)
 
 
 @dataclass
@@ -84,11 +94,7 @@ class CrystalGraph:
 
     def to(self, device: torch.device | str) -> CrystalGraph:
         """Move every tensor to `device` (non-tensors are kept)."""
-        kw = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            kw[f.name] = v.to(device) if isinstance(v, Tensor) else v
-        return replace(self, **kw)
+        return tensors_to(self, device)
 
     def with_targets(self, y: Tensor) -> CrystalGraph:
         """Return a shallow copy with other targets (e.g. standardised)."""
