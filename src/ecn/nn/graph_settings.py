@@ -38,7 +38,9 @@ def resolve_graph_settings(
 
     Precedence, lowest first: ``GraphSettings`` defaults, the dataset's ``graph_defaults``
     (e.g. Perov-5's 5 Å radius graph, MP's Hubbard-U flag), the model's ``GRAPH_SETTINGS`` (e.g.
-    the baselines' unit-cell radius graphs), then `overrides` (CLI flags, YAML ``graph:``).
+    the baselines' unit-cell radius graphs), then `overrides` (CLI flags, YAML ``graph:``);
+    last, the model class's ``finish_graph_settings(merged, user)`` if it has one (ECN without
+    the cell one-hot runs on the unit cell, the exact quotient of its cover).
 
     Args:
         model: key of ``ecn.nn.MODELS``.
@@ -59,4 +61,7 @@ def resolve_graph_settings(
             f"unknown graph setting(s) {unknown}; allowed: {sorted(GRAPH_SETTING_NAMES)}"
         )
     merged.update(user)
+    finish = getattr(MODELS[model], "finish_graph_settings", None)
+    if finish is not None:  # rules between fields that only the model knows (e.g. ECN's quotient)
+        merged = finish(merged, user)
     return GraphSettings(**merged)

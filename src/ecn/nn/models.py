@@ -65,6 +65,28 @@ class ECN(nn.Module):
     #: Equivariant to the node permutations of ``config.options["group"]`` (Claim 6.1).
     SYMMETRY: ClassVar[str] = "supercell_group"
 
+    @staticmethod
+    def finish_graph_settings(merged: dict[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+        """Without the cell one-hot, ECN runs on the quotient of the cover: the unit cell.
+
+        The cover's 8 copies of an atom then carry the same features at every layer, so the
+        unit-cell graph with offset-parity colours (``ecn.nn.plan.edge_cells``) is the same
+        function at 1/8 of the cost. An explicit ``supercell`` from the user is kept (the cover
+        stays available, e.g. to test the equality). The one-hot needs the cover.
+
+        Raises:
+            ValueError: ``supercell: false`` with ``cell_onehot: true``.
+        """
+        out = dict(merged)
+        if not out.get("cell_onehot", True) and "supercell" not in user:
+            out["supercell"] = False
+        if not out.get("supercell", True) and out.get("cell_onehot", True):
+            raise ValueError(
+                "ECN on the unit cell needs cell_onehot: false (--no-cell-onehot): the cell "
+                "one-hot labels the 8 cells of the 2x2x2 cover"
+            )
+        return out
+
     def __init__(
         self,
         in_dim: int,

@@ -146,13 +146,33 @@ def _orbit_map(graph: CrystalGraph) -> Tensor:
     return lattice_orbit_maps(graph.lattice).to(graph.cell.device)
 
 
+def edge_cells(graph: CrystalGraph) -> tuple[Tensor, Tensor]:
+    """(E,) cells ``a`` of the source and target of every edge, as the colourings see them.
+
+    On the 8-fold cover these are the node labels. On a unit-cell graph the edges stand for the
+    translation orbits of cover edges: unit edge ``i <- j`` with image offset ``o`` is the cover
+    edge ``(0, i) <- (o mod 2, j)`` and its 7 translates, which all have the same colour (the
+    cell-pair colour depends on ``a XOR b`` only). So a unit-cell graph is the quotient of the
+    cover; when node features do not depend on the cell (no cell one-hot), every cell's copy
+    of an atom has the same features at every layer and ECN on the quotient computes exactly
+    what it computes on the cover, with 8 times fewer nodes and edges.
+    """
+    src, dst = graph.edge_index[0], graph.edge_index[1]
+    if graph.supercell:
+        return graph.cell[src], graph.cell[dst]
+    bits = graph.edge_offset.remainder(2)
+    a_src = bits[:, 0] * 4 + bits[:, 1] * 2 + bits[:, 2]
+    return a_src, torch.zeros_like(a_src)
+
+
 def build_color_plan(
     graph: CrystalGraph, group: str, chunk_size: int | str | None = "auto"
 ) -> ColorPlan:
     """Colour the edges and nodes of `graph` for `group` and sort edges by colour.
 
     Args:
-        graph: a (batched) supercell or unit-cell graph.
+        graph: a (batched) supercell graph, or a unit-cell graph read as the quotient of its
+            cover (:func:`edge_cells`).
         group: ``"sn"``, ``"p1"``, ``"glambda"`` or ``"slambda"``.
         chunk_size: slots per chunk (see module docstring), ``"auto"`` (:func:`auto_chunk_size`)
             or None for the unchunked layout (one group per colour).
@@ -162,8 +182,8 @@ def build_color_plan(
     """
     n_base = n_base_colors(group)
     src, dst = graph.edge_index[0], graph.edge_index[1]
-    a_src, i_src = graph.cell[src], graph.atom[src]
-    a_dst, i_dst = graph.cell[dst], graph.atom[dst]
+    a_src, a_dst = edge_cells(graph)
+    i_src, i_dst = graph.atom[src], graph.atom[dst]
     base, _ = colorings.edge_colors(
         "p1" if group == "glambda" else group, a_src, i_src, a_dst, i_dst
     )
