@@ -25,7 +25,7 @@ def _head() -> str:
 
 
 def train_md(r: dict, src: Path) -> str:
-    cmd = r.get("command", "ecn bench train --json " + str(src))
+    cmd = r.get("command") or "ecn bench train --json " + str(src)
     return "\n".join(
         [
             "# ecn bench train (Perov-5 batches, every model in each precision)",
@@ -37,7 +37,9 @@ def train_md(r: dict, src: Path) -> str:
             f"average before {r['loadavg_before']}, after {r['loadavg_after']} (2 shared cores). "
             "ms/step = median forward + backward + AdamW over the repeats; 'epoch / CGCNN' = "
             "epoch-time estimate in each model's fastest precision here over CGCNN's. ECN models "
-            "on the Perov-5 default supercell graph (Voronoi + radii) unless ':cutoff' (5 Å). "
+            "on the Perov-5 default supercell graph (Voronoi + radii) unless ':cutoff' (5 Å); "
+            "':quotient' = without the cell one-hot, so on the unit cell, the exact quotient "
+            "of the cover (`ecn.nn.plan.edge_cells`). "
             "Graph cache = the compact unit-cell records of `ecn.graphs.compact` (ids included).",
             "",
             format_table(r),

@@ -45,3 +45,25 @@ def test_train_bench_bad_args() -> None:
         run_train_bench(n_structures=0)
     with pytest.raises(ValueError, match="precision"):
         run_train_bench(n_structures=2, precisions=("fp8",))
+
+
+def test_train_bench_quotient_variant_runs_on_the_unit_cell() -> None:
+    r = run_train_bench(
+        models=["ecn-slambda", "ecn-slambda:quotient", "ecn-slambda:cutoff+quotient"],
+        n_structures=2,
+        batch_size=2,
+        repeats=1,
+        warmup=0,
+        measure_memory=False,
+        threads=1,
+        precisions=("32",),
+        command="ecn bench train --model ecn-slambda:quotient",
+    )
+    full, quot = r["models"]["ecn-slambda"], r["models"]["ecn-slambda:quotient"]
+    assert full["supercell"] and not quot["supercell"]
+    assert full["nodes_per_batch"] == 8 * quot["nodes_per_batch"]
+    assert full["edges_per_batch"] == 8 * quot["edges_per_batch"]
+    assert r["models"]["ecn-slambda:cutoff+quotient"]["edges_per_batch"] > quot["edges_per_batch"]
+    assert r["command"] == "ecn bench train --model ecn-slambda:quotient"
+    with pytest.raises(ValueError, match="unknown graph suffix"):
+        run_train_bench(models=["ecn-slambda:nonsense"], n_structures=2)

@@ -38,6 +38,30 @@ def test_settings_key_and_dims():
         GraphSettings(strategy="knn")
 
 
+def test_cache_key_ignores_expansion_only_settings():
+    """The cache holds unit-cell records: cover and features are built per batch."""
+    from dataclasses import replace
+
+    from ecn.graphs.cache import cache_key
+    from ecn.graphs.settings import RECORD_FIELDS
+
+    base = GraphSettings()
+    same = replace(base, supercell=False, cell_onehot=False, node_features="cgcnn92", n_gaussians=8)
+    assert cache_key("x", base) == cache_key("x", same) and base.key() != same.key()
+    changed = {
+        "strategy": "cutoff",
+        "cutoff": 4.0,
+        "voronoi_candidates": 7.0,
+        "tol": 0.3,
+        "self_loops": False,
+        "canonical": "off",
+        "symprec": 1e-2,
+    }
+    assert set(changed) == set(RECORD_FIELDS)
+    for name, value in changed.items():
+        assert cache_key("x", replace(base, **{name: value})) != cache_key("x", base), name
+
+
 def test_build_graph_supercell_and_unit(diverse_structures):
     s = diverse_structures["BaTiO3_cubic"]
     g = build_graph(s, GraphSettings(), np.array([1.5, np.nan]), "bto")

@@ -55,7 +55,11 @@ log = logging.getLogger(__name__)
 
 BASELINE_NAMES: tuple[str, ...] = ("cgcnn", "megnet", "schnet")
 #: Benchmark names: "ecn-<group>" (ECN with that `group` option) and the baseline names.
-DEFAULT_MODELS: tuple[str, ...] = tuple(f"ecn-{g}" for g in GROUPS) + BASELINE_NAMES
+DEFAULT_MODELS: tuple[str, ...] = (
+    *(f"ecn-{g}" for g in GROUPS),
+    "ecn-slambda:quotient",
+    *BASELINE_NAMES,
+)
 DATASET = "perov5"
 
 
@@ -79,15 +83,38 @@ def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
     return [r.structure for r in records], y
 
 
+#: Graph variants a benchmark name may ask for after ``:`` besides a neighbour strategy:
+#: ``quotient`` = no cell one-hot, so ECN runs on the unit cell (the exact quotient of its cover,
+#: ``ecn.nn.plan.edge_cells``).
+GRAPH_VARIANTS: dict[str, dict[str, Any]] = {"quotient": {"cell_onehot": False}}
+
+
+def _suffix_overrides(name: str) -> dict[str, Any]:
+    """Graph-setting overrides of the ``:a+b`` suffix of benchmark `name` (strategies, variants)."""
+    suffix = name.partition(":")[2]
+    out: dict[str, Any] = {}
+    for token in filter(None, suffix.split("+")):
+        if token in STRATEGIES:
+            out["strategy"] = token
+        elif token in GRAPH_VARIANTS:
+            out.update(GRAPH_VARIANTS[token])
+        else:
+            raise ValueError(
+                f"unknown graph suffix {token!r} in {name!r}; use a strategy {STRATEGIES} "
+                f"or a variant {sorted(GRAPH_VARIANTS)}, joined by '+'"
+            )
+    return out
+
+
 def _model_spec(name: str) -> tuple[str, dict[str, Any]]:
     """Benchmark name -> (MODELS key, options): "ecn-p1" -> ("ecn", {"group": "p1"}).
 
-    A ``:<strategy>`` suffix (e.g. "ecn-slambda:voronoi_radii") picks the neighbour strategy of
-    the graph (:func:`_graph_settings`); it does not change the model.
+    A ``:<suffix>`` (e.g. "ecn-slambda:cutoff", "ecn-slambda:quotient",
+    "ecn-slambda:cutoff+quotient") picks the neighbour strategy and graph variant
+    (:func:`_graph_settings`); it does not change the model.
     """
-    base_name, _, strategy = name.partition(":")
-    if strategy and strategy not in STRATEGIES:
-        raise ValueError(f"unknown graph strategy {strategy!r} in {name!r}; use {STRATEGIES}")
+    base_name = name.partition(":")[0]
+    _suffix_overrides(name)  # validate
     base, _, group = base_name.partition("-")
     if base == "ecn" and group in GROUPS:
         return "ecn", {"group": group}
@@ -95,15 +122,14 @@ def _model_spec(name: str) -> tuple[str, dict[str, Any]]:
         return base_name, {}
     raise ValueError(
         f"unknown benchmark model {name!r}; choose from {list(DEFAULT_MODELS)} (or 'ecn'), "
-        "optionally with ':<graph strategy>'"
+        "optionally with ':<graph strategy or variant>'"
     )
 
 
 def _graph_settings(name: str) -> GraphSettings:
-    """Graph settings of benchmark model `name` on Perov-5 (the one resolver; a ``:strategy``
-    suffix overrides the neighbour strategy)."""
-    strategy = name.partition(":")[2] or None
-    return resolve_graph_settings(_model_spec(name)[0], DATASET, {"strategy": strategy})
+    """Graph settings of benchmark model `name` on Perov-5 (the one resolver, with the
+    overrides of the name's ``:`` suffix)."""
+    return resolve_graph_settings(_model_spec(name)[0], DATASET, _suffix_overrides(name))
 
 
 def _build_model(name: str, in_dim: int, edge_dim: int) -> nn.Module:
@@ -285,6 +311,7 @@ def run_train_bench(
     threads: int | None = None,
     precisions: tuple[str, ...] | list[str] = PRECISIONS,
     train_size: int | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Training throughput (forward + backward + AdamW step) of each model in each precision.
 
@@ -304,6 +331,7 @@ def run_train_bench(
         precisions: "32", "bf16-mixed", "16-mixed": every model is timed in each, on the same
             batches, steps interleaved (model, precision) round-robin.
         train_size: crystals in an epoch for ``epoch_s`` (None: the Perov-5 training split).
+        command: the command line that ran the benchmark, recorded in the result.
 
     Returns:
         ``{"step_ms": {model: {precision: median ms}}, "epoch_ratio_vs_cgcnn": {model: ratio},
@@ -426,6 +454,7 @@ def run_train_bench(
         result["cache_bytes_per_structure"][DATASET] = round(cache_bytes[ecn_label])
     result.update(
         {
+            "command": command,
             "dataset": f"perov5/{split}",
             "n_structures": len(structures),
             "batch_size": batch_size,

@@ -3,6 +3,8 @@ run (ratios), or reports sizes and peak memory."""
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,7 @@ def train(
             precisions=tuple(precision) if precision else PRECISIONS,
             train_size=train_size,
             measure_memory=memory,
+            command=shlex.join(["ecn", *sys.argv[1:]]),
         )
     except ValueError as exc:
         console.print(f"error: {exc}", markup=False)

@@ -27,8 +27,12 @@ GRAPH_CODE_VERSION = "graphs-3"  # graphs-3: compact stores (issue 12); graphs-2
 
 
 def cache_key(data_checksum: str, settings: GraphSettings) -> str:
-    """Hash of (data checksum, graph settings, graph code version)."""
-    text = f"{data_checksum}|{settings.key()}|{GRAPH_CODE_VERSION}"
+    """Hash of (data checksum, record-shaping graph settings, graph code version).
+
+    Only ``settings.record_key()`` enters: settings that change the per-batch expansion alone
+    (cover, features) reuse the entry.
+    """
+    text = f"{data_checksum}|{settings.record_key()}|{GRAPH_CODE_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -96,7 +100,7 @@ def load_or_build(
     meta = {
         "name": name,
         "data_checksum": data_checksum,
-        "settings_key": settings.key(),
+        "settings_key": settings.record_key(),
         "code_version": GRAPH_CODE_VERSION,
         "stats": build_stats,
         "rejected": [list(r) for r in rejected],

@@ -10,6 +10,17 @@ from ecn.elements import CGCNN_DIM, MAX_Z, N_GROUPS, N_PERIODS
 
 STRATEGIES = ("voronoi_radii", "cutoff", "min_distance")
 CANONICAL = ("unique", "primitive", "off")
+#: Fields that decide the stored unit-cell record (canonical step + neighbour search); the rest
+#: (cover, node features, Gaussians, +U column) only shape the per-batch expansion.
+RECORD_FIELDS = (
+    "strategy",
+    "cutoff",
+    "voronoi_candidates",
+    "tol",
+    "self_loops",
+    "canonical",
+    "symprec",
+)
 NODE_FEATURES = ("onehot_z", "group_period", "cgcnn92")
 
 
@@ -81,8 +92,18 @@ class GraphSettings:
             raise ValueError("n_gaussians must be >= 1 and gaussian_width > 0")
 
     def key(self) -> str:
-        """Stable hash of every field (for cache keys); independent of Python's hash seed."""
+        """Stable hash of every field; independent of Python's hash seed."""
         payload = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def record_key(self) -> str:
+        """Stable hash of the fields that shape the stored unit-cell record (:data:`RECORD_FIELDS`).
+
+        The graph cache is keyed by this: the cover, node features and Gaussians are built per
+        batch (``ecn.graphs.compact.expand``), so e.g. ECN's cover and its unit-cell quotient,
+        or two feature encodings, share one cache entry.
+        """
+        payload = json.dumps({k: getattr(self, k) for k in RECORD_FIELDS}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
