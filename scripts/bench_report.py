@@ -37,9 +37,10 @@ def train_md(r: dict, src: Path) -> str:
             f"average before {r['loadavg_before']}, after {r['loadavg_after']} (2 shared cores). "
             "ms/step = median forward + backward + AdamW over the repeats; 'epoch / CGCNN' = "
             "epoch-time estimate in each model's fastest precision here over CGCNN's. ECN models "
-            "on the Perov-5 default supercell graph (Voronoi + radii) unless ':cutoff' (5 Å); "
-            "':quotient' = without the cell one-hot, so on the unit cell, the exact quotient "
-            "of the cover (`ecn.nn.plan.edge_cells`). "
+            "on the Perov-5 default graph (Voronoi + radii) unless ':cutoff' (5 Å), without the "
+            "cell one-hot, so on the unit cell, the exact quotient of the 2x2x2 cover "
+            "(`ecn.nn.plan.edge_cells`, ECN's default); ':cover' = the paper's model, cell "
+            "one-hot on the cover. "
             "Graph cache = the compact unit-cell records of `ecn.graphs.compact` (ids included).",
             "",
             format_table(r),

@@ -32,7 +32,7 @@ def test_train_bench_small(tmp_path: Path) -> None:
     assert len(r["cache_bytes_per_structure_by_graph"]["perov5"]) >= 2
     for row in r["models"].values():
         assert row["graphs_per_s"] > 0 and row["params"] > 0 and row["saved_mb"] > 0
-    assert r["models"]["cgcnn"]["supercell"] is False and r["models"]["ecn-sn"]["supercell"]
+    assert r["models"]["cgcnn"]["supercell"] is False and not r["models"]["ecn-sn"]["supercell"]
     assert r["n_batches"] == 2
     assert json.loads(out.read_text())["batch_size"] == 2
     assert "| cgcnn |" in format_table(r) and "ms/step bf16-mixed" in format_table(r)
@@ -47,9 +47,9 @@ def test_train_bench_bad_args() -> None:
         run_train_bench(n_structures=2, precisions=("fp8",))
 
 
-def test_train_bench_quotient_variant_runs_on_the_unit_cell() -> None:
+def test_train_bench_cover_and_quotient_variants() -> None:
     r = run_train_bench(
-        models=["ecn-slambda", "ecn-slambda:quotient", "ecn-slambda:cutoff+quotient"],
+        models=["ecn-slambda", "ecn-slambda:cover", "ecn-slambda:quotient", "ecn-slambda:cutoff"],
         n_structures=2,
         batch_size=2,
         repeats=1,
@@ -57,13 +57,14 @@ def test_train_bench_quotient_variant_runs_on_the_unit_cell() -> None:
         measure_memory=False,
         threads=1,
         precisions=("32",),
-        command="ecn bench train --model ecn-slambda:quotient",
+        command="ecn bench train --model ecn-slambda:cover",
     )
-    full, quot = r["models"]["ecn-slambda"], r["models"]["ecn-slambda:quotient"]
-    assert full["supercell"] and not quot["supercell"]
-    assert full["nodes_per_batch"] == 8 * quot["nodes_per_batch"]
-    assert full["edges_per_batch"] == 8 * quot["edges_per_batch"]
-    assert r["models"]["ecn-slambda:cutoff+quotient"]["edges_per_batch"] > quot["edges_per_batch"]
-    assert r["command"] == "ecn bench train --model ecn-slambda:quotient"
+    default, cover = r["models"]["ecn-slambda"], r["models"]["ecn-slambda:cover"]
+    assert cover["supercell"] and not default["supercell"]  # ECN's default: the quotient
+    assert r["models"]["ecn-slambda:quotient"]["edges_per_batch"] == default["edges_per_batch"]
+    assert cover["nodes_per_batch"] == 8 * default["nodes_per_batch"]
+    assert cover["edges_per_batch"] == 8 * default["edges_per_batch"]
+    assert r["models"]["ecn-slambda:cutoff"]["edges_per_batch"] > default["edges_per_batch"]
+    assert r["command"] == "ecn bench train --model ecn-slambda:cover"
     with pytest.raises(ValueError, match="unknown graph suffix"):
         run_train_bench(models=["ecn-slambda:nonsense"], n_structures=2)

@@ -317,6 +317,25 @@ def test_restrict_neighbors_cap_and_ties() -> None:
         restrict_neighbors(g, max_neighbors=0)
 
 
+def test_restrict_neighbors_cut_keeps_exactly_k_nearest() -> None:
+    """``ties="cut"`` (the reference code's rule): exactly 12 per atom, the nearest ones."""
+    g = reference_graph(batio3(), 8.0)
+    cut = restrict_neighbors(g, cutoff=8.0, max_neighbors=12, ties="cut")
+    dst = cut.edge_index[1]
+    assert torch.bincount(dst, minlength=5).tolist() == [12] * 5
+    kept = restrict_neighbors(g, cutoff=8.0, max_neighbors=12)
+    for i in range(5):  # same distance multiset up to the cut shell, a subset of "keep"
+        d_cut = torch.sort(cut.edge_dist[dst == i]).values
+        d_keep = torch.sort(kept.edge_dist[kept.edge_index[1] == i]).values
+        torch.testing.assert_close(d_cut, d_keep[:12])
+    with pytest.raises(ValueError, match="ties"):
+        restrict_neighbors(g, max_neighbors=12, ties="random")
+    model = CGCNN(g.x.shape[1], 1, neighbor_ties="cut")
+    assert model.config.options["neighbor_ties"] == "cut"
+    with pytest.raises(ValueError, match="neighbor_ties"):
+        CGCNN(g.x.shape[1], 1, neighbor_ties="x")
+
+
 def test_empty_neighbourhood_is_finite() -> None:
     """A graph whose atoms have no neighbour within the cutoff still gives finite outputs."""
     g = reference_graph(nacl(), 2.0)  # shortest Na-Cl is 2.82 Å: only self-loops

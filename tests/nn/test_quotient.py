@@ -100,11 +100,13 @@ def test_negative_control_cell_onehot_breaks_the_quotient(structures):
     assert (model(unit) - model(cover)).abs().max() > 1e-4
 
 
-def test_resolver_puts_ecn_without_cell_onehot_on_the_unit_cell():
-    assert resolve_graph_settings("ecn", "perov5").supercell
-    assert not resolve_graph_settings("ecn", "perov5", {"cell_onehot": False}).supercell
+def test_resolver_puts_ecn_on_the_cover_only_with_the_cell_onehot():
+    default = resolve_graph_settings("ecn", "perov5")
+    assert not default.supercell and not default.cell_onehot  # the quotient, ECN's default
+    paper = resolve_graph_settings("ecn", "perov5", {"cell_onehot": True})
+    assert paper.supercell and paper.cell_onehot  # the paper's symmetry-broken cover
     explicit = resolve_graph_settings("ecn", "perov5", {"cell_onehot": False, "supercell": True})
-    assert explicit.supercell
+    assert explicit.supercell  # the cover without the one-hot stays available
     with pytest.raises(ValueError, match="cell_onehot: false"):
-        resolve_graph_settings("ecn", "perov5", {"supercell": False})
+        resolve_graph_settings("ecn", "perov5", {"supercell": False, "cell_onehot": True})
     assert not resolve_graph_settings("cgcnn", "perov5").supercell  # baselines unchanged

@@ -182,7 +182,17 @@ def test_predict_folder_with_broken_files(run_a: Path, cif_folder: Path, runs: P
     assert got3["broken"]["spread"] == "" and "spread" not in got[0]
 
 
-def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Path) -> None:
+@pytest.fixture(scope="module")
+def run_cover(tiny_perov5: Path, runs: Path) -> Path:
+    """The tiny run with the paper's cell one-hot (so on the 8-fold cover)."""
+    out = runs / "cover"
+    invoke([*tiny_cli_args(tiny_perov5, out), "--cell-onehot"])
+    return out
+
+
+def test_average_translations_is_origin_independent(
+    run_a: Path, run_cover: Path, cif_folder: Path
+) -> None:
     """Relabeling cells a -> a XOR t in the one-hot leaves the averaged prediction unchanged.
 
     It leaves the raw prediction unchanged too: on the 8-fold cover, a global translation is a
@@ -196,6 +206,8 @@ def test_average_translations_is_origin_independent(run_a: Path, cif_folder: Pat
 
     model = ecn.load_model(str(run_a))
     cif = next(p for p in sorted(cif_folder.glob("*.cif")) if p.stem.isdigit())
+    assert cell_onehot_columns(model.graph(Structure.from_file(cif))) is None  # the quotient
+    model = ecn.load_model(str(run_cover))  # the paper's model: the cell one-hot on the cover
     g = model.graph(Structure.from_file(cif))
     cols = cell_onehot_columns(g)
     assert cols == slice(g.x.shape[1] - 8, g.x.shape[1]), "cell one-hot = last 8 columns"

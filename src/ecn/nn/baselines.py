@@ -221,12 +221,17 @@ def _glorot_init(module: nn.Module) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+#: How `restrict_neighbors` treats neighbours tied with the k-th one.
+NEIGHBOR_TIES: tuple[str, ...] = ("keep", "cut")
+
+
 def restrict_neighbors(
     graph: CrystalGraph,
     cutoff: float | None = None,
     max_neighbors: int | None = None,
     drop_self_loops: bool = True,
     tie_tol: float = 1e-4,
+    ties: str = "keep",
 ) -> CrystalGraph:
     """Restrict a unit-cell graph to a radius and at most ~`max_neighbors` nearest per target.
 
@@ -245,6 +250,9 @@ def restrict_neighbors(
         drop_self_loops: drop edges i <- i with zero image offset (the ECN graph builder adds
             them; the baselines' original graphs have none). Periodic self-images are kept.
         tie_tol: distances within this many Å of the k-th one count as ties.
+        ties: ``"keep"`` (every tie of the k-th neighbour, the default above) or ``"cut"``
+            (exactly the first k by (distance, edge order), as the reference code: which of
+            tied neighbours survive then depends on the description; for comparisons with it).
 
     Returns:
         A shallow copy of `graph` with the selected edges (original edge order preserved).
@@ -253,6 +261,8 @@ def restrict_neighbors(
         raise ValueError("baselines run on unit-cell graphs (supercell=False)")
     if max_neighbors is not None and max_neighbors < 1:
         raise ValueError(f"max_neighbors must be >= 1, got {max_neighbors}")
+    if ties not in NEIGHBOR_TIES:
+        raise ValueError(f"ties must be one of {NEIGHBOR_TIES}, got {ties!r}")
     src, dst = graph.edge_index
     dist = graph.edge_dist
     keep = torch.ones_like(dst, dtype=torch.bool)
@@ -270,7 +280,12 @@ def restrict_neighbors(
         full = counts >= max_neighbors
         kth = d.new_full((graph.num_nodes,), math.inf)
         kth[full] = d[order[starts[full] + max_neighbors - 1]]
-        sub = d <= kth[t] + tie_tol
+        if ties == "keep":
+            sub = d <= kth[t] + tie_tol
+        else:  # rank of each edge within its target's (distance, edge order) list
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(order.shape[0], device=order.device)
+            sub = rank - starts[t] < max_neighbors
         keep = torch.zeros_like(keep)
         keep[idx[sub]] = True
     if bool(keep.all()):
@@ -363,6 +378,8 @@ class CGCNN(nn.Module):
         cutoff: radius in Å (8).
         max_neighbors: neighbour cap (12).
         rbf_step: Gaussian spacing and width in Å (0.2).
+        neighbor_ties: ``"keep"`` the neighbours tied with the 12th (default: invariant) or
+            ``"cut"`` at exactly 12 as the reference code (see :func:`restrict_neighbors`).
     """
 
     NAME: ClassVar[str] = "cgcnn"
@@ -383,10 +400,13 @@ class CGCNN(nn.Module):
         cutoff: float = 8.0,
         max_neighbors: int | None = 12,
         rbf_step: float = 0.2,
+        neighbor_ties: str = "keep",
     ) -> None:
         super().__init__()
         if n_conv < 1 or n_hidden < 1:
             raise ValueError("n_conv and n_hidden must be >= 1")
+        if neighbor_ties not in NEIGHBOR_TIES:
+            raise ValueError(f"neighbor_ties must be one of {NEIGHBOR_TIES}, got {neighbor_ties!r}")
         self.config = ModelConfig(
             self.NAME,
             in_dim,
@@ -401,10 +421,12 @@ class CGCNN(nn.Module):
                 "cutoff": cutoff,
                 "max_neighbors": max_neighbors,
                 "rbf_step": rbf_step,
+                "neighbor_ties": neighbor_ties,
             },
         )
         self.in_dim, self.node_level = in_dim, node_level
         self.cutoff, self.max_neighbors = cutoff, max_neighbors
+        self.neighbor_ties = neighbor_ties
         n_rbf = round(cutoff / rbf_step) + 1
         self.rbf = GaussianRBF(0.0, (n_rbf - 1) * rbf_step, n_rbf, rbf_step)
         self.embedding = nn.Linear(in_dim, atom_dim)
@@ -423,7 +445,7 @@ class CGCNN(nn.Module):
             (G, out_dim), or (N, out_dim) when ``node_level``.
         """
         _check_graph(graph, self.in_dim)
-        graph = restrict_neighbors(graph, self.cutoff, self.max_neighbors)
+        graph = restrict_neighbors(graph, self.cutoff, self.max_neighbors, ties=self.neighbor_ties)
         e = self.rbf(graph.edge_dist.to(graph.x.dtype))
         h = self.embedding(graph.x)
         for conv in self.convs:
