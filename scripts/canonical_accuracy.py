@@ -8,7 +8,8 @@ reached and seconds per epoch.
     python scripts/canonical_accuracy.py --runs runs/inv2_slambda_unique_s{0,1,2} \\
         runs/inv2_slambda_off_s{0,1,2} --out results/invariance/accuracy_seeds
     python scripts/canonical_accuracy.py --title "cover vs quotient" --runs \\
-        runs/inv2_slambda_unique_s{0,1,2} runs/q_slambda64_s{0,1,2} ... --out results/quotient/accuracy
+        runs/inv2_slambda_unique_s{0,1,2} runs/q_slambda64_s{0,1,2} ... \\
+        --out results/quotient/accuracy
 """
 
 from __future__ import annotations
