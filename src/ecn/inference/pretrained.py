@@ -186,7 +186,10 @@ def package_model(
         "task": results["task"],
         "model": f"{cfg['model']['name']} {cfg['model']['options'].get('group', '')}".strip(),
         "test": {k: v for k, v in results["metrics"]["test"].items() if not isinstance(v, dict)},
-        "graph": {k: cfg["graph"][k] for k in ("strategy", "canonical", "supercell", "cutoff")},
+        "graph": {
+            k: cfg["graph"][k]
+            for k in ("strategy", "canonical", "supercell", "cell_onehot", "cutoff")
+        },
         "ecn_version": results.get("ecn_version", ""),
         "epochs": results.get("epochs_run"),
         "best_epoch": results.get("best_epoch"),
