@@ -234,6 +234,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     )
     # config.yaml is written first on purpose, so the run directory is never empty.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # intended: the module's hook expands compact batches on the device (`expand_on: device`)
+    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer`")
     trainer, cbs = _make_trainer(cfg, out, module.monitor)
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
     if trainer.is_global_zero:
