@@ -30,6 +30,7 @@ from ecn.graphs.dataset import build_dataset
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.settings import cache_dir, display_path
+from ecn.train.module import adamw
 
 __all__ = ["format_storage", "run_storage_bench", "strained_copies"]
 
@@ -138,7 +139,7 @@ def stream_epoch(
     net = build_model(
         ModelConfig(model, settings.node_feature_dim, settings.n_gaussians, 1, options=options)
     )
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    opt = adamw(net.parameters(), 1e-3, 1e-2)
     y = store.targets[:, 0]
     mean, std = float(np.nanmean(y)), float(np.nanstd(y)) or 1.0
     loader = DataLoader(

@@ -49,6 +49,7 @@ from ecn.nn import GROUPS, MODELS, ModelConfig, build_model
 from ecn.nn.baselines import restrict_neighbors
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.symmetry import attach_orbit_maps
+from ecn.train.module import adamw
 from ecn.train.precision import cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def _child_peak(
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         model = _build_model(name, batches[0].x.shape[1], batches[0].edge_attr.shape[1]).train()
-        entry = _Entry(name, model, batches, torch.optim.AdamW(model.parameters(), lr=1e-3))
+        entry = _Entry(name, model, batches, adamw(model.parameters(), 1e-3, 1e-2))
         start = _rss_kb("VmRSS")
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")  # reset VmHWM to the current RSS
@@ -376,7 +377,7 @@ def run_train_bench(
         torch.manual_seed(seed)
         model = _build_model(name, batches[0].x.shape[1], batches[0].edge_attr.shape[1])
         model = model.to(device).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        optimizer = adamw(model.parameters(), 1e-3, 1e-2)
         entries.append(_Entry(name, model, batches, optimizer))
         log.info("%s: %d batches", name, len(batches))
 
