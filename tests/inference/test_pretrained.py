@@ -91,3 +91,14 @@ def test_shipped_model_reproduces_its_card(entry, shared_data_dir):
     assert got["n"] == sl["n"]
     assert got["value"] == pytest.approx(sl["value"], abs=1e-4)
     assert (pretrained.PRETRAINED_DIR / entry["card"]).is_file()
+
+
+def test_markdown_reports_classifiers_as_the_paper_does() -> None:
+    """is_metal: ROC-AUC and the metal / non-metal precisions beside the paper's Table 1."""
+    from ecn.experiments.pretrained_report import _metric, paper_numbers
+
+    assert paper_numbers("mp", "is_metal")["ECN-SΛ"] == "precision metal 79.8% / non-metal 83.2%"
+    assert paper_numbers("mp", "e_form") == {"ECN-SΛ": "0.046", "CGCNN": "0.048"}
+    text = _metric({"roc_auc": 0.91234, "precision_1": 0.8, "precision_0": 0.855, "n": 3})
+    assert text == "ROC-AUC 0.912; precision metal 80.0% / non-metal 85.5%"
+    assert _metric({"mae": 0.09232, "rmse": 0.13}) == "MAE 0.0923"
