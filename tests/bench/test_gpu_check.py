@@ -27,7 +27,7 @@ def test_gpu_check_cpu_only(tmp_path: Path) -> None:
         "ECN_CACHE_DIR": str(tmp_path / "cache"),
     }
     res = subprocess.run(
-        ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=300
+        ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=600
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     log = (out / "gpu_check.log").read_text()
