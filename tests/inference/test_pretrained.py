@@ -102,3 +102,16 @@ def test_markdown_reports_classifiers_as_the_paper_does() -> None:
     text = _metric({"roc_auc": 0.91234, "precision_1": 0.8, "precision_0": 0.855, "n": 3})
     assert text == "ROC-AUC 0.912; precision metal 80.0% / non-metal 85.5%"
     assert _metric({"mae": 0.09232, "rmse": 0.13}) == "MAE 0.0923"
+
+
+def test_readme_table_is_the_generated_one() -> None:
+    """README's pretrained table comes from the cards (scripts/update_readme_pretrained.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "update_readme_pretrained.py"
+    spec = importlib.util.spec_from_file_location("update_readme_pretrained", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.README.read_text()
+    assert mod.render(text) == text, "run: python scripts/update_readme_pretrained.py"
