@@ -205,7 +205,7 @@ def table(runs: list[Path], out: Path) -> None:
     lines += [
         "",
         "Seconds per run: ecn's are its training time (graphs cached before); the reference's "
-        "are its whole process, CIF parsing included (about 8 minutes of a first epoch). Its "
+        "are its whole process, CIF parsing in its first epoch included. Its "
         "seed 0 ran at nice 19 beside two trainings, so its time is not comparable.",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
