@@ -365,8 +365,9 @@ class CGCNN(nn.Module):
     :func:`restrict_neighbors`). Defaults are the paper's/reference code's.
 
     Args:
-        in_dim: F, node feature width (the reference uses 92-d atom_init vectors; here one-hot
-            group + period by default, see ``GRAPH_SETTINGS``).
+        in_dim: F, node feature width: the reference's 92-number atom encoding by default
+            (``cgcnn92``, rebuilt from element data; ``results/baselines/cgcnn_reference.md``
+            measures it against txie-93/cgcnn), see ``GRAPH_SETTINGS``.
         edge_dim: K, width of ``graph.edge_attr``; unused (the model expands
             ``graph.edge_dist`` itself), part of the common model interface.
         out_dim: targets per graph.
@@ -383,7 +384,7 @@ class CGCNN(nn.Module):
     """
 
     NAME: ClassVar[str] = "cgcnn"
-    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(8.0, "group_period")
+    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(8.0, "cgcnn92")
     SYMMETRY: ClassVar[str] = "euclidean"
 
     def __init__(
