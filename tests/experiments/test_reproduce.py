@@ -49,6 +49,7 @@ def test_table2_rows_cover_the_paper_models() -> None:
     assert models == {
         ("ecn", "slambda"),
         ("ecn", "p1"),
+        ("ecn", "glambda"),
         ("ecn", "sn"),
         ("cgcnn", None),
         ("megnet", None),
@@ -136,3 +137,79 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
         & (abs(img[..., 2] - 0.706) < 0.03)
     )
     assert blue.sum() > 200
+
+
+def test_budget_recipe_patience_and_seed_counts_reach_the_run_configs(tmp_path: Path) -> None:
+    """The tuned recipe sets each row's optimiser and options (ECN rows without their own entry
+    take ECN-SΛ's, but keep their own group); patience and per-row seed counts apply."""
+    from ecn.experiments.reproduce import load_recipe, table_config
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        "ecn_slambda: {trial: t, optim: {lr: 0.002, batch_size: 128},"
+        " options: {group: slambda, width: 32, layers: 2}}\n"
+        "cgcnn: {optim: {weight_decay: 0.0}, options: {atom_dim: 96}}\n"
+    )
+    budget = Budget(seeds=3, patience=25, seeds_for={"ecn_p1": 1}, recipe=load_recipe(path))
+    by = {v.label: v for v in TABLE2}
+    p1 = table_config(by["ECN-P-1"], 0, tmp_path / "a", budget)
+    assert p1.model.options == {"group": "p1", "width": 32, "layers": 2}
+    assert (p1.optim.lr, p1.optim.batch_size, p1.optim.patience) == (0.002, 128, 25)
+    cg = table_config(by["CGCNN"], 0, tmp_path / "b", budget)
+    assert cg.model.options == {"atom_dim": 96} and cg.optim.weight_decay == 0.0
+    assert cg.optim.lr == 1e-3  # not in its recipe: the default
+    meg = table_config(by["MEGNet"], 0, tmp_path / "c", budget)
+    assert meg.model.options == {} and meg.optim.weight_decay == 1e-2
+    assert budget.n_seeds(by["ECN-P-1"]) == 1 and budget.n_seeds(by["CGCNN"]) == 3
+    # without patience the run is not stopped early (the wave-1 fixed-budget behaviour)
+    assert table_config(by["CGCNN"], 0, tmp_path / "d", Budget(epochs=40)).optim.patience == 40
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cgcnn: {optimiser: {lr: 1}}\n")
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_recipe(bad)
+
+
+def test_table2_collects_runs_finished_elsewhere_and_trains_nothing(
+    tiny_perov5: Path, tmp_path: Path
+) -> None:
+    """--no-train tabulates what finished under the runs root (written by other processes),
+    with best epoch, stopping reason and CPU hours; a row with no finished run is left out."""
+    from ecn.experiments.reproduce import reproduce_table2
+
+    root = tmp_path / "runs"
+    raw = tiny_overrides(tiny_perov5, root / "cgcnn_seed0", optim={"epochs": 2})
+    raw["model"] = {"name": "cgcnn", "options": {}}
+    run_or_resume(config_from_dict(raw))
+    (root / "ecn_slambda_seed0").mkdir()  # an unfinished run: no results.json
+    out = reproduce_table2(Budget(seeds=1), root, tmp_path / "res", train=False)
+    assert list(out["rows"]) == ["CGCNN"]
+    row = out["rows"]["CGCNN"]
+    res = json.loads((root / "cgcnn_seed0" / "results.json").read_text())
+    assert row["best_epochs"] == [res["best_epoch"]] and row["stopped_by"] == ["max_epochs"]
+    assert abs(row["cpu_hours"] - res["train_time_s"] / 3600) < 1e-9
+    md = (tmp_path / "res" / "table2.md").read_text()
+    assert "| CGCNN |" in md and "ECN-SΛ |" not in md and "max_epochs" in md
+    assert not (root / "ecn_slambda_seed0" / "config.yaml").exists()
+
+
+def test_train_fraction_subsets_are_seeded_and_nested(tiny_perov5: Path, tmp_path: Path) -> None:
+    from ecn.train.data import prepare_data
+
+    sizes, ids = [], []
+    for frac in (0.25, 0.5, 1.0):
+        raw = tiny_overrides(tiny_perov5, tmp_path / "r", data={"train_fraction": frac})
+        data = prepare_data(config_from_dict(raw), splits=("train",))
+        sizes.append(len(data.graphs["train"]))
+        store = data.graphs["train"]
+        ids.append([store.ids[i] for i in store.index])
+    full = sizes[-1]
+    assert sizes == [round(0.25 * full), round(0.5 * full), full]
+    assert set(ids[0]) < set(ids[1]) < set(ids[2])
+    # a random subset in store order, not the first rows of the split
+    assert ids[0] == [i for i in ids[2] if i in set(ids[0])] and ids[0] != ids[2][: sizes[0]]
+    import pytest
+
+    with pytest.raises(ValueError, match="train_fraction"):
+        config_from_dict(tiny_overrides(tiny_perov5, tmp_path / "x", data={"train_fraction": 0}))

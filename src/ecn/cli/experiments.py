@@ -24,6 +24,21 @@ _WIDTH = typer.Option(128, "--width", help="ECN width (paper: 128).")
 _LAYERS = typer.Option(6, "--layers", help="ECN layers (paper: 6).")
 _THREADS = typer.Option(None, "--threads", help="torch threads per run.")
 _LIMIT = typer.Option(None, "--limit", help="First N structures per split.")
+_PATIENCE = typer.Option(
+    None, "--patience", help="Early-stopping patience in epochs (default: none, run to the end)."
+)
+_SEEDS_FOR = typer.Option(
+    None, "--seeds-for", help="SLUG=N: another seed count for one row (e.g. ecn_p1=1)."
+)
+_RECIPE = typer.Option(
+    None, "--recipe", help="Tuned recipe YAML per model (configs/table2_recipe.yaml)."
+)
+_FRACTION = typer.Option(
+    None, "--train-fraction", help="Train on a seeded nested fraction of the training split."
+)
+_TRAIN = typer.Option(
+    True, "--train/--no-train", help="--no-train: only tabulate the runs that finished."
+)
 
 
 def quickstart(
@@ -55,10 +70,36 @@ def _budget(
     layers: int,
     threads: int | None,
     limit: int | None,
+    patience: int | None = None,
+    seeds_for: list[str] | None = None,
+    recipe: str | None = None,
+    train_fraction: float | None = None,
 ) -> Budget:
-    from ecn.experiments.reproduce import Budget
+    from ecn.experiments.reproduce import Budget, load_recipe
 
-    return Budget(seeds, epochs, time_budget, width, layers, threads, limit)
+    per: dict[str, int] = {}
+    for item in seeds_for or []:
+        slug, _, n = item.partition("=")
+        if not n.isdigit():
+            fail(ValueError(f"--seeds-for {item!r}: expected SLUG=N"))
+        per[slug] = int(n)
+    try:
+        rec = load_recipe(recipe)
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    return Budget(
+        seeds,
+        epochs,
+        time_budget,
+        width,
+        layers,
+        threads,
+        limit,
+        patience=patience,
+        seeds_for=per,
+        recipe=rec,
+        train_fraction=train_fraction,
+    )
 
 
 @reproduce_app.command("table2")
@@ -75,14 +116,28 @@ def table2(
     ),
     runs_root: str = typer.Option("runs/table2", "--runs", help="Where run directories go."),
     results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
+    patience: int | None = _PATIENCE,
+    seeds_for: list[str] | None = _SEEDS_FOR,
+    recipe: str | None = _RECIPE,
+    train_fraction: float | None = _FRACTION,
+    do_train: bool = _TRAIN,
 ) -> None:
-    """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet, SchNet with each seed."""
-    from ecn.experiments.reproduce import reproduce_table2
+    """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, ECN-GΛ, MPNN, CGCNN, MEGNet, SchNet with each
+    seed. The table covers every finished run under --runs, so a --model subset trained in one
+    process and another subset in a second one end in one table."""
+    from ecn.experiments.reproduce import reproduce_table2, table_name
 
     quiet_lightning()
-    budget = _budget(seeds, epochs, time_budget, width, layers, threads, limit)
-    res = reproduce_table2(budget, runs_root, results_dir, models)
-    console.print((Path(results_dir) / "table2.md").read_text(), markup=False)
+    budget = _budget(
+        seeds, epochs, time_budget, width, layers, threads, limit,
+        patience, seeds_for, recipe, train_fraction,
+    )  # fmt: skip
+    try:
+        res = reproduce_table2(budget, runs_root, results_dir, models, train=do_train)
+    except ValueError as exc:
+        fail(exc)
+    md = Path(results_dir) / f"{table_name('table2', budget)}.md"
+    console.print(md.read_text(), markup=False)
     console.print(f"{len(res['rows'])} models", markup=False)
 
 
@@ -99,14 +154,23 @@ def table1(
     targets: list[str] | None = typer.Option(None, "--target", help="Subset of the MP targets."),
     runs_root: str = typer.Option("runs/table1", "--runs", help="Where run directories go."),
     results_dir: str = typer.Option("results", "--results", help="Where the tables go."),
+    patience: int | None = _PATIENCE,
+    seeds_for: list[str] | None = _SEEDS_FOR,
+    recipe: str | None = _RECIPE,
+    do_train: bool = _TRAIN,
 ) -> None:
     """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
     E_form, E_Fermi, M, E_g (insulators) and metal/non-metal."""
     from ecn.experiments.reproduce import reproduce_table1
 
     quiet_lightning()
-    budget = _budget(seeds, epochs, time_budget, width, layers, threads, limit)
-    reproduce_table1(budget, runs_root, results_dir, models, targets)
+    budget = _budget(
+        seeds, epochs, time_budget, width, layers, threads, limit, patience, seeds_for, recipe
+    )
+    try:
+        reproduce_table1(budget, runs_root, results_dir, models, targets, train=do_train)
+    except ValueError as exc:
+        fail(exc)
     console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
 
 

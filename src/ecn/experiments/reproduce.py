@@ -11,7 +11,7 @@ import json
 import logging
 import statistics
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Variant:
 TABLE2: tuple[Variant, ...] = (
     Variant("ECN-SΛ", "ecn", "slambda", 0.038),
     Variant("ECN-P-1", "ecn", "p1", None),
+    Variant("ECN-GΛ", "ecn", "glambda", None),
     Variant("MPNN (S_N)", "ecn", "sn", None),
     Variant("CGCNN", "cgcnn", paper_mae=0.047),
     Variant("MEGNet", "megnet", paper_mae=0.059),
@@ -74,7 +75,9 @@ TABLE1_PAPER_TRAIN_NOTE = (
     "we have "
     "(about a third of the paper's training set). Numbers are not directly comparable."
 )
-TABLE1: tuple[Variant, ...] = tuple(v for v in TABLE2 if v.model != "schnet")
+TABLE1: tuple[Variant, ...] = tuple(
+    v for v in TABLE2 if v.model != "schnet" and v.group != "glambda"
+)
 
 
 def _slug(v: Variant) -> str:
@@ -82,16 +85,50 @@ def _slug(v: Variant) -> str:
 
 
 def _options(v: Variant, budget: Budget) -> dict[str, Any]:
-    """ECN rows share the table's width/depth; baselines keep their papers' own sizes."""
-    if v.model != "ecn":
+    """ECN rows share the table's width/depth; baselines keep their papers' own sizes. A recipe
+    (``Budget.recipe``) overrides both, but never an ECN row's group."""
+    rec = recipe_for(v, budget.recipe)
+    base = (
+        {"group": v.group, "width": budget.ecn_width, "layers": budget.ecn_layers}
+        if v.model == "ecn"
+        else {}
+    )
+    out = {**base, **rec.get("options", {})}
+    if v.model == "ecn":
+        out["group"] = v.group
+    return out
+
+
+def recipe_for(v: Variant, recipe: dict[str, Any]) -> dict[str, Any]:
+    """The tuned recipe of a row: its own entry, else (ECN rows) ECN-SΛ's, since the search
+    (``scripts/tune_recipe.py``) tunes ECN-SΛ and CGCNN; other baselines keep their defaults."""
+    own = recipe.get(_slug(v))
+    if own is None and v.model == "ecn":
+        own = recipe.get("ecn_slambda")
+    return own or {}
+
+
+def load_recipe(path: str | Path | None) -> dict[str, Any]:
+    """Read a recipe YAML (``configs/table2_recipe.yaml``): ``{slug: {optim, options}}``."""
+    if path is None:
         return {}
-    return {"group": v.group, "width": budget.ecn_width, "layers": budget.ecn_layers}
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    for slug, entry in raw.items():
+        extra = set(entry) - {"optim", "options", "trial"}
+        if extra:
+            raise ValueError(f"recipe {path}: {slug}: unknown keys {sorted(extra)}")
+    return raw
 
 
 @dataclass(frozen=True)
 class Budget:
     """What every model of a table gets: seeds 0..seeds-1, the same epochs, wall-clock minutes
-    per run, torch threads and data limit; ECN rows also share one width and depth."""
+    per run, torch threads and data limit; ECN rows also share one width and depth.
+
+    ``patience`` is the early-stopping patience in epochs (None: none, run to ``epochs`` or the
+    time budget). ``seeds_for`` gives some rows (by slug, e.g. ``ecn_p1``) fewer or more seeds.
+    ``recipe`` holds tuned optimiser settings and model options per slug (``load_recipe``).
+    ``train_fraction`` trains on a seeded nested fraction of the training split."""
 
     seeds: int = 3
     epochs: int = 300
@@ -100,7 +137,14 @@ class Budget:
     ecn_layers: int = 6
     threads: int | None = None
     limit: int | None = None
+    patience: int | None = None
+    seeds_for: dict[str, int] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    train_fraction: float | None = None
     progress: bool = False
+
+    def n_seeds(self, v: Variant) -> int:
+        return self.seeds_for.get(_slug(v), self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
         """The budget as results files record it (progress display is not part of it)."""
@@ -120,7 +164,11 @@ def table_config(
     raw: dict[str, Any] = {
         "data": {"dataset": dataset, "targets": [target], "path": data_path},
         "model": {"name": v.model, "options": _options(v, budget)},
-        "optim": {"epochs": budget.epochs, "patience": max(budget.epochs, 1)},
+        "optim": {
+            "epochs": budget.epochs,
+            "patience": budget.patience if budget.patience is not None else max(budget.epochs, 1),
+            **recipe_for(v, budget.recipe).get("optim", {}),
+        },
         "run": {
             "seed": seed,
             "out": str(out),
@@ -132,6 +180,8 @@ def table_config(
     }
     if budget.limit is not None:
         raw["data"]["limit"] = budget.limit
+    if budget.train_fraction is not None:
+        raw["data"]["train_fraction"] = budget.train_fraction
     return config_from_dict(raw)
 
 
@@ -144,17 +194,34 @@ def run_or_resume(cfg: TrainConfig) -> Path:
     return train(cfg, resume=(out / "last.ckpt").is_file())
 
 
+def run_name(v: Variant, seed: int, budget: Budget) -> str:
+    """``<slug>_seed<k>``, with ``_frac<f>`` for a training-size run."""
+    frac = "" if budget.train_fraction is None else f"_frac{budget.train_fraction:g}"
+    return f"{_slug(v)}{frac}_seed{seed}"
+
+
 def train_variants(
-    variants: list[Variant], root: Path, budget: Budget, **data: Any
+    variants: list[Variant],
+    root: Path,
+    budget: Budget,
+    train: bool = True,
+    **data: Any,
 ) -> dict[str, list[Path]]:
-    """Train (or reuse) every variant for each seed under `root/<model>_seed<k>`, seed-major so
-    a partial reproduction has every model at the first seeds; `data` (dataset, target,
-    data_path) goes to `table_config`. Returns run directories per variant label."""
+    """Train (or reuse) every variant for each of its seeds under `root/<model>_seed<k>`,
+    seed-major so a partial reproduction has every model at the first seeds; `data` (dataset,
+    target, data_path) goes to `table_config`. With ``train=False`` nothing is trained: only
+    finished runs are collected (so a table can be written while runs go on elsewhere).
+    Returns finished run directories per variant label (labels with none are left out)."""
     run_dirs: dict[str, list[Path]] = {}
-    for seed in range(budget.seeds):
+    for seed in range(max((budget.n_seeds(v) for v in variants), default=0)):
         for v in variants:
-            cfg = table_config(v, seed, root / f"{_slug(v)}_seed{seed}", budget, **data)
-            run_dirs.setdefault(v.label, []).append(run_or_resume(cfg))
+            if seed >= budget.n_seeds(v):
+                continue
+            out = root / run_name(v, seed, budget)
+            if train:
+                run_or_resume(table_config(v, seed, out, budget, **data))
+            if (out / "results.json").is_file():
+                run_dirs.setdefault(v.label, []).append(out)
     return run_dirs
 
 
@@ -162,22 +229,36 @@ def _select(table: tuple[Variant, ...], models: list[str] | None) -> list[Varian
     return [v for v in table if models is None or _slug(v) in models or v.model in models]
 
 
+def table_name(base: str, budget: Budget) -> str:
+    """``table2``, or ``table2_train25pct`` for a training-size run."""
+    if budget.train_fraction is None:
+        return base
+    return f"{base}_train{round(100 * budget.train_fraction)}pct"
+
+
 def reproduce_table2(
     budget: Budget | None = None,
     runs_root: str | Path = "runs/table2",
     results_dir: str | Path = "results",
     models: list[str] | None = None,
+    train: bool = True,
 ) -> dict[str, Any]:
-    """Train every Table-2 model under `budget` and write `results/table2.{md,json}` + plot."""
+    """Train the selected Table-2 models under `budget` (all by default), then write
+    `results/table2.{md,json}` + plot from every finished run of the table under `runs_root`
+    (so runs split over several processes end in one table)."""
     budget = budget or Budget()
-    variants = _select(TABLE2, models)
-    run_dirs = train_variants(variants, Path(runs_root), budget)
+    if train:
+        train_variants(_select(TABLE2, models), Path(runs_root), budget)
+    run_dirs = train_variants(list(TABLE2), Path(runs_root), budget, train=False)
+    if not run_dirs:
+        raise ValueError(f"no finished runs under {runs_root}")
+    frac = "" if budget.train_fraction is None else f", {budget.train_fraction:.0%} of train"
     return write_table(
         run_dirs,
-        {v.label: v.paper_mae for v in variants},
+        {v.label: v.paper_mae for v in TABLE2},
         Path(results_dir),
-        "table2",
-        "Perov-5 heat_all (eV per 5-atom cell), test MAE",
+        table_name("table2", budget),
+        f"Perov-5 heat_all (eV per 5-atom cell), test MAE{frac}",
         budget.to_dict(),
     )
 
@@ -190,22 +271,23 @@ def reproduce_table1(
     targets: list[str] | None = None,
     dataset: str = "mp",
     data_path: str | None = None,
+    train: bool = True,
 ) -> dict[str, Any]:
     """Paper Table 1 on the `mp` dataset (paper split): one table per target in
     `results/table1_<target>.{md,json,png}` and a summary `results/table1.{md,json}`.
     (`dataset`/`data_path` exist so the harness can be exercised on small data.)"""
     budget = budget or Budget()
-    variants = _select(TABLE1, models)
+    selected = _select(TABLE1, models)
+    variants = list(TABLE1)
     out: dict[str, Any] = {}
     for target in targets or TABLE1_TARGETS:
-        run_dirs = train_variants(
-            variants,
-            Path(runs_root) / target,
-            budget,
-            dataset=dataset,
-            target=target,
-            data_path=data_path,
-        )
+        data = {"dataset": dataset, "target": target, "data_path": data_path}
+        root = Path(runs_root) / target
+        if train:
+            train_variants(selected, root, budget, **data)
+        run_dirs = train_variants(variants, root, budget, train=False, **data)
+        if not run_dirs:
+            continue
         paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
         out[target] = write_table(
             run_dirs,
@@ -215,6 +297,9 @@ def reproduce_table1(
             f"Materials Project {target}, test",
             budget.to_dict(),
         )
+    if not out:
+        raise ValueError(f"no finished runs under {runs_root}")
+    variants = [v for v in variants if any(v.label in out[t]["rows"] for t in out)]
     summary = table1_summary(out, variants, budget.to_dict())
     atomic_write_text(Path(results_dir, "table1.md"), summary)
     atomic_write_text(Path(results_dir, "table1.json"), json.dumps(out, indent=2))
@@ -246,8 +331,11 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
     for v in variants:
         cells = []
         for t in out:
-            row = out[t]["rows"][v.label]
+            row = out[t]["rows"].get(v.label)
             p = TABLE1_PAPER.get(v.label, {}).get(t)
+            if row is None:
+                cells.append("not run" + ("" if p is None else f" [{p:.3f}]"))
+                continue
             cells.append(
                 f"{row['metric']} {mean_std(row, 3)}" + ("" if p is None else f" [{p:.3f}]")
             )
@@ -301,8 +389,20 @@ def constant_reference(run_dir: Path) -> dict[str, float] | None:
     }
 
 
+def _threads(run_dir: Path) -> int:
+    """torch threads of a run (its config.yaml; 1 when unset or unknown)."""
+    cfg = run_dir / "config.yaml"
+    if not cfg.is_file():
+        return 1
+    return int((yaml.safe_load(cfg.read_text()) or {}).get("run", {}).get("threads") or 1)
+
+
 def _collect(run_dirs: list[Path]) -> dict[str, Any]:
     res = [json.loads((d / "results.json").read_text()) for d in run_dirs]
+    # CPU hours: training wall time x torch threads (1 thread per run here)
+    cpu_h = sum(
+        (r.get("train_time_s") or 0.0) * _threads(d) for r, d in zip(res, run_dirs, strict=True)
+    )
     # regression: MAE; classification: ROC-AUC (accuracy, precision/recall per class in the runs)
     metric = "mae" if "mae" in res[0]["metrics"]["test"] else "roc_auc"
     maes = [r["metrics"]["test"][metric] for r in res]
@@ -321,6 +421,9 @@ def _collect(run_dirs: list[Path]) -> dict[str, Any]:
         "std": statistics.stdev(maes) if len(maes) > 1 else None,
         "extra": extra,
         "epochs": [r.get("epochs_run") for r in res],
+        "best_epochs": [r.get("best_epoch") for r in res],
+        "stopped_by": [r.get("stopped_by") for r in res],
+        "cpu_hours": cpu_h / 3600,
         "train_time_s": [r.get("train_time_s") for r in res],
         "n_params": res[0].get("model", {}).get("n_params"),
         "split_sizes": res[0].get("split_sizes"),
@@ -353,17 +456,20 @@ def write_table(
         "",
         f"Generated by `ecn` from run directories; budget: `{budget}`.",
         "",
-        "| model | test metric (mean ± std) | seeds | epochs run | train time (s) | params "
-        "| paper |",
-        "|---|---|---|---|---|---|---|",
+        "| model | test metric (mean ± std) | per seed | seeds | epochs run | best epoch "
+        "| stopped by | train time (s) | CPU h | params | paper |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in rows.items():
         p = paper.get(label)
         times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
+        values = " / ".join(f"{x:.4f}" for x in r["test_values"])
+        stopped = ", ".join(sorted({str(x) for x in r.get("stopped_by", [])}))
         lines.append(
-            f"| {label} | {r['metric']} {mean_std(r)} | "
+            f"| {label} | {r['metric']} {mean_std(r)} | {values} | "
             f"{len(r['test_values'])} | "
-            f"{r['epochs']} | {times} | {r['n_params']} | "
+            f"{r['epochs']} | {r.get('best_epochs', [])} | {stopped} | {times} | "
+            f"{r.get('cpu_hours', 0.0):.2f} | {r['n_params']} | "
             f"{'' if p is None else f'{p:.3f}'} |"
         )
     first = next(iter(rows.values()))

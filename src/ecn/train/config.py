@@ -58,6 +58,10 @@ class DataConfig:
             mechanics test target derived from Z (see ``ecn.train.data.NODE_TARGETS``).
         cache: reuse/write the on-disk graph cache (``ecn.graphs.load_or_build``) when available.
         n_jobs: graph-building processes (None = library default).
+        train_fraction: train on a seeded random fraction of the training split (for learning
+            curves over training-set size); ``subset_seed`` fixes the permutation, independent of
+            the run seed, so every model sees the same structures and a smaller fraction is a
+            subset of a larger one.
     """
 
     dataset: str = "perov5"
@@ -70,6 +74,8 @@ class DataConfig:
     node_target: str | None = None
     cache: bool = True
     n_jobs: int | None = None
+    train_fraction: float | None = None
+    subset_seed: int = 0
 
     def limit_for(self, split: str) -> int | None:
         """Record limit for one of ``train``/``val``/``test``."""
@@ -262,6 +268,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"run.precision must be one of {PRECISIONS}, got {cfg.run.precision!r}")
     if cfg.run.expand_on not in EXPAND_ON:
         raise ValueError(f"run.expand_on must be one of {EXPAND_ON}, got {cfg.run.expand_on!r}")
+    if cfg.data.train_fraction is not None and not 0 < cfg.data.train_fraction <= 1:
+        raise ValueError("data.train_fraction must be in (0, 1]")
     if cfg.run.time_budget_min is not None and cfg.run.time_budget_min <= 0:
         raise ValueError("run.time_budget_min must be positive")
     if isinstance(cfg.data.limit, dict):

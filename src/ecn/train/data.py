@@ -200,6 +200,15 @@ def drop_nan_targets(graphs: GraphStore) -> tuple[GraphStore, int]:
     return graphs.subset(keep), len(graphs) - len(keep)
 
 
+def train_subset(graphs: GraphStore, fraction: float, seed: int) -> GraphStore:
+    """The first ``round(fraction * n)`` of a seeded permutation (kept in store order), so
+    fractions are nested: the 25 % subset lies inside the 50 % one."""
+    n = len(graphs)
+    k = max(1, round(fraction * n))
+    keep = np.sort(np.random.default_rng(seed).permutation(n)[:k])
+    return graphs.subset(keep)
+
+
 def prepare_data(
     cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "test"), progress: bool = False
 ) -> PreparedData:
@@ -222,6 +231,8 @@ def prepare_data(
             logger.warning(
                 "%s: dropped %d structure(s) with NaN target %s", split, n_nan, cfg.data.targets
             )
+        if split == "train" and cfg.data.train_fraction is not None:
+            graphs = train_subset(graphs, cfg.data.train_fraction, cfg.data.subset_seed)
         if cfg.model.options.get("group") == "glambda":
             maps = lattice_orbit_maps(torch.from_numpy(np.ascontiguousarray(graphs.lattices)))
             graphs = graphs.with_orbit_maps(maps.numpy())
