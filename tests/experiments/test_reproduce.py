@@ -213,3 +213,38 @@ def test_train_fraction_subsets_are_seeded_and_nested(tiny_perov5: Path, tmp_pat
 
     with pytest.raises(ValueError, match="train_fraction"):
         config_from_dict(tiny_overrides(tiny_perov5, tmp_path / "x", data={"train_fraction": 0}))
+
+
+def test_size_curve_recovers_a_power_law_and_extrapolates(tmp_path: Path) -> None:
+    """Tables at 3 training sizes lying on MAE = 2 N^-0.5 give b = -0.5 and the law's value at
+    the official size; a model at one size only gets no extrapolation; other files are ignored."""
+    from ecn.experiments.reproduce import size_curve
+
+    def table(name: str, n: int, rows: dict[str, float]) -> None:
+        payload = {
+            "rows": {
+                label: {
+                    "metric": "mae",
+                    "mean": m,
+                    "std": None,
+                    "test_values": [m],
+                    "split_sizes": {"train": n},
+                }
+                for label, m in rows.items()
+            }
+        }
+        (tmp_path / name).write_text(json.dumps(payload))
+
+    for name, n in [("table2_train25pct.json", 400), ("table2_train50pct.json", 1600)]:
+        table(name, n, {"ECN-SΛ": 2 * n**-0.5})
+    table("table2.json", 6400, {"ECN-SΛ": 2 * 6400**-0.5, "SchNet": 0.1})
+    table("table2_sizes.json", 1, {"ECN-SΛ": 99.0})  # not a table of this base: ignored
+    out = size_curve(tmp_path, "table2", extrapolate_to=10000)
+    fit = out["fits"]["ECN-SΛ"]
+    assert [p[0] for p in fit["points"]] == [400, 1600, 6400]
+    assert abs(fit["exponent"] + 0.5) < 1e-9 and abs(fit["prediction"] - 0.02) < 1e-9
+    assert "prediction" not in out["fits"]["SchNet"]
+    md = (tmp_path / "table2_sizes.md").read_text()
+    cells = "400: 0.1000 (1); 1600: 0.0500 (1); 6400: 0.0250 (1)"
+    assert f"| ECN-SΛ | {cells} | -0.500 | 0.0200 |" in md
+    assert (tmp_path / "table2_sizes.png").stat().st_size > 1000

@@ -174,6 +174,22 @@ def table1(
     console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
 
 
+@reproduce_app.command("sizes")
+def sizes(
+    results_dir: str = typer.Option("results", "--results", help="Where the tables are."),
+    base: str = typer.Option("table2", "--base", help="Table stem (table2)."),
+    extrapolate_to: int = typer.Option(11356, "--extrapolate-to", help="Training size to fit."),
+) -> None:
+    """Test MAE against training-set size, from `table2 --train-fraction` tables, with a
+    power-law fit extrapolated to the official training-set size."""
+    from ecn.experiments.reproduce import size_curve
+
+    res = size_curve(results_dir, base, extrapolate_to)
+    if not res["fits"]:
+        fail(ValueError(f"no {base}*.json tables with regression rows in {results_dir}"))
+    console.print((Path(results_dir) / f"{base}_sizes.md").read_text(), markup=False)
+
+
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories with results.json."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder."),
