@@ -80,6 +80,8 @@ def _trial_row(grid: dict[str, Any], model: str, trial: str) -> dict[str, Any] |
         "best_val_mae": res["metrics"]["val"]["mae"],
         "train_time_s": res["train_time_s"],
         "run": str(out),
+        "source_note": res.get("source_note", ""),
+        "split_sizes": res.get("split_sizes"),
     }
 
 
@@ -118,7 +120,10 @@ def table(grid: dict[str, Any], name: str, results: Path) -> None:
             f"{r['best_epoch']} | {r['best_val_mae']:.4f} | "
             f"{'**yes**' if best[r['model']] is r else ''} |"
         )
-    lines += ["", f"Load average when the table was written: {load[0]:.1f}.", ""]
+    lines += ["", f"Load average when the table was written: {load[0]:.1f}."]
+    if rows:
+        lines += ["", f"Split sizes: {rows[0]['split_sizes']}.", ""]
+        lines += ["Data note: " + rows[0]["source_note"], ""]
     results.mkdir(parents=True, exist_ok=True)
     atomic_write_text(results / f"{name}.md", "\n".join(lines))
     payload = {"grid": grid, "rows": rows, "chosen": {m: r["trial"] for m, r in best.items()}}
