@@ -1,5 +1,6 @@
-"""MEGNet checked against its paper's equations (issue 13, item 2: the reference implementation,
-megnet/matgl, needs TensorFlow or DGL, which cannot be installed beside torch 2.13 here).
+"""MEGNet checked against its paper's equations (issue 13, item 2). The original implementation
+(megnet) needs TensorFlow; matgl's port is not a dependency (it differs in details: Set2Set
+without the projection to 16, 2 steps), so the test suite checks the equations themselves.
 
 The block (Chen et al. 2019, eqs. 1-6) and the Set2Set readout are recomputed with explicit
 per-edge / per-atom / per-crystal loops from the equations, on a batch of two real crystals,
