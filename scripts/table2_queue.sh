@@ -5,7 +5,8 @@
 # Every run stops early on validation (patience 25), at 1000 epochs, or at a 90-minute cap;
 # interrupted runs resume from last.ckpt when the same line is run again (also in a later
 # session). Each call rewrites results/table2.{md,json,png} from every finished run, so the
-# table fills as runs finish; `ecn reproduce table2 --no-train` (same flags) rewrites it alone.
+# table fills as runs finish; `bash scripts/table2_queue.sh table` rewrites it (and the size
+# curve) from the finished runs alone, with the same flags.
 # Then the training-size curve: 25 % and 50 % of the split for ECN-SΛ and CGCNN, and
 # `ecn reproduce sizes`.
 set -euo pipefail
@@ -14,7 +15,7 @@ common=(--epochs 1000 --patience 25 --time-budget 90 --threads 1
         --seeds 3 --seeds-for ecn_p1=1 --seeds-for ecn_glambda=1 --seeds-for ecn_sn=1
         --seeds-for megnet=1 --seeds-for schnet=1)
 ecn() { python -m ecn.cli reproduce table2 "${common[@]}" "$@"; }
-case "${1:?ecn or baselines}" in
+case "${1:?ecn, baselines or table}" in
   ecn)
     ecn --model ecn_slambda
     ecn --model ecn_p1 --model ecn_glambda --model ecn_sn
@@ -23,5 +24,9 @@ case "${1:?ecn or baselines}" in
     ecn --model cgcnn
     ecn --model megnet --model schnet
     for f in 0.25 0.5; do ecn --model cgcnn --seeds 1 --train-fraction "$f"; done ;;
-  *) echo "usage: $0 ecn|baselines" >&2; exit 2 ;;
+  table)
+    ecn --no-train
+    for f in 0.25 0.5; do ecn --no-train --seeds 1 --train-fraction "$f" || true; done
+    python -m ecn.cli reproduce sizes --results results ;;
+  *) echo "usage: $0 ecn|baselines|table" >&2; exit 2 ;;
 esac
