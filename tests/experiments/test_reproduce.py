@@ -248,3 +248,26 @@ def test_size_curve_recovers_a_power_law_and_extrapolates(tmp_path: Path) -> Non
     cells = "400: 0.1000 (1); 1600: 0.0500 (1); 6400: 0.0250 (1)"
     assert f"| ECN-SΛ | {cells} | -0.500 | 0.0200 |" in md
     assert (tmp_path / "table2_sizes.png").stat().st_size > 1000
+
+
+def test_report_separates_element_encodings(tmp_path: Path) -> None:
+    """An ECN run with CGCNN's 92-number encoding is its own row, not pooled with one-hot runs;
+    a baseline at its own default encoding keeps its plain label."""
+    import yaml
+
+    dirs = []
+    for k, (model, feats) in enumerate(
+        [("ecn", "onehot_z"), ("ecn", "cgcnn92"), ("ecn", "cgcnn92"), ("cgcnn", "cgcnn92")]
+    ):
+        d = tmp_path / f"run{k}"
+        d.mkdir()
+        opts = {"group": "slambda"} if model == "ecn" else {}
+        cfg = {"model": {"name": model, "options": opts}, "graph": {"node_features": feats}}
+        (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+        test = {"mae": [0.10, 0.11, 0.12, 0.13][k], "n": 3}
+        (d / "results.json").write_text(json.dumps({"metrics": {"test": test}}))
+        (d / "metrics.csv").write_text("epoch,val_mae,elapsed_s\n0,0.2,1.0\n")
+        dirs.append(d)
+    rows = report(dirs, tmp_path / "res", "enc", "encodings")["rows"]
+    assert set(rows) == {"ecn-slambda", "ecn-slambda (cgcnn92)", "cgcnn"}
+    assert rows["ecn-slambda (cgcnn92)"]["test_values"] == [0.11, 0.12]

@@ -552,7 +552,10 @@ def plot_learning_curves(run_dirs: dict[str, list[Path]], path: Path, title: str
 
 
 def report(run_dirs: list[Path], out_dir: Path, name: str, title: str) -> dict[str, Any]:
-    """A table from existing run directories (grouped by model + group in their config.yaml)."""
+    """A table from existing run directories, grouped by model + group in their config.yaml
+    and, where it is not the model's own default, the element encoding (``node_features``)."""
+    from ecn.nn.graph_settings import resolve_graph_settings
+
     groups: dict[str, list[Path]] = {}
     for d in run_dirs:
         cfg = yaml.safe_load((d / "config.yaml").read_text())
@@ -560,6 +563,9 @@ def report(run_dirs: list[Path], out_dir: Path, name: str, title: str) -> dict[s
         # runs written before ecn 0.2 kept the group beside the name, not in `options`
         group = cfg["model"].get("options", {}).get("group", cfg["model"].get("group"))
         label = f"ecn-{group}" if model == "ecn" else model
+        features = (cfg.get("graph") or {}).get("node_features")
+        if features and features != resolve_graph_settings(model).node_features:
+            label += f" ({features})"
         groups.setdefault(label, []).append(d)
     return write_table(groups, {}, out_dir, name, title, {"runs": [str(d) for d in run_dirs]})
 
