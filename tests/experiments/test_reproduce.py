@@ -191,6 +191,7 @@ def test_table2_collects_runs_finished_elsewhere_and_trains_nothing(
     assert abs(row["cpu_hours"] - res["train_time_s"] / 3600) < 1e-9
     md = (tmp_path / "res" / "table2.md").read_text()
     assert "| CGCNN |" in md and "ECN-SΛ |" not in md and "max_epochs" in md
+    assert "ECN-SΛ: 0 of 1 seeds finished" in md and "CGCNN: " not in md.split("Not finished")[1]
     assert not (root / "ecn_slambda_seed0" / "config.yaml").exists()
 
 

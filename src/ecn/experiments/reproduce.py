@@ -229,6 +229,18 @@ def _select(table: tuple[Variant, ...], models: list[str] | None) -> list[Varian
     return [v for v in table if models is None or _slug(v) in models or v.model in models]
 
 
+def pending_rows(
+    variants: list[Variant] | tuple[Variant, ...], run_dirs: dict[str, list[Path]], budget: Budget
+) -> dict[str, str]:
+    """Rows with fewer finished runs than their seed count: label -> "k of n seeds finished"."""
+    out = {}
+    for v in variants:
+        done, want = len(run_dirs.get(v.label, [])), budget.n_seeds(v)
+        if done < want:
+            out[v.label] = f"{done} of {want} seeds finished"
+    return out
+
+
 def table_name(base: str, budget: Budget) -> str:
     """``table2``, or ``table2_train25pct`` for a training-size run."""
     if budget.train_fraction is None:
@@ -260,6 +272,7 @@ def reproduce_table2(
         table_name("table2", budget),
         f"Perov-5 heat_all (eV per 5-atom cell), test MAE{frac}",
         budget.to_dict(),
+        pending_rows(TABLE2, run_dirs, budget),
     )
 
 
@@ -296,6 +309,7 @@ def reproduce_table1(
             f"table1_{target}",
             f"Materials Project {target}, test",
             budget.to_dict(),
+            pending_rows(selected, run_dirs, budget),
         )
     if not out:
         raise ValueError(f"no finished runs under {runs_root}")
@@ -451,8 +465,10 @@ def write_table(
     name: str,
     title: str,
     budget: dict[str, Any],
+    pending: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Write `<name>.md`, `<name>.json` and `<name>_learning_curves.png` from run directories."""
+    """Write `<name>.md`, `<name>.json` and `<name>_learning_curves.png` from run directories;
+    `pending` (label -> e.g. "1 of 3 seeds") lists the rows whose runs have not all finished."""
     rows = {label: _collect(dirs) for label, dirs in run_dirs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = constant_reference(next(iter(run_dirs.values()))[0])
@@ -462,6 +478,7 @@ def write_table(
         "rows": rows,
         "paper": paper,
         "constant_reference": ref,
+        "pending": pending or {},
     }
     atomic_write_text(out_dir / f"{name}.json", json.dumps(payload, indent=2))
     lines = [
@@ -509,6 +526,13 @@ def write_table(
             + " | ".join(f"{r['extra'].get(k, float('nan')):.4f}" for k in keys)
             + " |"
             for label, r in rows.items()
+        ]
+    if pending:
+        lines += [
+            "",
+            "Not finished yet (the same command resumes them): "
+            + "; ".join(f"{label}: {what}" for label, what in pending.items())
+            + ".",
         ]
     lines += ["", f"Split sizes: {first['split_sizes']}.", "", "Data note: " + first["source_note"]]
     atomic_write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
