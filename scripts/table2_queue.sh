@@ -26,7 +26,9 @@ case "${1:?ecn, baselines or table}" in
     for f in 0.25 0.5; do ecn --model cgcnn --seeds 1 --train-fraction "$f"; done ;;
   table)
     ecn --no-train
-    for f in 0.25 0.5; do ecn --no-train --seeds 1 --train-fraction "$f" || true; done
+    for f in 0.25 0.5; do
+      ecn --no-train --seeds 1 --train-fraction "$f" --model ecn_slambda --model cgcnn || true
+    done
     python -m ecn.cli reproduce sizes --results results ;;
   *) echo "usage: $0 ecn|baselines|table" >&2; exit 2 ;;
 esac
