@@ -24,14 +24,7 @@ import yaml
 
 from ecn.experiments.reproduce import run_or_resume
 from ecn.io import atomic_write_text
-from ecn.train.config import config_from_dict
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) else v
-    return out
+from ecn.train.config import config_from_dict, merge_overrides
 
 
 def trial_raw(grid: dict[str, Any], model: str, trial: str) -> dict[str, Any]:
@@ -41,8 +34,9 @@ def trial_raw(grid: dict[str, Any], model: str, trial: str) -> dict[str, Any]:
     over = spec["trials"][trial]
     raw = {
         "data": {"dataset": grid["dataset"], "targets": [grid["target"]]},
-        "model": _merge(spec["model"], over.get("model", {})),
-        "optim": _merge({"patience": 1000}, over.get("optim", {})),
+        # a copy: training fills model options in place, and the grid serves every trial
+        "model": copy.deepcopy(merge_overrides(spec["model"], over.get("model", {}))),
+        "optim": merge_overrides({"patience": 1000}, over.get("optim", {})),
         "run": {
             "seed": grid["seed"],
             "out": str(Path(grid["runs"]) / model / trial),
