@@ -86,6 +86,29 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
     assert "Reference without a model" in (tmp_path / "results" / "table1_heat_all.md").read_text()
     assert (tmp_path / "results" / "table1_heat_all.md").is_file()
     assert {v.model for v in TABLE1} == {"ecn", "cgcnn", "megnet"}
+    res = json.loads((run / "results.json").read_text())
+    runs_row = f"| heat_all | CGCNN | 1 | {res['epochs_run']}/{res['best_epoch']} |"
+    assert runs_row in summary
+
+
+def test_table1_summary_keeps_targets_trained_by_other_workers(
+    tiny_perov5: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A worker that trains one target must not drop the other targets from `table1.md`."""
+    from ecn.experiments import reproduce
+
+    kw = {"dataset": "perov5", "data_path": str(tiny_perov5), "results_dir": tmp_path / "res"}
+    budget = Budget(seeds=1, epochs=1, threads=1)
+    reproduce_table1(budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw)
+    monkeypatch.setattr(reproduce, "TABLE1_TARGETS", ("heat_all", "e_form"))
+    # another worker: ECN-SΛ on e_form (no finished run yet), table only
+    out = reproduce_table1(
+        budget, tmp_path / "runs", models=["ecn_slambda"], targets=["e_form"], train=False, **kw
+    )
+    assert list(out) == ["heat_all"] and out["heat_all"]["pending"] == {}
+    summary = (tmp_path / "res" / "table1.md").read_text()
+    assert "| CGCNN | mae " in summary and "| heat_all | CGCNN | 1 |" in summary
+    assert "Not finished yet" not in summary
 
 
 def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_path: Path) -> None:

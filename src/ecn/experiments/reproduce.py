@@ -287,17 +287,20 @@ def reproduce_table1(
     data_path: str | None = None,
     train: bool = True,
 ) -> dict[str, Any]:
-    """Paper Table 1 on the `mp` dataset (paper split): one table per target in
-    `results/table1_<target>.{md,json,png}` and a summary `results/table1.{md,json}`.
+    """Paper Table 1 on the `mp` dataset (paper split): train the selected models on `targets`
+    (all by default), then write one table per target in `results/table1_<target>.{md,json,png}`
+    and a summary `results/table1.{md,json}` from every finished run under `runs_root`, of every
+    target, so workers that each train one model or target end in one summary.
     (`dataset`/`data_path` exist so the harness can be exercised on small data.)"""
     budget = budget or Budget()
     selected = _select(TABLE1, models)
     variants = list(TABLE1)
+    wanted = list(targets or TABLE1_TARGETS)
     out: dict[str, Any] = {}
-    for target in targets or TABLE1_TARGETS:
+    for target in [*TABLE1_TARGETS, *(t for t in wanted if t not in TABLE1_TARGETS)]:
         data = {"dataset": dataset, "target": target, "data_path": data_path}
         root = Path(runs_root) / target
-        if train:
+        if train and target in wanted:
             train_variants(selected, root, budget, **data)
         run_dirs = train_variants(variants, root, budget, train=False, **data)
         if not run_dirs:
@@ -310,7 +313,7 @@ def reproduce_table1(
             f"table1_{target}",
             f"Materials Project {target}, test",
             budget.to_dict(),
-            pending_rows(selected, run_dirs, budget),
+            pending_rows(selected, run_dirs, budget) if target in wanted else {},
         )
     if not out:
         raise ValueError(f"no finished runs under {runs_root}")
@@ -376,7 +379,31 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
     note = next(iter(next(iter(out.values()))["rows"].values()))["source_note"] if out else ""
     lines += [
         "",
-        "Epochs, training times, parameter counts and (for is_metal) accuracy and "
+        "Runs (epochs run / early-stopping best epoch per seed; CPU h = training wall time x "
+        "torch threads, all seeds):",
+        "",
+        "| target | model | seeds | epochs / best epoch | stopped by | CPU h |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in out:
+        for label, r in out[t]["rows"].items():
+            epochs = ", ".join(
+                f"{e}/{b}" for e, b in zip(r["epochs"], r["best_epochs"], strict=True)
+            )
+            stopped = ", ".join(sorted({str(x) for x in r["stopped_by"]}))
+            lines.append(
+                f"| {t} | {label} | {len(r['test_values'])} | {epochs} | {stopped} "
+                f"| {r['cpu_hours']:.2f} |"
+            )
+    pending = [f"{t} {label}: {what}" for t in out for label, what in out[t]["pending"].items()]
+    if pending:
+        lines += [
+            "",
+            "Not finished yet (the same command resumes them): " + "; ".join(pending) + ".",
+        ]
+    lines += [
+        "",
+        "Training times, parameter counts, recipes and (for is_metal) accuracy and "
         "precision/recall of both classes: `table1_<target>.md`.",
         "",
         f"Training set: {TABLE1_PAPER_TRAIN_NOTE}",
