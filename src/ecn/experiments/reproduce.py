@@ -335,6 +335,16 @@ def mean_std(row: dict[str, Any], digits: int = 4) -> str:
     return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
 
 
+def _stop_reasons(row: dict[str, Any]) -> str:
+    """The distinct stop reasons of a row's seeds, e.g. 'early_stopping, time_budget'."""
+    return ", ".join(sorted({str(x) for x in row.get("stopped_by", [])}))
+
+
+def _pending_line(items: list[str]) -> str:
+    """The table line naming the runs still to finish (`items`: 'label: k of n seeds ...')."""
+    return "Not finished yet (the same command resumes them): " + "; ".join(items) + "."
+
+
 def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[str, Any]) -> str:
     """Markdown for `results/table1.md`: our test metric per target with the paper's number in
     brackets, the training-set size of every target, and the data note."""
@@ -390,17 +400,14 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
             epochs = ", ".join(
                 f"{e}/{b}" for e, b in zip(r["epochs"], r["best_epochs"], strict=True)
             )
-            stopped = ", ".join(sorted({str(x) for x in r["stopped_by"]}))
+            stopped = _stop_reasons(r)
             lines.append(
                 f"| {t} | {label} | {len(r['test_values'])} | {epochs} | {stopped} "
                 f"| {r['cpu_hours']:.2f} |"
             )
     pending = [f"{t} {label}: {what}" for t in out for label, what in out[t]["pending"].items()]
     if pending:
-        lines += [
-            "",
-            "Not finished yet (the same command resumes them): " + "; ".join(pending) + ".",
-        ]
+        lines += ["", _pending_line(pending)]
     lines += [
         "",
         "Training times, parameter counts, recipes and (for is_metal) accuracy and "
@@ -522,7 +529,7 @@ def write_table(
         p = paper.get(label)
         times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
         values = " / ".join(f"{x:.4f}" for x in r["test_values"])
-        stopped = ", ".join(sorted({str(x) for x in r.get("stopped_by", [])}))
+        stopped = _stop_reasons(r)
         lines.append(
             f"| {label} | {r['metric']} {mean_std(r)} | {values} | "
             f"{len(r['test_values'])} | "
@@ -556,12 +563,7 @@ def write_table(
             for label, r in rows.items()
         ]
     if pending:
-        lines += [
-            "",
-            "Not finished yet (the same command resumes them): "
-            + "; ".join(f"{label}: {what}" for label, what in pending.items())
-            + ".",
-        ]
+        lines += ["", _pending_line([f"{label}: {what}" for label, what in pending.items()])]
     lines += ["", f"Split sizes: {first['split_sizes']}.", "", "Data note: " + first["source_note"]]
     atomic_write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
     plot_learning_curves(run_dirs, out_dir / f"{name}_learning_curves.png", title)
