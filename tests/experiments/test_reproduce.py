@@ -6,6 +6,8 @@ import json
 import statistics
 from pathlib import Path
 
+import pytest
+
 from ecn.experiments.reproduce import (
     TABLE1,
     TABLE2,
@@ -111,6 +113,44 @@ def test_table1_summary_keeps_targets_trained_by_other_workers(
     assert "Not finished yet" not in summary
 
 
+def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
+    tiny_perov5: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Finished runs leave their records under `results/table1_runs/`; a fresh clone (no
+    `runs/`) rewrites the same table from them and retrains nothing. Negative control: without
+    the archive the row is gone."""
+    import shutil
+
+    from ecn.experiments import reproduce
+
+    kw = {"dataset": "perov5", "data_path": str(tiny_perov5), "results_dir": tmp_path / "res"}
+    budget = Budget(seeds=1, epochs=1, threads=1)
+    first = reproduce_table1(
+        budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw
+    )
+    kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed0"
+    assert sorted(p.name for p in kept.iterdir()) == sorted(reproduce.RUN_RECORDS)
+    assert not list(kept.glob("*.ckpt")) and not (kept / "model.pt").exists()
+    before = (tmp_path / "res" / "table1_heat_all.md").read_text()
+    shutil.rmtree(tmp_path / "runs")
+
+    def no_training(cfg):  # the archived run counts as finished
+        raise AssertionError(f"retrained {cfg.run.out}")
+
+    monkeypatch.setattr(reproduce, "run_or_resume", no_training)
+    again = reproduce_table1(
+        budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw
+    )
+    row, row0 = again["heat_all"]["rows"]["CGCNN"], first["heat_all"]["rows"]["CGCNN"]
+    assert row["test_values"] == row0["test_values"] and row["epochs"] == row0["epochs"]
+    assert again["heat_all"]["constant_reference"] == first["heat_all"]["constant_reference"]
+    after = (tmp_path / "res" / "table1_heat_all.md").read_text()
+    assert after == before
+    shutil.rmtree(tmp_path / "res" / "table1_runs")
+    with pytest.raises(ValueError, match="no finished runs"):
+        reproduce_table1(budget, tmp_path / "runs", targets=["heat_all"], train=False, **kw)
+
+
 def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_path: Path) -> None:
     """is_metal: the table carries accuracy and precision AND recall of both classes (the paper's
     'precision' column is a recall), averaged over seeds."""
@@ -186,9 +226,14 @@ def test_budget_recipe_patience_and_seed_counts_reach_the_run_configs(tmp_path: 
     assert budget.n_seeds(by["ECN-P-1"]) == 1 and budget.n_seeds(by["CGCNN"]) == 3
     # without patience the run is not stopped early (the wave-1 fixed-budget behaviour)
     assert table_config(by["CGCNN"], 0, tmp_path / "d", Budget(epochs=40)).optim.patience == 40
+    # a pinned precision reaches every run; unpinned, the run resolves `auto` on its machine
+    assert (
+        table_config(by["CGCNN"], 0, tmp_path / "e", Budget(precision="32")).run.precision == "32"
+    )
+    assert table_config(by["CGCNN"], 0, tmp_path / "f", Budget()).run.precision == "auto"
+    assert Budget(precision="32").to_dict()["precision"] == "32"
     bad = tmp_path / "bad.yaml"
     bad.write_text("cgcnn: {optimiser: {lr: 1}}\n")
-    import pytest
 
     with pytest.raises(ValueError, match="unknown keys"):
         load_recipe(bad)

@@ -36,6 +36,11 @@ _RECIPE = typer.Option(
 _FRACTION = typer.Option(
     None, "--train-fraction", help="Train on a seeded nested fraction of the training split."
 )
+_PRECISION = typer.Option(
+    None,
+    "--precision",
+    help="Training precision of every run: 32, bf16-mixed (default: auto, per CPU).",
+)
 _TRAIN = typer.Option(
     True, "--train/--no-train", help="--no-train: only tabulate the runs that finished."
 )
@@ -74,6 +79,7 @@ def _budget(
     seeds_for: list[str] | None = None,
     recipe: str | None = None,
     train_fraction: float | None = None,
+    precision: str | None = None,
 ) -> Budget:
     from ecn.experiments.reproduce import Budget, load_recipe
 
@@ -99,6 +105,7 @@ def _budget(
         seeds_for=per,
         recipe=rec,
         train_fraction=train_fraction,
+        precision=precision,
     )
 
 
@@ -120,6 +127,7 @@ def table2(
     seeds_for: list[str] | None = _SEEDS_FOR,
     recipe: str | None = _RECIPE,
     train_fraction: float | None = _FRACTION,
+    precision: str | None = _PRECISION,
     do_train: bool = _TRAIN,
 ) -> None:
     """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, ECN-GΛ, MPNN, CGCNN, MEGNet, SchNet with each
@@ -130,7 +138,7 @@ def table2(
     quiet_lightning()
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
-        patience, seeds_for, recipe, train_fraction,
+        patience, seeds_for, recipe, train_fraction, precision,
     )  # fmt: skip
     try:
         res = reproduce_table2(budget, runs_root, results_dir, models, train=do_train)
@@ -157,6 +165,7 @@ def table1(
     patience: int | None = _PATIENCE,
     seeds_for: list[str] | None = _SEEDS_FOR,
     recipe: str | None = _RECIPE,
+    precision: str | None = _PRECISION,
     do_train: bool = _TRAIN,
 ) -> None:
     """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
@@ -165,8 +174,9 @@ def table1(
 
     quiet_lightning()
     budget = _budget(
-        seeds, epochs, time_budget, width, layers, threads, limit, patience, seeds_for, recipe
-    )
+        seeds, epochs, time_budget, width, layers, threads, limit,
+        patience, seeds_for, recipe, None, precision,
+    )  # fmt: skip
     try:
         reproduce_table1(budget, runs_root, results_dir, models, targets, train=do_train)
     except ValueError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import statistics
 import textwrap
 from dataclasses import asdict, dataclass, field
@@ -128,7 +129,9 @@ class Budget:
     ``patience`` is the early-stopping patience in epochs (None: none, run to ``epochs`` or the
     time budget). ``seeds_for`` gives some rows (by slug, e.g. ``ecn_p1``) fewer or more seeds.
     ``recipe`` holds tuned optimiser settings and model options per slug (``load_recipe``).
-    ``train_fraction`` trains on a seeded nested fraction of the training split."""
+    ``train_fraction`` trains on a seeded nested fraction of the training split.
+    ``precision`` is every run's training precision (None: ``auto``, which depends on the CPU,
+    so rows trained on different machines could differ; pin it when a table spans sessions)."""
 
     seeds: int = 3
     epochs: int = 300
@@ -141,6 +144,7 @@ class Budget:
     seeds_for: dict[str, int] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
     train_fraction: float | None = None
+    precision: str | None = None
     progress: bool = False
 
     def n_seeds(self, v: Variant) -> int:
@@ -178,6 +182,8 @@ def table_config(
             "accelerator": "cpu",
         },
     }
+    if budget.precision is not None:
+        raw["run"]["precision"] = budget.precision
     if budget.limit is not None:
         raw["data"]["limit"] = budget.limit
     if budget.train_fraction is not None:
@@ -200,28 +206,54 @@ def run_name(v: Variant, seed: int, budget: Budget) -> str:
     return f"{_slug(v)}{frac}_seed{seed}"
 
 
+#: What a table needs of a finished run (no checkpoints, no model): kept under ``results/``.
+RUN_RECORDS: tuple[str, ...] = (
+    "results.json",
+    "metrics.csv",
+    "config.yaml",
+    "predictions_test.csv",
+)
+
+
+def archive_run(run: Path, dest: Path) -> None:
+    """Copy a finished run's records (`RUN_RECORDS`, ~0.1 MB) to `dest`, so its table can be
+    rewritten from a fresh clone after `runs/` (checkpoints, caches) is gone."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RUN_RECORDS:
+        if (run / name).is_file():
+            shutil.copyfile(run / name, dest / name)
+
+
 def train_variants(
     variants: list[Variant],
     root: Path,
     budget: Budget,
     train: bool = True,
+    archive: Path | None = None,
     **data: Any,
 ) -> dict[str, list[Path]]:
     """Train (or reuse) every variant for each of its seeds under `root/<model>_seed<k>`,
     seed-major so a partial reproduction has every model at the first seeds; `data` (dataset,
     target, data_path) goes to `table_config`. With ``train=False`` nothing is trained: only
     finished runs are collected (so a table can be written while runs go on elsewhere).
+    With `archive`, each finished run's records are copied to `archive/<run name>`, and a run
+    missing under `root` is taken from there (a table written in an earlier session).
     Returns finished run directories per variant label (labels with none are left out)."""
     run_dirs: dict[str, list[Path]] = {}
     for seed in range(max((budget.n_seeds(v) for v in variants), default=0)):
         for v in variants:
             if seed >= budget.n_seeds(v):
                 continue
-            out = root / run_name(v, seed, budget)
-            if train:
+            name = run_name(v, seed, budget)
+            out = root / name
+            if train and not (archive is not None and (archive / name / "results.json").is_file()):
                 run_or_resume(table_config(v, seed, out, budget, **data))
             if (out / "results.json").is_file():
+                if archive is not None:
+                    archive_run(out, archive / name)
                 run_dirs.setdefault(v.label, []).append(out)
+            elif archive is not None and (archive / name / "results.json").is_file():
+                run_dirs.setdefault(v.label, []).append(archive / name)
     return run_dirs
 
 
@@ -260,9 +292,11 @@ def reproduce_table2(
     (so runs split over several processes end in one table); selected rows without all their
     runs finished are listed as pending."""
     budget = budget or Budget()
+    name = table_name("table2", budget)
+    archive = Path(results_dir) / f"{name}_runs"
     if train:
-        train_variants(_select(TABLE2, models), Path(runs_root), budget)
-    run_dirs = train_variants(list(TABLE2), Path(runs_root), budget, train=False)
+        train_variants(_select(TABLE2, models), Path(runs_root), budget, archive=archive)
+    run_dirs = train_variants(list(TABLE2), Path(runs_root), budget, train=False, archive=archive)
     if not run_dirs:
         raise ValueError(f"no finished runs under {runs_root}")
     frac = "" if budget.train_fraction is None else f", {budget.train_fraction:.0%} of train"
@@ -270,7 +304,7 @@ def reproduce_table2(
         run_dirs,
         {v.label: v.paper_mae for v in TABLE2},
         Path(results_dir),
-        table_name("table2", budget),
+        name,
         f"Perov-5 heat_all (eV per 5-atom cell), test MAE{frac}",
         budget.to_dict(),
         pending_rows(_select(TABLE2, models), run_dirs, budget),
@@ -300,9 +334,10 @@ def reproduce_table1(
     for target in [*TABLE1_TARGETS, *(t for t in wanted if t not in TABLE1_TARGETS)]:
         data = {"dataset": dataset, "target": target, "data_path": data_path}
         root = Path(runs_root) / target
+        archive = Path(results_dir) / "table1_runs" / target
         if train and target in wanted:
-            train_variants(selected, root, budget, **data)
-        run_dirs = train_variants(variants, root, budget, train=False, **data)
+            train_variants(selected, root, budget, archive=archive, **data)
+        run_dirs = train_variants(variants, root, budget, train=False, archive=archive, **data)
         if not run_dirs:
             continue
         paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
@@ -506,7 +541,9 @@ def write_table(
     `pending` (label -> e.g. "1 of 3 seeds") lists the rows whose runs have not all finished."""
     rows = {label: _collect(dirs) for label, dirs in run_dirs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    ref = constant_reference(next(iter(run_dirs.values()))[0])
+    # the first run that kept its test predictions (an archived pretrained run may not have)
+    refs = (constant_reference(d) for dirs in run_dirs.values() for d in dirs)
+    ref = next((r for r in refs if r is not None), None)
     payload = {
         "title": title,
         "budget": budget,
