@@ -16,7 +16,7 @@ import torch
 
 from ecn.elements import MAX_Z
 from ecn.graphs import GraphSettings, GraphStore, collate, expand, unit_graph
-from ecn.graphs.compact import Expander, StoreWriter
+from ecn.graphs.compact import Expander, StoreWriter, gaussian_features
 from ecn.graphs.graph import CrystalGraph
 
 #: every tensor field of a graph, `cell_orbit_map` (optional) aside
@@ -115,3 +115,31 @@ def test_record_dtypes_are_compact_and_checked(diverse_structures):
     assert u.z.dtype == np.uint8 and u.offset.dtype == np.int8 and u.dist.dtype == np.float32
     with pytest.raises(ValueError, match="offset"):
         type(u).make("x", [1], [[0, 0, 0]], [0], [0], [[200, 0, 0]], [1.0], np.eye(3))
+
+
+def test_gaussians_never_produce_subnormal_floats(diverse_structures):
+    """CGCNN's narrow Gaussians (41 on [0, 8] Å, width 0.2) on a real crystal's 8 Å graph: no
+    subnormal float32 (they slow CPU matmuls many times over), exact zeros far from a centre,
+    and exactly exp() elsewhere. Negative control: the plain exp() of the same distances does
+    produce subnormals."""
+    from ecn.graphs.compact import GAUSSIAN_MIN_EXPONENT, gaussian_basis
+    from ecn.nn.baselines import CGCNN
+
+    st = GraphSettings(**CGCNN.GRAPH_SETTINGS)
+    g = expand(_units(diverse_structures, st, ["NaCl", "TiO2_rutile"]), st)
+    model = CGCNN(st.node_feature_dim, 0)
+    d, mu = g.edge_dist, model.rbf.centers
+    tiny = torch.finfo(torch.float32).tiny  # smallest normal float32
+
+    def subnormal(t):
+        return ((t != 0) & (t.abs() < tiny)).sum().item()
+
+    plain = torch.exp(-((d[:, None] - mu[None, :]) ** 2) / 0.2**2)
+    assert subnormal(plain) > 0  # the problem is real on this input
+    feats = model.rbf(d)
+    assert subnormal(feats) == 0 and subnormal(gaussian_features(d, st)) == 0
+    arg = -((d[:, None] - mu[None, :]) ** 2) / 0.2**2
+    far = arg <= GAUSSIAN_MIN_EXPONENT
+    assert far.any() and (feats[far] == 0).all()
+    assert torch.equal(feats[~far], plain[~far])
+    assert torch.equal(gaussian_basis(d, mu, 0.2), feats)

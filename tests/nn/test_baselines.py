@@ -291,9 +291,9 @@ def test_original_hyperparameters() -> None:
     cg, mg, sn = CGCNN(5, 0), MEGNet(5, 0), SchNet(5, 0)
     assert cg.rbf.centers.numel() == 41 and float(cg.rbf.centers[-1]) == pytest.approx(8.0)
     assert len(cg.convs) == 3 and cg.cutoff == 8.0 and cg.max_neighbors == 12
-    assert mg.rbf.centers.numel() == 100 and mg.rbf.coeff == pytest.approx(-4.0)
+    assert mg.rbf.centers.numel() == 100 and mg.rbf.width == pytest.approx(0.5)
     assert len(mg.blocks) == 3 and mg.state_dim == 2
-    assert sn.rbf.centers.numel() == 300 and sn.rbf.coeff == pytest.approx(-10.0)
+    assert sn.rbf.centers.numel() == 300 and sn.rbf.width == pytest.approx(10**-0.5)
     assert len(sn.interactions) == 3
 
 

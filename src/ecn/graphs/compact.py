@@ -146,12 +146,26 @@ def _tables(device: str) -> dict[str, Tensor]:
     }
 
 
+#: Gaussian features exp(a) with exponent a at or below this are exactly 0 (they are < 2e-35).
+#: Why: far from its centre a narrow Gaussian underflows into subnormal floats, and subnormal
+#: operands make CPU matmuls many times slower (CGCNN's 41 Gaussians of width 0.2 Å on MP: its
+#: weight-gradient matmuls ran 10-20x slower, a whole training step 3x; benchmarks/denormals.py).
+GAUSSIAN_MIN_EXPONENT = -80.0
+
+
+def gaussian_basis(dist: Tensor, centers: Tensor, width: float) -> Tensor:
+    """exp(-(d - mu_k)^2 / w^2) for every distance and centre, exactly 0 far from a centre
+    (:data:`GAUSSIAN_MIN_EXPONENT`): (E,), (K,) -> (E, K). The one Gaussian expansion of ecn."""
+    arg = -((dist[:, None] - centers[None, :]) ** 2) / width**2
+    return torch.where(arg > GAUSSIAN_MIN_EXPONENT, torch.exp(arg), 0.0)
+
+
 def gaussian_features(dist: Tensor, settings: GraphSettings) -> Tensor:
     """exp(-(d - mu_k)^2 / w^2), K centres evenly spaced on [0, gaussian_max]: (E,) -> (E, K)."""
     mu = torch.linspace(
         0.0, settings.gaussian_max, settings.n_gaussians, device=dist.device, dtype=torch.float64
     ).to(dist.dtype)
-    return torch.exp(-((dist[:, None] - mu[None, :]) ** 2) / settings.gaussian_width**2)
+    return gaussian_basis(dist, mu, settings.gaussian_width)
 
 
 def node_features(z: Tensor, cell: Tensor, settings: GraphSettings, hubbard: Tensor) -> Tensor:

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ecn.graphs.compact import gaussian_basis
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.config import ModelConfig
 
@@ -176,7 +177,7 @@ class GaussianRBF(nn.Module):
         if width <= 0:
             raise ValueError(f"Gaussian width must be positive, got {width}")
         self.register_buffer("centers", torch.linspace(start, stop, n), persistent=False)
-        self.coeff = -1.0 / width**2
+        self.width = width
 
     def forward(self, dist: Tensor) -> Tensor:
         """Expand distances.
@@ -187,8 +188,7 @@ class GaussianRBF(nn.Module):
         Returns:
             (E, K) features.
         """
-        diff = dist.unsqueeze(-1) - self.centers.to(dist.dtype)
-        return torch.exp(self.coeff * diff.pow(2))
+        return gaussian_basis(dist, self.centers.to(dist.dtype), self.width)
 
 
 def _mlp(dims: list[int], act: type[nn.Module], last_act: bool = True) -> nn.Sequential:
