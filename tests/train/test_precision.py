@@ -76,3 +76,20 @@ def test_bf16_run_records_precision_and_writes_fp32_model(tiny_perov5: Path, tmp
         if torch.is_tensor(v) and v.is_floating_point()
     ]
     assert floats and set(floats) == {torch.float32}
+
+
+def test_flush_subnormals_flushes_inside_and_restores_after() -> None:
+    """Inside the block a subnormal product is 0; after it, the caller's mode is back (both
+    modes), so training in a notebook does not change the user's arithmetic."""
+    from ecn.train.precision import flush_subnormals
+
+    def product() -> float:
+        return (torch.tensor([1e-30]) * torch.tensor([1e-10])).item()
+
+    for before in (False, True):
+        torch.set_flush_denormal(before)
+        with flush_subnormals():
+            assert product() == 0.0
+        assert (product() == 0.0) is before
+    torch.set_flush_denormal(False)
+    assert product() > 0.0  # negative control: a real subnormal when not flushing

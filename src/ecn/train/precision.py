@@ -11,13 +11,21 @@ precision; evaluation, prediction and the model file are float32.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BF16_CPU_FLAGS", "cpu_has_native_bf16", "resolve_precision", "training_device"]
+__all__ = [
+    "BF16_CPU_FLAGS",
+    "cpu_has_native_bf16",
+    "flush_subnormals",
+    "resolve_precision",
+    "training_device",
+]
 
 #: /proc/cpuinfo flags of x86 CPUs with native bf16 arithmetic.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -79,3 +87,24 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> tuple[str, s
             return "bf16-mixed", "auto: CPU with native bf16 (amx_bf16 / avx512_bf16)"
         return "32", "auto: CPU without native bf16 (bf16 would be emulated, slower)"
     return "32", f"auto: accelerator {accelerator!r}"
+
+
+def _flushing() -> bool:
+    """Whether the CPU flushes subnormal float32 results to zero now (torch has no getter)."""
+    return bool((torch.tensor([1e-30]) * torch.tensor([1e-10])).item() == 0.0)
+
+
+@contextmanager
+def flush_subnormals() -> Iterator[None]:
+    """Flush subnormal floats to zero inside the block, then restore the previous mode.
+
+    Why: tiny gradients and far Gaussian tails underflow into subnormal floats, which CPUs
+    compute many times slower (``benchmarks/denormals.py``); flushing changes values below
+    1.2e-38 only. The mode is per thread and process-wide, hence the restore.
+    """
+    before = _flushing()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)

@@ -56,7 +56,7 @@ from ecn.train.outputs import (
     write_json,
     write_predictions,
 )
-from ecn.train.precision import resolve_precision, training_device
+from ecn.train.precision import flush_subnormals, resolve_precision, training_device
 
 logger = logging.getLogger(__name__)
 
@@ -200,16 +200,21 @@ def resume_base(config: str | Path | None, out: str | None) -> tuple[Path | None
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train and write the run directory; returns it (on every rank; only rank 0 writes).
 
+    Subnormal floats are flushed to zero while it runs (``flush_subnormals``: they are many
+    times slower on CPUs).
+
     Raises:
         ValueError: resuming without ``last.ckpt``, or a fresh run into a directory that already
             holds checkpoints (use ``--resume`` or another ``--out``).
     """
+    with flush_subnormals():
+        return _train(cfg, resume)
+
+
+def _train(cfg: TrainConfig, resume: bool) -> Path:
     t0 = time.monotonic()
     if cfg.run.threads is not None:
         torch.set_num_threads(cfg.run.threads)
-    # subnormal floats (tiny gradients, far Gaussian tails) run many times slower on CPUs;
-    # flushing them to zero changes values below 1.2e-38 only (benchmarks/denormals.py)
-    torch.set_flush_denormal(True)
     cfg, _ = resolve_config(cfg)
     out = Path(cfg.run.out or cfg.default_out())
     cfg.run.out = str(out)
