@@ -61,6 +61,9 @@ def test_resolved_config_has_no_auto(tiny_perov5: Path, tmp_path: Path) -> None:
     assert cfg.run.precision == resolve_precision("auto", "cpu")[0]
 
 
+PEROVSKITE = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+
+
 def test_bf16_run_records_precision_and_writes_fp32_model(tiny_perov5: Path, tmp_path: Path):
     out = tmp_path / "bf16"
     over = tiny_overrides(tiny_perov5, out, run={"precision": "bf16-mixed"}, optim={"epochs": 1})
@@ -76,6 +79,21 @@ def test_bf16_run_records_precision_and_writes_fp32_model(tiny_perov5: Path, tmp
         if torch.is_tensor(v) and v.is_floating_point()
     ]
     assert floats and set(floats) == {torch.float32}
+    # validation during bf16 training runs in float32, like the final evaluation: early stopping
+    # and the best checkpoint go by the number results.json reports
+    assert res["best_val_logged"] == pytest.approx(res["metrics"]["val"]["mae"], abs=1e-6)
+    # negative control: the same model under bf16 autocast gives other numbers
+    from pymatgen.core import Lattice, Structure
+
+    from ecn.inference.predictor import Predictor
+
+    pred = Predictor.load(out / "model.pt")
+    g = pred.graph(Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"], PEROVSKITE))
+    with torch.no_grad():
+        fp32 = pred.model(g)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = pred.model(g)
+    assert not torch.allclose(fp32, bf16.float(), rtol=0, atol=1e-6)
 
 
 def test_flush_subnormals_flushes_inside_and_restores_after() -> None:

@@ -57,6 +57,8 @@ def test_train_writes_every_output(run_a: Path) -> None:
     assert set(res["metrics"]["test"]) >= {"mae", "rmse", "r2"}
     assert res["epochs_run"] == 2 and res["model"]["n_params"] > 0
     assert res["source_note"] and res["units"] == ["eV/cell"] and res["device"]["world_size"] == 1
+    # the CPU kind, without which training times from different hosts get compared
+    assert res["device"]["cpu"] and isinstance(res["device"]["cpu_native_bf16"], bool)
     assert len(rows(run_a / "metrics.csv")) == 2
     pv = rows(run_a / "predictions_val.csv")
     assert len(pv) == N_VAL and list(pv[0]) == ["id", "target", "prediction"]

@@ -119,7 +119,10 @@ class TrainingModule(pl.LightningModule):
 
     def validation_step(self, batch: CrystalGraph, batch_idx: int) -> None:
         y = self.targets_of(batch)
-        out = self(batch)
+        # float32 even under bf16/fp16 mixed-precision training, as the final evaluation: the
+        # number early stopping and the best checkpoint go by is the one results.json reports
+        with torch.autocast(device_type=batch.x.device.type, enabled=False):
+            out = self(batch)
         n = float(y.shape[0])
         self._accumulate("loss", self._loss(out, y) * n)
         self._accumulate("n", torch.tensor(n, device=out.device))

@@ -56,7 +56,12 @@ from ecn.train.outputs import (
     write_json,
     write_predictions,
 )
-from ecn.train.precision import flush_subnormals, resolve_precision, training_device
+from ecn.train.precision import (
+    cpu_has_native_bf16,
+    flush_subnormals,
+    resolve_precision,
+    training_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +275,9 @@ def _device_info(trainer: pl.Trainer) -> dict[str, Any]:
         "world_size": int(trainer.world_size),
         "strategy": type(trainer.strategy).__name__,
         "torch_threads": torch.get_num_threads(),
+        # training times are only comparable on the same kind of CPU (AVX2 vs AVX-512 + AMX)
+        "cpu": torch.backends.cpu.get_cpu_capability(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
     }
 
 
