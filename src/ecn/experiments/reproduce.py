@@ -331,6 +331,7 @@ def reproduce_table1(
     variants = list(TABLE1)
     wanted = list(targets or TABLE1_TARGETS)
     out: dict[str, Any] = {}
+    unstarted: dict[str, dict[str, str]] = {}  # wanted targets without any finished run
     for target in [*TABLE1_TARGETS, *(t for t in wanted if t not in TABLE1_TARGETS)]:
         data = {"dataset": dataset, "target": target, "data_path": data_path}
         root = Path(runs_root) / target
@@ -339,6 +340,8 @@ def reproduce_table1(
             train_variants(selected, root, budget, archive=archive, **data)
         run_dirs = train_variants(variants, root, budget, train=False, archive=archive, **data)
         if not run_dirs:
+            if target in wanted:
+                unstarted[target] = pending_rows(selected, {}, budget)
             continue
         paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
         out[target] = write_table(
@@ -353,7 +356,7 @@ def reproduce_table1(
     if not out:
         raise ValueError(f"no finished runs under {runs_root}")
     variants = [v for v in variants if any(v.label in out[t]["rows"] for t in out)]
-    summary = table1_summary(out, variants, budget.to_dict())
+    summary = table1_summary(out, variants, budget.to_dict(), unstarted)
     atomic_write_text(Path(results_dir, "table1.md"), summary)
     atomic_write_text(Path(results_dir, "table1.json"), json.dumps(out, indent=2))
     return out
@@ -380,9 +383,15 @@ def _pending_line(items: list[str]) -> str:
     return "Not finished yet (the same command resumes them): " + "; ".join(items) + "."
 
 
-def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[str, Any]) -> str:
+def table1_summary(
+    out: dict[str, Any],
+    variants: list[Variant],
+    budget: dict[str, Any],
+    unstarted: dict[str, dict[str, str]] | None = None,
+) -> str:
     """Markdown for `results/table1.md`: our test metric per target with the paper's number in
-    brackets, the training-set size of every target, and the data note."""
+    brackets, the training-set size of every target, and the data note. `unstarted`: targets
+    with no finished run yet (target -> label -> "0 of n seeds finished"), listed as pending."""
     lines = [
         "# Materials Project (paper Table 1): test metric, ours [paper]",
         "",
@@ -440,7 +449,8 @@ def table1_summary(out: dict[str, Any], variants: list[Variant], budget: dict[st
                 f"| {t} | {label} | {len(r['test_values'])} | {epochs} | {stopped} "
                 f"| {r['cpu_hours']:.2f} |"
             )
-    pending = [f"{t} {label}: {what}" for t in out for label, what in out[t]["pending"].items()]
+    todo = {**{t: out[t]["pending"] for t in out}, **(unstarted or {})}
+    pending = [f"{t} {label}: {what}" for t, rows in todo.items() for label, what in rows.items()]
     if pending:
         lines += ["", _pending_line(pending)]
     lines += [
