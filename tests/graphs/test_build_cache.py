@@ -56,6 +56,7 @@ def test_cache_key_ignores_expansion_only_settings():
         "self_loops": False,
         "canonical": "off",
         "symprec": 1e-2,
+        "max_neighbors": 12,
     }
     assert set(changed) == set(RECORD_FIELDS)
     for name, value in changed.items():

@@ -376,6 +376,24 @@ def _nearest_fallback(
     )
 
 
+#: Å beyond the k-th neighbour distance that a stored cap keeps (``GraphSettings.max_neighbors``):
+#: more than a model's tie tolerance (1e-4 Å) plus float32 rounding of 8 Å distances, so the
+#: stored graph always holds every edge the model's own rule would keep.
+CAP_SLACK = 1e-3
+
+
+def nearest_superset(dst: np.ndarray, dist: np.ndarray, n: int, k: int) -> np.ndarray:
+    """(E,) bool: edges within `CAP_SLACK` of their target's k-th smallest distance (all edges
+    of a target with fewer than k)."""
+    order = np.lexsort((dist, dst))
+    counts = np.bincount(dst, minlength=n)
+    starts = np.cumsum(counts) - counts
+    kth = np.full(n, np.inf)
+    full = counts >= k
+    kth[full] = dist[order[starts[full] + k - 1]]
+    return dist <= kth[dst] + CAP_SLACK
+
+
 def neighbor_list(
     structure: Structure, settings: GraphSettings | None = None, method: str = "auto"
 ) -> UnitEdges:
@@ -417,6 +435,9 @@ def neighbor_list(
         if settings.strategy == "cutoff":
             keep = dist <= settings.cutoff
             dst, src, off, dist = dst[keep], src[keep], off[keep], dist[keep]
+    if settings.max_neighbors is not None:
+        keep = nearest_superset(dst, dist, n, int(settings.max_neighbors))
+        dst, src, off, dist = dst[keep], src[keep], off[keep], dist[keep]
     isolated = np.setdiff1d(np.arange(n), dst)
     is_fb = np.zeros(len(dst), dtype=bool)
     if len(isolated):

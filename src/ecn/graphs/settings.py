@@ -20,7 +20,11 @@ RECORD_FIELDS = (
     "self_loops",
     "canonical",
     "symprec",
+    "max_neighbors",
 )
+#: Fields added after graphs were first cached: left out of the keys while unset (None), so the
+#: caches and model files written before them keep their keys.
+_OPTIONAL_FIELDS = ("max_neighbors",)
 NODE_FEATURES = ("onehot_z", "group_period", "cgcnn92")
 
 
@@ -56,6 +60,10 @@ class GraphSettings:
         symprec: spglib distance tolerance in Å of the canonical step, also the distance
             within which an atom below a cell face is wrapped to the opposite face (1e-3 Å:
             CIFs written with 4-5 decimals still find their symmetry).
+        max_neighbors: keep only about the k nearest neighbours of each atom in the stored
+            graph (every edge within :data:`~ecn.graphs.neighbors.CAP_SLACK` of the k-th
+            distance), None: all. A superset of what a capped model keeps itself (CGCNN's 12,
+            ties kept): it only saves storage and loading; the model's own rule still decides.
     """
 
     strategy: str = "voronoi_radii"
@@ -72,6 +80,7 @@ class GraphSettings:
     cell_onehot: bool = True
     canonical: str = "unique"
     symprec: float = 1e-3
+    max_neighbors: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.canonical, bool):  # YAML 1.1 reads a bare off/on as a boolean
@@ -90,11 +99,19 @@ class GraphSettings:
             raise ValueError("cutoff and voronoi_candidates must be positive")
         if self.n_gaussians < 1 or self.gaussian_width <= 0:
             raise ValueError("n_gaussians must be >= 1 and gaussian_width > 0")
+        if self.max_neighbors is not None and int(self.max_neighbors) < 1:
+            raise ValueError(f"max_neighbors must be >= 1 or None, got {self.max_neighbors!r}")
+
+    def _payload(self, names: tuple[str, ...] | None = None) -> str:
+        d = asdict(self) if names is None else {k: getattr(self, k) for k in names}
+        for k in _OPTIONAL_FIELDS:
+            if d.get(k, 0) is None:
+                del d[k]
+        return json.dumps(d, sort_keys=True)
 
     def key(self) -> str:
         """Stable hash of every field; independent of Python's hash seed."""
-        payload = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return hashlib.sha256(self._payload().encode()).hexdigest()[:16]
 
     def record_key(self) -> str:
         """Stable hash of the fields that shape the stored unit-cell record (:data:`RECORD_FIELDS`).
@@ -103,8 +120,7 @@ class GraphSettings:
         batch (``ecn.graphs.compact.expand``), so e.g. ECN's cover and its unit-cell quotient,
         or two feature encodings, share one cache entry.
         """
-        payload = json.dumps({k: getattr(self, k) for k in RECORD_FIELDS}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return hashlib.sha256(self._payload(RECORD_FIELDS).encode()).hexdigest()[:16]
 
     @property
     def node_feature_dim(self) -> int:

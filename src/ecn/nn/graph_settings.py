@@ -33,19 +33,22 @@ def resolve_graph_settings(
     model: str,
     dataset: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> GraphSettings:
     """Resolved ``GraphSettings`` for `model` trained on (or applied to) `dataset`.
 
     Precedence, lowest first: ``GraphSettings`` defaults, the dataset's ``graph_defaults``
     (e.g. Perov-5's 5 Å radius graph, MP's Hubbard-U flag), the model's ``GRAPH_SETTINGS`` (e.g.
     the baselines' unit-cell radius graphs), then `overrides` (CLI flags, YAML ``graph:``);
-    last, the model class's ``finish_graph_settings(merged, user)`` if it has one (ECN without
-    the cell one-hot runs on the unit cell, the exact quotient of its cover).
+    last, the model class's ``finish_graph_settings(merged, user, options)`` if it has one (ECN
+    without the cell one-hot runs on the unit cell, the exact quotient of its cover; CGCNN stores
+    only about as many neighbours as its ``max_neighbors`` option keeps).
 
     Args:
         model: key of ``ecn.nn.MODELS``.
         dataset: key of ``ecn.data.DATASETS``, or None (no dataset defaults, e.g. user CIFs).
         overrides: ``GraphSettings`` fields; None values are ignored (an unset flag).
+        options: the model's options (None: its defaults), for settings that follow them.
 
     Raises:
         ValueError: unknown model, dataset or setting name, or an invalid value.
@@ -63,5 +66,5 @@ def resolve_graph_settings(
     merged.update(user)
     finish = getattr(MODELS[model], "finish_graph_settings", None)
     if finish is not None:  # rules between fields that only the model knows (e.g. ECN's quotient)
-        merged = finish(merged, user)
+        merged = finish(merged, user, dict(options or {}))
     return GraphSettings(**merged)

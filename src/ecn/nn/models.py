@@ -69,7 +69,9 @@ class ECN(nn.Module):
     SYMMETRY: ClassVar[str] = "supercell_group"
 
     @staticmethod
-    def finish_graph_settings(merged: dict[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+    def finish_graph_settings(
+        merged: dict[str, Any], user: Mapping[str, Any], options: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The cover when the cell one-hot is on, else its quotient, the unit cell.
 
         Without the one-hot the cover's 8 copies of an atom carry the same features at every

@@ -133,7 +133,7 @@ def target_info(dataset: str, targets: Sequence[str]) -> tuple[str, list[str]]:
 
 def graph_settings_for(cfg: TrainConfig) -> GraphSettings:
     """``resolve_graph_settings`` for this run: dataset defaults <- model <- ``cfg.graph``."""
-    return resolve_graph_settings(cfg.model.name, cfg.data.dataset, cfg.graph)
+    return resolve_graph_settings(cfg.model.name, cfg.data.dataset, cfg.graph, cfg.model.options)
 
 
 # --- building ------------------------------------------------------------------------------------
