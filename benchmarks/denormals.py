@@ -102,17 +102,26 @@ def bench_model(name: str, structures: list, batch: int, repeats: int) -> dict[s
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def mp_bench_args(doc: str, extra: Any = None) -> tuple[argparse.Namespace, Any]:
+    """The options of the MP step benchmarks (this one, ``neighbor_cap.py``), parsed, with the
+    first `--n-structures` of the MP test split loaded and torch's threads set."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--n-structures", type=int, default=256)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--model", action="append", choices=list(MODELS))
     p.add_argument("--json", type=Path)
+    if extra is not None:
+        extra(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    loaded = load_split("mp", "test", limit=a.n_structures)
+    return a, load_split("mp", "test", limit=a.n_structures)
+
+
+def main() -> None:
+    a, loaded = mp_bench_args(
+        __doc__, lambda p: p.add_argument("--model", action="append", choices=list(MODELS))
+    )
     structures = [r.structure for r in loaded.records]
     result: dict[str, Any] = {
         "what": "one training step (fwd + bwd + AdamW), seconds per batch, MP test split",

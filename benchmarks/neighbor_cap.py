@@ -9,18 +9,16 @@ Same structures, same weights, same seeds; the step is forward + backward + Adam
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from denormals import mp_bench_args  # benchmarks/ (the script's folder)
 
-from ecn.data import load_split
 from ecn.graphs import expand, unit_graph
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
@@ -28,15 +26,7 @@ from ecn.train.precision import flush_subnormals
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-structures", type=int, default=256)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", type=Path)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    loaded = load_split("mp", "test", limit=a.n_structures)
+    a, loaded = mp_bench_args(__doc__)
     structures = [r.structure for r in loaded.records]
     capped = resolve_graph_settings("cgcnn", "mp")
     out: dict[str, Any] = {
