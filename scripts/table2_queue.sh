@@ -6,11 +6,14 @@
 # interrupted runs resume from last.ckpt when the same line is run again (also in a later
 # session). Each call rewrites results/table2.{md,json,png} from every finished run, so the
 # table fills as runs finish; `bash scripts/table2_queue.sh table` rewrites it (and the size
-# curve) from the finished runs alone, with the same flags.
+# curve) from the finished runs alone, with the same flags. Finished runs' records are kept
+# in results/table2_runs/ (the runs of the current table2.md predate that: its record is
+# results/table2.{md,json}).
 # Then the training-size curve: 25 % and 50 % of the split for ECN-SΛ and CGCNN, and
 # `ecn reproduce sizes`.
 set -euo pipefail
-common=(--epochs 1000 --patience 25 --time-budget 90 --threads 1
+# float32: the table's runs ran on a CPU without bf16, where `auto` means float32
+common=(--epochs 1000 --patience 25 --time-budget 90 --threads 1 --precision 32
         --recipe configs/table2_recipe.yaml --runs runs/table2_conv --results results
         --seeds 3 --seeds-for ecn_p1=1 --seeds-for ecn_glambda=1 --seeds-for ecn_sn=1
         --seeds-for megnet=1 --seeds-for schnet=1)
