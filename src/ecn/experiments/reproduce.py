@@ -246,14 +246,16 @@ def train_variants(
                 continue
             name = run_name(v, seed, budget)
             out = root / name
-            if train and not (archive is not None and (archive / name / "results.json").is_file()):
+            kept = None if archive is None else archive / name
+            archived = kept is not None and (kept / "results.json").is_file()
+            if train and not archived:
                 run_or_resume(table_config(v, seed, out, budget, **data))
             if (out / "results.json").is_file():
-                if archive is not None:
-                    archive_run(out, archive / name)
+                if kept is not None:
+                    archive_run(out, kept)
                 run_dirs.setdefault(v.label, []).append(out)
-            elif archive is not None and (archive / name / "results.json").is_file():
-                run_dirs.setdefault(v.label, []).append(archive / name)
+            elif archived:
+                run_dirs.setdefault(v.label, []).append(kept)
     return run_dirs
 
 

@@ -390,10 +390,10 @@ class CGCNN(nn.Module):
 
     @staticmethod
     def finish_graph_settings(
-        merged: dict[str, Any], user: Mapping[str, Any], options: Mapping[str, Any] | None = None
+        merged: dict[str, Any], user: Mapping[str, Any], options: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Store only about the neighbours the model keeps (its ``max_neighbors`` option, 12 by
-        default): on MP's 8 Å graphs that is ~10x fewer edges to store and load per batch. The
+        """Store only about the neighbours the model keeps (its ``max_neighbors`` option, every
+        default filled in): on MP's 8 Å graphs ~10x fewer edges to store and load per batch. The
         stored cap is a superset (``ecn.graphs.neighbors.CAP_SLACK``); the model's own rule
         (:func:`restrict_neighbors`, ties) still decides.
 
@@ -401,7 +401,7 @@ class CGCNN(nn.Module):
             ValueError: a graph ``max_neighbors`` below the model's (it would lose neighbours).
         """
         out = dict(merged)
-        k = (options or {}).get("max_neighbors", 12)
+        k = options["max_neighbors"]
         if "max_neighbors" not in user:
             out["max_neighbors"] = k
         elif user["max_neighbors"] is not None and (k is None or user["max_neighbors"] < k):

@@ -14,7 +14,7 @@ from typing import Any
 
 from ecn.data.registry import get_spec
 from ecn.graphs.settings import GraphSettings
-from ecn.nn.models import MODELS
+from ecn.nn.models import MODELS, resolve_options
 
 __all__ = ["GRAPH_SETTING_NAMES", "model_graph_settings", "resolve_graph_settings"]
 
@@ -48,7 +48,8 @@ def resolve_graph_settings(
         model: key of ``ecn.nn.MODELS``.
         dataset: key of ``ecn.data.DATASETS``, or None (no dataset defaults, e.g. user CIFs).
         overrides: ``GraphSettings`` fields; None values are ignored (an unset flag).
-        options: the model's options (None: its defaults), for settings that follow them.
+        options: the model's options (None: its defaults), for settings that follow them; the
+            hook gets them with every default filled in (``resolve_options``).
 
     Raises:
         ValueError: unknown model, dataset or setting name, or an invalid value.
@@ -66,5 +67,5 @@ def resolve_graph_settings(
     merged.update(user)
     finish = getattr(MODELS[model], "finish_graph_settings", None)
     if finish is not None:  # rules between fields that only the model knows (e.g. ECN's quotient)
-        merged = finish(merged, user, dict(options or {}))
+        merged = finish(merged, user, resolve_options(model, options or {}))
     return GraphSettings(**merged)

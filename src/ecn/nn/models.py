@@ -70,7 +70,7 @@ class ECN(nn.Module):
 
     @staticmethod
     def finish_graph_settings(
-        merged: dict[str, Any], user: Mapping[str, Any], options: Mapping[str, Any] | None = None
+        merged: dict[str, Any], user: Mapping[str, Any], options: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The cover when the cell one-hot is on, else its quotient, the unit cell.
 
