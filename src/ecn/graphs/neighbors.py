@@ -24,9 +24,11 @@ construction: ``scipy.spatial.Voronoi`` over the same candidate points in the sa
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from pymatgen.core import Structure
 from scipy.spatial import Delaunay, QhullError, Voronoi
 
@@ -382,15 +384,37 @@ def _nearest_fallback(
 CAP_SLACK = 1e-3
 
 
+def neighbor_ranks(dst: torch.Tensor, dist: torch.Tensor, n: int) -> torch.Tensor:
+    """(E,) long: 0-based rank of each edge among the edges of its target, by (distance, edge
+    order). One sort serves both neighbour-cap rules: the stored superset here and the models'
+    own cap (``ecn.nn.baselines.restrict_neighbors``, "keep" ties or "cut" at exactly k).
+
+    Args:
+        dst: (E,) long target node of each edge.
+        dist: (E,) float edge length.
+        n: number of target nodes.
+    """
+    order = torch.argsort(dist, stable=True)
+    order = order[torch.argsort(dst[order], stable=True)]  # sorted by (target, distance)
+    counts = torch.bincount(dst, minlength=n)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.shape[0], device=order.device)
+    return rank - starts[dst]
+
+
+def kth_neighbor_distance(dst: torch.Tensor, dist: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """(n,) k-th smallest edge length per target node; inf where a target has fewer than k."""
+    at = neighbor_ranks(dst, dist, n) == k - 1
+    kth = dist.new_full((n,), math.inf)
+    kth[dst[at]] = dist[at]
+    return kth
+
+
 def nearest_superset(dst: np.ndarray, dist: np.ndarray, n: int, k: int) -> np.ndarray:
     """(E,) bool: edges within `CAP_SLACK` of their target's k-th smallest distance (all edges
     of a target with fewer than k)."""
-    order = np.lexsort((dist, dst))
-    counts = np.bincount(dst, minlength=n)
-    starts = np.cumsum(counts) - counts
-    kth = np.full(n, np.inf)
-    full = counts >= k
-    kth[full] = dist[order[starts[full] + k - 1]]
+    kth = kth_neighbor_distance(torch.from_numpy(dst), torch.from_numpy(dist), n, k).numpy()
     return dist <= kth[dst] + CAP_SLACK
 
 

@@ -47,6 +47,7 @@ from torch.nn import functional as F
 
 from ecn.graphs.compact import gaussian_basis
 from ecn.graphs.graph import CrystalGraph
+from ecn.graphs.neighbors import kth_neighbor_distance, neighbor_ranks
 from ecn.nn.config import ModelConfig
 
 __all__ = [
@@ -274,19 +275,10 @@ def restrict_neighbors(
     if max_neighbors is not None:
         idx = keep.nonzero().squeeze(1)
         t, d = dst[idx], dist[idx]
-        order = torch.argsort(d, stable=True)
-        order = order[torch.argsort(t[order], stable=True)]  # sorted by (target, distance)
-        counts = torch.bincount(t, minlength=graph.num_nodes)
-        starts = torch.cumsum(counts, 0) - counts
-        full = counts >= max_neighbors
-        kth = d.new_full((graph.num_nodes,), math.inf)
-        kth[full] = d[order[starts[full] + max_neighbors - 1]]
         if ties == "keep":
-            sub = d <= kth[t] + tie_tol
-        else:  # rank of each edge within its target's (distance, edge order) list
-            rank = torch.empty_like(order)
-            rank[order] = torch.arange(order.shape[0], device=order.device)
-            sub = rank - starts[t] < max_neighbors
+            sub = d <= kth_neighbor_distance(t, d, graph.num_nodes, max_neighbors)[t] + tie_tol
+        else:  # exactly the first k by (distance, edge order)
+            sub = neighbor_ranks(t, d, graph.num_nodes) < max_neighbors
         keep = torch.zeros_like(keep)
         keep[idx[sub]] = True
     if bool(keep.all()):
