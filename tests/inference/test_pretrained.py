@@ -104,6 +104,26 @@ def test_markdown_reports_classifiers_as_the_paper_does() -> None:
     assert _metric({"mae": 0.09232, "rmse": 0.13}) == "MAE 0.0923"
 
 
+def test_measured_cgcnn_reads_our_tables(tmp_path: Path) -> None:
+    """The "CGCNN here" column is the recorded CGCNN row of our own table for that target: a
+    seed spread for Perov-5, pending or blank where no run finished, nothing for other data."""
+    from ecn.experiments.pretrained_report import measured_cgcnn
+
+    assert measured_cgcnn(tmp_path, "perov5", "heat_all") == ""  # no table written yet
+    row = {"metric": "mae", "test_values": [0.07, 0.08], "mean": 0.075, "std": 0.007,
+           "stopped_by": ["early_stopping", "time_budget"]}  # fmt: skip
+    (tmp_path / "table2.json").write_text(json.dumps({"rows": {"CGCNN": row}}))
+    text = measured_cgcnn(tmp_path, "perov5", "heat_all")
+    assert text == "MAE 0.075 ± 0.007 (2 seeds, early_stopping, time_budget)"
+    assert measured_cgcnn(tmp_path, "perov5", "band_gap") == ""
+    auc = {**row, "metric": "roc_auc", "test_values": [0.93], "mean": 0.93, "std": None}
+    t1 = {"is_metal": {"rows": {"CGCNN": auc}}, "e_form": {"rows": {}, "pending": {"CGCNN": "x"}}}
+    (tmp_path / "table1.json").write_text(json.dumps(t1))
+    assert measured_cgcnn(tmp_path, "mp", "is_metal").startswith("ROC-AUC 0.93 (1 seed,")
+    assert measured_cgcnn(tmp_path, "mp", "e_form") == "pending"
+    assert measured_cgcnn(tmp_path, "mp", "band_gap") == ""
+
+
 def test_readme_table_is_the_generated_one() -> None:
     """README's pretrained table comes from the cards (scripts/update_readme_pretrained.py)."""
     import importlib.util

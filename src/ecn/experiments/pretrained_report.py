@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ecn.experiments.reproduce import (
@@ -44,21 +45,48 @@ def _metric(test: dict) -> str:
     return out
 
 
-def pretrained_table(root: Path | None = None) -> list[str]:
-    """Markdown table lines: each shipped model, its test metric, the paper's ECN-SΛ and CGCNN
-    (also the README's "Pretrained models" table, ``scripts/update_readme_pretrained.py``)."""
+def measured_cgcnn(results: Path, dataset: str, target: str) -> str:
+    """Our CGCNN on the same data and split (``results/table2.json`` for Perov-5,
+    ``results/table1.json`` for MP), so a model's number can be read against a baseline trained
+    here, not only against the paper's (trained on about 3x our data). "" where none is recorded,
+    "pending" where the table lists the run as still to do."""
+    name = "table2.json" if dataset == "perov5" else "table1.json"
+    path = results / name
+    if not path.is_file():
+        return ""
+    table = json.loads(path.read_text())
+    if dataset != "perov5":
+        table = table.get(target, {})
+    elif target != "heat_all":
+        return ""
+    row = table.get("rows", {}).get("CGCNN")
+    if row is None:
+        return "pending" if "CGCNN" in table.get("pending", {}) else ""
+    vals = row["test_values"]
+    head = "ROC-AUC " if row["metric"] == "roc_auc" else "MAE "
+    spread = f" ± {row['std']:.2g}" if row.get("std") is not None and len(vals) > 1 else ""
+    seeds = f"{len(vals)} seed{'s' if len(vals) > 1 else ''}"
+    return f"{head}{row['mean']:.3g}{spread} ({seeds}, {', '.join(sorted(set(row['stopped_by'])))})"
+
+
+def pretrained_table(root: Path | None = None, results: Path | None = None) -> list[str]:
+    """Markdown table lines: each shipped model, its test metric, the paper's ECN-SΛ and CGCNN,
+    and, given a `results` folder, our CGCNN on the same split (:func:`measured_cgcnn`; also the
+    README's "Pretrained models" table, ``scripts/update_readme_pretrained.py``)."""
+    ours = "| CGCNN here, same split " if results is not None else ""
     lines = [
-        "| name | target (unit) | model | test | test n | paper ECN-SΛ | paper CGCNN | "
-        "epochs | stopped by |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| name | target (unit) | model | test | test n | paper ECN-SΛ | paper CGCNN "
+        f"{ours}| epochs | stopped by |",
+        "|---|---|---|---|---|---|---|" + ("---|" if ours else "") + "---|---|",
     ]
     for m in list_models(root):
         p = paper_numbers(m["dataset"], m["target"])
         test = m.get("test", {})
+        here = f" {measured_cgcnn(results, m['dataset'], m['target'])} |" if ours else ""
         lines.append(
             f"| `{m['name']}` | {m['target']} ({m['unit'] or '-'}) | {m['model']} | "
-            f"{_metric(test)} | {test.get('n', '')} | {p['ECN-SΛ'] or ''} | {p['CGCNN'] or ''} | "
-            f"{m.get('epochs', '')} | {m.get('stopped_by', '')} |"
+            f"{_metric(test)} | {test.get('n', '')} | {p['ECN-SΛ'] or ''} | {p['CGCNN'] or ''} |"
+            f"{here} {m.get('epochs', '')} | {m.get('stopped_by', '')} |"
         )
     return lines
 
