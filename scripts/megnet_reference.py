@@ -14,6 +14,10 @@ packages (torch 2.13 stays):
     python scripts/megnet_reference.py table --runs runs/megnet_ref/* \\
         --out results/baselines/megnet_reference
 
+Each run's results.json / config.yaml / metrics.csv are kept under
+``results/baselines/megnet_reference_runs/``, so the table is rewritten from a fresh clone with
+``--runs results/baselines/megnet_reference_runs/*``.
+
 The reference model is matgl's ``MEGNet`` with its own defaults (its Set2Set has 2 steps and no
 projection to 16; its bond Gaussians span 0-6 Å), at MEGNet's crystal cutoff of 5 Å, on
 graphs from matgl's own ``Structure2Graph``; the state input is matgl's default ``[0, 0]``.
@@ -148,8 +152,9 @@ def _row(run: Path) -> dict:
             "params": res["model"]["n_params"]}  # fmt: skip
 
 
-def table(runs: list[Path], out: Path) -> None:
-    """Markdown + JSON: test MAE per run and mean ± std per implementation."""
+def table(runs: list[Path], out: Path, note: str | None = None) -> None:
+    """Markdown + JSON: test MAE per run and mean ± std per implementation; `note` (e.g. the
+    host load the seconds were measured under) is appended."""
     from seed_table import write_seed_table
 
     rows = [_row(p) for p in runs if (p / "results.json").is_file()]
@@ -163,7 +168,8 @@ def table(runs: list[Path], out: Path) -> None:
         + ", ".join(sorted({f"{r['impl']} {r['params']}" for r in rows}))
         + ".",
     ]
-    write_seed_table(rows, out, head, ["Seconds per run: training only (graphs built before)."])
+    foot = ["Seconds per run: training only (graphs built before)."] + ([note] if note else [])
+    write_seed_table(rows, out, head, foot)
 
 
 def main() -> None:
@@ -178,11 +184,12 @@ def main() -> None:
     t = sub.add_parser("table")
     t.add_argument("--runs", type=Path, nargs="+", required=True)
     t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--note", default=None, help="a line appended to the table (e.g. host load)")
     a = ap.parse_args()
     if a.cmd == "reference":
         reference(a.seed, a.out, a.epochs, a.limit, a.batch)
     else:
-        table(a.runs, a.out)
+        table(a.runs, a.out, a.note)
 
 
 if __name__ == "__main__":
