@@ -10,6 +10,8 @@ from ecn.experiments.reproduce import (
     TABLE1_PAPER_PRECISION,
     TABLE1_PAPER_TRAIN_NOTE,
     TABLE2,
+    mean_std,
+    stop_reasons,
 )
 from ecn.inference.pretrained import list_models
 
@@ -62,11 +64,9 @@ def measured_cgcnn(results: Path, dataset: str, target: str) -> str:
     row = table.get("rows", {}).get("CGCNN")
     if row is None:
         return "pending" if "CGCNN" in table.get("pending", {}) else ""
-    vals = row["test_values"]
     head = "ROC-AUC " if row["metric"] == "roc_auc" else "MAE "
-    spread = f" ± {row['std']:.2g}" if row.get("std") is not None and len(vals) > 1 else ""
-    seeds = f"{len(vals)} seed{'s' if len(vals) > 1 else ''}"
-    return f"{head}{row['mean']:.3g}{spread} ({seeds}, {', '.join(sorted(set(row['stopped_by'])))})"
+    seeds = "" if row["std"] is None else f" ({len(row['test_values'])} seeds)"
+    return f"{head}{mean_std(row)}{seeds}, {stop_reasons(row)}"
 
 
 def pretrained_table(root: Path | None = None, results: Path | None = None) -> list[str]:

@@ -375,7 +375,7 @@ def mean_std(row: dict[str, Any], digits: int = 4) -> str:
     return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
 
 
-def _stop_reasons(row: dict[str, Any]) -> str:
+def stop_reasons(row: dict[str, Any]) -> str:
     """The distinct stop reasons of a row's seeds, e.g. 'early_stopping, time_budget'."""
     return ", ".join(sorted({str(x) for x in row.get("stopped_by", [])}))
 
@@ -446,7 +446,7 @@ def table1_summary(
             epochs = ", ".join(
                 f"{e}/{b}" for e, b in zip(r["epochs"], r["best_epochs"], strict=True)
             )
-            stopped = _stop_reasons(r)
+            stopped = stop_reasons(r)
             lines.append(
                 f"| {t} | {label} | {len(r['test_values'])} | {epochs} | {stopped} "
                 f"| {r['cpu_hours']:.2f} |"
@@ -578,7 +578,7 @@ def write_table(
         p = paper.get(label)
         times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
         values = " / ".join(f"{x:.4f}" for x in r["test_values"])
-        stopped = _stop_reasons(r)
+        stopped = stop_reasons(r)
         lines.append(
             f"| {label} | {r['metric']} {mean_std(r)} | {values} | "
             f"{len(r['test_values'])} | "
