@@ -213,6 +213,72 @@ def report(
     console.print((out / f"{name}.md").read_text(), markup=False)
 
 
+@reproduce_app.command("ablation")
+def ablation(
+    rung: list[str] = typer.Option(None, "--rung", help="Rung name (repeatable; default: all)."),
+    seed: list[int] = typer.Option(None, "--seed", help="Only these seeds (repeatable)."),
+    accelerator: str = typer.Option("cpu", "--accelerator", help="cpu or gpu."),
+    threads: int = typer.Option(1, "--threads", help="torch threads per run."),
+    session_cap: float = typer.Option(
+        None, "--session-cap", help="Minutes per run in this process; the run resumes later."
+    ),
+    limit: int = typer.Option(None, "--limit", help="First N structures per split (smoke test)."),
+    runs_root: str = typer.Option("runs/ablation", "--runs", help="Run directories."),
+    results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
+    train: bool = typer.Option(True, "--train/--no-train", help="--no-train: table only."),
+    table: bool = typer.Option(True, "--table/--no-table", help="Write the table at the end."),
+    list_jobs: bool = typer.Option(False, "--list", help="Print 'rung seed' per job and exit."),
+    prepare: bool = typer.Option(
+        False, "--prepare", help="Only build the selected rungs' graph caches (all cores)."
+    ),
+) -> None:
+    """The Perov-5 ablation ladder (graph, schedule, size, cover, same-atom branch, group):
+    trains or resumes every selected run, then writes results/table2_ablation.{md,json}."""
+    from ecn.experiments.ablation import (
+        LADDER,
+        prepare_rungs,
+        run_rung,
+        rung_by_name,
+        write_ablation,
+    )
+
+    try:
+        rungs = [rung_by_name(r) for r in rung] if rung else list(LADDER)
+    except ValueError as err:
+        fail(err)
+    jobs = [
+        (r, k)
+        for k in range(max(r.seeds for r in rungs))
+        for r in rungs
+        if k < r.seeds and (not seed or k in seed)
+    ]
+    if list_jobs:
+        for r, k in jobs:
+            print(r.name, k)
+        return
+    if prepare:
+        n = prepare_rungs(rungs, limit)
+        console.print(f"graph caches ready for {len(rungs)} rung(s): {n} graphs")
+        return
+    if train:
+        quiet_lightning()
+        archive = Path(results_dir) / "table2_ablation_runs"
+        for r, k in jobs:
+            run_rung(
+                r,
+                k,
+                Path(runs_root),
+                archive,
+                accelerator=accelerator,
+                threads=threads,
+                session_cap_min=session_cap,
+                limit=limit,
+            )
+    if table:
+        write_ablation(runs_root, results_dir)
+        console.print((Path(results_dir) / "table2_ablation.md").read_text(), markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``quickstart``, ``report`` and the ``reproduce`` group to the main CLI."""
     app.command("quickstart")(quickstart)

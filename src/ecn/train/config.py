@@ -101,7 +101,13 @@ class ModelSection:
 
 @dataclass
 class OptimConfig:
-    """AdamW + ReduceLROnPlateau + early stopping (paper §7 recipe)."""
+    """AdamW + ReduceLROnPlateau + early stopping (paper §7 recipe).
+
+    ``stop_at_min_lr`` is the authors' schedule (their ``learn_materials`` code): the plateau
+    schedule halves the LR until it reaches ``min_lr``, and training stops after one epoch at
+    ``min_lr`` instead of when validation stalls; pair it with a ``patience`` of at least
+    ``epochs`` so that early stopping never fires first.
+    """
 
     lr: float = 1e-3
     weight_decay: float = 1e-2
@@ -113,6 +119,7 @@ class OptimConfig:
     lr_patience: int = 10
     min_lr: float = 1e-6
     grad_clip: float | None = None
+    stop_at_min_lr: bool = False
 
 
 #: ``run.expand_on`` values (where stored records are expanded into graphs).
@@ -131,7 +138,11 @@ class RunConfig:
     ``expand_on`` says where a batch of stored records becomes the graph the model reads
     (cover, one-hots, Gaussians; ``ecn.graphs.compact``): ``worker`` (the DataLoader's
     collate), ``device`` (after the compact batch is moved to the training device: 10-100x fewer
-    bytes to move) or ``auto`` (device on CUDA, worker otherwise)."""
+    bytes to move) or ``auto`` (device on CUDA, worker otherwise).
+    ``session_cap_min`` stops this process after MIN minutes like ``time_budget_min``, but it
+    is not carried across ``--resume`` (Lightning's timer is) and the run is reported as
+    unfinished (``stopped_by: session_cap``): a queue that shares a lent GPU or a session's
+    last hour among many runs resumes each one later."""
 
     seed: int = 0
     out: str | None = None
@@ -145,6 +156,7 @@ class RunConfig:
     threads: int | None = None
     precision: str | int = "auto"
     expand_on: str = "auto"
+    session_cap_min: float | None = None
 
 
 @dataclass

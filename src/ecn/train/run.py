@@ -145,6 +145,52 @@ def _devices(value: int | str) -> int | str:
     return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
+class StopAtMinLR(pl.Callback):
+    """Stop once a whole epoch has run at the plateau schedule's floor ``min_lr`` (the authors'
+    stopping rule, ``OptimConfig.stop_at_min_lr``). Checked after validation, before the
+    scheduler steps, so the LR read is the one the epoch trained with."""
+
+    def __init__(self, min_lr: float) -> None:
+        self.min_lr = min_lr
+        self.stopped = False
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.optimizers:
+            return
+        lrs = [g["lr"] for g in trainer.optimizers[0].param_groups]
+        if max(lrs) <= self.min_lr * (1 + 1e-6):
+            self.stopped = True
+            trainer.should_stop = True
+
+
+class SessionCap(pl.Callback):
+    """Stop after ``minutes`` of wall clock in this process (``RunConfig.session_cap_min``).
+
+    Unlike Lightning's ``Timer`` it keeps no state in the checkpoint, so a resumed run gets a
+    fresh cap: a run cut here is unfinished, not converged."""
+
+    def __init__(self, minutes: float) -> None:
+        self.deadline = time.monotonic() + 60.0 * minutes
+        self.stopped = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if time.monotonic() >= self.deadline:
+            self.stopped = True
+            trainer.should_stop = True
+
+
+def stop_reason(cbs: dict[str, Any]) -> str:
+    """Why ``trainer.fit`` returned: ``session_cap`` (unfinished: resume it), ``time_budget``,
+    ``min_lr``, ``early_stopping`` or ``max_epochs``."""
+    if "cap" in cbs and cbs["cap"].stopped:
+        return "session_cap"
+    if "timer" in cbs and cbs["timer"].time_remaining() <= 0:
+        return "time_budget"
+    if "min_lr" in cbs and cbs["min_lr"].stopped:
+        return "min_lr"
+    return "early_stopping" if cbs["early"].stopped_epoch > 0 else "max_epochs"
+
+
 def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer, dict[str, Any]]:
     cbs: dict[str, Any] = {
         "ckpt": ModelCheckpoint(
@@ -165,6 +211,10 @@ def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer
     if cfg.run.time_budget_min is not None:
         # Checked after every step; Lightning then validates and checkpoints before stopping.
         cbs["timer"] = Timer(duration=timedelta(minutes=cfg.run.time_budget_min), interval="step")
+    if cfg.run.session_cap_min is not None:
+        cbs["cap"] = SessionCap(cfg.run.session_cap_min)
+    if cfg.optim.stop_at_min_lr:
+        cbs["min_lr"] = StopAtMinLR(cfg.optim.min_lr)
     trainer = pl.Trainer(
         max_epochs=cfg.optim.epochs,
         accelerator=cfg.run.accelerator,
@@ -252,14 +302,11 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
     trainer, cbs = _make_trainer(cfg, out, module.monitor)
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
     if trainer.is_global_zero:
-        stopped = (
-            "time_budget"
-            if "timer" in cbs and cbs["timer"].time_remaining() <= 0
-            else "early_stopping"
-            if cbs["early"].stopped_epoch > 0
-            else "max_epochs"
-        )
-        _finish(cfg, out, data, module, trainer, stopped, time.monotonic() - t0)
+        reason = stop_reason(cbs)
+        if reason == "session_cap":  # unfinished: no results.json, `--resume` continues it
+            logger.info("%s: session cap reached; resume from last.ckpt", out)
+            return out
+        _finish(cfg, out, data, module, trainer, reason, time.monotonic() - t0)
     return out
 
 
@@ -378,6 +425,9 @@ def _finish(
         "wall_time_s": round(wall, 2),
         "train_time_s": float(rows[-1]["elapsed_s"]) if rows else None,
         "time_budget_min": cfg.run.time_budget_min,
+        "final_lr": float(trainer.optimizers[0].param_groups[0]["lr"])
+        if trainer.optimizers
+        else None,
         "device": _device_info(trainer),
         "precision": {"train": str(trainer.precision), "evaluation": "32"},
         "seed": cfg.run.seed,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Perov-5 ablation ladder (issue 23) on CPU, as one-thread workers (2 on a 2-core machine):
+#   nohup bash scripts/ablation_queue.sh cpu-a > runs/ablation_a.log 2>&1 &
+#   nohup bash scripts/ablation_queue.sh cpu-b > runs/ablation_b.log 2>&1 &
+#   bash scripts/ablation_queue.sh table      # rewrite results/table2_ablation.md from records
+# Each worker trains or resumes its rungs (`ecn reproduce ablation`: a finished run is reused,
+# an interrupted one resumes from last.ckpt), archives finished runs' records under
+# results/table2_ablation_runs/ and rewrites the table. The rungs that need a GPU to converge in
+# reasonable time (5 Å graph with the plateau schedule, 128x6, the cover) are queued on a lent
+# GPU by scripts/ablation_gpu.sh; any of them can also run here with `--rung NAME`.
+set -euo pipefail
+abl() { python -m ecn.cli reproduce ablation --threads 1 "$@"; }
+case "${1:?cpu-a, cpu-b, gpu-rungs-on-cpu or table}" in
+  cpu-a)
+    abl --rung ecn_slambda_voronoi_64x4_es
+    abl --rung ecn_slambda_voronoi_64x4_plateau ;;
+  cpu-b)
+    abl --rung ecn_slambda_r8n12_64x4_es
+    abl --rung cgcnn_es ;;
+  gpu-rungs-on-cpu)
+    abl --rung ecn_slambda_r5_64x4_es --rung ecn_sn_r5_64x4_es \
+        --rung ecn_slambda_r5_64x4_plateau --rung ecn_sn_r5_64x4_plateau --rung cgcnn_plateau ;;
+  table)
+    abl --no-train ;;
+  *) echo "usage: $0 cpu-a|cpu-b|gpu-rungs-on-cpu|table" >&2; exit 2 ;;
+esac
