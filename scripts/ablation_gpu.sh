@@ -38,7 +38,10 @@ if [ "${1:-}" = "--stage" ]; then
   DATA=${ECN_DATA_DIR:-$ROOT/../shared/data}
   mkdir -p .whl .gpu/data
   rm -f .whl/ecn-*.whl
-  python -m pip wheel -q --no-deps --no-build-isolation -w .whl . >/dev/null
+  # ecn from the committed tree (HEAD), not from uncommitted work in progress
+  src=$(mktemp -d) && git archive HEAD | tar -x -C "$src"
+  python -m pip wheel -q --no-deps --no-build-isolation -w .whl "$src" >/dev/null
+  rm -rf "$src"
   python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
@@ -84,7 +87,15 @@ $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || A
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
 if [ "$ACC" = gpu ] && command -v nvidia-cuda-mps-control >/dev/null; then
   # MPS lets the runs' small kernels share the GPU at once instead of time-slicing
-  nvidia-cuda-mps-control -d && say "MPS daemon started" || say "MPS not available"
+  if nvidia-cuda-mps-control -d; then
+    if timeout 60 $PY -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+      say "MPS daemon started"
+    else
+      echo quit | nvidia-cuda-mps-control; say "MPS clients failed: MPS stopped"
+    fi
+  else
+    say "MPS not available"
+  fi
 fi
 
 RUNS=${ECN_ABL_RUNS:-runs/ablation}
