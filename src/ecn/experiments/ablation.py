@@ -128,8 +128,10 @@ class Rung:
         threads: int | None = 1,
         session_cap_min: float | None = None,
         limit: int | None = None,
+        data_path: str | None = None,
     ) -> TrainConfig:
-        """The resolved-to-be training config of seed `seed` written to `out`."""
+        """The training config of seed `seed` written to `out` (`data_path`: another copy of
+        the Perov-5 files, for tests)."""
         if self.model == "ecn":
             options: dict[str, Any] = {
                 "group": self.group,
@@ -142,7 +144,7 @@ class Rung:
         else:
             options, graph = dict(CGCNN_OPTIONS), {}
         raw: dict[str, Any] = {
-            "data": {"dataset": "perov5", "targets": ["heat_all"]},
+            "data": {"dataset": "perov5", "targets": ["heat_all"], "path": data_path},
             "graph": graph,
             "model": {"name": self.model, "options": options},
             "optim": {**RECIPE, **SCHEDULES[self.schedule]},

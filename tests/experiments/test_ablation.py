@@ -1,0 +1,108 @@
+"""The Perov-5 ablation ladder: rungs, resumable runs, and a table selected on validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from ecn.experiments.ablation import (
+    LADDER,
+    SCHEDULES,
+    Rung,
+    ablation_markdown,
+    collect,
+    run_rung,
+)
+from ecn.train.run import resolve_config
+
+
+def test_rungs_are_unique_and_each_changes_named_ingredients() -> None:
+    names = [r.name for r in LADDER]
+    assert len(set(names)) == len(names)
+    base = LADDER[0]
+    assert (base.model, base.group, base.graph, base.schedule) == (
+        "ecn",
+        "slambda",
+        "voronoi",
+        "es",
+    )
+    fields = {f.name for f in dataclasses.fields(Rung)} - {"seeds"}
+    for r in LADDER[1:]:
+        changed = {f for f in fields if getattr(r, f) != getattr(base, f)}
+        assert changed, r.name  # every rung differs from the baseline in something
+        for f in changed:  # ... and the name says so
+            value = getattr(r, f)
+            assert r.model != "ecn" or f in ("cover", "same_atom") or str(value) in r.name
+
+
+@pytest.mark.parametrize("rung", LADDER, ids=lambda r: r.name)
+def test_every_rung_resolves_to_what_it_claims(rung: Rung, tmp_path: Path) -> None:
+    cfg, settings = resolve_config(rung.config(0, tmp_path / rung.name))
+    assert cfg.optim.lr == 2e-3 and cfg.optim.batch_size == 64 and cfg.run.precision == "32"
+    sched = SCHEDULES[rung.schedule]
+    assert cfg.optim.stop_at_min_lr == sched.get("stop_at_min_lr", False)
+    assert cfg.optim.min_lr == sched["min_lr"] and cfg.optim.lr_patience == sched["lr_patience"]
+    if rung.model == "ecn":
+        opts = cfg.model.options
+        assert (opts["group"], opts["width"], opts["layers"]) == (
+            rung.group,
+            rung.width,
+            rung.layers,
+        )
+        assert settings.cell_onehot == rung.cover and settings.supercell == rung.cover
+        expected = {"voronoi": "voronoi_radii", "r5": "cutoff", "r8n12": "cutoff"}[rung.graph]
+        assert settings.strategy == expected
+        if rung.graph == "r5":
+            assert settings.cutoff == 5.0 and settings.max_neighbors is None
+        if rung.graph == "r8n12":
+            assert settings.cutoff == 8.0 and settings.max_neighbors == 12
+
+
+def _record(root: Path, name: str, val: float, test: float, device: str = "cpu") -> None:
+    d = root / name
+    d.mkdir(parents=True)
+    res = {
+        "metrics": {"val": {"mae": val}, "test": {"mae": test}},
+        "epochs_run": 120,
+        "best_epoch": 95,
+        "stopped_by": "early_stopping",
+        "train_time_s": 3600.0,
+        "device": {"device": device},
+        "model": {"n_params": 1},
+        "source_note": "note",
+    }
+    (d / "results.json").write_text(json.dumps(res))
+
+
+def test_table_selects_on_validation_and_reports_test(tmp_path: Path) -> None:
+    base, better_val, worse_val = LADDER[0], LADDER[1], LADDER[2]
+    archive = tmp_path / "archive"
+    _record(archive, f"{base.name}_seed0", 0.090, 0.090)
+    # lower validation, higher test: selection must follow validation
+    _record(archive, f"{better_val.name}_seed0", 0.070, 0.080, device="cuda:0")
+    _record(archive, f"{worse_val.name}_seed0", 0.075, 0.060)
+    rows = collect([base, better_val, worse_val], tmp_path / "runs", archive)
+    md = ablation_markdown(rows, "cmd")
+    assert f"Selected on validation among ECN rungs: `{better_val.name}`" in md
+    assert "-22.2 %" in md  # 0.070 / 0.090 - 1
+    assert "1.00 GPU h" in md and "1.00 CPU h" in md
+    # negative control: swap the validation numbers and the selection follows
+    archive2 = tmp_path / "archive2"
+    _record(archive2, f"{base.name}_seed0", 0.090, 0.090)
+    _record(archive2, f"{better_val.name}_seed0", 0.075, 0.080)
+    _record(archive2, f"{worse_val.name}_seed0", 0.070, 0.060)
+    md2 = ablation_markdown(collect([base, better_val, worse_val], tmp_path / "r2", archive2), "c")
+    assert f"Selected on validation among ECN rungs: `{worse_val.name}`" in md2
+
+
+def test_capped_rung_is_pending_then_resumes(tiny_perov5: Path, tmp_path: Path) -> None:
+    rung = dataclasses.replace(LADDER[0], width=8, layers=1)
+    runs, archive = tmp_path / "runs", tmp_path / "archive"
+    kw = {"data_path": str(tiny_perov5), "session_cap_min": 1e-6}
+    assert run_rung(rung, 0, runs, archive, **kw) is None  # capped: unfinished
+    rows = collect([rung], runs, archive)
+    assert rows[rung.name]["runs"] == [] and rows[rung.name]["pending"][0].startswith("seed 0")
+    assert (runs / f"{rung.name}_seed0" / "last.ckpt").is_file()
