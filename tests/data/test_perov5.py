@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,23 @@ def test_sample_warning_logged_once_per_process(tmp_path, monkeypatch, caplog):
     warned = [r for r in caplog.records if "embedded 600-structure sample" in r.message]
     assert len(warned) == 1 and warned[0].levelname == "WARNING"
     assert all("EMBEDDED SAMPLE ONLY" in s.source_note for s in splits)
+
+
+def test_larger_split_variant_refolds_validation_only(tiny_perov5: Path) -> None:
+    """train_plus_val / val_holdout: disjoint, built from train + val, test untouched."""
+    val_fold = perov5.val_fold
+
+    def ids(split: str) -> list[str]:
+        return [r.id for r in load_split("perov5", split, path=str(tiny_perov5)).records]
+
+    train, val, test = ids("train"), ids("val"), ids("test")
+    big, hold = ids("train_plus_val"), ids("val_holdout")
+    into, keep = val_fold(len(val))
+    assert big == train + [val[i] for i in into] and hold == [val[i] for i in keep]
+    assert not set(big) & set(hold) and set(hold) | (set(big) - set(train)) == set(val)
+    assert not (set(big) | set(hold)) & set(test)
+    # negative control: another fold seed moves other structures
+    other, _ = val_fold(len(val), seed=1)
+    assert len(other) == len(into) and (other != into).any()
+    note = load_split("perov5", "train_plus_val", path=str(tiny_perov5)).source_note
+    assert note.startswith("NOT THE PAPER'S PROTOCOL")

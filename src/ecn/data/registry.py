@@ -26,7 +26,9 @@ class DatasetSpec:
         targets: target columns in order.
         default_target: the target trained on by default (and required to be finite).
         graph_defaults: default graph settings (keys of `ecn.graphs.GraphSettings`).
-        splits: split names `load_split` accepts.
+        splits: split names `load_split` accepts (and ``--split all`` builds).
+        extra_splits: further names `load_split` accepts that re-cut the ones above (a
+            variant, not a published split: Perov-5's ``train_plus_val``/``val_holdout``).
         loader: `(split, limit, path, required=, verify=, use_cache=) -> LoadedSplit`.
         needs_path: the dataset has no default location (e.g. a user's CIF folder).
         notes: caveats (units, curation) for results files.
@@ -44,6 +46,7 @@ class DatasetSpec:
     needs_path: bool = False
     notes: str = ""
     licence: str = ""
+    extra_splits: tuple[str, ...] = ()
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -94,6 +97,7 @@ DATASETS: dict[str, DatasetSpec] = {
         # --cutoff 5` selects the other.
         graph_defaults={"strategy": "voronoi_radii"},
         splits=perov5.SPLITS,
+        extra_splits=perov5.EXTRA_SPLITS,
         loader=perov5.load,
         notes=(
             "Units: heat_all/heat_ref are energies of the whole 5-atom cell in eV, not per "
@@ -188,8 +192,8 @@ def load_split(
         use_cache: read/write the parsed-records cache.
     """
     spec = get_spec(name)
-    if split not in spec.splits:
-        raise ValueError(f"{name} has splits {spec.splits}, not {split!r}")
+    if split not in spec.splits + spec.extra_splits:
+        raise ValueError(f"{name} has splits {spec.splits + spec.extra_splits}, not {split!r}")
     return spec.loader(split, limit, path, required=required, verify=verify, use_cache=use_cache)
 
 
