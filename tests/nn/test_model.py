@@ -151,7 +151,13 @@ def test_builder_and_defaults():
     model = build_model(ModelConfig("ecn", in_dim=10, edge_dim=4))
     assert isinstance(model, ECN) and MODELS["ecn"] is ECN
     assert set(MODELS) == {"ecn", "cgcnn", "megnet", "schnet"}
-    assert model_options("ecn") == {"group": "slambda", "width": 128, "layers": 6, "backend": "bmm"}
+    assert model_options("ecn") == {
+        "group": "slambda",
+        "width": 128,
+        "layers": 6,
+        "backend": "bmm",
+        "same_atom": False,
+    }
     assert model.config.options == model_options("ecn") and len(model.layers) == 6
     assert isinstance(build_model(model.config), ECN)
     with pytest.raises(ValueError, match="unknown group"):

@@ -1,9 +1,9 @@
 """The model contract: one test mixin that every entry of ``MODELS`` runs (nequip style).
 
 ``ModelContract`` holds the tests; each ``Test*`` class below only names a case (a model and
-its options): ECN once per group (sn, p1, glambda, slambda) and each baseline. What is checked,
-in float64 on three different real crystals built in code (CuAu tP, CaF2 cF with 3 atoms,
-BaTiO3 cP with 5 atoms):
+its options): ECN once per group (sn, p1, glambda, slambda), ECN with the authors' same-atom
+branch (p1, glambda, slambda) and each baseline. What is checked, in float64 on three different
+real crystals built in code (CuAu tP, CaF2 cF with 3 atoms, BaTiO3 cP with 5 atoms):
 
 * the resolved ``config`` (every option filled in, round trip through ``to_dict``);
 * forward shapes, graph-level and node-level;
@@ -215,7 +215,8 @@ class ModelContract:
         group = self.OPTIONS.get("group")
         if group is None:
             return
-        plan = build_color_plan(batch, group)
+        # with the same-atom branch, its cell-colour slots (after the ordinary ones) too
+        plan = build_color_plan(batch, group, same_atom=bool(self.OPTIONS.get("same_atom")))
         if plan.mix is None:  # sn, p1, slambda: one weight slot per colour present
             assert sorted(plan.select.tolist()) == list(range(plan.n_base))
         else:  # glambda: orbit-averaged slots; every P-1 slot lies in some used orbit
@@ -285,6 +286,18 @@ class TestECNglambda(ModelContract):
 
 class TestECNslambda(ModelContract):
     MODEL, OPTIONS = "ecn", {"group": "slambda", "width": 16, "layers": 2}
+
+
+class TestECNp1SameAtom(ModelContract):  # the authors' same-atom branch (not for sn)
+    MODEL, OPTIONS = "ecn", {"group": "p1", "width": 16, "layers": 2, "same_atom": True}
+
+
+class TestECNglambdaSameAtom(ModelContract):
+    MODEL, OPTIONS = "ecn", {"group": "glambda", "width": 16, "layers": 2, "same_atom": True}
+
+
+class TestECNslambdaSameAtom(ModelContract):
+    MODEL, OPTIONS = "ecn", {"group": "slambda", "width": 16, "layers": 2, "same_atom": True}
 
 
 class TestCGCNN(ModelContract):

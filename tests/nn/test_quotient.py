@@ -50,30 +50,47 @@ def pair(structures: list[Structure]) -> tuple[CrystalGraph, CrystalGraph]:
     return _graphs(structures, SETTINGS), _graphs(structures, replace(SETTINGS, supercell=False))
 
 
-def _model(group: str, g: CrystalGraph, node_level: bool = False) -> ECN:
+def _model(group: str, g: CrystalGraph, node_level: bool = False, same_atom: bool = False) -> ECN:
     torch.manual_seed(3)
     return ECN(
-        g.x.shape[1], g.edge_attr.shape[1], 2, node_level, group=group, width=16, layers=3
+        g.x.shape[1],
+        g.edge_attr.shape[1],
+        2,
+        node_level,
+        group=group,
+        width=16,
+        layers=3,
+        same_atom=same_atom,
     ).double()
 
 
-@pytest.mark.parametrize("group", GROUPS)
-def test_unit_cell_quotient_equals_the_cover(group, pair):
+#: (group, same_atom): every group, and the authors' same-atom branch where it applies (not sn).
+GROUP_CASES = [(g, False) for g in GROUPS] + [(g, True) for g in GROUPS if g != "sn"]
+
+
+@pytest.mark.parametrize(("group", "same_atom"), GROUP_CASES)
+def test_unit_cell_quotient_equals_the_cover(group, same_atom, pair):
     cover, unit = pair
     assert cover.num_nodes == 8 * unit.num_nodes and cover.num_edges == 8 * unit.num_edges
-    model = _model(group, cover)
+    model = _model(group, cover, same_atom=same_atom)
     out_cover, out_unit = model(cover), model(unit)
     assert out_cover.shape == out_unit.shape == (cover.num_graphs, 2)
     torch.testing.assert_close(out_unit, out_cover, rtol=1e-10, atol=1e-10)
     # the colours really differ between edges (otherwise the test would be trivial)
     if group != "sn":
         assert model.plan(unit).n_colors > 2
+    if same_atom:  # the branch runs on both graphs, on 8x as many edges on the cover
+        plan_unit, plan_cover = model.plan(unit), model.plan(cover)
+        assert 0 < 8 * plan_unit.n_same_atom == plan_cover.n_same_atom
+        slots = plan_unit.base_color[plan_unit.perm >= 0]
+        branch = set(slots[slots >= plan_unit.n_base - plan_unit.same_atom_colors].tolist())
+        assert len(branch) >= (1 if group == "slambda" else 2)  # its own colours are used
 
 
-@pytest.mark.parametrize("group", GROUPS)
-def test_node_level_quotient_gives_each_copy_its_atoms_value(group, pair):
+@pytest.mark.parametrize(("group", "same_atom"), GROUP_CASES)
+def test_node_level_quotient_gives_each_copy_its_atoms_value(group, same_atom, pair):
     cover, unit = pair
-    model = _model(group, cover, node_level=True)
+    model = _model(group, cover, node_level=True, same_atom=same_atom)
     out_cover, out_unit = model(cover), model(unit)
     # cover node of (graph g, cell a, atom i) has the value of unit node (g, i)
     start_u = torch.cumsum(unit.n_atoms, 0) - unit.n_atoms

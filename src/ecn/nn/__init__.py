@@ -1,7 +1,8 @@
 """Equivariant message passing, the ECN model, the baselines and the one model contract.
 
 * :class:`ColoredLinear`: C affine maps in one tensor, applied without one-hot expansion.
-* :func:`build_color_plan` / :class:`ColorPlan`: the per-batch edge colouring, sorted once.
+* :func:`build_color_plan` / :class:`ColorPlan`: the per-batch edge colouring, sorted once;
+  :func:`same_atom_mask`: the edges between images of one atom (``ECN(same_atom=True)``).
 * :class:`EquivariantMessagePassing`: one layer (paper eqs. 8-10, 15).
 * :class:`ECN` and the baselines :class:`CGCNN`, :class:`MEGNet`, :class:`SchNet`, all in
   :data:`MODELS`, all taking ``(in_dim, edge_dim, out_dim=1, node_level=False, *, <options>)``.
@@ -25,7 +26,7 @@ from ecn.nn.models import (
     model_to_dict,
     resolve_options,
 )
-from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors
+from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, same_atom_mask
 from ecn.symmetry.colorings import GROUPS
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "model_to_dict",
     "n_base_colors",
     "resolve_options",
+    "same_atom_mask",
 ]

@@ -72,36 +72,16 @@ def grouped_matmul(
     return torch.cat([xs @ weight[k] for k, xs in enumerate(x.split(counts))])
 
 
-class ColoredLinear(nn.Module):
-    """C independent affine maps ``y = x W^c + b^c`` stored as one ``(C, in, out)`` tensor.
+class _ColoredOps:
+    """How C colour-specific affine maps are applied, given ``weight`` (C, in, out) and
+    ``bias`` (C, out): shared by :class:`ColoredLinear` (parameters) and
+    :class:`StackedColoredLinear` (several of them read as one, per forward pass)."""
 
-    Each colour is initialised like its own ``nn.Linear(in, out)``.
-
-    Args:
-        in_features: input width.
-        out_features: output width.
-        n_colors: number of colours C.
-    """
-
-    def __init__(self, in_features: int, out_features: int, n_colors: int) -> None:
-        super().__init__()
-        if min(in_features, out_features, n_colors) < 1:
-            raise ValueError("in_features, out_features and n_colors must be >= 1")
-        self.in_features = in_features
-        self.out_features = out_features
-        self.n_colors = n_colors
-        self.weight = nn.Parameter(torch.empty(n_colors, in_features, out_features))
-        self.bias = nn.Parameter(torch.empty(n_colors, out_features))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Uniform(-1/sqrt(in), 1/sqrt(in)) for weights and biases, as ``nn.Linear``."""
-        bound = 1.0 / math.sqrt(self.in_features)
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
-
-    def extra_repr(self) -> str:
-        return f"in={self.in_features}, out={self.out_features}, colors={self.n_colors}"
+    weight: Tensor
+    bias: Tensor
+    n_colors: int
+    in_features: int
+    out_features: int
 
     def effective(
         self, select: Tensor | None = None, mix: Tensor | None = None, rows: slice | None = None
@@ -228,3 +208,56 @@ class ColoredLinear(nn.Module):
         m = x.shape[0]
         expanded = (coef[:, :, None] * x[:, None, :]).reshape(m, -1)
         return expanded @ self.weight.reshape(-1, self.out_features) + coef @ self.bias
+
+
+class ColoredLinear(_ColoredOps, nn.Module):
+    """C independent affine maps ``y = x W^c + b^c`` stored as one ``(C, in, out)`` tensor.
+
+    Each colour is initialised like its own ``nn.Linear(in, out)``.
+
+    Args:
+        in_features: input width.
+        out_features: output width.
+        n_colors: number of colours C.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_colors: int) -> None:
+        super().__init__()
+        if min(in_features, out_features, n_colors) < 1:
+            raise ValueError("in_features, out_features and n_colors must be >= 1")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.n_colors = n_colors
+        self.weight = nn.Parameter(torch.empty(n_colors, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_colors, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform(-1/sqrt(in), 1/sqrt(in)) for weights and biases, as ``nn.Linear``."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, colors={self.n_colors}"
+
+
+class StackedColoredLinear(_ColoredOps):
+    """Several :class:`ColoredLinear` of one shape read as one, their colours concatenated.
+
+    Built per forward pass (a ``torch.cat`` of the weights; gradients flow back to each part),
+    so that two sets of colour-specific weights run in ONE pass over a colour plan whose slots
+    ``[0, C_1)`` use the first part, ``[C_1, C_1 + C_2)`` the second, and so on: the ECN
+    same-atom branch (:mod:`ecn.nn.layers`) rides on the ordinary messages' kernels this way.
+
+    Args:
+        parts: ColoredLinear modules with equal ``in_features`` and ``out_features``.
+    """
+
+    def __init__(self, parts: list[ColoredLinear]) -> None:
+        if not parts or len({(p.in_features, p.out_features) for p in parts}) != 1:
+            raise ValueError("StackedColoredLinear needs parts of one (in, out) shape")
+        self.in_features, self.out_features = parts[0].in_features, parts[0].out_features
+        self.n_colors = sum(p.n_colors for p in parts)
+        self.weight = torch.cat([p.weight for p in parts])
+        self.bias = torch.cat([p.bias for p in parts])

@@ -22,7 +22,7 @@ from ecn.graphs.graph import CrystalGraph
 from ecn.nn.baselines import CGCNN, MEGNet, SchNet
 from ecn.nn.config import ModelConfig
 from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
-from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors
+from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
 
 __all__ = [
@@ -53,6 +53,13 @@ class ECN(nn.Module):
         layers: number of message-passing layers L (paper: 6).
         backend: per-colour matmuls: ``"bmm"`` (chunked colour plan, default), ``"loop"`` or
             ``"grouped_mm"`` (unchunked plan), see :mod:`ecn.nn.plan`.
+        same_atom: add the authors' same-atom branch to every layer (default False: off, so
+            existing models, files and configs are unchanged): a second gated edge MLP, with
+            its own weights, gate and cell-pair colours, over the edges between periodic
+            images of one atom, summed into ``m_i`` (``cell_layer_identity`` in the authors'
+            ``learn_materials/equivariant/product_first.py``; see
+            :class:`~ecn.nn.layers.EquivariantMessagePassing`). Not for ``group="sn"``: which
+            nodes are copies of one atom is not preserved by S_N.
 
     Attributes:
         config: the resolved `ModelConfig`; ``build_model(model.config)`` rebuilds the model.
@@ -103,10 +110,18 @@ class ECN(nn.Module):
         width: int = 128,
         layers: int = 6,
         backend: str = "bmm",
+        same_atom: bool = False,
     ) -> None:
         super().__init__()
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
+        if not isinstance(same_atom, bool):
+            raise ValueError(f"same_atom must be true or false, got {same_atom!r}")
+        if same_atom and group == "sn":
+            raise ValueError(
+                "same_atom needs a crystal group (p1, glambda, slambda): S_N permutes nodes "
+                "across atoms, so the same-atom edges are not an S_N-invariant set"
+            )
         if min(in_dim, edge_dim, out_dim, width) < 1 or layers < 0:
             raise ValueError("in_dim, edge_dim, out_dim and width must be >= 1, layers >= 0")
         if backend not in BACKENDS:
@@ -117,21 +132,32 @@ class ECN(nn.Module):
             edge_dim,
             out_dim,
             node_level,
-            options={"group": group, "width": width, "layers": layers, "backend": backend},
+            options={
+                "group": group,
+                "width": width,
+                "layers": layers,
+                "backend": backend,
+                "same_atom": same_atom,
+            },
         )
         self.group, self.node_level = group, node_level
         self.embedding = nn.Linear(in_dim, width)
+        n_same = n_same_atom_colors(group) if same_atom else 0
         self.layers = nn.ModuleList(
-            EquivariantMessagePassing(width, edge_dim, n_base_colors(group), 1, backend)
+            EquivariantMessagePassing(width, edge_dim, n_base_colors(group), 1, backend, n_same)
             for _ in range(layers)
         )
         self.node_mlp = _mlp(width, width)
         self.head = _mlp(width, out_dim)
 
     def plan(self, graph: CrystalGraph) -> ColorPlan:
-        """The colour plan of `graph` for this model's group (computed once per batch)."""
+        """The colour plan of `graph` for this model's group (computed once per batch); with
+        the same-atom branch it also carries the same-atom edges, in the branch's slots."""
         return build_color_plan(
-            graph, self.group, "auto" if self.config.options["backend"] == "bmm" else None
+            graph,
+            self.group,
+            "auto" if self.config.options["backend"] == "bmm" else None,
+            same_atom=self.config.options["same_atom"],
         )
 
     def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:

@@ -10,6 +10,15 @@ lattice group merges P-1 colours into orbits, an edge uses the MEAN of the weigh
 Effective colours are keyed by (orbit as an 8-bit set of P-1 cell colours, atom colour), so
 crystals with different lattices in one batch each get their own averaged weights.
 
+Same-atom branch (``build_color_plan(..., same_atom=True)``, the authors' ``identity`` edges): the
+edges between two periodic images of one atom (:func:`same_atom_mask`) are carried a second
+time, in weight slots of their own after the ``n_base_colors(group)`` ordinary ones: slot
+``n_base + cell-pair colour`` (:func:`n_same_atom_colors` of them; their atom-pair colour is
+always ``i = j``). One sorted, chunked pass then serves both the ordinary messages and the
+branch (``ecn.nn.layers``). Same-atom edges that are exact duplicates (same target, source,
+colour and edge features: the images ``o`` and ``-o`` always, all 6 nearest images in a cubic
+cell) send the same message, so the branch carries one of each, counted ``mult`` times.
+
 Layout: sorted edges are cut into equal CHUNKS of `chunk_size` slots, each chunk holding edges of
 one colour (the last chunk of a colour is padded). Every per-colour matmul is then one
 ``bmm``/``baddbmm`` over the chunks with the chunk's weights gathered, whatever the number of
@@ -38,6 +47,32 @@ def n_base_colors(group: str) -> int:
     return colorings.n_edge_colors("p1" if group == "glambda" else group)
 
 
+def n_same_atom_colors(group: str) -> int:
+    """Weight slots of the same-atom branch: the cell-pair colours of `group` (P-1's 8 for
+    ``glambda``, averaged over orbits as the ordinary ones), since every same-atom edge has
+    the atom-pair colour ``i = j``."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
+    return colorings.N_CELL_COLORS["p1" if group == "glambda" else group]
+
+
+def same_atom_mask(graph: CrystalGraph) -> Tensor:
+    """(E,) bool: the edges between two periodic images of ONE atom.
+
+    These are the authors' ``identity`` edges (``compute_indices_identity`` in
+    ``learn_materials/equivariant/product_first.py``: both ends are copies of one primitive-cell
+    site). The test reads the same on the cover and on its unit-cell quotient: both ends have
+    the same unit-cell atom ``graph.atom`` and the image offset is not zero (unit cell: a
+    self-loop ``i <- i`` with ``o != 0``; cover: an edge between two copies ``(a, i)``,
+    ``(b, i)``, a self-loop when ``o`` is even). A cover edge keeps its unit edge's offset, so
+    the 8 lifts of a unit same-atom edge are exactly the cover's same-atom edges. The self-loop
+    ``i <- i`` with ``o = 0`` (``GraphSettings.self_loops``, distance 0) is the atom itself, not
+    an image: excluded, as the authors' neighbour lists never held it.
+    """
+    src, dst = graph.edge_index[0], graph.edge_index[1]
+    return (graph.atom[src] == graph.atom[dst]) & graph.edge_offset.ne(0).any(1)
+
+
 @dataclass
 class ColorPlan:
     """Edges of a batch sorted by effective colour (in slots), with everything layers gather.
@@ -50,7 +85,8 @@ class ColorPlan:
         src: (S,) source node per slot (padding: 0).
         dst: (S,) target node per slot (padding: N, a dummy row dropped after aggregation).
         edge_attr: (S, K) edge features per slot (padding: 0).
-        perm: (S,) original edge index per slot (padding: -1).
+        perm: (S,) original edge index per slot (padding: -1; with the same-atom branch,
+            ``E + k`` is the branch's copy of edge ``same_atom_edges[k]``).
         base_color: (S,) weight slot (0..n_base-1) used to gather node projections.
         eff_color: (S,) effective colour id (0..n_eff-1), non-decreasing.
         counts: per group, python ints: slots per effective colour (unchunked layout) or
@@ -61,10 +97,18 @@ class ColorPlan:
         mix: (n_eff, n_base) orbit-averaging rows (glambda only).
         proj_mix: (U, 16, 16) orbit-averaging of the 16 weight slots for each distinct orbit
             map of the batch (glambda only): node projections use weights ``proj_mix[u] @ W``.
+            (U, 24, 24) with the same-atom branch: block-diagonal, its 8 slots last.
         node_groups: U index tensors, the nodes of each distinct orbit map (None when U <= 1).
-        n_base: number of weight slots.
-        n_edges: E, the real edges.
+        n_base: number of weight slots (the same-atom branch's included).
+        n_edges: E, the real edges (E + E'' with the same-atom branch, see ``perm``).
         node_color: (N,) node colour; n_node_colors: their number (1 for every group here).
+        same_atom_colors: C', the last C' of the n_base weight slots belong to the same-atom
+            branch (0: no branch).
+        n_same_atom: E', the same-atom edges the branch sums over (0: no branch).
+        same_atom_edges: (E'',) graph edge id of each distinct same-atom edge the branch
+            carries (:func:`_distinct_edges`), or None without the branch.
+        mult: (S,) how many same-atom edges each slot stands for (1 for ordinary slots, 0 for
+            padding), or None without the branch (every slot then counts once).
     """
 
     group: str
@@ -86,6 +130,10 @@ class ColorPlan:
     n_edges: int
     node_color: Tensor
     n_node_colors: int
+    same_atom_colors: int = 0
+    n_same_atom: int = 0
+    same_atom_edges: Tensor | None = None
+    mult: Tensor | None = None
 
     @property
     def n_colors(self) -> int:
@@ -146,6 +194,37 @@ def _orbit_map(graph: CrystalGraph) -> Tensor:
     return lattice_orbit_maps(graph.lattice).to(graph.cell.device)
 
 
+def _distinct_edges(graph: CrystalGraph, edges: Tensor, color: Tensor) -> tuple[Tensor, Tensor]:
+    """One representative of each group of identical same-atom edges, and the group sizes.
+
+    Edges with the same target, source, colour and edge features send the same message, so a
+    sum over them is ``count`` times one of them. Same-atom edges come at least in pairs (the
+    images ``o`` and ``-o`` are at one distance), 6 at a time in a cubic crystal. Groups are
+    keyed on (target, source cell, colour, float32 distance bits); for a same-atom edge the
+    target and the source's cell fix the source. They are used only if every member's edge
+    features equal its representative's bit for bit; else every edge is its own group.
+
+    Args:
+        graph: the graph; edges: (E',) ids of same-atom edges; color: (E',) their colours < 8.
+
+    Returns:
+        (E'',) edge ids and (E'',) counts (summing to E').
+    """
+    src, dst = graph.edge_index[0, edges], graph.edge_index[1, edges]
+    ones = torch.ones_like(edges)
+    if edges.numel() == 0 or graph.num_nodes >= 1 << 24:  # the key below has 63 bits
+        return edges, ones
+    bits = graph.edge_dist[edges].float().contiguous().view(torch.int32).long() & 0xFFFFFFFF
+    key = (((dst * 8 + graph.cell[src]) * 8 + color) << 32) | bits
+    _, inv, counts = torch.unique(key, return_inverse=True, return_counts=True)
+    order = torch.arange(edges.numel(), device=edges.device)
+    first = torch.full_like(counts, edges.numel()).scatter_reduce(0, inv, order, "amin")
+    rep = edges[first]
+    if not torch.equal(graph.edge_attr[edges], graph.edge_attr[rep[inv]]):
+        return edges, ones
+    return rep, counts
+
+
 def edge_cells(graph: CrystalGraph) -> tuple[Tensor, Tensor]:
     """(E,) cells ``a`` of the source and target of every edge, as the colourings see them.
 
@@ -166,7 +245,11 @@ def edge_cells(graph: CrystalGraph) -> tuple[Tensor, Tensor]:
 
 
 def build_color_plan(
-    graph: CrystalGraph, group: str, chunk_size: int | str | None = "auto"
+    graph: CrystalGraph,
+    group: str,
+    chunk_size: int | str | None = "auto",
+    *,
+    same_atom: bool = False,
 ) -> ColorPlan:
     """Colour the edges and nodes of `graph` for `group` and sort edges by colour.
 
@@ -176,6 +259,8 @@ def build_color_plan(
         group: ``"sn"``, ``"p1"``, ``"glambda"`` or ``"slambda"``.
         chunk_size: slots per chunk (see module docstring), ``"auto"`` (:func:`auto_chunk_size`)
             or None for the unchunked layout (one group per colour).
+        same_atom: also carry the same-atom edges (:func:`same_atom_mask`) a second time, in
+            the branch's :func:`n_same_atom_colors` weight slots after the ordinary ones.
 
     Returns:
         The plan shared by all layers of one forward pass.
@@ -188,23 +273,48 @@ def build_color_plan(
         "p1" if group == "glambda" else group, a_src, i_src, a_dst, i_dst
     )
     base = base.long()
+    edge_attr, edge_batch = graph.edge_attr, graph.edge_batch
+    n_same = e_same = 0
+    extra = mult_edge = None
+    if same_atom:
+        extra = torch.nonzero(same_atom_mask(graph)).flatten()
+        n_same, e_same = n_same_atom_colors(group), int(extra.shape[0])
+        # atom-pair colour 0 (i = j) on these edges: product colour // 2 = cell-pair colour
+        extra, count = _distinct_edges(graph, extra, base[extra] // 2)
+        src, dst = torch.cat([src, src[extra]]), torch.cat([dst, dst[extra]])
+        base = torch.cat([base, n_base + base[extra] // 2])
+        edge_attr = torch.cat([edge_attr, edge_attr[extra]])
+        edge_batch = torch.cat([edge_batch, edge_batch[extra]])
+        mult_edge = torch.cat([torch.ones_like(graph.edge_batch), count])
     mix = proj_mix = node_groups = select = None
     if group == "glambda":
         om = _orbit_map(graph)
         if om.shape != (graph.num_graphs, 8):
             raise ValueError(f"cell_orbit_map must be (G, 8), got {tuple(om.shape)}")
-        masks = _orbit_masks(om)  # (G, 8)
-        cell_c, atom_c = base // 2, base % 2
-        key = masks[graph.edge_batch, cell_c] * 2 + atom_c
+        masks = _orbit_masks(om)  # (G, 8), values < 256
+        branch = base >= n_base  # same-atom slots: 8 cell colours, own effective colours
+        cell_c = torch.where(branch, base - n_base, base // 2)
+        atom_c = torch.where(branch, 0, base % 2)
+        key = masks[edge_batch, cell_c] * 2 + atom_c + branch.long() * 512
         keys, eff = torch.unique(key, return_inverse=True)
-        k_mask, k_atom = keys // 2, keys % 2
+        k_branch, k_mask, k_atom = keys >= 512, (keys % 512) // 2, keys % 2
         members = (k_mask[:, None] >> torch.arange(8, device=keys.device)) & 1  # (K, 8)
         mix = torch.zeros(keys.shape[0], 8, 2, device=keys.device)
         mix[torch.arange(keys.shape[0]), :, k_atom] = members.float()
         mix = (mix / members.sum(-1)[:, None, None]).reshape(-1, 16)
+        if same_atom:  # (K, 16 + 8): a row averages ordinary slots or branch slots, never both
+            cell_mix = members.float() / members.sum(-1, keepdim=True)
+            on = k_branch.float()[:, None]
+            mix = torch.cat([mix * (1 - on), cell_mix * on], 1)
         maps, which = torch.unique(om, dim=0, return_inverse=True)  # U distinct orbit maps
         eye2 = torch.eye(2, device=om.device)
-        proj_mix = torch.stack([torch.kron(m, eye2) for m in _cell_mixing(maps, torch.float32)])
+        cell_mixing = _cell_mixing(maps, torch.float32)
+        proj_mix = torch.stack(
+            [
+                torch.block_diag(torch.kron(m, eye2), m) if same_atom else torch.kron(m, eye2)
+                for m in cell_mixing
+            ]
+        )
         if maps.shape[0] > 1:
             node_u = which[graph.batch]
             node_groups = [torch.nonzero(node_u == u).flatten() for u in range(maps.shape[0])]
@@ -213,8 +323,11 @@ def build_color_plan(
     eff_sorted, perm = torch.sort(eff, stable=True)
     per_color = torch.bincount(eff_sorted)
     n_eff, n_edges, n = int(per_color.shape[0]), int(eff.shape[0]), graph.num_nodes
-    if chunk_size == "auto":
-        chunk_size = auto_chunk_size(n_edges, n_eff)
+    if chunk_size == "auto":  # from the ordinary edges alone: the branch keeps their layout
+        # (branch keys sort after every ordinary key, so ordinary colours are ids 0..n-1)
+        e_ord = graph.num_edges
+        n_ord = n_eff if extra is None or e_ord == 0 else int(eff[:e_ord].max()) + 1
+        chunk_size = auto_chunk_size(e_ord, n_ord)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got {chunk_size!r}")
     chunk_color = None
@@ -241,7 +354,7 @@ def build_color_plan(
         n_nodes=n,
         src=torch.where(valid, src[safe], 0),
         dst=torch.where(valid, dst[safe], n),
-        edge_attr=torch.where(valid[:, None], graph.edge_attr[safe], zero),
+        edge_attr=torch.where(valid[:, None], edge_attr[safe], zero),
         perm=perm,
         base_color=base[safe],
         eff_color=eff_sorted,
@@ -252,8 +365,12 @@ def build_color_plan(
         mix=mix,
         proj_mix=proj_mix,
         node_groups=node_groups,
-        n_base=n_base,
+        n_base=n_base + n_same,
         n_edges=n_edges,
         node_color=node_color.long(),
         n_node_colors=n_node,
+        same_atom_colors=n_same,
+        n_same_atom=e_same,
+        same_atom_edges=extra,
+        mult=None if mult_edge is None else torch.where(valid, mult_edge[safe], 0),
     )
