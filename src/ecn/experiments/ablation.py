@@ -97,10 +97,12 @@ class Rung:
     @property
     def name(self) -> str:
         """Run-directory stem, e.g. ``ecn_slambda_r5_64x4_plateau`` or ``cgcnn_plateau``."""
+        big = "_bigsplit" if self.split == "big" else ""
         if self.model != "ecn":
-            return f"{self.model}_{self.schedule}"
+            return f"{self.model}_{self.schedule}{big}"
         extra = ("_cover" if self.cover else "") + ("_sameatom" if self.same_atom else "")
-        return f"ecn_{self.group}_{self.graph}_{self.width}x{self.layers}{extra}_{self.schedule}"
+        size = f"{self.width}x{self.layers}"
+        return f"ecn_{self.group}_{self.graph}_{size}{extra}_{self.schedule}{big}"
 
     def describe(self) -> dict[str, str]:
         """Table cells: model, graph, schedule, size, cell (quotient/cover), same-atom branch."""
@@ -190,6 +192,10 @@ LADDER: tuple[Rung, ...] = (
     Rung(group="sn", graph="r5", schedule="plateau", cover=True),
     Rung(graph="r5", schedule="plateau", same_atom=True),
     Rung(graph="r5", schedule="authors"),
+    # the winners on a larger training split (not the paper's protocol), early stopping
+    Rung(graph="r5", split="big"),
+    Rung(group="sn", graph="r5", split="big"),
+    Rung(model="cgcnn", group="", graph="", split="big"),
 )
 
 
