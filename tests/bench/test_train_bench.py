@@ -68,3 +68,19 @@ def test_train_bench_cover_and_quotient_variants() -> None:
     assert r["command"] == "ecn bench train --model ecn-slambda:cover"
     with pytest.raises(ValueError, match="unknown graph suffix"):
         run_train_bench(models=["ecn-slambda:nonsense"], n_structures=2)
+
+
+def test_benchmark_names_take_an_ecn_size_and_named_graphs() -> None:
+    from ecn.bench.train import _graph_settings, _model_spec
+
+    assert _model_spec("ecn-slambda@64x4:r8n12") == (
+        "ecn",
+        {"group": "slambda", "width": 64, "layers": 4},
+    )
+    assert _model_spec("ecn-sn") == ("ecn", {"group": "sn"})  # paper size by default
+    g = _graph_settings("ecn-slambda@64x4:r8n12")
+    assert (g.strategy, g.cutoff, g.max_neighbors, g.gaussian_max) == ("cutoff", 8.0, 12, 8.0)
+    g = _graph_settings("ecn-slambda:r5+cover")
+    assert (g.strategy, g.cutoff, g.cell_onehot, g.supercell) == ("cutoff", 5.0, True, True)
+    with pytest.raises(ValueError, match="bad ECN size"):
+        _model_spec("ecn-slambda@64:r5")

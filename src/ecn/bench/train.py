@@ -44,7 +44,7 @@ from ecn.data.registry import load_split
 from ecn.graphs import GraphSettings, build_graph, unit_graph
 from ecn.graphs.compact import GraphStore, UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
-from ecn.graphs.settings import STRATEGIES
+from ecn.graphs.settings import NAMED_GRAPHS, STRATEGIES
 from ecn.nn import GROUPS, MODELS, ModelConfig, build_model
 from ecn.nn.baselines import restrict_neighbors
 from ecn.nn.graph_settings import resolve_graph_settings
@@ -91,6 +91,7 @@ def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
 GRAPH_VARIANTS: dict[str, dict[str, Any]] = {
     "cover": {"cell_onehot": True},
     "quotient": {"cell_onehot": False},
+    **NAMED_GRAPHS,
 }
 
 
@@ -115,14 +116,21 @@ def _model_spec(name: str) -> tuple[str, dict[str, Any]]:
     """Benchmark name -> (MODELS key, options): "ecn-p1" -> ("ecn", {"group": "p1"}).
 
     A ``:<suffix>`` (e.g. "ecn-slambda:cutoff", "ecn-slambda:cover",
-    "ecn-slambda:cutoff+cover") picks the neighbour strategy and graph variant
-    (:func:`_graph_settings`); it does not change the model.
+    "ecn-slambda:cutoff+cover", "ecn-slambda:r8n12") picks the neighbour strategy and graph
+    variant (:func:`_graph_settings`); it does not change the model. An ECN size ``@WxL``
+    after the group ("ecn-slambda@64x4:r5") sets width and layers (default: the paper's 128x6).
     """
-    base_name = name.partition(":")[0]
+    base_name, _, size = name.partition(":")[0].partition("@")
     _suffix_overrides(name)  # validate
     base, _, group = base_name.partition("-")
     if base == "ecn" and group in GROUPS:
-        return "ecn", {"group": group}
+        opts: dict[str, Any] = {"group": group}
+        if size:
+            try:
+                opts["width"], opts["layers"] = (int(v) for v in size.split("x"))
+            except ValueError as err:
+                raise ValueError(f"bad ECN size {size!r} in {name!r}; expected WxL") from err
+        return "ecn", opts
     if not group and base_name in MODELS:
         return base_name, {}
     raise ValueError(

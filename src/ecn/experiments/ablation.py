@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ecn.experiments.reproduce import RUN_RECORDS, archive_run
+from ecn.graphs.settings import NAMED_GRAPHS
 from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig, config_from_dict
 from ecn.train.data import prepare_data
@@ -54,14 +55,9 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Graphs (``GraphSettings`` overrides). ``voronoi``: the dataset default (Voronoi + Cordero
-#: radii + 0.5 Å); ``r5``: every neighbour within 5 Å (the authors' Perov-5 graph); ``r8n12``:
-#: CGCNN's 8 Å with about 12 nearest neighbours (ties at the 12th kept), Gaussians out to 8 Å.
-GRAPHS: dict[str, dict[str, Any]] = {
-    "voronoi": {},
-    "r5": {"strategy": "cutoff", "cutoff": 5.0},
-    "r8n12": {"strategy": "cutoff", "cutoff": 8.0, "max_neighbors": 12, "gaussian_max": 8.0},
-}
+#: Graphs: ``ecn.graphs.settings.NAMED_GRAPHS`` (``voronoi`` is also the Perov-5 default).
+GRAPHS = NAMED_GRAPHS
+
 
 #: CGCNN as tuned on Perov-5 (``configs/table2_recipe.yaml``); its own 8 Å / 12-neighbour graph.
 CGCNN_OPTIONS: dict[str, Any] = {
