@@ -146,11 +146,14 @@ for d in "$RUNS"/*/; do
   mkdir -p "$PACK/runs/ablation/$n"
   cp "$d"/config.yaml "$d"/metrics.csv "$PACK/runs/ablation/$n/" 2>/dev/null
   if [ ! -f "$d/results.json" ] && [ -f "$d/last.ckpt" ]; then
-    size=$(stat -c %s "$d/last.ckpt")
+    # an unfinished run needs both: last.ckpt to resume, best.ckpt to be evaluated at its best
+    # epoch (without it a resumed run can only report its last epoch)
+    size=$(cat "$d/last.ckpt" "$d/best.ckpt" 2>/dev/null | wc -c)
     if [ "$size" -lt "$budget" ]; then
       cp "$d/last.ckpt" "$PACK/runs/ablation/$n/" && budget=$((budget - size))
+      [ -f "$d/best.ckpt" ] && cp "$d/best.ckpt" "$PACK/runs/ablation/$n/"
     else
-      echo "not packed (no room): $d/last.ckpt"
+      echo "not packed (no room): $d/{last,best}.ckpt"
     fi
   fi
 done

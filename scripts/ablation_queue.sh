@@ -21,23 +21,30 @@ case "${1:?cpu-a, cpu-b, resume-a, resume-b, bigsplit, gpu-rungs-on-cpu or table
   cpu-b)
     abl --rung ecn_slambda_r8n12_64x4_es
     abl --rung cgcnn_es ;;
-  resume-a) # the 5 Å rungs a lent GPU left unfinished (session cap), resumed from last.ckpt
-    abl --rung ecn_slambda_r5_64x4_plateau --seed 1
+  resume-a) # session 2026-12-04: the settled recipe (es) at 3 seeds, then the authors' parts
     abl --rung ecn_slambda_r5_64x4_es --seed 0
-    abl --rung ecn_slambda_r5_64x4_plateau --seed 0
-    abl --rung ecn_slambda_r5_64x4_plateau --seed 2
+    abl --rung ecn_slambda_r5_64x4_es --seed 1
+    abl --rung ecn_slambda_r5_64x4_es --seed 2
     abl --rung ecn_slambda_r5_64x4_sameatom_plateau
+    abl --rung ecn_slambda_r5_64x4_es_frac0.25
+    abl --rung ecn_slambda_r5_64x4_es_frac0.5
     abl --rung ecn_slambda_r5_64x4_cover_plateau
-    abl --rung ecn_slambda_r5_128x6_plateau ;;
+    abl --rung ecn_slambda_r5_64x4_plateau --seed 0
+    abl --rung ecn_slambda_r5_64x4_plateau --seed 2 ;;
   resume-b)
-    abl --rung ecn_sn_r5_64x4_plateau --seed 0
-    abl --rung ecn_sn_r5_64x4_plateau --seed 2
-    abl --rung ecn_sn_r5_64x4_plateau --seed 1
-    abl --rung ecn_p1_r5_64x4_plateau
+    abl --rung ecn_sn_r5_64x4_es --seed 1
+    abl --rung ecn_sn_r5_64x4_es --seed 2
+    abl --rung cgcnn_es --seed 1
+    abl --rung cgcnn_es --seed 2
+    abl --rung cgcnn_es_frac0.25
+    abl --rung cgcnn_es_frac0.5
     abl --rung ecn_slambda_r5_64x4_es_bigsplit
     abl --rung cgcnn_es_bigsplit
+    abl --rung ecn_p1_r5_64x4_plateau
+    abl --rung ecn_sn_r5_64x4_plateau --seed 1
     abl --rung ecn_sn_r5_64x4_es_bigsplit
-    abl --rung ecn_sn_r5_64x4_cover_plateau ;;
+    abl --rung ecn_sn_r5_64x4_cover_plateau
+    abl --rung ecn_slambda_r5_128x6_plateau ;;
   bigsplit) # the winners on the larger training split (not the paper's protocol)
     abl --rung ecn_slambda_r5_64x4_es_bigsplit
     abl --rung cgcnn_es_bigsplit

@@ -89,19 +89,36 @@ class Rung:
     #: structures, validated on the other 787 (``ecn.data.perov5.EXTRA_SPLITS``; not the
     #: paper's protocol, test untouched).
     split: str = "paper"
+    #: train on a seeded nested fraction of the training split (learning curve over size)
+    train_fraction: float | None = None
 
     @property
     def name(self) -> str:
         """Run-directory stem, e.g. ``ecn_slambda_r5_64x4_plateau`` or ``cgcnn_plateau``."""
         big = "_bigsplit" if self.split == "big" else ""
+        if self.train_fraction is not None:
+            big += f"_frac{self.train_fraction:g}"
         if self.model != "ecn":
             return f"{self.model}_{self.schedule}{big}"
         extra = ("_cover" if self.cover else "") + ("_sameatom" if self.same_atom else "")
         size = f"{self.width}x{self.layers}"
         return f"ecn_{self.group}_{self.graph}_{size}{extra}_{self.schedule}{big}"
 
+    @property
+    def data(self) -> str:
+        """Table cell: the training data (the paper split, a fraction of it, the larger one)."""
+        if self.split == "big":
+            return "train + 3,000 val"
+        if self.train_fraction is not None:
+            return f"{self.train_fraction:.0%} of train"
+        return "train"
+
     def describe(self) -> dict[str, str]:
-        """Table cells: model, graph, schedule, size, cell (quotient/cover), same-atom branch."""
+        """Table cells: model, graph, schedule, size, cell (quotient/cover), same-atom branch,
+        training data."""
+        return {**self._describe(), "data": self.data}
+
+    def _describe(self) -> dict[str, str]:
         if self.model != "ecn":
             return {
                 "model": self.model.upper(),
@@ -162,6 +179,8 @@ class Rung:
         }
         if limit is not None:
             raw["data"]["limit"] = limit
+        if self.train_fraction is not None:
+            raw["data"]["train_fraction"] = self.train_fraction
         if self.split == "big":
             raw["data"].update(train_split="train_plus_val", val_split="val_holdout")
         elif self.split != "paper":
@@ -173,14 +192,14 @@ class Rung:
 #: is the first rung; every other rung changes one or two ingredients of it.
 LADDER: tuple[Rung, ...] = (
     Rung(),  # baseline: ECN-SΛ, Voronoi, 64x4, early stopping
-    Rung(graph="r5"),
+    Rung(graph="r5", seeds=3),
     Rung(graph="r8n12"),
-    Rung(group="sn", graph="r5"),
+    Rung(group="sn", graph="r5", seeds=3),
     Rung(graph="voronoi", schedule="plateau"),
     Rung(graph="r5", schedule="plateau", seeds=3),
     Rung(group="sn", graph="r5", schedule="plateau", seeds=3),
     Rung(group="p1", graph="r5", schedule="plateau"),
-    Rung(model="cgcnn", group="", graph="", schedule="es"),
+    Rung(model="cgcnn", group="", graph="", schedule="es", seeds=3),
     Rung(model="cgcnn", group="", graph="", schedule="plateau", seeds=3),
     Rung(graph="r5", schedule="plateau", width=128, layers=6),
     Rung(group="sn", graph="r5", schedule="plateau", width=128, layers=6),
@@ -192,6 +211,9 @@ LADDER: tuple[Rung, ...] = (
     Rung(graph="r5", split="big"),
     Rung(group="sn", graph="r5", split="big"),
     Rung(model="cgcnn", group="", graph="", split="big"),
+    # learning curve over training-set size on the winning graph (with the full-size rungs)
+    *(Rung(graph="r5", train_fraction=f) for f in (0.25, 0.5)),
+    *(Rung(model="cgcnn", group="", graph="", train_fraction=f) for f in (0.25, 0.5)),
 )
 
 
@@ -294,6 +316,11 @@ def collect(rungs: tuple[Rung, ...] | list[Rung], runs_root: Path, archive: Path
                     "hours": hours,
                     "device": kind,
                     "n_params": res.get("model", {}).get("n_params"),
+                    # evaluated at its last epoch although an earlier one was best: the best
+                    # checkpoint did not come back from a lent GPU (fixed in ablation_gpu.sh)
+                    "last_epoch_model": res.get("best_checkpoint") == "last.ckpt"
+                    and res.get("best_epoch") is not None
+                    and res.get("best_epoch") != (res.get("epochs_run") or 0) - 1,
                     "source_note": res.get("source_note", ""),
                 }
             )
@@ -336,9 +363,9 @@ def ablation_markdown(rows: dict[str, Any], command: str) -> str:
         "reaches 1e-5; `authors` = halving after 25, down to 1e-6. Hours are training wall "
         "time of one process (GPU rows: several runs shared one GPU).",
         "",
-        "| rung | model | graph | schedule | size | cells | same-atom | seeds | val MAE | "
+        "| rung | model | graph | schedule | size | cells | same-atom | data | seeds | val MAE | "
         "test MAE | Δ val vs baseline | epochs / best | stopped by | hours |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     big = {n: r for n, r in rows.items() if r["rung"].get("split") == "big"}
     for name, r in rows.items():
@@ -350,21 +377,39 @@ def ablation_markdown(rows: dict[str, Any], command: str) -> str:
             if r["val_mean"] is not None and base_val
             else "-"
         )
-        ep = ", ".join(f"{x['epochs']}/{x['best_epoch']}" for x in runs) or "-"
+        ep = (
+            ", ".join(
+                f"{x['epochs']}/{x['best_epoch']}" + ("†" if x.get("last_epoch_model") else "")
+                for x in runs
+            )
+            or "-"
+        )
         stops = ", ".join(sorted({str(x["stopped_by"]) for x in runs})) or "-"
         total = sum(x["hours"] for x in runs)
         kinds = "/".join(sorted({x["device"] for x in runs}))
         hours = f"{total:.2f} {kinds} h" if runs else "-"
         lines.append(
             f"| `{name}` | {d['model']} | {d['graph']} | {d['schedule']} | {d['size']} | "
-            f"{d['cells']} | {d['same-atom']} | {len(runs)}/{d['seeds']} | "
-            f"{_fmt(r['val_mean'], None, len(runs)) if r['val_mean'] is not None else '-'} | "
+            f"{d['cells']} | {d['same-atom']} | {d['data']} | {len(runs)}/{d['seeds']} | "
+            f"{'-' if r['val_mean'] is None else format(r['val_mean'], '.4f')} | "
             f"{_fmt(r['test_mean'], r['test_std'], len(runs))} | {delta} | {ep} | {stops} | "
             f"{hours} |"
         )
+    if any(x.get("last_epoch_model") for r in rows.values() for x in r["runs"]):
+        lines += [
+            "",
+            "† evaluated with the weights of its last epoch, not of its best (listed) one: the "
+            "run trained on a lent GPU up to its session cap and was resumed on a CPU, and its "
+            "best checkpoint was not brought back (only last.ckpt was; scripts/ablation_gpu.sh "
+            "now packs both). Its val/test MAE are those of the last-epoch model, so they "
+            "overstate the error of the run's best epoch slightly.",
+        ]
     finished = {n: r for n, r in rows.items() if r["val_mean"] is not None}
-    # the larger split validates on other structures: not comparable, not selectable
-    ecn = {n: r for n, r in finished.items() if n.startswith("ecn_") and n not in big}
+    # only rungs on the full paper training split compete (the larger split validates on
+    # other structures; a fraction of the data is not a candidate)
+    ecn = {
+        n: r for n, r in finished.items() if n.startswith("ecn_") and r["rung"]["data"] == "train"
+    }
     if ecn:
         best = min(ecn, key=lambda n: ecn[n]["val_mean"])
         lines += [
