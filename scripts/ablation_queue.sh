@@ -26,6 +26,8 @@ case "${1:?cpu-a, cpu-b, resume-a, resume-b, bigsplit, gpu-rungs-on-cpu or table
     abl --rung ecn_slambda_r5_64x4_es --seed 1
     abl --rung ecn_slambda_r5_64x4_es --seed 2
     abl --rung ecn_slambda_r5_64x4_sameatom_plateau
+    abl --rung ecn_slambda_r8n12_64x4_es --seed 1
+    abl --rung ecn_slambda_r8n12_64x4_es --seed 2
     abl --rung ecn_slambda_r5_64x4_es_frac0.25
     abl --rung ecn_slambda_r5_64x4_es_frac0.5
     abl --rung ecn_slambda_r5_64x4_cover_plateau

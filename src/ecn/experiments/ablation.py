@@ -193,7 +193,7 @@ class Rung:
 LADDER: tuple[Rung, ...] = (
     Rung(),  # baseline: ECN-SΛ, Voronoi, 64x4, early stopping
     Rung(graph="r5", seeds=3),
-    Rung(graph="r8n12"),
+    Rung(graph="r8n12", seeds=3),
     Rung(group="sn", graph="r5", seeds=3),
     Rung(graph="voronoi", schedule="plateau"),
     Rung(graph="r5", schedule="plateau", seeds=3),
