@@ -106,3 +106,33 @@ def test_capped_rung_is_pending_then_resumes(tiny_perov5: Path, tmp_path: Path) 
     rows = collect([rung], runs, archive)
     assert rows[rung.name]["runs"] == [] and rows[rung.name]["pending"][0].startswith("seed 0")
     assert (runs / f"{rung.name}_seed0" / "last.ckpt").is_file()
+
+
+def test_table2_from_the_settled_setup_carries_rows_not_rerun(tmp_path: Path) -> None:
+    from ecn.experiments.ablation import PREVIOUS_TABLE2, TABLE2_SETUP, write_table2
+
+    results = tmp_path / "results"
+    archive = results / "table2_ablation_runs"
+    sl, cg = TABLE2_SETUP["ECN-SΛ"], TABLE2_SETUP["CGCNN"]
+    for seed, mae in enumerate((0.070, 0.074, 0.072)):
+        _record(archive, f"{sl.name}_seed{seed}", mae, mae)
+    _record(archive, f"{cg.name}_seed0", 0.075, 0.075)
+    for d in archive.iterdir():
+        (d / "metrics.csv").write_text("epoch,val_mae,elapsed_s\n0,0.1,1.0\n1,0.08,2.0\n")
+        res = json.loads((d / "results.json").read_text())
+        res["split_sizes"] = {"train": 3890, "val": 3787, "test": 3785}
+        (d / "results.json").write_text(json.dumps(res))
+    prev = {"MEGNet": {"metric": "mae", "test_values": [0.077], "mean": 0.077, "std": None}}
+    prev["MEGNet"].update(
+        extra={}, epochs=[258], best_epochs=[249], stopped_by=["time_budget"], cpu_hours=1.5
+    )
+    prev["MEGNet"].update(train_time_s=[5412.0], n_params=1, recipe="", split_sizes={})
+    (results / PREVIOUS_TABLE2).parent.mkdir(parents=True)
+    (results / PREVIOUS_TABLE2).write_text(json.dumps({"rows": prev}))
+    out = write_table2(tmp_path / "runs", results)["table2"]
+    assert out["rows"]["ECN-SΛ"]["mean"] == pytest.approx(0.072)
+    assert out["rows"]["MEGNet"]["carried"] and "carried" not in out["rows"]["ECN-SΛ"]
+    md = (results / "table2.md").read_text()
+    assert "| MEGNet * |" in md and "| ECN-SΛ |" in md
+    assert "CGCNN: 1 of 3 seeds finished" in md  # pending, not silently complete
+    assert "MPNN (S_N): 0 of 3 seeds finished" in md

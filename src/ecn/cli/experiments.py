@@ -240,7 +240,9 @@ def ablation(
         run_rung,
         rung_by_name,
         write_ablation,
+        write_table2,
     )
+    from ecn.experiments.reproduce import size_curve
 
     try:
         rungs = [rung_by_name(r) for r in rung] if rung else list(LADDER)
@@ -276,6 +278,9 @@ def ablation(
             )
     if table:
         write_ablation(runs_root, results_dir)
+        write_table2(runs_root, results_dir)  # paper Table 2 on the settled setup
+        if list(Path(results_dir).glob("table2_train*pct.json")):
+            size_curve(results_dir, "table2")
         console.print((Path(results_dir) / "table2_ablation.md").read_text(), markup=False)
 
 

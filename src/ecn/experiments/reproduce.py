@@ -548,10 +548,16 @@ def write_table(
     title: str,
     budget: dict[str, Any],
     pending: dict[str, str] | None = None,
+    carried: dict[str, dict[str, Any]] | None = None,
+    carried_note: str = "",
 ) -> dict[str, Any]:
     """Write `<name>.md`, `<name>.json` and `<name>_learning_curves.png` from run directories;
-    `pending` (label -> e.g. "1 of 3 seeds") lists the rows whose runs have not all finished."""
+    `pending` (label -> e.g. "1 of 3 seeds") lists the rows whose runs have not all finished.
+    `carried` rows (label -> a row of an earlier table's JSON) are listed after the measured
+    ones, marked with * and `carried_note` (rows not rerun for this table)."""
     rows = {label: _collect(dirs) for label, dirs in run_dirs.items()}
+    carried = {k: {**v, "carried": carried_note} for k, v in (carried or {}).items()}
+    rows.update({k: v for k, v in carried.items() if k not in rows})
     out_dir.mkdir(parents=True, exist_ok=True)
     # the first run that kept its test predictions (an archived pretrained run may not have)
     refs = (constant_reference(d) for dirs in run_dirs.values() for d in dirs)
@@ -579,8 +585,9 @@ def write_table(
         times = ", ".join(f"{t:.0f}" for t in r["train_time_s"] if t is not None)
         values = " / ".join(f"{x:.4f}" for x in r["test_values"])
         stopped = stop_reasons(r)
+        mark = " *" if label in carried else ""
         lines.append(
-            f"| {label} | {r['metric']} {mean_std(r)} | {values} | "
+            f"| {label}{mark} | {r['metric']} {mean_std(r)} | {values} | "
             f"{len(r['test_values'])} | "
             f"{r['epochs']} | {r.get('best_epochs', [])} | {stopped} | {times} | "
             f"{r.get('cpu_hours', 0.0):.2f} | {r['n_params']} | {r.get('recipe', '')} | "
@@ -611,6 +618,8 @@ def write_table(
             + " |"
             for label, r in rows.items()
         ]
+    if carried:
+        lines += ["", f"\\* {carried_note}"]
     if pending:
         lines += ["", _pending_line([f"{label}: {what}" for label, what in pending.items()])]
     lines += ["", f"Split sizes: {first['split_sizes']}.", "", "Data note: " + first["source_note"]]
