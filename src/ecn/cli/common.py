@@ -10,11 +10,12 @@ import typer
 from rich.console import Console
 
 console = Console(emoji=False)  # split names like "random:train:" are not emoji codes
+err_console = Console(emoji=False, stderr=True)  # errors and notes: stderr, not the output
 
 
 def fail(exc: Exception) -> NoReturn:
-    """One clear line for a user error, exit status 2 (never a traceback)."""
-    console.print(f"error: {exc}", markup=False, style="red", highlight=False)
+    """One clear line for a user error on stderr, exit status 2 (never a traceback)."""
+    err_console.print(f"error: {exc}", markup=False, style="red", highlight=False, soft_wrap=True)
     raise typer.Exit(2) from None
 
 

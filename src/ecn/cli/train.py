@@ -10,7 +10,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from ecn.cli.common import console, fail, quiet_lightning
+from ecn.cli.common import console, err_console, fail, quiet_lightning
 
 __all__ = ["cli_overrides", "parse_options", "register"]
 
@@ -199,11 +199,25 @@ def predict_command(
     model_name: str | None = typer.Option(
         None, "--model", "-m", help="Pretrained model name (`ecn models`) or model path."
     ),
-    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="Output CSV."),
+    out: str = typer.Option(
+        "predictions.csv",
+        "--out",
+        "-o",
+        help="Output CSV (a regular file; a folder, link, FIFO or device is refused). Rows are "
+        "streamed to OUT.partial, renamed to OUT at the end.",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Keep the rows already in OUT.partial (else OUT) and predict only the inputs "
+        "without a row.",
+    ),
     average_translations: bool = typer.Option(
         False, "--average-translations", help="Average over the 8 cell-origin translations."
     ),
-    batch_size: int = typer.Option(256, "--batch-size", help="Structures per forward pass."),
+    batch_size: int = typer.Option(
+        256, "--batch-size", help="Structures per forward pass (and per flush to OUT.partial)."
+    ),
     average: str = typer.Option(
         "none",
         "--average",
@@ -211,21 +225,87 @@ def predict_command(
         "full (origins x lattice point-group bases).",
     ),
 ) -> None:
-    """Predict for CIF / POSCAR / extxyz inputs; unusable inputs get a row with an error."""
-    from ecn.inference import Predictor, read_inputs, write_rows
+    """Predict for CIF / POSCAR / extxyz inputs: one row per input (per block of a multi-block
+    CIF), unusable inputs get a row with an error; ids are unique (see ecn.inference.inputs).
+
+    Exit codes: 0 the output is written (rows of unusable inputs carry an error); 2 a usage
+    error found before any work (bad --out, no inputs, unknown model, bad option, --resume from
+    another model's output), nothing written; 130 interrupted (Ctrl-C), the finished rows are
+    kept in OUT.partial for --resume.
+    """
+    from ecn.inference.output import check_output
 
     model, inputs = (model_name, args) if model_name is not None else (args[0], args[1:])
-    if not inputs:
-        fail(ValueError("no inputs given (CIF files or folders after the model)"))
     try:
-        predictor = Predictor.load(model)
-        items = read_inputs([Path(p) for p in inputs])
-        rows = predictor.predict_items(items, average_translations, batch_size, average=average)
-        write_rows(out, rows)
+        if not inputs:
+            raise ValueError("no inputs given (CIF files or folders after the model)")
+        if batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+        out_path = check_output(out)
     except ValueError as exc:
         fail(exc)
-    n_err = sum(1 for r in rows if r["error"])
-    console.print(f"wrote {out}: {len(rows)} rows, {n_err} with errors")
+    _predict_to_csv(model, inputs, out_path, resume, average_translations, batch_size, average)
+
+
+def _predict_to_csv(
+    model: str,
+    inputs: list[str],
+    out: Path,
+    resume: bool,
+    average_translations: bool,
+    batch_size: int,
+    average: str,
+) -> None:
+    """Predict `inputs` batch by batch, streaming rows to ``out.partial`` (see predict_command)."""
+    import itertools
+
+    from ecn.inference import Predictor
+    from ecn.inference.inputs import iter_inputs
+    from ecn.inference.output import RowWriter
+
+    try:
+        predictor = Predictor.load(model)
+        predictor.predict_items([], average=average)  # checks the options before any output
+        writer = RowWriter(out, predictor.columns(average), resume=resume)
+    except ValueError as exc:
+        fail(exc)
+    if writer.restarted:
+        err_console.print(
+            f"note: {writer.partial} from an earlier run replaced (see --resume)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    items = iter_inputs([Path(p) for p in inputs], skip=writer.done)
+    try:
+        while batch := list(itertools.islice(items, batch_size)):
+            writer.write(
+                predictor.predict_items(batch, average_translations, batch_size, average=average)
+            )
+    except KeyboardInterrupt:
+        writer.close()
+        err_console.print(
+            f"interrupted: {writer.total} rows kept in {writer.partial}; "
+            "rerun with --resume to continue",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    except ValueError as exc:
+        writer.close()
+        fail(exc)
+    except BaseException:
+        writer.close()
+        raise
+    writer.finish()
+    kept = f" ({writer.kept} kept from the earlier run)" if writer.kept else ""
+    console.print(
+        f"wrote {out}: {writer.total} rows{kept}, {writer.n_errors} with errors",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

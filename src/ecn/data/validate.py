@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,14 @@ MIN_VOLUME_PER_ATOM = 0.5  # Å^3; a degenerate lattice is not a crystal
 MIN_CELL_LENGTH = 0.1  # Å; a shorter lattice vector puts an atom on its own image
 MIN_CELL_ANGLE = 1.0  # degrees; flatter cells are degenerate, not crystals
 MAX_ATOMS = 2000  # atoms per cell; bounds the time and memory one input may cost
+#: Longest lattice vector (Å) accepted; longer ones (``_cell_length_a 1e30``) are not crystals.
+MAX_CELL_LENGTH = 1000.0
+#: Largest cell volume (Å^3) accepted (a 126 Å cube). The periodic neighbour searches bin the
+#: cell, so their memory grows with the volume: a 300 Å cube costs about 1 GB, a 4,056 Å one
+#: would need 73 GB. Rejected up front, before any search.
+MAX_CELL_VOLUME = 2.0e6
+#: Longest rejection message; longer ones are cut at a word boundary by :func:`shorten`.
+MAX_MESSAGE = 200
 
 
 class BadInput(ValueError):
@@ -56,16 +65,86 @@ def parse_cif(text: str) -> Structure:
             if problem is not None:
                 raise BadInput(problem)
             structures = parser.parse_structures(primitive=False)
+            if not structures:
+                raise BadInput(cif_text_problem(text) or "CIF holds no structure")
             if len(structures) != 1:
                 raise BadInput(f"CIF holds {len(structures)} structures, expected 1")
             structure = structures[0]
         except BadInput:
             raise
         except Exception as exc:  # noqa: BLE001 - pymatgen raises many types for broken text
+            cause = cif_text_problem(text)
+            if cause is not None:
+                raise BadInput(cause) from None
             hint = f"; parser said: {caught[-1].message}" if caught else ""
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BadInput(f"unparseable CIF: {msg[:200]}{hint}"[:300]) from None
+            raise BadInput(shorten(f"unparseable CIF: {shorten(msg)}{hint}", 300)) from None
     return structure
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` on one line (whitespace runs -> one space), cut at a word boundary to at most
+    `limit` characters with `` ...`` marking the cut; never mid-word unless one word is longer
+    than half the limit."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    room = limit - 4
+    cut = text.rfind(" ", 0, room + 1)
+    head = text[:cut] if cut > room // 2 else text[:room]
+    return head.rstrip(" ,;:") + " ..."
+
+
+_LOOP_STOP = re.compile(r"^(_|loop_|data_|global_|save_)", re.I)
+_TOKEN = re.compile(r"'[^']*'(?=\s|$)|\"[^\"]*\"(?=\s|$)|\S+")
+
+
+def cif_text_problem(text: str) -> str | None:
+    """Why CIF text cannot hold a crystal, read from the text itself (used to name the cause
+    when pymatgen's own error would be internal): no cell, no atom sites, or a ``loop_`` whose
+    values do not fill its columns (a truncated file). None when none of these is found."""
+    lower = text.lower()
+    if "_cell_length_a" not in lower:
+        return "no cell in the CIF (no _cell_length_a tag): not a crystal structure file"
+    if "_atom_site_fract_x" not in lower and "_atom_site_cartn_x" not in lower:
+        return "no atom sites in the CIF (no _atom_site_fract_x column): truncated or incomplete"
+    for tags, n_values, last in _cif_loops(text):
+        if n_values % len(tags) or n_values == 0:
+            where = "the file looks truncated: its last" if last else "a"
+            return (
+                f"{where} loop_ ({tags[0]}, ...) has {n_values} value{'s' * (n_values != 1)} "
+                f"for {len(tags)} columns (a row is cut short)"
+            )
+    return None
+
+
+def _cif_loops(text: str) -> list[tuple[list[str], int, bool]]:
+    """``(tags, number of values, is the last loop in the text)`` for each ``loop_``."""
+    loops: list[tuple[list[str], int]] = []
+    lines = text.splitlines()
+    k = 0
+    while k < len(lines):
+        if lines[k].strip().lower() != "loop_":
+            k += 1
+            continue
+        k += 1
+        tags: list[str] = []
+        while k < len(lines) and lines[k].strip().startswith("_"):
+            tags.append(lines[k].split()[0])
+            k += 1
+        n = 0
+        while k < len(lines) and not _LOOP_STOP.match(lines[k].strip()):
+            if lines[k].startswith(";"):  # a text field: one value up to the closing ';'
+                k += 1
+                while k < len(lines) and not lines[k].startswith(";"):
+                    k += 1
+                n += 1
+            else:
+                n += len(_TOKEN.findall(lines[k].split("#")[0] if "#" in lines[k] else lines[k]))
+            k += 1
+        if tags:
+            loops.append((tags, n))
+    return [(t, n, j == len(loops) - 1) for j, (t, n) in enumerate(loops)]
 
 
 _CIF_CELL = (
@@ -97,6 +176,8 @@ def _cif_cell_problem(parser: object) -> str | None:
             limit = 180.0 if "angle" in key else math.inf
             if not (math.isfinite(v) and 0.0 < v < limit):
                 return f"non-physical cell: {key} = {v:g} in the CIF"
+            if "length" in key and v > MAX_CELL_LENGTH:
+                return f"cell too large: {key} = {v:g} Å in the CIF (at most {MAX_CELL_LENGTH:g} Å)"
     return None
 
 
@@ -158,6 +239,14 @@ def cell_problem(structure: Structure) -> str | None:
     if angles.min() <= MIN_CELL_ANGLE or angles.max() >= 180.0 - MIN_CELL_ANGLE:
         lo, hi = MIN_CELL_ANGLE, 180 - MIN_CELL_ANGLE
         return f"non-physical cell: an angle outside ({lo}, {hi}) deg ({text})"
+    if abc.max() > MAX_CELL_LENGTH:
+        return f"cell too large: a lattice length above {MAX_CELL_LENGTH:g} Å ({text})"
+    vol = abs(float(np.linalg.det(lat)))
+    if vol > MAX_CELL_VOLUME:
+        return (
+            f"cell too large: volume {vol:.3g} Å^3 (at most {MAX_CELL_VOLUME:.3g} Å^3, which "
+            "bounds the neighbour search's memory)"
+        )
     return None
 
 
@@ -215,7 +304,7 @@ def make_record(
     except BadInput as exc:
         return Rejection(rid, str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad row must not abort a load
-        return Rejection(rid, f"unexpected error: {type(exc).__name__}: {exc}"[:300])
+        return Rejection(rid, shorten(f"unexpected error: {type(exc).__name__}: {exc}", 300))
 
 
 def make_records(

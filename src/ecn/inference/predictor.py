@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecn.data.validate import BadInput, parse_cif, structure_problem
+from ecn.data.validate import BadInput, parse_cif, shorten, structure_problem
 from ecn.graphs import GraphStore, build_graph, expand
 from ecn.graphs.canonical import basis_descriptions, canonical_structure, origin_descriptions
 from ecn.graphs.graph import CrystalGraph, collate
@@ -263,9 +263,13 @@ class Predictor:
                 groups.append(self.graphs(s, id=it.id, average=average))
                 where.append(k)
             except (BadInput, ValueError) as exc:
-                errors[k] = str(exc)
+                errors[k] = shorten(str(exc))
             except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
-                errors[k] = f"{type(exc).__name__}: {exc}"
+                logger.debug("input %s failed", it.id, exc_info=True)
+                errors[k] = (
+                    f"internal error while building the graph ({type(exc).__name__}); "
+                    "please report this input"
+                )
         pred, spread = self._predict_averaged(groups, batch_size, average_translations)
         by_item = {k: pred[j] for j, k in enumerate(where)}
         sp = {k: spread[j] for j, k in enumerate(where)}
@@ -274,6 +278,10 @@ class Predictor:
             self._row(it, by_item.get(k), errors.get(k, ""), sp.get(k), with_spread)
             for k, it in enumerate(items)
         ]
+
+    def columns(self, average: str = "none") -> list[str]:
+        """The columns of :meth:`predict_items` rows (the output CSV's header)."""
+        return list(self._row(InputItem("", ""), None, "", None, average != "none"))
 
     def _row(
         self,
