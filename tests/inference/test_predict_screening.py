@@ -89,6 +89,8 @@ def _bad_out(kind: str, tmp_path: Path) -> tuple[str, Path | None]:
     if kind == "symlink-to-device":
         (tmp_path / "null.csv").symlink_to("/dev/null")
         return str(tmp_path / "null.csv"), None
+    if kind == "parent-is-a-file":
+        return str(target / "p.csv"), target
     if kind == "fifo":
         os.mkfifo(tmp_path / "fifo.csv")
         return str(tmp_path / "fifo.csv"), None
@@ -99,7 +101,16 @@ def _bad_out(kind: str, tmp_path: Path) -> tuple[str, Path | None]:
 
 @pytest.mark.parametrize(
     "kind",
-    ["folder", "empty", "unwritable", "symlink", "symlink-to-device", "fifo", "partial-is-a-link"],
+    [
+        "folder",
+        "empty",
+        "unwritable",
+        "symlink",
+        "symlink-to-device",
+        "fifo",
+        "partial-is-a-link",
+        "parent-is-a-file",
+    ],
 )
 def test_bad_out_is_refused_before_any_work(kind, tmp_path, cif, monkeypatch):
     (tmp_path / "x.cif").write_text(cif)

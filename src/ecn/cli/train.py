@@ -225,13 +225,17 @@ def predict_command(
         "full (origins x lattice point-group bases).",
     ),
 ) -> None:
-    """Predict for CIF / POSCAR / extxyz inputs: one row per input (per block of a multi-block
-    CIF), unusable inputs get a row with an error; ids are unique (see ecn.inference.inputs).
+    """Predict for CIF / POSCAR / extxyz inputs: one row per input, unusable inputs get a row
+    with an error.
+
+    Ids are unique: the file stem; where stems collide the file name (a.cif, a.cif.gz), then
+    the path, then #2, #3. A CIF with several data blocks gives one row per block holding a
+    structure, id ID:BLOCK, at most 100 blocks per file.
 
     Exit codes: 0 the output is written (rows of unusable inputs carry an error); 2 a usage
     error found before any work (bad --out, no inputs, unknown model, bad option, --resume from
     another model's output), nothing written; 130 interrupted (Ctrl-C), the finished rows are
-    kept in OUT.partial for --resume.
+    kept in OUT.partial for --resume; 1 an unexpected error (a bug: please report it).
     """
     from ecn.inference.output import check_output
 

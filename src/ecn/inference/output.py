@@ -57,6 +57,9 @@ def check_output(path: str | Path | None) -> Path:
                     f"--out {raw}: {p} is {what}, not a regular file; it is not replaced"
                 )
     parent = out.parent
+    blocker = next((d for d in (parent, *parent.parents) if os.path.lexists(d)), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"--out {raw}: {blocker} is not a folder")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{out.name}.", suffix=".probe")
