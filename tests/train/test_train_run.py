@@ -237,7 +237,8 @@ def test_config_yaml_is_resolved(run_a: Path) -> None:
     fields = {f.name for f in dataclasses.fields(GraphSettings)}
     assert set(cfg["graph"]) == fields
     assert cfg["graph"] == dataclasses.asdict(resolve_graph_settings("ecn", "perov5"))
-    assert cfg["graph"]["strategy"] == "voronoi_radii"  # Perov-5's default
+    assert cfg["graph"]["strategy"] == "cutoff"  # Perov-5's default: every neighbour within 5 Å
+    assert cfg["graph"]["cutoff"] == 5.0
     assert set(cfg["model"]["options"]) == set(model_options("ecn"))
     assert cfg["model"]["options"]["width"] == 16  # the flag, not the default
     mf = torch.load(run_a / "model.pt", map_location="cpu", weights_only=True)

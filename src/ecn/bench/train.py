@@ -10,7 +10,7 @@ on-disk cache format of ``ecn.graphs.cache``; ``..._by_graph``: every graph of t
 
 Every model (ECN per group and the CGCNN / MEGNet / SchNet baselines) trains on the SAME Perov-5
 crystals, each on the graph it was designed for (``resolve_graph_settings(model, "perov5")``:
-ECN on the Perov-5 default supercell graphs (Voronoi + radii); baselines on their own unit-cell
+ECN on the Perov-5 default graph (every neighbour within 5 Å); baselines on their own unit-cell
 graphs), each built by ``build_model(ModelConfig(...))`` with its default options, with the same
 batches, MSE loss and AdamW. A step is forward + backward + optimiser step on one batch. Steps
 are interleaved round-robin across models, so a busy machine slows all models alike and the
