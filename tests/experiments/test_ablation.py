@@ -136,3 +136,11 @@ def test_table2_from_the_settled_setup_carries_rows_not_rerun(tmp_path: Path) ->
     assert "| MEGNet * |" in md and "| ECN-SΛ |" in md
     assert "CGCNN: 1 of 3 seeds finished" in md  # pending, not silently complete
     assert "MPNN (S_N): 0 of 3 seeds finished" in md
+
+
+def test_every_contrast_compares_two_ladder_rungs() -> None:
+    from ecn.experiments.ablation import CONTRASTS
+
+    for label, rung, ref in CONTRASTS:
+        assert rung in LADDER and ref in LADDER, label  # same fields, seeds included
+        assert rung != ref, label

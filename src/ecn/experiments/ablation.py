@@ -218,6 +218,101 @@ LADDER: tuple[Rung, ...] = (
 )
 
 
+#: Which ingredient each comparison isolates: (ingredient, rung, reference rung), by the rungs'
+#: fields so that renames cannot break it. Written as its own section of the table.
+_B = Rung()
+CONTRASTS: tuple[tuple[str, Rung, Rung], ...] = (
+    ("graph: 5 Å vs Voronoi (ECN-SΛ)", Rung(graph="r5", seeds=3), _B),
+    ("graph: 8 Å-12nn vs Voronoi (ECN-SΛ)", Rung(graph="r8n12", seeds=3), _B),
+    ("graph: 8 Å-12nn vs 5 Å (ECN-SΛ)", Rung(graph="r8n12", seeds=3), Rung(graph="r5", seeds=3)),
+    ("schedule: plateau vs es (ECN-SΛ, Voronoi)", Rung(schedule="plateau"), _B),
+    (
+        "schedule: plateau vs es (ECN-SΛ, 5 Å)",
+        Rung(graph="r5", schedule="plateau", seeds=3),
+        Rung(graph="r5", seeds=3),
+    ),
+    (
+        "schedule: plateau vs es (S_N, 5 Å)",
+        Rung(group="sn", graph="r5", schedule="plateau", seeds=3),
+        Rung(group="sn", graph="r5", seeds=3),
+    ),
+    (
+        "schedule: plateau vs es (CGCNN)",
+        Rung(model="cgcnn", group="", graph="", schedule="plateau", seeds=3),
+        Rung(model="cgcnn", group="", graph="", seeds=3),
+    ),
+    (
+        "size: 128x6 vs 64x4 (ECN-SΛ, 5 Å, plateau)",
+        Rung(graph="r5", schedule="plateau", width=128, layers=6),
+        Rung(graph="r5", schedule="plateau", seeds=3),
+    ),
+    (
+        "cover + cell one-hot vs quotient (ECN-SΛ, 5 Å, plateau)",
+        Rung(graph="r5", schedule="plateau", cover=True),
+        Rung(graph="r5", schedule="plateau", seeds=3),
+    ),
+    (
+        "cover + cell one-hot vs quotient (S_N, 5 Å, plateau)",
+        Rung(group="sn", graph="r5", schedule="plateau", cover=True),
+        Rung(group="sn", graph="r5", schedule="plateau", seeds=3),
+    ),
+    (
+        "same-atom branch (ECN-SΛ, 5 Å, plateau)",
+        Rung(graph="r5", schedule="plateau", same_atom=True),
+        Rung(graph="r5", schedule="plateau", seeds=3),
+    ),
+    (
+        "colours: S_Λ vs S_N (5 Å, es)",
+        Rung(graph="r5", seeds=3),
+        Rung(group="sn", graph="r5", seeds=3),
+    ),
+    (
+        "colours: P-1 vs S_N (5 Å, plateau)",
+        Rung(group="p1", graph="r5", schedule="plateau"),
+        Rung(group="sn", graph="r5", schedule="plateau", seeds=3),
+    ),
+    (
+        "model: ECN-SΛ (5 Å) vs CGCNN, es",
+        Rung(graph="r5", seeds=3),
+        Rung(model="cgcnn", group="", graph="", seeds=3),
+    ),
+    (
+        "model: S_N (5 Å) vs CGCNN, es",
+        Rung(group="sn", graph="r5", seeds=3),
+        Rung(model="cgcnn", group="", graph="", seeds=3),
+    ),
+)
+
+
+def contrast_lines(rows: dict[str, Any]) -> list[str]:
+    """The ingredient section: Δ val / Δ test (mean over finished seeds) of each contrast, and
+    Δ test in units of the larger of the two rows' seed standard deviations where both have one."""
+    out = [
+        "",
+        "## What each ingredient moved",
+        "",
+        "Δ = rung minus reference (negative: the rung is better); 'in seed std' divides Δ test by "
+        "the larger seed standard deviation of the two rows (blank with fewer than 2 seeds). "
+        "A row holding † runs (evaluated at their last epoch) is biased slightly against itself.",
+        "",
+        "| ingredient | rung | reference | Δ val | Δ test | in seed std |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, rung, ref in CONTRASTS:
+        a, b = rows.get(rung.name), rows.get(ref.name)
+        if not a or not b or a["val_mean"] is None or b["val_mean"] is None:
+            out.append(f"| {label} | `{rung.name}` | `{ref.name}` | pending | pending | |")
+            continue
+        dv, dt = a["val_mean"] - b["val_mean"], a["test_mean"] - b["test_mean"]
+        stds = [x for x in (a["test_std"], b["test_std"]) if x is not None]
+        z = f"{dt / max(stds):+.1f}" if len(stds) == 2 and max(stds) > 0 else ""
+        out.append(
+            f"| {label} | `{rung.name}` ({len(a['runs'])}) | `{ref.name}` ({len(b['runs'])}) | "
+            f"{dv:+.4f} | {dt:+.4f} | {z} |"
+        )
+    return out
+
+
 def rung_by_name(name: str) -> Rung:
     """The ladder rung called `name` (``Rung.name``).
 
@@ -419,6 +514,7 @@ def ablation_markdown(rows: dict[str, Any], command: str) -> str:
             f"{ecn[best]['val_mean']:.4f}, test "
             f"{_fmt(ecn[best]['test_mean'], ecn[best]['test_std'], len(ecn[best]['runs']))}).",
         ]
+    lines += contrast_lines(rows)
     if big:
         lines += [
             "",
