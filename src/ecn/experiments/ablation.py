@@ -206,7 +206,7 @@ LADDER: tuple[Rung, ...] = (
     Rung(group="sn", graph="r5", schedule="plateau", width=128, layers=6),
     Rung(graph="r5", schedule="plateau", cover=True),
     Rung(group="sn", graph="r5", schedule="plateau", cover=True),
-    Rung(graph="r5", schedule="plateau", same_atom=True),
+    Rung(graph="r5", schedule="plateau", same_atom=True, seeds=3),
     Rung(graph="r5", schedule="authors"),
     # the winners on a larger training split (not the paper's protocol), early stopping
     Rung(graph="r5", split="big"),
@@ -258,7 +258,7 @@ CONTRASTS: tuple[tuple[str, Rung, Rung], ...] = (
     ),
     (
         "same-atom branch (ECN-SΛ, 5 Å, plateau)",
-        Rung(graph="r5", schedule="plateau", same_atom=True),
+        Rung(graph="r5", schedule="plateau", same_atom=True, seeds=3),
         Rung(graph="r5", schedule="plateau", seeds=3),
     ),
     (
