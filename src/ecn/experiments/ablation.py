@@ -262,6 +262,16 @@ CONTRASTS: tuple[tuple[str, Rung, Rung], ...] = (
         Rung(graph="r5", schedule="plateau", seeds=3),
     ),
     (
+        "same-atom branch + plateau vs es (ECN-SΛ, 5 Å; the schedule alone moved nothing)",
+        Rung(graph="r5", schedule="plateau", same_atom=True, seeds=3),
+        Rung(graph="r5", seeds=3),
+    ),
+    (
+        "cover + cell one-hot + plateau vs es (ECN-SΛ, 5 Å)",
+        Rung(graph="r5", schedule="plateau", cover=True),
+        Rung(graph="r5", seeds=3),
+    ),
+    (
         "colours: S_Λ vs S_N (5 Å, es)",
         Rung(graph="r5", seeds=3),
         Rung(group="sn", graph="r5", seeds=3),
