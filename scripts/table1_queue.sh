@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Materials Project Table 1 (issue 13, item 4), paper split: ECN-SΛ and CGCNN on E_form, band gap
-# (insulators) and metal/non-metal, one seed, to early stopping on validation (patience 25) or a
-# 120-minute cap per run, one torch thread, float32 (the ECN-SΛ rows ran in float32 on a CPU
-# without bf16; `auto` would pick bf16 on one with it), with the recipe tuned on Perov-5. Two workers:
-#   nohup bash scripts/table1_queue.sh ecn_slambda > runs/table1_ecn.log 2>&1 &
-#   nohup bash scripts/table1_queue.sh cgcnn > runs/table1_cgcnn.log 2>&1 &
-# Interrupted runs resume from last.ckpt when the same line runs again; each call rewrites
-# results/table1*.md from every finished run (`ecn reproduce table1 --no-train` alone) and keeps
-# each finished run's records under results/table1_runs/, so a fresh clone rewrites the tables.
+# Materials Project Table 1 (issue 27), paper split, with the recipe the Perov-5 ablation
+# settled (issue 23: early stopping on validation at patience 25, lr 2e-3, wd 1e-2, batch 64,
+# ECN 64x4; configs/table2_recipe.yaml), one torch thread, float32. No time cap ends a run:
+# SESSION_CAP (minutes, default 150) only pauses it, unfinished, and the next call of the same
+# line resumes it from last.ckpt; finished runs are skipped. One worker per model/target list:
+#   nohup bash scripts/table1_queue.sh ecn_slambda e_fermi > runs/table1_a.log 2>&1 &
+#   nohup bash scripts/table1_queue.sh ecn_slambda magmom_per_atom > runs/table1_b.log 2>&1 &
+# SEEDS (default 1) seeds per run. Each call rewrites results/table1*.md from every finished
+# run and keeps each finished run's records under results/table1_runs/, so a fresh clone
+# rewrites the tables (`ecn reproduce table1 --no-train`).
 set -euo pipefail
-model="${1:?ecn_slambda or cgcnn}"
-for target in e_form band_gap is_metal; do
-  python -m ecn.cli reproduce table1 --model "$model" --target "$target" --seeds 1 \
-    --epochs 1000 --patience 25 --time-budget 120 --threads 1 --precision 32 \
+model="${1:?ecn_slambda, ecn_p1, cgcnn or megnet}"
+shift
+targets=("${@:-e_form e_fermi magmom_per_atom band_gap is_metal}")
+for target in ${targets[@]}; do
+  python -m ecn.cli reproduce table1 --model "$model" --target "$target" --seeds "${SEEDS:-1}" \
+    --epochs 1000 --patience 25 --session-cap "${SESSION_CAP:-150}" --threads 1 --precision 32 \
     --recipe configs/table2_recipe.yaml --runs runs/table1_conv --results results
 done

@@ -80,6 +80,7 @@ def _budget(
     recipe: str | None = None,
     train_fraction: float | None = None,
     precision: str | None = None,
+    session_cap: float | None = None,
 ) -> Budget:
     from ecn.experiments.reproduce import Budget, load_recipe
 
@@ -106,7 +107,15 @@ def _budget(
         recipe=rec,
         train_fraction=train_fraction,
         precision=precision,
+        session_cap_min=session_cap,
     )
+
+
+_SESSION_CAP = typer.Option(
+    None,
+    "--session-cap",
+    help="Minutes per run in this process; the run stays unfinished and resumes on the next call.",
+)
 
 
 @reproduce_app.command("table2")
@@ -128,6 +137,7 @@ def table2(
     recipe: str | None = _RECIPE,
     train_fraction: float | None = _FRACTION,
     precision: str | None = _PRECISION,
+    session_cap: float | None = _SESSION_CAP,
     do_train: bool = _TRAIN,
 ) -> None:
     """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, ECN-GΛ, MPNN, CGCNN, MEGNet, SchNet with each
@@ -138,7 +148,7 @@ def table2(
     quiet_lightning()
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
-        patience, seeds_for, recipe, train_fraction, precision,
+        patience, seeds_for, recipe, train_fraction, precision, session_cap,
     )  # fmt: skip
     try:
         res = reproduce_table2(budget, runs_root, results_dir, models, train=do_train)
@@ -166,6 +176,7 @@ def table1(
     seeds_for: list[str] | None = _SEEDS_FOR,
     recipe: str | None = _RECIPE,
     precision: str | None = _PRECISION,
+    session_cap: float | None = _SESSION_CAP,
     do_train: bool = _TRAIN,
 ) -> None:
     """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
@@ -175,7 +186,7 @@ def table1(
     quiet_lightning()
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
-        patience, seeds_for, recipe, None, precision,
+        patience, seeds_for, recipe, None, precision, session_cap,
     )  # fmt: skip
     try:
         reproduce_table1(budget, runs_root, results_dir, models, targets, train=do_train)

@@ -131,7 +131,9 @@ class Budget:
     ``recipe`` holds tuned optimiser settings and model options per slug (``load_recipe``).
     ``train_fraction`` trains on a seeded nested fraction of the training split.
     ``precision`` is every run's training precision (None: ``auto``, which depends on the CPU,
-    so rows trained on different machines could differ; pin it when a table spans sessions)."""
+    so rows trained on different machines could differ; pin it when a table spans sessions).
+    ``session_cap_min`` pauses each run after that many minutes in this process without
+    finishing it (no results), so a queue rerun resumes it instead of a time cap ending it."""
 
     seeds: int = 3
     epochs: int = 300
@@ -146,13 +148,15 @@ class Budget:
     train_fraction: float | None = None
     precision: str | None = None
     progress: bool = False
+    session_cap_min: float | None = None
 
     def n_seeds(self, v: Variant) -> int:
         return self.seeds_for.get(_slug(v), self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        """The budget as results files record it (progress display is not part of it)."""
-        return {k: v for k, v in asdict(self).items() if k != "progress"}
+        """The budget as results files record it (progress display and the per-process session
+        cap, which ends no run, are not part of it)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "session_cap_min")}
 
 
 def table_config(
@@ -177,6 +181,7 @@ def table_config(
             "seed": seed,
             "out": str(out),
             "time_budget_min": budget.time_budget_min,
+            "session_cap_min": budget.session_cap_min,
             "threads": budget.threads,
             "progress_bar": budget.progress,
             "accelerator": "cpu",
