@@ -262,7 +262,8 @@ class UnitBatch:
         n, e: (G,) long atoms and unit edges per crystal.
         z: (sum n,) long; src, dst: (sum e,) long local atom indices; offset: (sum e, 3) long;
         dist: (sum e,) float32; lattice: (G, 3, 3) float32; y: (G, T) float32;
-        hubbard: (G,) bool; orbit_map: (G, 8) long or None; ids: material ids.
+        hubbard: (G,) bool; orbit_map: (G, 8) long or None; ids: material ids;
+        frac: (sum n, 3) float32 fractional coordinates, or None (no ``edge_vec`` then).
     """
 
     n: Tensor
@@ -277,6 +278,7 @@ class UnitBatch:
     hubbard: Tensor
     orbit_map: Tensor | None = None
     ids: list[str] = field(default_factory=list)
+    frac: Tensor | None = None
 
     @classmethod
     def collate(cls, units: Sequence[UnitGraph]) -> UnitBatch:
@@ -306,15 +308,29 @@ class UnitBatch:
             if any(m is None for m in maps)
             else torch.as_tensor(np.stack(maps), dtype=torch.long),  # type: ignore[arg-type]
             ids=[u.id for u in units],
+            frac=cat("frac", torch.float32).reshape(-1, 3),
         )
 
     def to(self, device: str | torch.device) -> UnitBatch:
         """Move every tensor to `device` (ids are kept)."""
         return tensors_to(self, device)
 
+    def edge_vectors(self) -> Tensor:
+        """(sum e, 3) Cartesian vector of each unit edge from its target to its source's
+        image, ``(frac[src] + offset - frac[dst]) @ lattice`` in Å (computed in float64,
+        returned float32 like the distances; needs `frac`)."""
+        if self.frac is None:
+            raise ValueError("this batch has no fractional coordinates")
+        g = torch.repeat_interleave(torch.arange(self.n.shape[0], device=self.n.device), self.e)
+        start = (torch.cumsum(self.n, 0) - self.n)[g]
+        frac = self.frac.double()
+        rel = frac[start + self.src] + self.offset.double() - frac[start + self.dst]
+        return torch.bmm(rel[:, None, :], self.lattice.double()[g])[:, 0].float()
+
     def expand(self, settings: GraphSettings) -> CrystalGraph:
         """The `CrystalGraph` batch the models read, on this batch's device."""
         ix = cover_index(self.n, self.e, self.src, self.dst, self.offset, settings.supercell)
+        vec = None if self.frac is None else self.edge_vectors()[ix["unit_edge"]]
         z = self.z[ix["unit_node"]]
         d = self.dist[ix["unit_edge"]]
         return CrystalGraph(
@@ -332,6 +348,7 @@ class UnitBatch:
             batch=ix["node_graph"],
             edge_batch=ix["edge_graph"],
             cell_orbit_map=self.orbit_map,
+            edge_vec=vec,
             ids=list(self.ids),
             supercell=settings.supercell,
         )

@@ -59,6 +59,10 @@ class CrystalGraph:
         batch: (N,) long graph index of each node.
         edge_batch: (E,) long graph index of each edge.
         cell_orbit_map: (G, 8) long, G_Lambda orbit id of each P-1 cell colour (optional).
+        edge_vec: (E, 3) float, Cartesian vector in Å from each edge's target to its source's
+            periodic image, ``(frac[j] + offset - frac[i]) @ lattice`` (optional, set by
+            ``expand``): the relative position an E(n)-equivariant model (``ecn.nn.egnn``)
+            reads; the same for the 8 lifts of a unit edge, like ``edge_dist`` = its norm.
         ids: material ids, one per graph.
         supercell: whether nodes are the 8-fold cover.
     """
@@ -77,6 +81,7 @@ class CrystalGraph:
     batch: Tensor
     edge_batch: Tensor
     cell_orbit_map: Tensor | None = None
+    edge_vec: Tensor | None = None
     ids: list[str] = field(default_factory=list)
     supercell: bool = True
 
@@ -120,6 +125,8 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
     edge_batch = torch.cat([g.edge_batch.new_full((g.num_edges,), k) for k, g in enumerate(graphs)])
     maps = [g.cell_orbit_map for g in graphs]
     cell_orbit_map = None if any(m is None for m in maps) else torch.cat(maps)  # type: ignore[arg-type]
+    vecs = [g.edge_vec for g in graphs]
+    edge_vec = None if any(v is None for v in vecs) else torch.cat(vecs)  # type: ignore[arg-type]
     return CrystalGraph(
         x=torch.cat([g.x for g in graphs]),
         z=torch.cat([g.z for g in graphs]),
@@ -135,6 +142,7 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
         batch=batch,
         edge_batch=edge_batch,
         cell_orbit_map=cell_orbit_map,
+        edge_vec=edge_vec,
         ids=[i for g in graphs for i in g.ids],
         supercell=graphs[0].supercell,
     )
