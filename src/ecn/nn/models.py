@@ -1,7 +1,8 @@
 """The model contract: the ECN model (paper §7), `MODELS`, one builder, one serialisation.
 
 * :class:`~ecn.nn.config.ModelConfig`: name + core sizes + model-specific options.
-* :data:`MODELS`: name -> class (ECN and the baselines CGCNN, MEGNet, SchNet); every class takes
+* :data:`MODELS`: name -> class (ECN, its E(n)-equivariant version ``ecn_egnn``
+  (:mod:`ecn.nn.egnn`) and the baselines CGCNN, MEGNet, SchNet); every class takes
   ``(in_dim, edge_dim, out_dim=1, node_level=False, *, <options>)``, stores ``self.config``
   and declares ``GRAPH_SETTINGS`` (the graph it needs) and ``SYMMETRY`` (what it claims, see
   :data:`~ecn.nn.config.SYMMETRIES`).
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.baselines import CGCNN, MEGNet, SchNet
 from ecn.nn.config import ModelConfig
+from ecn.nn.egnn import ECNEGNN
 from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
@@ -202,7 +204,9 @@ class ECN(nn.Module):
 
 #: Model name -> class; every class takes ``(in_dim, edge_dim, out_dim=1, node_level=False, *,
 #: <options>)`` and stores its resolved ``ModelConfig``. Explicit, no registry side effects.
-MODELS: dict[str, type[nn.Module]] = {cls.NAME: cls for cls in (ECN, CGCNN, MEGNet, SchNet)}
+MODELS: dict[str, type[nn.Module]] = {
+    cls.NAME: cls for cls in (ECN, ECNEGNN, CGCNN, MEGNet, SchNet)
+}
 
 
 def _model_class(name: str) -> type[nn.Module]:
