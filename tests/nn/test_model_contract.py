@@ -2,8 +2,9 @@
 
 ``ModelContract`` holds the tests; each ``Test*`` class below only names a case (a model and
 its options): ECN once per group (sn, p1, glambda, slambda), ECN with the authors' same-atom
-branch (p1, glambda, slambda) and each baseline. What is checked, in float64 on three different
-real crystals built in code (CuAu tP, CaF2 cF with 3 atoms, BaTiO3 cP with 5 atoms):
+branch (p1, glambda, slambda), the E(n)-equivariant ECN (slambda, glambda) and each baseline.
+What is checked, in float64 on three different real crystals built in code (CuAu tP, CaF2 cF
+with 3 atoms, BaTiO3 cP with 5 atoms):
 
 * the resolved ``config`` (every option filled in, round trip through ``to_dict``);
 * forward shapes, graph-level and node-level;
@@ -67,7 +68,8 @@ TIGHT = 1e-10  # same computation, other batching / order (float64)
 SYMM = 1e-8  # symmetry checks (float64 models; graphs built in float32 by the builder)
 #: Graph-setting overrides per model (ECN: a 6 Å radius graph, so that every colour occurs).
 OVERRIDES: dict[str, dict[str, Any]] = {
-    "ecn": {"strategy": "cutoff", "cutoff": 6.0, "cell_onehot": True}  # the cover (paper)
+    "ecn": {"strategy": "cutoff", "cutoff": 6.0, "cell_onehot": True},  # the cover (paper)
+    "ecn_egnn": {"strategy": "cutoff", "cutoff": 6.0, "cell_onehot": True},
 }
 
 
@@ -298,6 +300,14 @@ class TestECNglambdaSameAtom(ModelContract):
 
 class TestECNslambdaSameAtom(ModelContract):
     MODEL, OPTIONS = "ecn", {"group": "slambda", "width": 16, "layers": 2, "same_atom": True}
+
+
+class TestECNEGNNslambda(ModelContract):  # the E(n)-equivariant ECN (ecn.nn.egnn)
+    MODEL, OPTIONS = "ecn_egnn", {"group": "slambda", "width": 16, "layers": 2}
+
+
+class TestECNEGNNglambda(ModelContract):  # orbit-averaged colours in phi_x too
+    MODEL, OPTIONS = "ecn_egnn", {"group": "glambda", "width": 16, "layers": 2}
 
 
 class TestCGCNN(ModelContract):
