@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,29 @@ import numpy as np
 import torch
 
 from ecn.data.validate import BadInput, parse_cif, shorten, structure_problem
-from ecn.graphs import GraphStore, build_graph, expand
+from ecn.graphs import GraphStore, expand
+from ecn.graphs.build import unit_graph
 from ecn.graphs.canonical import basis_descriptions, canonical_structure, origin_descriptions
+from ecn.graphs.compact import UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import GraphSettings
 from ecn.inference.inputs import InputItem, as_structure
 from ecn.inference.model import PropertyModel
 from ecn.inference.model_file import load_model_file
-from ecn.symmetry import attach_orbit_maps
+from ecn.symmetry.orbit_maps import lattice_orbit_maps
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AVERAGE_MODES", "Predictor", "description_set", "load_model", "predict_graphs"]
+__all__ = [
+    "AVERAGE_MODES",
+    "Predictor",
+    "Prepared",
+    "description_set",
+    "load_model",
+    "predict_graphs",
+    "prepare_item",
+    "structure_units",
+]
 
 #: ``Predictor.predict(average=...)`` values: passes per prediction 1, n_atoms, n_atoms x |P|.
 AVERAGE_MODES = ("none", "origins", "full")
@@ -63,6 +74,63 @@ def description_set(structure: Any, settings: GraphSettings, average: str) -> li
         return [canon]
     bases = [canon] if average == "origins" else basis_descriptions(canon, settings.symprec)
     return [d for b in bases for d in origin_descriptions(b, settings.symprec)]
+
+
+def structure_units(
+    structure: Any, settings: GraphSettings, id: str = "", average: str = "none", group: str = ""
+) -> list[UnitGraph]:
+    """Validated unit-cell graph records of the descriptions `average` runs over (one for
+    ``none``); with ``group == "glambda"`` each carries its lattice's orbit map.
+
+    The CPU-heavy half of a prediction (canonical step, neighbour search), separate from the
+    model so that worker processes can run it (``ecn predict --workers``): records are numpy
+    arrays, small and pickled by value. ``expand(records, settings)`` gives the model's graphs.
+
+    Raises:
+        ValueError: the structure is not usable (the message names why).
+    """
+    structure = as_structure(structure)
+    problem = structure_problem(structure)
+    if problem is not None:
+        raise ValueError(problem)
+    if average == "none":
+        units = [unit_graph(structure, settings, id=id)]
+    else:
+        raw = replace(settings, canonical="off")
+        units = [unit_graph(d, raw, id=id) for d in description_set(structure, settings, average)]
+    if group == "glambda":
+        maps = lattice_orbit_maps(torch.from_numpy(np.stack([u.lattice for u in units])))
+        units = [replace(u, orbit_map=m) for u, m in zip(units, maps.numpy(), strict=True)]
+    return units
+
+
+@dataclass
+class Prepared:
+    """One input item after the CPU-heavy stage: its graph records, or why there are none."""
+
+    units: list[UnitGraph] | None
+    error: str = ""
+
+
+def prepare_item(
+    item: InputItem, settings: GraphSettings, average: str = "none", group: str = ""
+) -> Prepared:
+    """Parse, validate and build the graph records of one input item; never raises (an unusable
+    item, or an unexpected failure, comes back as an error text for its output row)."""
+    if item.error:
+        return Prepared(None, item.error)
+    try:
+        s = item.structure if item.structure is not None else parse_cif(item.cif or "")
+        return Prepared(structure_units(s, settings, item.id, average, group))
+    except (BadInput, ValueError) as exc:
+        return Prepared(None, shorten(str(exc)))
+    except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
+        logger.debug("input %s failed", item.id, exc_info=True)
+        return Prepared(
+            None,
+            f"internal error while building the graph ({type(exc).__name__}); "
+            "please report this input",
+        )
 
 
 def cell_onehot_columns(graph: CrystalGraph) -> slice | None:
@@ -88,23 +156,25 @@ def translate_cells(graph: CrystalGraph, t: int, cols: slice) -> CrystalGraph:
 @torch.no_grad()
 def predict_graphs(
     model: PropertyModel,
-    graphs: Sequence[CrystalGraph] | GraphStore,
+    graphs: Sequence[CrystalGraph] | Sequence[UnitGraph] | GraphStore,
     batch_size: int = 256,
     average_translations: bool = False,
     settings: GraphSettings | None = None,
 ) -> np.ndarray:
     """(G, T) predictions in original units (node-level: (N_total, T)); one process, no padding.
 
-    `graphs` are expanded graphs, or stored records (a `GraphStore`), which are expanded batch by
-    batch with `settings`.
+    `graphs` are expanded graphs, or stored records (a `GraphStore` or a list of `UnitGraph`),
+    which are expanded batch by batch with `settings`.
     """
     model.eval()
     device = next(model.parameters()).device
     outs = []
     warned = False
-    stored = isinstance(graphs, GraphStore)
+    stored = isinstance(graphs, GraphStore) or (
+        len(graphs) > 0 and isinstance(graphs[0], UnitGraph)
+    )
     if stored and settings is None:
-        raise ValueError("predicting from a GraphStore needs its graph settings")
+        raise ValueError("predicting from graph records needs their graph settings")
     for start in range(0, len(graphs), batch_size):
         if stored:
             chunk = [graphs[k] for k in range(start, min(start + batch_size, len(graphs)))]
@@ -162,19 +232,8 @@ class Predictor:
 
     def graphs(self, structure: Any, id: str = "", average: str = "none") -> list[CrystalGraph]:
         """Validated graphs of the descriptions of one structure that `average` runs over."""
-        structure = as_structure(structure)
-        problem = structure_problem(structure)
-        if problem is not None:
-            raise ValueError(problem)
-        if average == "none":
-            out = [build_graph(structure, self.settings, id=id)]
-        else:
-            raw = replace(self.settings, canonical="off")
-            descs = description_set(structure, self.settings, average)
-            out = [build_graph(d, raw, id=id) for d in descs]
-        if self.group == "glambda":
-            attach_orbit_maps(out)
-        return out
+        units = structure_units(structure, self.settings, id, average, self.group)
+        return [expand([u], self.settings) for u in units]
 
     def passes(self, structure: Any, average: str = "none") -> int:
         """Model passes one prediction of `structure` costs under `average`."""
@@ -247,35 +306,42 @@ class Predictor:
         It says how much the answer depends on how the crystal is written down (origin,
         basis) - cheap, and a lower bound on the model's uncertainty, not a calibrated error bar.
         """
+        self.check_options(average)
+        prepared = [prepare_item(it, self.settings, average, self.group) for it in items]
+        return self.predict_prepared(items, prepared, average_translations, batch_size, average)
+
+    def check_options(self, average: str = "none") -> None:
+        """ValueError if this model cannot write ``ecn predict`` rows with `average`."""
         if self.node_level:
             raise ValueError("ecn predict writes one row per structure; this model is node-level")
         if average not in AVERAGE_MODES:
             raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
-        groups: list[list[CrystalGraph]] = []
-        where: list[int] = []
-        errors: dict[int, str] = {}
-        for k, it in enumerate(items):
-            if it.error:
-                errors[k] = it.error
-                continue
-            try:
-                s = it.structure if it.structure is not None else parse_cif(it.cif or "")
-                groups.append(self.graphs(s, id=it.id, average=average))
-                where.append(k)
-            except (BadInput, ValueError) as exc:
-                errors[k] = shorten(str(exc))
-            except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
-                logger.debug("input %s failed", it.id, exc_info=True)
-                errors[k] = (
-                    f"internal error while building the graph ({type(exc).__name__}); "
-                    "please report this input"
-                )
-        pred, spread = self._predict_averaged(groups, batch_size, average_translations)
-        by_item = {k: pred[j] for j, k in enumerate(where)}
-        sp = {k: spread[j] for j, k in enumerate(where)}
+
+    def predict_prepared(
+        self,
+        items: Sequence[InputItem],
+        prepared: Sequence[Prepared],
+        average_translations: bool = False,
+        batch_size: int = 256,
+        average: str = "none",
+    ) -> list[dict[str, Any]]:
+        """The rows of :meth:`predict_items` from items already through :func:`prepare_item`
+        (in this process or in workers): the model's half, batched forward passes."""
+        where = [k for k, p in enumerate(prepared) if p.units is not None]
+        flat = [u for k in where for u in prepared[k].units or []]
+        n_t = len(self.targets)
+        pred = np.zeros((len(flat), n_t))
+        if flat:
+            pred = predict_graphs(
+                self.model, flat, batch_size, average_translations, self.settings
+            ).reshape(len(flat), n_t)
+        sizes = [len(prepared[k].units or []) for k in where]
+        parts = np.split(pred, np.cumsum(sizes)[:-1]) if where else []
+        by_item = {k: p.mean(0) for k, p in zip(where, parts, strict=True)}
+        sp = {k: p.std(0) for k, p in zip(where, parts, strict=True)}
         with_spread = average != "none"
         return [
-            self._row(it, by_item.get(k), errors.get(k, ""), sp.get(k), with_spread)
+            self._row(it, by_item.get(k), prepared[k].error, sp.get(k), with_spread)
             for k, it in enumerate(items)
         ]
 
