@@ -157,6 +157,7 @@ def test_builder_and_defaults():
         "layers": 6,
         "backend": "bmm",
         "same_atom": False,
+        "envelope": "none",
     }
     assert model.config.options == model_options("ecn") and len(model.layers) == 6
     assert isinstance(build_model(model.config), ECN)

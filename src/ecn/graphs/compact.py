@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ecn.elements import CGCNN_DIM, GROUP, MAX_Z, N_GROUPS, PERIOD, cgcnn_feature_table
 from ecn.graphs.graph import CELL_BITS, CrystalGraph, tensors_to
+from ecn.graphs.neighbors import edge_cutoffs
 from ecn.graphs.settings import GraphSettings
 
 __all__ = [
@@ -349,6 +350,7 @@ class UnitBatch:
             edge_batch=ix["edge_graph"],
             cell_orbit_map=self.orbit_map,
             edge_vec=vec,
+            edge_cutoff=edge_cutoffs(z[ix["src"]], z[ix["dst"]], settings, d.dtype),
             ids=list(self.ids),
             supercell=settings.supercell,
         )

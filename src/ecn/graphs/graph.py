@@ -63,6 +63,9 @@ class CrystalGraph:
             periodic image, ``(frac[j] + offset - frac[i]) @ lattice`` (optional, set by
             ``expand``): the relative position an E(n)-equivariant model (``ecn.nn.egnn``)
             reads; the same for the 8 lifts of a unit edge, like ``edge_dist`` = its norm.
+        edge_cutoff: (E,) float, the length in Å at which each edge would leave the graph under
+            its graph settings (``ecn.graphs.neighbors.edge_cutoffs``; optional, set by
+            ``expand``): what a smooth envelope (``ecn.nn.envelope``) takes to zero.
         ids: material ids, one per graph.
         supercell: whether nodes are the 8-fold cover.
     """
@@ -82,6 +85,7 @@ class CrystalGraph:
     edge_batch: Tensor
     cell_orbit_map: Tensor | None = None
     edge_vec: Tensor | None = None
+    edge_cutoff: Tensor | None = None
     ids: list[str] = field(default_factory=list)
     supercell: bool = True
 
@@ -127,6 +131,8 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
     cell_orbit_map = None if any(m is None for m in maps) else torch.cat(maps)  # type: ignore[arg-type]
     vecs = [g.edge_vec for g in graphs]
     edge_vec = None if any(v is None for v in vecs) else torch.cat(vecs)  # type: ignore[arg-type]
+    cuts = [g.edge_cutoff for g in graphs]
+    edge_cutoff = None if any(c is None for c in cuts) else torch.cat(cuts)  # type: ignore[arg-type]
     return CrystalGraph(
         x=torch.cat([g.x for g in graphs]),
         z=torch.cat([g.z for g in graphs]),
@@ -143,6 +149,7 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
         edge_batch=edge_batch,
         cell_orbit_map=cell_orbit_map,
         edge_vec=edge_vec,
+        edge_cutoff=edge_cutoff,
         ids=[i for g in graphs for i in g.ids],
         supercell=graphs[0].supercell,
     )

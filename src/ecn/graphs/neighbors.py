@@ -418,6 +418,32 @@ def nearest_superset(dst: np.ndarray, dist: np.ndarray, n: int, k: int) -> np.nd
     return dist <= kth[dst] + CAP_SLACK
 
 
+def edge_cutoffs(
+    z_src: torch.Tensor, z_dst: torch.Tensor, settings: GraphSettings, dtype: torch.dtype
+) -> torch.Tensor:
+    """(E,) the edge length in Å at which each edge would leave the graph (issue 26).
+
+    What a smooth envelope takes to zero so that an edge fades out exactly where the neighbour
+    search drops it: ``cutoff`` for the radius strategies; for ``voronoi_radii`` the Cordero
+    limit ``r_cov(i) + r_cov(j) + tol`` (capped by ``voronoi_candidates``). Not captured, so
+    still discontinuous under an envelope: a Voronoi face appearing or vanishing (the edge
+    appears at a distance well inside its limit, with zero face area), and the nearest-k cap
+    (``max_neighbors``: the k-th distance moves with the structure). The nearest-neighbour
+    fallback of an isolated atom lies beyond its limit (no neighbour was within it), so an
+    envelope gives its edges weight 0: they fade in as the neighbour enters the limit.
+
+    Args:
+        z_src, z_dst: (E,) long atomic numbers of the two ends.
+        settings: the graph settings the edges were built with.
+        dtype: floating dtype of the result.
+    """
+    if settings.strategy != "voronoi_radii":
+        return torch.full(z_src.shape, float(settings.cutoff), dtype=dtype, device=z_src.device)
+    r = torch.as_tensor(COVALENT_RADIUS, dtype=dtype, device=z_src.device)
+    limit = r[z_src] + r[z_dst] + float(settings.tol)
+    return limit.clamp(max=float(settings.voronoi_candidates))
+
+
 def neighbor_list(
     structure: Structure, settings: GraphSettings | None = None, method: str = "auto"
 ) -> UnitEdges:

@@ -165,7 +165,8 @@ class EquivariantMessagePassing(nn.Module):
 
     @staticmethod
     def _mult(plan: ColorPlan, dtype: torch.dtype) -> Tensor | None:
-        """(S, 1) slot multiplicities (merged duplicate same-atom edges), or None."""
+        """(S, 1) slot multiplicities (merged duplicate same-atom edges) times the envelope
+        weights (``build_color_plan(edge_weight=...)``), or None."""
         return None if plan.mult is None else plan.mult.to(dtype)[:, None]
 
     def _gates(self, plan: ColorPlan, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -248,7 +249,8 @@ class EquivariantMessagePassing(nn.Module):
         layout = self._layout(plan, h.dtype)
         m = self._stacked("edge2").grouped(self._hidden(h, plan, layout), **layout)
         if self.same_atom is None:
-            return torch.sigmoid(self.attention(m)) * m
+            gate = torch.sigmoid(self.attention(m))
+            return gate * m if plan.mult is None else gate * self._mult(plan, m.dtype) * m
         a, a0 = self._gates(plan, m.dtype)
         a, a0 = a.index_select(0, plan.eff_color), a0.index_select(0, plan.eff_color)
         gate = torch.sigmoid((m * a).sum(1, keepdim=True) + a0[:, None])
@@ -345,6 +347,7 @@ class EquivariantMessagePassing(nn.Module):
         m = edge2.naive(F.silu(edge1.naive(x, coef)), coef)
         if self.same_atom is None:
             m = torch.sigmoid(self.attention(m)) * m
+            m = m if plan.mult is None else self._mult(plan, m.dtype) * m
         else:  # each slot's gate is its colour's (coefficient rows never mix the two gates)
             a, a0 = self._slot_gates(m.dtype)
             gate = torch.sigmoid((m * (coef @ a)).sum(1, keepdim=True) + (coef @ a0)[:, None])

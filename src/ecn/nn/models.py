@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.baselines import CGCNN, MEGNet, SchNet
 from ecn.nn.config import ModelConfig
+from ecn.nn.envelope import ENVELOPES, edge_envelope
 from ecn.nn.egnn import ECNEGNN
 from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
@@ -62,6 +63,13 @@ class ECN(nn.Module):
             ``learn_materials/equivariant/product_first.py``; see
             :class:`~ecn.nn.layers.EquivariantMessagePassing`). Not for ``group="sn"``: which
             nodes are copies of one atom is not preserved by S_N.
+        envelope: ``"none"`` (default: the paper's model; trained files unchanged), ``"poly"``
+            or ``"cosine"``: every message times a smooth envelope of ``d / r_c`` that reaches
+            0 with zero slope at the distance ``r_c`` where the edge would leave the graph
+            (``graph.edge_cutoff``, from the graph settings), so radius-cutoff and
+            Cordero-limit graphs become continuous in the atomic positions
+            (:mod:`ecn.nn.envelope`; issue 26). It changes the function: a model trained
+            without it must be retrained to use it.
 
     Attributes:
         config: the resolved `ModelConfig`; ``build_model(model.config)`` rebuilds the model.
@@ -113,8 +121,11 @@ class ECN(nn.Module):
         layers: int = 6,
         backend: str = "bmm",
         same_atom: bool = False,
+        envelope: str = "none",
     ) -> None:
         super().__init__()
+        if envelope not in ENVELOPES:
+            raise ValueError(f"unknown envelope {envelope!r}; expected one of {ENVELOPES}")
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
         if not isinstance(same_atom, bool):
@@ -140,6 +151,7 @@ class ECN(nn.Module):
                 "layers": layers,
                 "backend": backend,
                 "same_atom": same_atom,
+                "envelope": envelope,
             },
         )
         self.group, self.node_level = group, node_level
@@ -154,12 +166,14 @@ class ECN(nn.Module):
 
     def plan(self, graph: CrystalGraph) -> ColorPlan:
         """The colour plan of `graph` for this model's group (computed once per batch); with
-        the same-atom branch it also carries the same-atom edges, in the branch's slots."""
+        the same-atom branch it also carries the same-atom edges, in the branch's slots; with
+        an envelope, every edge's weight (``ColorPlan.mult``)."""
         return build_color_plan(
             graph,
             self.group,
             "auto" if self.config.options["backend"] == "bmm" else None,
             same_atom=self.config.options["same_atom"],
+            edge_weight=edge_envelope(graph, self.config.options["envelope"]),
         )
 
     def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:

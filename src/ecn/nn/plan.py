@@ -108,7 +108,8 @@ class ColorPlan:
         same_atom_edges: (E'',) graph edge id of each distinct same-atom edge the branch
             carries (:func:`_distinct_edges`), or None without the branch.
         mult: (S,) how many same-atom edges each slot stands for (1 for ordinary slots, 0 for
-            padding), or None without the branch (every slot then counts once).
+            padding), times the edge's envelope weight when the plan was built with
+            ``edge_weight``; None without either (every slot then counts once).
     """
 
     group: str
@@ -250,6 +251,7 @@ def build_color_plan(
     chunk_size: int | str | None = "auto",
     *,
     same_atom: bool = False,
+    edge_weight: Tensor | None = None,
 ) -> ColorPlan:
     """Colour the edges and nodes of `graph` for `group` and sort edges by colour.
 
@@ -261,6 +263,8 @@ def build_color_plan(
             or None for the unchunked layout (one group per colour).
         same_atom: also carry the same-atom edges (:func:`same_atom_mask`) a second time, in
             the branch's :func:`n_same_atom_colors` weight slots after the ordinary ones.
+        edge_weight: (E,) factor on each edge's message (a smooth envelope,
+            ``ecn.nn.envelope``), folded into ``ColorPlan.mult``; None: every edge counts once.
 
     Returns:
         The plan shared by all layers of one forward pass.
@@ -286,6 +290,11 @@ def build_color_plan(
         edge_attr = torch.cat([edge_attr, edge_attr[extra]])
         edge_batch = torch.cat([edge_batch, edge_batch[extra]])
         mult_edge = torch.cat([torch.ones_like(graph.edge_batch), count])
+    if edge_weight is not None:
+        if edge_weight.shape != (graph.num_edges,):
+            raise ValueError(f"edge_weight must be ({graph.num_edges},), got {edge_weight.shape}")
+        w = edge_weight if extra is None else torch.cat([edge_weight, edge_weight[extra]])
+        mult_edge = w if mult_edge is None else mult_edge.to(w.dtype) * w
     mix = proj_mix = node_groups = select = None
     if group == "glambda":
         om = _orbit_map(graph)
