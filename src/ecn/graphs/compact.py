@@ -319,14 +319,16 @@ class UnitBatch:
     def edge_vectors(self) -> Tensor:
         """(sum e, 3) Cartesian vector of each unit edge from its target to its source's
         image, ``(frac[src] + offset - frac[dst]) @ lattice`` in Å (computed in float64,
-        returned float32 like the distances; needs `frac`)."""
+        returned in the dtype of `frac` and `lattice`: float32 like the distances when read
+        from a store, float64 when a caller made them float64; needs `frac`)."""
         if self.frac is None:
             raise ValueError("this batch has no fractional coordinates")
         g = torch.repeat_interleave(torch.arange(self.n.shape[0], device=self.n.device), self.e)
         start = (torch.cumsum(self.n, 0) - self.n)[g]
         frac = self.frac.double()
         rel = frac[start + self.src] + self.offset.double() - frac[start + self.dst]
-        return torch.bmm(rel[:, None, :], self.lattice.double()[g])[:, 0].float()
+        out = torch.bmm(rel[:, None, :], self.lattice.double()[g])[:, 0]
+        return out.to(torch.promote_types(self.frac.dtype, self.lattice.dtype))
 
     def expand(self, settings: GraphSettings) -> CrystalGraph:
         """The `CrystalGraph` batch the models read, on this batch's device."""
