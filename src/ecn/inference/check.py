@@ -1,8 +1,13 @@
-"""``ecn check invariance``: how much a trained model's prediction moves across equivalent
-descriptions of the user's own crystals (issue 14).
+"""``ecn check invariance`` / ``ecn check continuity``: how much a trained model's prediction
+moves across equivalent descriptions of the user's own crystals (issue 14), and under small
+perturbations of them (issue 26).
 
 :func:`check_invariance` returns an :class:`InvarianceReport` (one row per crystal and
-description, a summary per description family); the CLI only prints it.
+description, a summary per description family), :func:`check_continuity` a
+:class:`ContinuityReport` (one row per crystal, perturbation kind and size, a summary per size);
+the CLI only prints them. :func:`predictor_variant` gives the same trained weights with the
+canonical step or a weight-free model option (e.g. the envelope) changed, for measuring which
+part of the pipeline a jump comes from.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ import numpy as np
 from ecn.graphs.descriptions import DESCRIPTION_KINDS, equivalent_descriptions
 from ecn.inference.predictor import Predictor
 
-__all__ = ["InvarianceReport", "check_invariance"]
+__all__ = [
+    "ContinuityReport",
+    "InvarianceReport",
+    "check_continuity",
+    "check_invariance",
+    "predictor_variant",
+]
 
 
 @dataclass
@@ -120,5 +131,227 @@ def check_invariance(
                 }
             )
     rep.passes = float(np.mean(passes)) if passes else 0.0
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def predictor_variant(
+    predictor: Predictor,
+    canonical: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Predictor:
+    """The same trained weights with another canonical step and/or model options.
+
+    For diagnosis only: `options` may only change options without weights of their own (e.g.
+    ``envelope``, ``backend``); a model trained without an envelope and run with one computes
+    another function (edges near the cutoff are damped), so its accuracy is not the trained
+    model's. Raises ValueError for options that change the parameters.
+    """
+    import copy
+    from dataclasses import replace
+
+    from ecn.nn import build_model
+
+    settings = (
+        predictor.settings
+        if canonical is None
+        else replace(predictor.settings, canonical=canonical)
+    )
+    model = predictor.model
+    if options:
+        inner = model.model
+        config = replace(inner.config, options={**inner.config.options, **options})
+        new = build_model(config).to(next(inner.parameters()).dtype)
+        try:
+            new.load_state_dict(inner.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(f"options {options} change the model's weights: {exc}") from None
+        model = copy.deepcopy(model)
+        model.model = new
+    return Predictor(model, settings, predictor.meta)
+
+
+@dataclass
+class ContinuityReport:
+    """Prediction changes under small perturbations (``ecn.testing.perturbations``).
+
+    A *jump* of one crystal and perturbation kind at size ε_k: its change exceeds `threshold`
+    AND exceeds ``ratio * (ε_k / ε_{k-1}) * change(ε_{k-1})`` (the linear trend from the next
+    smaller size; at the smallest size only the threshold applies). A function continuous in
+    the positions grows like ε along the fixed direction (factor 10 per decade), so it has no
+    jumps once its change clears the threshold; a hard threshold crossed between two sizes
+    (an edge, a colour, a canonical choice) shows as a jump at the first size past it. Below
+    `threshold` nothing counts (float32 noise, and changes nobody cares about).
+
+    Attributes:
+        rows: one dict per (crystal, kind, eps): ``id``, ``kind``, ``eps``, ``prediction``,
+            ``change`` (|prediction - unperturbed|, first target), ``jump`` (bool).
+        errors: ``{id: reason}`` for crystals that could not be predicted.
+        threshold, ratio: the jump rule above; threshold in model units.
+        threshold_note: where the threshold came from (e.g. "1% of test MAE 0.0717").
+        model, canonical, envelope, unit, seed, seconds: what was measured and how.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    threshold: float = 1e-3
+    ratio: float = 10.0
+    threshold_note: str = ""
+    model: str = ""
+    canonical: str = ""
+    envelope: str = "none"
+    unit: str = ""
+    seed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per (kind, eps): ``n``, ``max``, ``median`` |change| and ``jumps`` (crystals)."""
+        out = []
+        keys = list(dict.fromkeys((r["kind"], r["eps"]) for r in self.rows))
+        for kind, eps in keys:
+            sel = [r for r in self.rows if r["kind"] == kind and r["eps"] == eps]
+            ch = np.array([r["change"] for r in sel])
+            out.append(
+                {
+                    "kind": kind,
+                    "eps": eps,
+                    "n": len(sel),
+                    "max": float(ch.max()),
+                    "median": float(np.median(ch)),
+                    "jumps": int(sum(r["jump"] for r in sel)),
+                }
+            )
+        return out
+
+    @property
+    def n_jumps(self) -> int:
+        """Jumps over every crystal, kind and size."""
+        return int(sum(r["jump"] for r in self.rows))
+
+    def header(self) -> str:
+        n = len({r["id"] for r in self.rows})
+        return (
+            f"{self.model}: canonical={self.canonical} envelope={self.envelope}; {n} crystal(s), "
+            f"seed {self.seed}, {self.seconds:.1f} s; jump = change > {self.threshold:.3g} "
+            f"{self.unit} ({self.threshold_note}) and > {self.ratio:g} x the linear trend from "
+            "the next smaller size"
+        )
+
+    def format(self) -> str:
+        """A plain-text table (what the CLI prints)."""
+        unit = f" ({self.unit})" if self.unit else ""
+        lines = [
+            self.header(),
+            f"{'kind':<10} {'eps (Å)':>8} {'max |change|' + unit:>22} "
+            f"{'median |change|' + unit:>24} {'jumps':>6} {'n':>4}",
+        ]
+        for r in self.summary():
+            lines.append(
+                f"{r['kind']:<10} {r['eps']:>8.0e} {r['max']:>22.3g} {r['median']:>24.3g} "
+                f"{r['jumps']:>6d} {r['n']:>4d}"
+            )
+        lines += [f"{k}: {v}" for k, v in self.errors.items()]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The summary as a small markdown table."""
+        unit = f" ({self.unit})" if self.unit else ""
+        lines = [
+            self.header(),
+            "",
+            f"| kind | ε (Å) | max \\|Δ\\|{unit} | median \\|Δ\\|{unit} | jumps | n |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in self.summary():
+            lines.append(
+                f"| {r['kind']} | {r['eps']:.0e} | {r['max']:.3g} | {r['median']:.3g} | "
+                f"{r['jumps']} | {r['n']} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready (summary first)."""
+        keys = ("model", "canonical", "envelope", "unit", "seed", "threshold", "ratio")
+        return {
+            **{k: getattr(self, k) for k in keys},
+            "threshold_note": self.threshold_note,
+            "seconds": round(self.seconds, 2),
+            "n_jumps": self.n_jumps,
+            "summary": self.summary(),
+            "rows": self.rows,
+            "errors": self.errors,
+        }
+
+
+def _mark_jumps(rows: list[dict[str, Any]], threshold: float, ratio: float) -> None:
+    """Set ``row["jump"]`` by the rule of :class:`ContinuityReport` (rows of one crystal and
+    kind, in increasing eps)."""
+    prev: dict[str, Any] | None = None
+    for r in sorted(rows, key=lambda r: r["eps"]):
+        trend = 0.0 if prev is None else ratio * r["eps"] / prev["eps"] * prev["change"]
+        r["jump"] = bool(r["change"] > threshold and r["change"] > trend)
+        prev = r
+
+
+def check_continuity(
+    predictor: Predictor,
+    structures: Sequence[tuple[str, Any]],
+    epsilons: Sequence[float] | None = None,
+    kinds: Sequence[str] | None = None,
+    seed: int = 0,
+    threshold: float = 1e-3,
+    ratio: float = 10.0,
+    threshold_note: str = "",
+    model_name: str = "",
+) -> ContinuityReport:
+    """Predict every crystal and its perturbations; mark jumps (see :class:`ContinuityReport`).
+
+    Args:
+        predictor: a loaded model (``ecn.load_model``; :func:`predictor_variant` for another
+            canonical step or envelope).
+        structures: ``(id, pymatgen Structure or ase.Atoms)`` pairs.
+        epsilons, kinds, seed: ``ecn.testing.perturbations`` (defaults: 1e-5 .. 1e-2 Å,
+            displacements and strains).
+        threshold, ratio, threshold_note: the jump rule.
+        model_name: how the report names the model.
+    """
+    from ecn.inference.inputs import as_structure
+    from ecn.testing import DEFAULT_EPSILONS, PERTURBATION_KINDS, perturbations
+
+    epsilons = sorted(float(e) for e in (epsilons or DEFAULT_EPSILONS))
+    kinds = list(kinds or PERTURBATION_KINDS)
+    t0 = time.perf_counter()
+    rep = ContinuityReport(
+        threshold=float(threshold),
+        ratio=float(ratio),
+        threshold_note=threshold_note,
+        model=model_name,
+        canonical=predictor.settings.canonical,
+        envelope=str(predictor.model.model.config.options.get("envelope", "none")),
+        unit=predictor.units[0] if predictor.units else "",
+        seed=seed,
+    )
+    for sid, obj in structures:
+        try:
+            s = as_structure(obj)
+            perts = perturbations(s, epsilons, kinds, seed)
+            pred = np.asarray(predictor.predict([s] + [p.structure for p in perts]))
+        except ValueError as exc:
+            rep.errors[sid] = str(exc)
+            continue
+        pred = pred.reshape(len(perts) + 1, -1)[:, 0]
+        rows = [
+            {
+                "id": sid,
+                "kind": p.kind,
+                "eps": p.eps,
+                "prediction": float(v),
+                "change": float(abs(v - pred[0])),
+            }
+            for p, v in zip(perts, pred[1:], strict=True)
+        ]
+        for kind in kinds:
+            _mark_jumps([r for r in rows if r["kind"] == kind], threshold, ratio)
+        rep.rows += rows
     rep.seconds = time.perf_counter() - t0
     return rep
