@@ -224,6 +224,22 @@ def predict_command(
         help="Average over equivalent descriptions: none (1 pass), origins (one per atom) or "
         "full (origins x lattice point-group bases).",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-j",
+        help="Processes that parse and build graphs (the model runs in the main process); "
+        "0 = one per core. Rows are the same for every N.",
+    ),
+    threads: int = typer.Option(
+        1, "--threads", help="torch threads of the model in the main process."
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="K/N: predict only the K-th of N contiguous parts of the sorted input list (a job "
+        "array: K = task id); `ecn merge` joins the N outputs.",
+    ),
 ) -> None:
     """Predict for CIF / POSCAR / extxyz inputs: one row per input, unusable inputs get a row
     with an error.
@@ -236,8 +252,13 @@ def predict_command(
     error found before any work (bad --out, no inputs, unknown model, bad option, --resume from
     another model's output), nothing written; 130 interrupted (Ctrl-C), the finished rows are
     kept in OUT.partial for --resume; 1 an unexpected error (a bug: please report it).
+
+    Many inputs: --workers N parses and builds graphs in N processes. A cluster job array
+    splits one input list with --shard K/N (no overlap, no gap; the rows and ids of shards
+    1..N in order are those of one run); `ecn merge OUT_1 ... OUT_N --out ALL.csv` joins them.
     """
     from ecn.inference.output import check_output
+    from ecn.inference.parallel import available_cores, parse_shard
 
     model, inputs = (model_name, args) if model_name is not None else (args[0], args[1:])
     try:
@@ -245,10 +266,23 @@ def predict_command(
             raise ValueError("no inputs given (CIF files or folders after the model)")
         if batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+        if workers < 0 or threads < 1:
+            raise ValueError("--workers takes N >= 0 and --threads N >= 1")
+        shard_kn = parse_shard(shard)
         out_path = check_output(out)
     except ValueError as exc:
         fail(exc)
-    _predict_to_csv(model, inputs, out_path, resume, average_translations, batch_size, average)
+    n_workers = workers or available_cores()
+    _predict_to_csv(
+        model,
+        inputs,
+        out_path,
+        resume,
+        average_translations,
+        batch_size,
+        average,
+        parallel={"workers": n_workers, "threads": threads, "shard": shard_kn},
+    )
 
 
 def _predict_to_csv(
@@ -259,14 +293,21 @@ def _predict_to_csv(
     average_translations: bool,
     batch_size: int,
     average: str,
+    parallel: dict[str, Any] | None = None,
 ) -> None:
-    """Predict `inputs` batch by batch, streaming rows to ``out.partial`` (see predict_command)."""
-    import itertools
+    """Predict `inputs` batch by batch, streaming rows to ``out.partial`` (see predict_command).
+
+    `parallel`: ``workers``, ``threads`` and ``shard`` (``ecn.inference.parallel``).
+    """
+    import torch
 
     from ecn.inference import Predictor
     from ecn.inference.inputs import iter_inputs
     from ecn.inference.output import RowWriter
+    from ecn.inference.parallel import iter_rows
 
+    par = {"workers": 1, "threads": 1, "shard": None, **(parallel or {})}
+    torch.set_num_threads(par["threads"])
     try:
         predictor = Predictor.load(model)
         predictor.predict_items([], average=average)  # checks the options before any output
@@ -280,13 +321,13 @@ def _predict_to_csv(
             highlight=False,
             soft_wrap=True,
         )
-    items = iter_inputs([Path(p) for p in inputs], skip=writer.done)
+    items = iter_inputs([Path(p) for p in inputs], skip=writer.done, shard=par["shard"])
+    rows = iter_rows(predictor, items, batch_size, par["workers"], average, average_translations)
     try:
-        while batch := list(itertools.islice(items, batch_size)):
-            writer.write(
-                predictor.predict_items(batch, average_translations, batch_size, average=average)
-            )
+        for batch_rows in rows:
+            writer.write(batch_rows)
     except KeyboardInterrupt:
+        rows.close()  # stops the worker processes
         writer.close()
         err_console.print(
             f"interrupted: {writer.total} rows kept in {writer.partial}; "
@@ -297,9 +338,11 @@ def _predict_to_csv(
         )
         raise typer.Exit(130) from None
     except ValueError as exc:
+        rows.close()
         writer.close()
         fail(exc)
     except BaseException:
+        rows.close()
         writer.close()
         raise
     writer.finish()
@@ -312,8 +355,32 @@ def _predict_to_csv(
     )
 
 
+def merge_command(
+    parts: list[Path] = typer.Argument(
+        ..., help="The prediction CSVs of `ecn predict --shard K/N`, in shard order 1..N."
+    ),
+    out: str = typer.Option(..., "--out", "-o", help="The merged CSV (a regular file)."),
+) -> None:
+    """Join the outputs of `ecn predict --shard` jobs into one CSV, checking that their headers
+    agree and that no id appears twice. Exit codes: 0 written; 2 a problem found (named on one
+    line), nothing written."""
+    from ecn.inference.output import merge_outputs
+
+    try:
+        path, n_rows, n_err = merge_outputs([str(p) for p in parts], out)
+    except ValueError as exc:
+        fail(exc)
+    console.print(
+        f"wrote {path}: {n_rows} rows from {len(parts)} files, {n_err} with errors",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``evaluate`` and ``predict`` to the main CLI."""
+    """Add ``train``, ``evaluate``, ``predict`` and ``merge`` to the main CLI."""
     app.command("train")(train_command)
     app.command("evaluate")(evaluate_command)
     app.command("predict")(predict_command)
+    app.command("merge")(merge_command)

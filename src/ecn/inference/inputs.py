@@ -32,6 +32,7 @@ import csv
 import gzip
 import io
 import itertools
+import math
 import os
 import re
 import stat
@@ -96,21 +97,63 @@ def read_inputs(paths: Iterable[str | Path]) -> list[InputItem]:
     return list(iter_inputs(paths))
 
 
-def iter_inputs(paths: Iterable[str | Path], skip: Collection[str] = ()) -> Iterator[InputItem]:
+def iter_inputs(
+    paths: Iterable[str | Path],
+    skip: Collection[str] = (),
+    shard: tuple[int, int] | None = None,
+) -> Iterator[InputItem]:
     """The items of :func:`read_inputs`, read one file at a time (memory flat in the number of
     inputs). Items whose id is in `skip` are not yielded, and a structure file whose id is in
-    `skip` is not even read (``ecn predict --resume``); ids are the same as without `skip`."""
+    `skip` is not even read (``ecn predict --resume``); ids are the same as without `skip`.
+
+    `shard` ``(K, N)`` (``ecn predict --shard K/N``) yields only the K-th of N contiguous, near
+    equal parts of the input units: a unit is a structure file (all its blocks) or a CSV row,
+    numbered in input order after folders are expanded and sorted. The N parts cover every unit
+    once, so the outputs of shards 1..N, concatenated in that order, are the rows of one
+    unsharded run, ids included. Files outside the shard are not read; CSVs are read by every
+    shard (to number their rows), their CIF text parsed only in its own.
+    """
     entries = _expand(paths)
     _assign_ids(entries)
+    lo, hi = _shard_bounds(entries, shard)
     seen: set[str] = set()
+    unit = 0
     for entry in entries:
-        if entry.problem is None and entry.id in skip and not _is_csv(entry.path):
+        if entry.problem is None and _is_csv(entry.path):
+            for row_items in _read_csv(entry.path):
+                mine = lo <= unit < hi
+                unit += 1
+                for item in row_items:
+                    item.id = _unique(item.id, seen)
+                    if mine and item.id not in skip:
+                        yield item
+            continue
+        mine = lo <= unit < hi
+        unit += 1
+        if not mine:
+            _unique(entry.id, seen)
+            continue
+        if entry.problem is None and entry.id in skip:
             seen.add(entry.id)
             continue
         for item in _entry_items(entry):
             item.id = _unique(item.id, seen)
             if item.id not in skip:
                 yield item
+
+
+def _shard_bounds(entries: list[_Entry], shard: tuple[int, int] | None) -> tuple[int, float]:
+    """Unit numbers ``[lo, hi)`` of shard ``(K, N)`` (all units without a shard)."""
+    if shard is None:
+        return 0, math.inf
+    k, n = shard
+    if not 1 <= k <= n:
+        raise ValueError(f"shard K/N needs 1 <= K <= N, got {k}/{n}")
+    total = sum(
+        sum(1 for _ in _read_csv(e.path)) if e.problem is None and _is_csv(e.path) else 1
+        for e in entries
+    )
+    return total * (k - 1) // n, total * k // n
 
 
 def describe_path(path: Path) -> str | None:
@@ -208,7 +251,8 @@ def _entry_items(entry: _Entry) -> Iterator[InputItem]:
     if entry.problem is not None:
         yield InputItem(entry.id, src, error=entry.problem)
     elif _is_csv(entry.path):
-        yield from _read_csv(entry.path)
+        for row_items in _read_csv(entry.path):
+            yield from row_items
     else:
         yield from _read_structure_file(entry.path, entry.id)
 
@@ -371,25 +415,28 @@ def _parse_text(text: str, fmt: str) -> Any:
         return as_structure(ase.io.read(io.StringIO(text), format="extxyz"))
 
 
-def _read_csv(path: Path) -> Iterator[InputItem]:
+def _read_csv(path: Path) -> Iterator[list[InputItem]]:
+    """The items of each row of a CSV (one list per row; a read error ends it with one more)."""
     row_no = 1
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             cols = reader.fieldnames or []
             if "cif" not in cols:
-                yield InputItem(path.stem, str(path), error="CSV has no 'cif' column")
+                yield [InputItem(path.stem, str(path), error="CSV has no 'cif' column")]
                 return
             id_col = next((c for c in ("id", "material_id") if c in cols), None)
             for k, row in enumerate(reader):
                 row_no = k + 2
                 sid = str(row[id_col]) if id_col else f"{path.stem}:{k}"
-                yield from cif_items(sid, f"{path}:{row_no}", row["cif"] or "")
+                yield cif_items(sid, f"{path}:{row_no}", row["cif"] or "")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        yield InputItem(
-            f"{path.stem}:line{row_no}", str(path), error=f"cannot read CSV: {shorten(reason)}"
-        )
+        yield [
+            InputItem(
+                f"{path.stem}:line{row_no}", str(path), error=f"cannot read CSV: {shorten(reason)}"
+            )
+        ]
 
 
 def as_structure(obj: Any) -> Any:

@@ -9,6 +9,8 @@
 * Resuming (``--resume``): the rows already in ``<out>.partial`` (else in a complete ``<out>``)
   are kept, and inputs whose id has a row there, a prediction or an error, are not redone
   (delete an error row's line to retry it). A row cut short by the interruption is dropped.
+* :func:`merge_outputs` joins the outputs of ``ecn predict --shard K/N`` jobs into one CSV
+  (``ecn merge``): headers must agree and no id may appear twice.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ecn.inference.inputs import describe_path
+from ecn.io import atomic_write
 
-__all__ = ["PARTIAL_SUFFIX", "RowWriter", "check_output", "partial_path"]
+__all__ = ["PARTIAL_SUFFIX", "RowWriter", "check_output", "merge_outputs", "partial_path"]
 
 #: Suffix of the file rows are streamed to before the final rename.
 PARTIAL_SUFFIX = ".partial"
@@ -161,3 +164,75 @@ class RowWriter:
         self.close()
         os.replace(self.partial, self.path)
         return self.path
+
+
+def merge_outputs(parts: list[str | Path], out: str | Path) -> tuple[Path, int, int]:
+    """Concatenate prediction CSVs (shards 1..N in the order given) into `out`.
+
+    Everything is checked before `out` is written (atomically, never over a non-regular file):
+    every part readable, one header for all, no id twice (ids are unique across the shards of
+    one input list, so a repeat means a shard given twice or outputs of two runs mixed).
+
+    Returns:
+        (out path, rows, rows with an error).
+
+    Raises:
+        ValueError: one line naming the file and the problem.
+    """
+    if not parts:
+        raise ValueError("no prediction CSVs to merge")
+    target = check_output(out)
+    header: list[str] | None = None
+    first = ""
+    where: dict[str, str] = {}
+    for part in parts:
+        p = Path(part)
+        what = describe_path(p)
+        if what is not None:
+            raise ValueError(f"{part}: {what}")
+        if p.resolve() == target.resolve():
+            raise ValueError(f"{part} is also the --out file: write the merge elsewhere")
+        try:
+            with p.open(newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                cols = next(reader, None)
+                if not cols or "id" not in cols:
+                    raise ValueError(f"{part}: not a prediction CSV (no header with an id column)")
+                if header is None:
+                    header, first = cols, str(part)
+                elif cols != header:
+                    raise ValueError(
+                        f"{part} has columns {','.join(cols)}, {first} has {','.join(header)} "
+                        "(another model or --average?)"
+                    )
+                k = cols.index("id")
+                for line_no, row in enumerate(reader, start=2):
+                    if len(row) != len(cols):
+                        raise ValueError(
+                            f"{part} line {line_no}: {len(row)} fields, the header has "
+                            f"{len(cols)} (an unfinished or damaged file?)"
+                        )
+                    if row[k] in where:
+                        raise ValueError(
+                            f"id {row[k]} is in {where[row[k]]} and in {part} (line {line_no}): "
+                            "a shard given twice, or outputs of different runs?"
+                        )
+                    where[row[k]] = str(part)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"cannot read {part}: {reason}") from None
+    assert header is not None
+    n_rows = n_err = 0
+    err_col = header.index("error") if "error" in header else None
+    with atomic_write(target, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for part in parts:
+            with Path(part).open(newline="", encoding="utf-8") as src:
+                reader = csv.reader(src)
+                next(reader)
+                for row in reader:
+                    writer.writerow(row)
+                    n_rows += 1
+                    n_err += bool(err_col is not None and row[err_col])
+    return target, n_rows, n_err
