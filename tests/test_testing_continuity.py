@@ -151,7 +151,7 @@ def _predictor(envelope: str) -> Predictor:
     return Predictor(PropertyModel(net, TargetInfo(("y",), ("eV",))), gs)
 
 
-def test_check_continuity_finds_the_cutoff_jump_and_the_envelope_removes_it():
+def test_check_continuity_finds_the_cutoff_jump_and_the_envelope_removes_it(BaTiO3):
     crystals = [("edge", at_cutoff(5.0)), ("generic", generic_crystal())]
     hard = check_continuity(_predictor("none"), crystals, threshold=1e-6)
     smooth = check_continuity(
@@ -163,6 +163,12 @@ def test_check_continuity_finds_the_cutoff_jump_and_the_envelope_removes_it():
     assert {r["id"] for r in hard.rows if r["jump"]} == {"edge"}
     assert smooth.envelope == "poly" and hard.envelope == "none"
     assert [s["eps"] for s in hard.summary()[:4]] == [1e-5, 1e-4, 1e-3, 1e-2]
+    face = [("BaTiO3", BaTiO3)]  # Ba on the cell corner: a move wraps it to the far face
+    wrapped = check_continuity(_predictor("poly"), face, kinds=["displace"], threshold=1e-6)
+    kept = check_continuity(
+        _predictor("poly"), face, kinds=["displace"], threshold=1e-6, wrap=False
+    )
+    assert wrapped.n_jumps >= 1 and kept.n_jumps == 0  # the parity colours, not the graph
     with pytest.raises(ValueError, match="change the model's weights"):
         predictor_variant(_predictor("none"), options={"width": 8})
 

@@ -123,6 +123,12 @@ def continuity(
         help="Diagnosis: a weight-free model option, e.g. envelope=poly (changes the function "
         "of a model trained without it).",
     ),
+    wrap: bool = typer.Option(
+        True,
+        "--wrap/--no-wrap",
+        help="Wrap moved atoms into the cell as a CIF does (--no-wrap keeps image offsets, "
+        "so only the neighbour graph can jump).",
+    ),
     out: Path = typer.Option(
         None, "--out", help="Write the report as JSON here, and a markdown summary beside it."
     ),
@@ -153,6 +159,7 @@ def continuity(
             ratio,
             note,
             model_name=str(model),
+            wrap=wrap,
         )
     except ValueError as exc:
         fail(exc)

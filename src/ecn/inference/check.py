@@ -189,7 +189,8 @@ class ContinuityReport:
         errors: ``{id: reason}`` for crystals that could not be predicted.
         threshold, ratio: the jump rule above; threshold in model units.
         threshold_note: where the threshold came from (e.g. "1% of test MAE 0.0717").
-        model, canonical, envelope, unit, seed, seconds: what was measured and how.
+        model, canonical, envelope, wrap, unit, seed, seconds: what was measured and how
+            (``wrap``: perturbed coordinates wrapped into the cell).
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -202,6 +203,7 @@ class ContinuityReport:
     envelope: str = "none"
     unit: str = ""
     seed: int = 0
+    wrap: bool = True
     seconds: float = 0.0
 
     def summary(self) -> list[dict[str, Any]]:
@@ -231,7 +233,8 @@ class ContinuityReport:
     def header(self) -> str:
         n = len({r["id"] for r in self.rows})
         return (
-            f"{self.model}: canonical={self.canonical} envelope={self.envelope}; {n} crystal(s), "
+            f"{self.model}: canonical={self.canonical} envelope={self.envelope} "
+            f"wrap={'on' if self.wrap else 'off'}; {n} crystal(s), "
             f"seed {self.seed}, {self.seconds:.1f} s; jump = change > {self.threshold:.3g} "
             f"{self.unit} ({self.threshold_note}) and > {self.ratio:g} x the linear trend from "
             "the next smaller size"
@@ -271,7 +274,7 @@ class ContinuityReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready (summary first)."""
-        keys = ("model", "canonical", "envelope", "unit", "seed", "threshold", "ratio")
+        keys = ("model", "canonical", "envelope", "wrap", "unit", "seed", "threshold", "ratio")
         return {
             **{k: getattr(self, k) for k in keys},
             "threshold_note": self.threshold_note,
@@ -303,6 +306,7 @@ def check_continuity(
     ratio: float = 10.0,
     threshold_note: str = "",
     model_name: str = "",
+    wrap: bool = True,
 ) -> ContinuityReport:
     """Predict every crystal and its perturbations; mark jumps (see :class:`ContinuityReport`).
 
@@ -314,6 +318,9 @@ def check_continuity(
             displacements and strains).
         threshold, ratio, threshold_note: the jump rule.
         model_name: how the report names the model.
+        wrap: wrap perturbed coordinates into the cell as a CIF writer does (False isolates
+            the neighbour graph from the image offsets, i.e. the parity colours, that a wrap
+            across a cell face changes).
     """
     from ecn.inference.inputs import as_structure
     from ecn.testing import DEFAULT_EPSILONS, PERTURBATION_KINDS, perturbations
@@ -330,11 +337,12 @@ def check_continuity(
         envelope=str(predictor.model.model.config.options.get("envelope", "none")),
         unit=predictor.units[0] if predictor.units else "",
         seed=seed,
+        wrap=wrap,
     )
     for sid, obj in structures:
         try:
             s = as_structure(obj)
-            perts = perturbations(s, epsilons, kinds, seed)
+            perts = perturbations(s, epsilons, kinds, seed, wrap)
             pred = np.asarray(predictor.predict([s] + [p.structure for p in perts]))
         except ValueError as exc:
             rep.errors[sid] = str(exc)
