@@ -8,6 +8,9 @@ filesystem. Bottom layer: imports nothing from `ecn`.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "json_safe",
+    "sha256_file",
+    "write_json",
+]
 
 
 @contextmanager
@@ -80,6 +90,33 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_write(path, "wb") as f:
         f.write(data)
     return Path(path)
+
+
+def json_safe(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None (JSON has neither), numpy scalars/arrays -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
+        return json_safe(obj.tolist())  # numpy scalar or array, without importing numpy here
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | Path, payload: Any, indent: int | None = 2) -> Path:
+    """Write `payload` (made :func:`json_safe`) as JSON to `path` atomically; returns the path."""
+    return atomic_write_text(path, json.dumps(json_safe(payload), indent=indent))
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB blocks (model files and data files alike)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _umask() -> int:

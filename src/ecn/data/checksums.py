@@ -10,6 +10,8 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ecn import io
+
 logger = logging.getLogger(__name__)
 
 # Keyed by "<dataset directory>/<file name>" relative to the data directory.
@@ -44,11 +46,7 @@ def sha256_file(path: str | Path) -> str:
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _memo:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _memo[key] = h.hexdigest()
+        _memo[key] = io.sha256_file(p)
     return _memo[key]
 
 

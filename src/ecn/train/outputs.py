@@ -6,7 +6,6 @@ All writers are called on rank 0 only (see ``ecn.train.run``).
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import time
@@ -19,7 +18,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MetricsCSV", "plot_learning_curve", "plot_parity", "write_json", "write_predictions"]
+__all__ = ["MetricsCSV", "plot_learning_curve", "plot_parity", "write_predictions"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_mae", "val_acc", "lr", "elapsed_s")
 
@@ -101,23 +100,6 @@ def write_predictions(
                 for j in range(y.shape[1]):
                     row += [f"{y[k, j]:.8g}", f"{pred[k, j]:.8g}"]
             w.writerow(row)
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(_clean(payload), indent=2))
 
 
 def _mpl():

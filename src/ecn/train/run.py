@@ -36,6 +36,7 @@ from ecn.inference import (
     resolve_model_path,
     save_model_file,
 )
+from ecn.io import write_json
 from ecn.nn import ModelConfig, resolve_options
 from ecn.train.config import TrainConfig, load_config, save_config
 from ecn.train.data import (
@@ -53,7 +54,6 @@ from ecn.train.outputs import (
     plot_learning_curve,
     plot_parity,
     read_metrics,
-    write_json,
     write_predictions,
 )
 from ecn.train.precision import (
@@ -62,6 +62,7 @@ from ecn.train.precision import (
     resolve_precision,
     training_device,
 )
+from ecn.train.record import RESULTS_FILE, RunRecordError, RunResults
 
 logger = logging.getLogger(__name__)
 
@@ -434,7 +435,11 @@ def _finish(
         "best_checkpoint": best_path.name,
         "model_file": MODEL_FILE,
     }
-    write_json(out / "results.json", payload)
+    try:  # typed and validated, so every reader can load it
+        RunResults.from_dict(payload).save(out)
+    except RunRecordError as err:  # a schema slip must never lose a finished run: keep it, loudly
+        logger.error("results.json does not match RunResults (%s); written unvalidated", err)
+        write_json(out / RESULTS_FILE, payload)
     label = cfg.data.node_target or data.targets[0]
     try:
         plot_parity(out / "parity.png", series, label, data.units[0] if data.units else "")
