@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 
 import ecn
 from ecn.cli import app
+from ecn.experiments.packaging import package_model, slice_metric
 from ecn.inference import pretrained
-from ecn.inference.pretrained import list_models, package_model, pretrained_path, slice_metric
+from ecn.inference.pretrained import list_models, pretrained_path
 from ecn.train.config import load_config
+from ecn.train.record import RunRecord
 from ecn.train.run import train
 from train_helpers import tiny_overrides
 
@@ -32,11 +34,11 @@ def test_package_writes_card_registry_and_checks_the_checksum(tiny_run, tmp_path
     root = tmp_path / "pretrained"
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root)
     entry = package_model(tiny_run, "tiny-heat_all", root=root, slice_n=5)
-    res = json.loads((tiny_run / "results.json").read_text())
-    assert entry["test"]["mae"] == pytest.approx(res["metrics"]["test"]["mae"])
+    res = RunRecord.load(tiny_run).results
+    assert entry["test"]["mae"] == pytest.approx(res.metric("test", "mae"))
     assert entry["slice"]["n"] == 5 and entry["slice"]["metric"] == "mae"
     card = (root / "tiny-heat_all.md").read_text()
-    assert f"{res['metrics']['test']['mae']:.4g}" in card and entry["sha256"] in card
+    assert f"{res.metric('test', 'mae'):.4g}" in card and entry["sha256"] in card
     assert "MIT" in card and "stopped by max_epochs" in card and "Converged:** no" in card
     assert [m["name"] for m in list_models(root)] == ["tiny-heat_all"]
     # by name: ecn.load_model and the file path give the same predictions

@@ -60,7 +60,7 @@ def package_command(
     root: Path | None = typer.Option(None, "--root", help="Registry folder (default: package)."),
 ) -> None:
     """Ship a run as pretrained model NAME: copy its model.pt, write card and registry entry."""
-    from ecn.inference.pretrained import package_model
+    from ecn.experiments.packaging import package_model
 
     try:
         entry = package_model(run, name, root=root, slice_n=slice_n)
