@@ -72,16 +72,19 @@ def test_train_bench_cover_and_quotient_variants() -> None:
 
 
 def test_benchmark_names_take_an_ecn_size_and_named_graphs() -> None:
-    from ecn.bench.train import _graph_settings, _model_spec
+    from ecn.bench.train import _graph_settings
+    from ecn.nn.spec import ModelSpec
 
-    assert _model_spec("ecn-slambda@64x4:r8n12") == (
-        "ecn",
-        {"group": "slambda", "width": 64, "layers": 4},
-    )
-    assert _model_spec("ecn-sn") == ("ecn", {"group": "sn"})  # paper size by default
+    spec = ModelSpec.parse("ecn-slambda@64x4:r8n12")
+    assert (spec.model, spec.options) == ("ecn", {"group": "slambda", "width": 64, "layers": 4})
+    assert str(spec) == "ecn-slambda@64x4:r8n12" and spec.slug == "ecn_slambda"  # round trip
+    assert ModelSpec.parse("ecn-sn").options == {"group": "sn"}  # paper size by default
+    assert ModelSpec.parse("cgcnn").slug == "cgcnn" and ModelSpec.parse("cgcnn").group is None
     g = _graph_settings("ecn-slambda@64x4:r8n12")
     assert (g.strategy, g.cutoff, g.max_neighbors, g.gaussian_max) == ("cutoff", 8.0, 12, 8.0)
     g = _graph_settings("ecn-slambda:r5+cover")
     assert (g.strategy, g.cutoff, g.cell_onehot, g.supercell) == ("cutoff", 5.0, True, True)
     with pytest.raises(ValueError, match="bad ECN size"):
-        _model_spec("ecn-slambda@64:r5")
+        ModelSpec.parse("ecn-slambda@64:r5")
+    with pytest.raises(ValueError, match="unknown model"):
+        ModelSpec.parse("cgcnn@64x4")  # a size is ECN's only

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ecn.bench import write_json
 from ecn.graphs import GraphSettings, unit_graph
 from ecn.graphs.compact import UnitBatch
 from ecn.graphs.graph import CrystalGraph
+from ecn.io import write_json
 
 __all__ = [
     "absolute_edge_positions",

@@ -12,12 +12,12 @@ import platform
 import time
 from pathlib import Path
 
-from ecn.bench import write_json
 from ecn.data import load_split
 from ecn.graphs.build import build_graph
 from ecn.graphs.neighbors import neighbor_list
 from ecn.graphs.reference import isayev_edge_set
 from ecn.graphs.settings import GraphSettings
+from ecn.io import write_json
 
 logger = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ecn.bench import write_json
 from ecn.bench.reference import PlainMPNNLayer
 from ecn.data import load_split
 from ecn.graphs import build_graph
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.io import write_json
 from ecn.nn import EquivariantMessagePassing, build_color_plan, n_base_colors
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.nn.plan import ColorPlan

@@ -39,15 +39,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ecn.bench import write_json
 from ecn.data.registry import load_split
 from ecn.graphs import GraphSettings, build_graph, unit_graph
 from ecn.graphs.compact import GraphStore, UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
-from ecn.graphs.settings import NAMED_GRAPHS, STRATEGIES
-from ecn.nn import GROUPS, MODELS, ModelConfig, build_model
+from ecn.io import write_json
+from ecn.nn import GROUPS, ModelConfig, build_model
 from ecn.nn.baselines import restrict_neighbors
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.nn.spec import ModelSpec
 from ecn.symmetry import attach_orbit_maps
 from ecn.train.module import adamw
 from ecn.train.precision import cpu_has_native_bf16
@@ -55,7 +55,7 @@ from ecn.train.precision import cpu_has_native_bf16
 log = logging.getLogger(__name__)
 
 BASELINE_NAMES: tuple[str, ...] = ("cgcnn", "megnet", "schnet")
-#: Benchmark names: "ecn-<group>" (ECN with that `group` option) and the baseline names.
+#: Benchmark names (``ecn.nn.spec.ModelSpec``): "ecn-<group>" and the baseline names.
 DEFAULT_MODELS: tuple[str, ...] = (
     *(f"ecn-{g}" for g in GROUPS),
     "ecn-slambda:cover",
@@ -84,71 +84,17 @@ def _load_structures(n: int, split: str) -> tuple[list[Any], Tensor]:
     return [r.structure for r in records], y
 
 
-#: Graph variants a benchmark name may ask for after ``:`` besides a neighbour strategy:
-#: ``cover`` = the paper's model, with the cell one-hot on the 8-fold cover; ``quotient`` = no
-#: cell one-hot, so ECN runs on the unit cell (the exact quotient of its cover,
-#: ``ecn.nn.plan.edge_cells``; ECN's default).
-GRAPH_VARIANTS: dict[str, dict[str, Any]] = {
-    "cover": {"cell_onehot": True},
-    "quotient": {"cell_onehot": False},
-    **NAMED_GRAPHS,
-}
-
-
-def _suffix_overrides(name: str) -> dict[str, Any]:
-    """Graph-setting overrides of the ``:a+b`` suffix of benchmark `name` (strategies, variants)."""
-    suffix = name.partition(":")[2]
-    out: dict[str, Any] = {}
-    for token in filter(None, suffix.split("+")):
-        if token in STRATEGIES:
-            out["strategy"] = token
-        elif token in GRAPH_VARIANTS:
-            out.update(GRAPH_VARIANTS[token])
-        else:
-            raise ValueError(
-                f"unknown graph suffix {token!r} in {name!r}; use a strategy {STRATEGIES} "
-                f"or a variant {sorted(GRAPH_VARIANTS)}, joined by '+'"
-            )
-    return out
-
-
-def _model_spec(name: str) -> tuple[str, dict[str, Any]]:
-    """Benchmark name -> (MODELS key, options): "ecn-p1" -> ("ecn", {"group": "p1"}).
-
-    A ``:<suffix>`` (e.g. "ecn-slambda:cutoff", "ecn-slambda:cover",
-    "ecn-slambda:cutoff+cover", "ecn-slambda:r8n12") picks the neighbour strategy and graph
-    variant (:func:`_graph_settings`); it does not change the model. An ECN size ``@WxL``
-    after the group ("ecn-slambda@64x4:r5") sets width and layers (default: the paper's 128x6).
-    """
-    base_name, _, size = name.partition(":")[0].partition("@")
-    _suffix_overrides(name)  # validate
-    base, _, group = base_name.partition("-")
-    if base == "ecn" and group in GROUPS:
-        opts: dict[str, Any] = {"group": group}
-        if size:
-            try:
-                opts["width"], opts["layers"] = (int(v) for v in size.split("x"))
-            except ValueError as err:
-                raise ValueError(f"bad ECN size {size!r} in {name!r}; expected WxL") from err
-        return "ecn", opts
-    if not group and base_name in MODELS:
-        return base_name, {}
-    raise ValueError(
-        f"unknown benchmark model {name!r}; choose from {list(DEFAULT_MODELS)} (or 'ecn'), "
-        "optionally with ':<graph strategy or variant>'"
-    )
-
-
 def _graph_settings(name: str) -> GraphSettings:
     """Graph settings of benchmark model `name` on Perov-5 (the one resolver, with the
     overrides of the name's ``:`` suffix)."""
-    return resolve_graph_settings(_model_spec(name)[0], DATASET, _suffix_overrides(name))
+    spec = ModelSpec.parse(name)
+    return resolve_graph_settings(spec.model, DATASET, spec.graph)
 
 
 def _build_model(name: str, in_dim: int, edge_dim: int) -> nn.Module:
     """Model `name` with its default (paper) options and one output."""
-    model, options = _model_spec(name)
-    return build_model(ModelConfig(model, in_dim, edge_dim, out_dim=1, options=options))
+    spec = ModelSpec.parse(name)
+    return build_model(ModelConfig(spec.model, in_dim, edge_dim, out_dim=1, options=spec.options))
 
 
 def _make_batches(
@@ -357,7 +303,7 @@ def run_train_bench(
     if not models:
         raise ValueError("no models to benchmark")
     for name in models:  # fail on a bad name before loading data
-        _model_spec(name)
+        ModelSpec.parse(name)
     precisions = _device_precisions(tuple(precisions), device)
     if threads is not None:
         if threads < 1:

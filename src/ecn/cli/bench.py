@@ -20,7 +20,7 @@ app = typer.Typer(
 
 def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
     if path is not None:
-        from ecn.bench import write_json
+        from ecn.io import write_json
 
         console.print(f"wrote {write_json(path, payload)}", markup=False)
 
