@@ -15,36 +15,36 @@ reached and seconds per epoch.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from ecn.experiments.seeds import format_mean_std, seed_stats
+from ecn.io import atomic_write_text, write_json
+from ecn.train.record import RunRecord
 
 
 def row(run: Path) -> dict:
-    res = json.loads((run / "results.json").read_text())
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    with (run / "metrics.csv").open() as fh:
-        epochs = list(csv.DictReader(fh))
-    t = [float(r["elapsed_s"]) for r in epochs if r.get("elapsed_s")]
+    rec = RunRecord.load(run)
+    res, cfg = rec.results, rec.config
+    t = rec.history().get("elapsed_s")
+    t = [] if t is None else t.dropna().tolist()
     per_epoch = float(np.median(np.diff([0.0, *t]))) if t else float("nan")
+    graph, opts = cfg.graph, cfg.model.options
     return {
         "run": str(run),
-        "canonical": cfg["graph"]["canonical"],
-        "strategy": cfg["graph"]["strategy"]
-        + (", cover + cell one-hot" if cfg["graph"].get("supercell", True) else ", unit cell"),
-        "model": f"{cfg['model']['name']} {cfg['model']['options'].get('group', '')}",
-        "width_layers": f"{cfg['model']['options'].get('width')}x"
-        f"{cfg['model']['options'].get('layers')}",
-        "seed": cfg["run"]["seed"],
-        "budget_min": cfg["run"]["time_budget_min"],
-        "epochs": res["epochs_run"],
-        "best_epoch": res["best_epoch"],
+        "canonical": graph.get("canonical"),
+        "strategy": graph.get("strategy")
+        + (", cover + cell one-hot" if graph.get("supercell", True) else ", unit cell"),
+        "model": f"{cfg.model.name} {opts.get('group', '')}",
+        "width_layers": f"{opts.get('width')}x{opts.get('layers')}",
+        "seed": cfg.run.seed,
+        "budget_min": cfg.run.time_budget_min,
+        "epochs": res.epochs_run,
+        "best_epoch": res.best_epoch,
         "s_per_epoch": per_epoch,
-        "val_mae": res["metrics"]["val"]["mae"],
-        "test_mae": res["metrics"]["test"]["mae"],
+        "val_mae": res.metric("val", "mae"),
+        "test_mae": res.metric("test", "mae"),
     }
 
 
@@ -85,15 +85,13 @@ def main() -> None:
     lines.append("|---|---|---|---|---|---|")
     summary = {}
     for c, rs in by.items():
-        m = np.array([r["test_mae"] for r in rs])
-        sd = float(m.std(ddof=1)) if len(m) > 1 else float("nan")  # nan: one seed
+        mean, sd = seed_stats(r["test_mae"] for r in rs)  # sd None: one seed
         spe = float(np.median([r["s_per_epoch"] for r in rs]))
-        summary[c] = {"n": len(m), "mean": float(m.mean()), "std": sd, "s_per_epoch": spe}
-        lines.append(f"| {c} | {len(m)} | {m.mean():.4f} ± {sd:.4f} | {spe:.1f} |")
+        summary[c] = {"n": len(rs), "mean": mean, "std": sd, "s_per_epoch": spe}
+        lines.append(f"| {c} | {len(rs)} | {format_mean_std(mean, sd, len(rs))} | {spe:.1f} |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_json(out.with_suffix(".json"), {"rows": rows, "summary": summary}, indent=1)
     print(out.with_suffix(".md").read_text())
 
 

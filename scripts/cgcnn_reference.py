@@ -152,24 +152,22 @@ def reference(data: Path, cgcnn: Path, seed: int, out: Path, epochs: int) -> Non
 
 
 def _row(run: Path) -> dict | None:
-    res = json.loads((run / "results.json").read_text())
-    if "implementation" in res:
-        return {
-            "impl": "reference",
-            "seed": res["seed"],
-            "test": res["test_mae"],
-            "s": res["wall_s"],
-        }
-    import yaml
+    from seed_table import reference_result
 
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    opts = cfg["model"]["options"]
-    impl = f"ecn {cfg['graph']['node_features']}, ties {opts.get('neighbor_ties', 'keep')}"
+    from ecn.train.record import RunRecord
+
+    ref = reference_result(run)
+    if ref is not None:
+        return {"impl": "reference", "seed": ref["seed"], "test": ref["test_mae"],
+                "s": ref["wall_s"]}  # fmt: skip
+    rec = RunRecord.load(run)
+    opts = rec.config.model.options
+    impl = f"ecn {rec.config.graph.get('node_features')}, ties {opts.get('neighbor_ties', 'keep')}"
     return {
         "impl": impl,
-        "seed": cfg["run"]["seed"],
-        "test": res["metrics"]["test"]["mae"],
-        "s": res.get("train_time_s") or res.get("elapsed_s"),
+        "seed": rec.config.run.seed,
+        "test": rec.results.metric("test", "mae"),
+        "s": rec.results.train_time_s,
     }
 
 
@@ -177,7 +175,9 @@ def table(runs: list[Path], out: Path) -> None:
     """Markdown + JSON: test MAE per run and mean ± std per implementation."""
     from seed_table import write_seed_table
 
-    rows = [r for r in (_row(p) for p in runs if (p / "results.json").is_file()) if r]
+    from ecn.train.record import is_finished
+
+    rows = [r for r in (_row(p) for p in runs if is_finished(p)) if r]
     head = [
         "# CGCNN: ecn against the reference code (txie-93/cgcnn), Perov-5 heat_all",
         "",

@@ -25,6 +25,7 @@ from ecn.data.registry import load_split
 from ecn.graphs.canonical import canonical_structure
 from ecn.inference import load_model
 from ecn.inference.check import check_invariance
+from ecn.train.record import RunRecord, is_finished
 
 
 def _canonical_cost(structures: list, settings, repeats: int = 1) -> float:
@@ -55,10 +56,7 @@ def measure(
     for row in rep.rows:
         if row["kind"] != "identity":
             per_desc.setdefault(row["description"], []).append(row["change"])
-    results = {}
-    rj = Path(run) / "results.json"
-    if rj.is_file():
-        results = json.loads(rj.read_text()).get("metrics", {})
+    run_test_mae = RunRecord.load(run).results.metric("test", "mae") if is_finished(run) else None
     return {
         "run": run,
         "model": pred.model.model.config.name,
@@ -69,7 +67,7 @@ def measure(
         "average": average,
         "n_crystals": len(records),
         "mae_on_these": float(np.mean(np.abs(np.asarray(p).reshape(-1) - y))),
-        "run_test_mae": results.get("test", {}).get("mae"),
+        "run_test_mae": run_test_mae,
         "passes_per_prediction": rep.passes,
         "structures_per_s": len(records) / t_pred,
         "canonical_step_ms_per_structure": 1e3

@@ -140,16 +140,18 @@ def reference(seed: int, out: Path, epochs: int, limit: int | None, batch: int) 
 
 
 def _row(run: Path) -> dict:
-    res = json.loads((run / "results.json").read_text())
-    if "implementation" in res:
-        return {"impl": res["implementation"], "seed": res["seed"], "test": res["test_mae"],
-                "s": res["train_s"], "params": res["n_params"]}  # fmt: skip
-    import yaml
+    from seed_table import reference_result
 
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    return {"impl": "ecn MEGNet", "seed": cfg["run"]["seed"],
-            "test": res["metrics"]["test"]["mae"], "s": res.get("train_time_s"),
-            "params": res["model"]["n_params"]}  # fmt: skip
+    from ecn.train.record import RunRecord
+
+    ref = reference_result(run)
+    if ref is not None:
+        return {"impl": ref["implementation"], "seed": ref["seed"], "test": ref["test_mae"],
+                "s": ref["train_s"], "params": ref["n_params"]}  # fmt: skip
+    rec = RunRecord.load(run)
+    return {"impl": "ecn MEGNet", "seed": rec.config.run.seed,
+            "test": rec.results.metric("test", "mae"), "s": rec.results.train_time_s,
+            "params": rec.results.model.n_params}  # fmt: skip
 
 
 def table(runs: list[Path], out: Path, note: str | None = None) -> None:
@@ -157,7 +159,9 @@ def table(runs: list[Path], out: Path, note: str | None = None) -> None:
     host load the seconds were measured under) is appended."""
     from seed_table import write_seed_table
 
-    rows = [_row(p) for p in runs if (p / "results.json").is_file()]
+    from ecn.train.record import is_finished
+
+    rows = [_row(p) for p in runs if is_finished(p)]
     head = [
         "# MEGNet: ecn against matgl's implementation, Perov-5 heat_all",
         "",

@@ -1,12 +1,24 @@
 """Shared by the reference side-by-side scripts (cgcnn_reference.py, megnet_reference.py): test
-MAE per run and mean ± std per implementation, as Markdown + JSON."""
+MAE per run and mean ± std per implementation (``ecn.experiments.seeds``), as Markdown + JSON."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
+from ecn.experiments.seeds import format_mean_std, seed_stats
+from ecn.io import atomic_write_text, write_json
+from ecn.train.record import RESULTS_FILE, is_finished
+
+
+def reference_result(run: Path) -> dict | None:
+    """The result a reference implementation's run wrote (its own JSON, with an
+    ``implementation`` key, in the file an ecn run calls results.json); None for an ecn run,
+    which is read through ``ecn.train.record.RunRecord``."""
+    if not is_finished(run) or (run / "config.yaml").is_file():
+        return None
+    res = json.loads((run / RESULTS_FILE).read_text())
+    return res if "implementation" in res else None
 
 
 def write_seed_table(rows: list[dict], out: Path, head: list[str], foot: list[str]) -> None:
@@ -24,17 +36,16 @@ def write_seed_table(rows: list[dict], out: Path, head: list[str], foot: list[st
     summary = {}
     for impl, rs in sorted(by.items()):
         rs.sort(key=lambda r: r["seed"])
-        vals = np.array([r["test"] for r in rs])
-        std = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
-        summary[impl] = {"seeds": [r["seed"] for r in rs], "test_mae": vals.tolist(),
-                         "mean": float(vals.mean()), "std": std}  # fmt: skip
+        vals = [r["test"] for r in rs]
+        mean, std = seed_stats(vals)  # std None: one seed
+        summary[impl] = {"seeds": [r["seed"] for r in rs], "test_mae": vals,
+                         "mean": mean, "std": std}  # fmt: skip
         walls = " / ".join(f"{r['s']:.0f}" if r["s"] else "-" for r in rs)
         lines.append(
             f"| {impl} | {len(rs)} | {' / '.join(f'{v:.4f}' for v in vals)} | "
-            f"{vals.mean():.4f} ± {std:.4f} | {walls} |"
+            f"{format_mean_std(mean, std, len(rs))} | {walls} |"
         )
     lines += ["", *foot] if foot else []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"runs": rows, "summary": summary}, indent=2))
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_json(out.with_suffix(".json"), {"runs": rows, "summary": summary})
     print("\n".join(lines))

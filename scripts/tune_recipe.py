@@ -25,6 +25,7 @@ import yaml
 from ecn.experiments.reproduce import run_or_resume
 from ecn.io import atomic_write_text
 from ecn.train.config import config_from_dict, merge_overrides
+from ecn.train.record import RunRecord, is_finished
 
 
 def trial_raw(grid: dict[str, Any], model: str, trial: str) -> dict[str, Any]:
@@ -56,26 +57,26 @@ def run(grid: dict[str, Any], model: str) -> None:
 
 def _trial_row(grid: dict[str, Any], model: str, trial: str) -> dict[str, Any] | None:
     out = Path(grid["runs"]) / model / trial
-    if not (out / "results.json").is_file():
+    if not is_finished(out):
         return None
-    res = json.loads((out / "results.json").read_text())
-    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    rec = RunRecord.load(out)
+    res, cfg = rec.results, rec.config
     return {
         "model": model,
         "trial": trial,
         "overlay": grid["models"][model]["trials"][trial],
-        "lr": cfg["optim"]["lr"],
-        "weight_decay": cfg["optim"]["weight_decay"],
-        "batch_size": cfg["optim"]["batch_size"],
-        "options": cfg["model"]["options"],
-        "n_params": res["model"]["n_params"],
-        "epochs": res["epochs_run"],
-        "best_epoch": res["best_epoch"],
-        "best_val_mae": res["metrics"]["val"]["mae"],
-        "train_time_s": res["train_time_s"],
+        "lr": cfg.optim.lr,
+        "weight_decay": cfg.optim.weight_decay,
+        "batch_size": cfg.optim.batch_size,
+        "options": cfg.model.options,
+        "n_params": res.model.n_params,
+        "epochs": res.epochs_run,
+        "best_epoch": res.best_epoch,
+        "best_val_mae": res.metric("val", "mae"),
+        "train_time_s": res.train_time_s,
         "run": str(out),
-        "source_note": res.get("source_note", ""),
-        "split_sizes": res.get("split_sizes"),
+        "source_note": res.source_note,
+        "split_sizes": res.split_sizes,
     }
 
 

@@ -17,6 +17,7 @@ from ecn.experiments.ablation import (
     run_rung,
 )
 from ecn.train.run import resolve_config
+from train_helpers import write_record
 
 
 def test_rungs_are_unique_and_each_changes_named_ingredients() -> None:
@@ -62,19 +63,19 @@ def test_every_rung_resolves_to_what_it_claims(rung: Rung, tmp_path: Path) -> No
 
 
 def _record(root: Path, name: str, val: float, test: float, device: str = "cpu") -> None:
-    d = root / name
-    d.mkdir(parents=True)
-    res = {
-        "metrics": {"val": {"mae": val}, "test": {"mae": test}},
-        "epochs_run": 120,
-        "best_epoch": 95,
-        "stopped_by": "early_stopping",
-        "train_time_s": 3600.0,
-        "device": {"device": device},
-        "model": {"n_params": 1},
-        "source_note": "note",
-    }
-    (d / "results.json").write_text(json.dumps(res))
+    write_record(
+        root / name,
+        {"mae": test},
+        {"mae": val},
+        epochs_run=120,
+        best_epoch=95,
+        stopped_by="early_stopping",
+        train_time_s=3600.0,
+        device={"device": device},
+        source_note="note",
+        split_sizes={"train": 3890, "val": 3787, "test": 3785},
+        history="epoch,val_mae,elapsed_s\n0,0.1,1.0\n1,0.08,2.0\n",
+    )
 
 
 def test_table_selects_on_validation_and_reports_test(tmp_path: Path) -> None:
@@ -117,11 +118,6 @@ def test_table2_from_the_settled_setup_carries_rows_not_rerun(tmp_path: Path) ->
     for seed, mae in enumerate((0.070, 0.074, 0.072)):
         _record(archive, f"{sl.name}_seed{seed}", mae, mae)
     _record(archive, f"{cg.name}_seed0", 0.075, 0.075)
-    for d in archive.iterdir():
-        (d / "metrics.csv").write_text("epoch,val_mae,elapsed_s\n0,0.1,1.0\n1,0.08,2.0\n")
-        res = json.loads((d / "results.json").read_text())
-        res["split_sizes"] = {"train": 3890, "val": 3787, "test": 3785}
-        (d / "results.json").write_text(json.dumps(res))
     prev = {"MEGNet": {"metric": "mae", "test_values": [0.077], "mean": 0.077, "std": None}}
     prev["MEGNet"].update(
         extra={}, epochs=[258], best_epochs=[249], stopped_by=["time_budget"], cpu_hours=1.5

@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ecn.experiments.reproduce import (
-    TABLE1,
-    TABLE2,
-    Budget,
-    report,
-    reproduce_table1,
-    run_or_resume,
-)
+from ecn.experiments.budget import Budget
+from ecn.experiments.reproduce import reproduce_table1, run_or_resume
+from ecn.experiments.tables import report
+from ecn.experiments.variants import TABLE1, TABLE2
 from ecn.train.config import config_from_dict
-from train_helpers import tiny_overrides
+from ecn.train.record import RECORD_FILES, RunRecord
+from train_helpers import tiny_overrides, write_record
 
 
 def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path) -> None:
@@ -35,7 +32,7 @@ def test_report_and_resume_from_finished_runs(tiny_perov5: Path, tmp_path: Path)
     assert again == dirs[0] and (dirs[0] / "results.json").stat().st_mtime_ns == stamp
 
     payload = report(dirs, tmp_path / "results", "t", "tiny")
-    maes = [json.loads((d / "results.json").read_text())["metrics"]["test"]["mae"] for d in dirs]
+    maes = [RunRecord.load(d).results.metric("test", "mae") for d in dirs]
     row = payload["rows"]["ecn-slambda"]
     assert row["test_values"] == maes and row["metric"] == "mae"
     assert abs(row["mean"] - statistics.fmean(maes)) < 1e-12
@@ -72,7 +69,8 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
         data_path=str(tiny_perov5),
     )
     run = tmp_path / "runs" / "heat_all" / "cgcnn_seed0"
-    mae = json.loads((run / "results.json").read_text())["metrics"]["test"]["mae"]
+    res = RunRecord.load(run).results
+    mae = res.metric("test", "mae")
     assert out["heat_all"]["rows"]["CGCNN"]["test_values"] == [mae]
     summary = (tmp_path / "results" / "table1.md").read_text()
     assert f"| CGCNN | mae {mae:.3f} (1 seed) |" in summary  # one seed: no fake "± 0.000"
@@ -81,15 +79,14 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
     import pandas as pd
 
     y = pd.read_csv(run / "predictions_test.csv")["target"].to_numpy()
-    mean = json.loads((run / "results.json").read_text())["target_mean"][0]
+    mean = res.target_mean[0]
     ref = out["heat_all"]["constant_reference"]
     assert abs(ref["train_mean"] - np.abs(y - mean).mean()) < 1e-9
     assert f"| no model: train mean | mae {ref['train_mean']:.3f} |" in summary
     assert "Reference without a model" in (tmp_path / "results" / "table1_heat_all.md").read_text()
     assert (tmp_path / "results" / "table1_heat_all.md").is_file()
     assert {v.model for v in TABLE1} == {"ecn", "cgcnn", "megnet"}
-    res = json.loads((run / "results.json").read_text())
-    runs_row = f"| heat_all | CGCNN | 1 | {res['epochs_run']}/{res['best_epoch']} |"
+    runs_row = f"| heat_all | CGCNN | 1 | {res.epochs_run}/{res.best_epoch} |"
     assert runs_row in summary
 
 
@@ -131,7 +128,7 @@ def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
         budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw
     )
     kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed0"
-    assert sorted(p.name for p in kept.iterdir()) == sorted(reproduce.RUN_RECORDS)
+    assert sorted(p.name for p in kept.iterdir()) == sorted(RECORD_FILES)
     assert not list(kept.glob("*.ckpt")) and not (kept / "model.pt").exists()
     before = (tmp_path / "res" / "table1_heat_all.md").read_text()
     shutil.rmtree(tmp_path / "runs")
@@ -156,12 +153,10 @@ def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
 def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_path: Path) -> None:
     """is_metal: the table carries accuracy and precision AND recall of both classes (the paper's
     'precision' column is a recall), averaged over seeds."""
-    from ecn.experiments.reproduce import write_table
+    from ecn.experiments.tables import write_table
 
     dirs = []
     for k, (auc, p1, r0) in enumerate([(0.90, 0.80, 0.70), (0.94, 0.84, 0.60)]):
-        d = tmp_path / f"run{k}"
-        d.mkdir()
         test = {
             "roc_auc": auc,
             "accuracy": 0.85,
@@ -171,15 +166,12 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
             "recall_0": r0,
             "n": 10,
         }
-        (d / "results.json").write_text(
-            json.dumps({"metrics": {"test": test}, "split_sizes": {"train": 5}})
-        )
         # as written by a real classification run: the val_mae column exists but is empty
-        (d / "metrics.csv").write_text(
+        history = (
             "epoch,train_loss,val_loss,val_mae,val_acc,lr,elapsed_s\n"
             "0,0.6,0.5,,0.8,0.001,60.0\n1,0.4,0.3,,0.9,0.001,120.0\n"
         )
-        dirs.append(d)
+        dirs.append(write_record(tmp_path / f"run{k}", test, history=history))
     payload = write_table({"ECN-SΛ": dirs}, {}, tmp_path / "res", "t", "metal", {})
     row = payload["rows"]["ECN-SΛ"]
     assert row["metric"] == "roc_auc" and abs(row["mean"] - 0.92) < 1e-12
@@ -188,7 +180,7 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
     md = (tmp_path / "res" / "t.md").read_text()
     assert "| precision_1 | recall_1 | precision_0 | recall_0 |" in md.replace("accuracy | ", "")
     assert "| ECN-SΛ | 0.8500 | 0.8200 | 0.9000 | 0.7500 | 0.6500 |" in md
-    from ecn.experiments.reproduce import plot_learning_curves
+    from ecn.experiments.plots import plot_learning_curves
 
     png = tmp_path / "curve.png"
     plot_learning_curves({"ECN-SΛ": dirs}, png, "metal")
@@ -207,7 +199,7 @@ def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_pa
 def test_budget_recipe_patience_and_seed_counts_reach_the_run_configs(tmp_path: Path) -> None:
     """The tuned recipe sets each row's optimiser and options (ECN rows without their own entry
     take ECN-SΛ's, but keep their own group); patience and per-row seed counts apply."""
-    from ecn.experiments.reproduce import load_recipe, table_config
+    from ecn.experiments.budget import load_recipe, table_config
 
     path = tmp_path / "recipe.yaml"
     path.write_text(
@@ -256,9 +248,9 @@ def test_table2_collects_runs_finished_elsewhere_and_trains_nothing(
     out = reproduce_table2(Budget(seeds=1), root, tmp_path / "res", train=False)
     assert list(out["rows"]) == ["CGCNN"]
     row = out["rows"]["CGCNN"]
-    res = json.loads((root / "cgcnn_seed0" / "results.json").read_text())
-    assert row["best_epochs"] == [res["best_epoch"]] and row["stopped_by"] == ["max_epochs"]
-    assert abs(row["cpu_hours"] - res["train_time_s"] / 3600) < 1e-9
+    res = RunRecord.load(root / "cgcnn_seed0").results
+    assert row["best_epochs"] == [res.best_epoch] and row["stopped_by"] == ["max_epochs"]
+    assert abs(row["cpu_hours"] - res.train_time_s / 3600) < 1e-9
     md = (tmp_path / "res" / "table2.md").read_text()
     assert "| CGCNN |" in md and "ECN-SΛ |" not in md and "max_epochs" in md
     assert "ECN-SΛ: 0 of 1 seeds finished" in md and "CGCNN: " not in md.split("Not finished")[1]
@@ -289,7 +281,7 @@ def test_train_fraction_subsets_are_seeded_and_nested(tiny_perov5: Path, tmp_pat
 def test_size_curve_recovers_a_power_law_and_extrapolates(tmp_path: Path) -> None:
     """Tables at 3 training sizes lying on MAE = 2 N^-0.5 give b = -0.5 and the law's value at
     the official size; a model at one size only gets no extrapolation; other files are ignored."""
-    from ecn.experiments.reproduce import size_curve
+    from ecn.experiments.size_curve import size_curve
 
     def table(name: str, n: int, rows: dict[str, float]) -> None:
         payload = {
@@ -324,21 +316,18 @@ def test_size_curve_recovers_a_power_law_and_extrapolates(tmp_path: Path) -> Non
 def test_report_separates_element_encodings(tmp_path: Path) -> None:
     """An ECN run with CGCNN's 92-number encoding is its own row, not pooled with one-hot runs;
     a baseline at its own default encoding keeps its plain label."""
-    import yaml
-
     dirs = []
     for k, (model, feats) in enumerate(
         [("ecn", "onehot_z"), ("ecn", "cgcnn92"), ("ecn", "cgcnn92"), ("cgcnn", "cgcnn92")]
     ):
-        d = tmp_path / f"run{k}"
-        d.mkdir()
         opts = {"group": "slambda"} if model == "ecn" else {}
-        cfg = {"model": {"name": model, "options": opts}, "graph": {"node_features": feats}}
-        (d / "config.yaml").write_text(yaml.safe_dump(cfg))
         test = {"mae": [0.10, 0.11, 0.12, 0.13][k], "n": 3}
-        (d / "results.json").write_text(json.dumps({"metrics": {"test": test}}))
-        (d / "metrics.csv").write_text("epoch,val_mae,elapsed_s\n0,0.2,1.0\n")
-        dirs.append(d)
+        history = "epoch,val_mae,elapsed_s\n0,0.2,1.0\n"
+        dirs.append(
+            write_record(
+                tmp_path / f"run{k}", test, None, model, opts, {"node_features": feats}, history
+            )
+        )
     rows = report(dirs, tmp_path / "res", "enc", "encodings")["rows"]
     assert set(rows) == {"ecn-slambda", "ecn-slambda (cgcnn92)", "cgcnn"}
     assert rows["ecn-slambda (cgcnn92)"]["test_values"] == [0.11, 0.12]

@@ -10,7 +10,7 @@ import typer
 from ecn.cli.common import console, fail, quiet_lightning
 
 if TYPE_CHECKING:  # the CLI imports training code only inside commands (fast `ecn --help`)
-    from ecn.experiments.reproduce import Budget
+    from ecn.experiments.budget import Budget
 
 reproduce_app = typer.Typer(
     help="Reproduce the paper's tables (results/*.md, *.json, plots).", no_args_is_help=True
@@ -82,7 +82,7 @@ def _budget(
     precision: str | None = None,
     session_cap: float | None = None,
 ) -> Budget:
-    from ecn.experiments.reproduce import Budget, load_recipe
+    from ecn.experiments.budget import Budget, load_recipe
 
     per: dict[str, int] = {}
     for item in seeds_for or []:
@@ -143,7 +143,8 @@ def table2(
     """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, ECN-GΛ, MPNN, CGCNN, MEGNet, SchNet with each
     seed. The table covers every finished run under --runs, so a --model subset trained in one
     process and another subset in a second one end in one table."""
-    from ecn.experiments.reproduce import reproduce_table2, table_name
+    from ecn.experiments.budget import table_name
+    from ecn.experiments.reproduce import reproduce_table2
 
     quiet_lightning()
     budget = _budget(
@@ -203,7 +204,7 @@ def sizes(
 ) -> None:
     """Test MAE against training-set size, from `table2 --train-fraction` tables, with a
     power-law fit extrapolated to the official training-set size."""
-    from ecn.experiments.reproduce import size_curve
+    from ecn.experiments.size_curve import size_curve
 
     res = size_curve(results_dir, base, extrapolate_to)
     if not res["fits"]:
@@ -218,7 +219,7 @@ def report(
     title: str = typer.Option("test MAE by model", "--title"),
 ) -> None:
     """Tabulate finished runs (mean ± std over seeds per model) with a learning-curve plot."""
-    from ecn.experiments.reproduce import report as run
+    from ecn.experiments.tables import report as run
 
     run(run_dirs, out, name, title)
     console.print((out / f"{name}.md").read_text(), markup=False)
@@ -253,7 +254,7 @@ def ablation(
         write_ablation,
         write_table2,
     )
-    from ecn.experiments.reproduce import size_curve
+    from ecn.experiments.size_curve import size_curve
 
     try:
         rungs = [rung_by_name(r) for r in rung] if rung else list(LADDER)

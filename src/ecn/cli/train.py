@@ -147,8 +147,10 @@ def train_command(
     except ValueError as exc:
         fail(exc)
     if rank_zero_only.rank == 0:
-        res = json.loads((out_dir / "results.json").read_text())
-        _print_metrics(res["metrics"], f"{out_dir} (best epoch {res['best_epoch']})")
+        from ecn.train.record import RunRecord
+
+        res = RunRecord.load(out_dir).results
+        _print_metrics(res.metrics, f"{out_dir} (best epoch {res.best_epoch})")
 
 
 def _print_metrics(metrics: dict[str, Any], title: str) -> None:

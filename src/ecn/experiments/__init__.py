@@ -1,6 +1,13 @@
 """ecn.experiments: workflows built on ``ecn.train`` and ``ecn.inference``.
 
-* :mod:`ecn.experiments.quickstart`: the README's main job (small real training + predictions).
-* :mod:`ecn.experiments.reproduce`: the paper's tables (Table 1 on MP, Table 2 on Perov-5) and
-  ``ecn report``, generated from run directories.
+* :mod:`~ecn.experiments.quickstart`: the README's main job (small real training + predictions).
+* :mod:`~ecn.experiments.reproduce`: ``ecn reproduce table1 | table2`` (train or reuse every
+  row's seeds, archive the records); the rows and the paper's numbers are in
+  :mod:`~ecn.experiments.variants`, what each row gets in :mod:`~ecn.experiments.budget`.
+* :mod:`~ecn.experiments.tables`: tables from run records (``ecn report``), with
+  :mod:`~ecn.experiments.seeds` (mean ± std over seeds) and :mod:`~ecn.experiments.plots`.
+* :mod:`~ecn.experiments.size_curve`: test MAE against training-set size, power-law fit.
+* :mod:`~ecn.experiments.ablation`: the Perov-5 ablation ladder (``ecn reproduce ablation``).
+* :mod:`~ecn.experiments.packaging` and :mod:`~ecn.experiments.pretrained_report`: shipping a
+  run as a pretrained model (card, registry) and the shipped models' table.
 """

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecn.experiments.reproduce import TABLE2, archive_run, write_table
+from ecn.experiments.seeds import format_mean_std as _fmt
+from ecn.experiments.seeds import seed_stats
+from ecn.experiments.tables import write_table
+from ecn.experiments.variants import TABLE2
 from ecn.graphs.settings import NAMED_GRAPHS
 from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig, config_from_dict
 from ecn.train.data import prepare_data
-from ecn.train.outputs import read_metrics
+from ecn.train.record import RunRecord, RunResults, is_finished, read_history
 from ecn.train.run import resolve_config, train
 
 logger = logging.getLogger(__name__)
@@ -352,11 +355,6 @@ def prepare_rungs(rungs: list[Rung] | tuple[Rung, ...], limit: int | None = None
     return n
 
 
-def is_finished(run: Path) -> bool:
-    """A run counts once it wrote ``results.json`` (session-capped runs write none)."""
-    return (run / "results.json").is_file()
-
-
 def run_rung(
     rung: Rung,
     seed: int,
@@ -376,22 +374,20 @@ def run_rung(
     if not is_finished(out):
         return None
     if kept is not None:
-        archive_run(out, kept)
-        return kept
+        return RunRecord.load(out).archive(kept)
     return out
 
 
-def _hours(res: dict[str, Any]) -> tuple[float, str]:
+def _hours(res: RunResults) -> tuple[float, str]:
     """(training hours, "GPU" or "CPU"): one thread per CPU run, so wall hours = CPU hours."""
-    kind = "GPU" if "cuda" in str(res.get("device", {}).get("device", "")) else "CPU"
-    return (res.get("train_time_s") or 0.0) / 3600, kind
+    return (res.train_time_s or 0.0) / 3600, "GPU" if res.gpu else "CPU"
 
 
 def _progress(run: Path) -> str:
     """'epoch 57, val 0.0812' of an unfinished run (its metrics.csv), '' when it has none."""
-    rows = read_metrics(run / "metrics.csv") if (run / "metrics.csv").is_file() else []
-    vals = [float(r["val_mae"]) for r in rows if r.get("val_mae")]
-    return f"epoch {len(rows)}, best val {min(vals):.4f}" if vals else ""
+    hist = read_history(run)
+    vals = hist["val_mae"].dropna() if "val_mae" in hist else []
+    return f"epoch {len(hist)}, best val {min(vals):.4f}" if len(vals) else ""
 
 
 def collect(rungs: tuple[Rung, ...] | list[Rung], runs_root: Path, archive: Path) -> dict[str, Any]:
@@ -406,26 +402,26 @@ def collect(rungs: tuple[Rung, ...] | list[Rung], runs_root: Path, archive: Path
             if run is None:
                 todo.append(f"seed {seed}" + (f" ({p})" if (p := _progress(live)) else ""))
                 continue
-            res = json.loads((run / "results.json").read_text())
+            res = RunRecord.load(run).results
             hours, kind = _hours(res)
             done.append(
                 {
                     "seed": seed,
-                    "val": res["metrics"]["val"]["mae"],
-                    "test": res["metrics"]["test"]["mae"],
-                    "epochs": res.get("epochs_run"),
-                    "best_epoch": res.get("best_epoch"),
-                    "stopped_by": res.get("stopped_by"),
-                    "final_lr": res.get("final_lr"),
+                    "val": res.metric("val", "mae"),
+                    "test": res.metric("test", "mae"),
+                    "epochs": res.epochs_run,
+                    "best_epoch": res.best_epoch,
+                    "stopped_by": res.stopped_by,
+                    "final_lr": res.final_lr,
                     "hours": hours,
                     "device": kind,
-                    "n_params": res.get("model", {}).get("n_params"),
+                    "n_params": res.model.n_params,
                     # evaluated at its last epoch although an earlier one was best: the best
                     # checkpoint did not come back from a lent GPU (fixed in ablation_gpu.sh)
-                    "last_epoch_model": res.get("best_checkpoint") == "last.ckpt"
-                    and res.get("best_epoch") is not None
-                    and res.get("best_epoch") != (res.get("epochs_run") or 0) - 1,
-                    "source_note": res.get("source_note", ""),
+                    "last_epoch_model": res.best_checkpoint == "last.ckpt"
+                    and res.best_epoch is not None
+                    and res.best_epoch != (res.epochs_run or 0) - 1,
+                    "source_note": res.source_note,
                 }
             )
         tests, vals = [d["test"] for d in done], [d["val"] for d in done]
@@ -438,17 +434,11 @@ def collect(rungs: tuple[Rung, ...] | list[Rung], runs_root: Path, archive: Path
             },
             "runs": done,
             "pending": todo,
-            "val_mean": statistics.fmean(vals) if vals else None,
-            "test_mean": statistics.fmean(tests) if tests else None,
-            "test_std": statistics.stdev(tests) if len(tests) > 1 else None,
+            "val_mean": seed_stats(vals)[0] if vals else None,
+            "test_mean": seed_stats(tests)[0] if tests else None,
+            "test_std": seed_stats(tests)[1] if tests else None,
         }
     return rows
-
-
-def _fmt(mean: float | None, std: float | None, n: int) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else f" ({n} seed)")
 
 
 def ablation_markdown(rows: dict[str, Any], command: str) -> str:

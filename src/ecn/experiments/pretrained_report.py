@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecn.experiments.reproduce import (
+from ecn.experiments.seeds import row_mean_std
+from ecn.experiments.tables import stop_reasons
+from ecn.experiments.variants import (
     TABLE1_PAPER,
     TABLE1_PAPER_PRECISION,
     TABLE1_PAPER_TRAIN_NOTE,
     TABLE2,
-    mean_std,
-    stop_reasons,
 )
 from ecn.inference.pretrained import list_models
 
@@ -66,7 +66,7 @@ def measured_cgcnn(results: Path, dataset: str, target: str) -> str:
         return "pending" if "CGCNN" in table.get("pending", {}) else ""
     head = "ROC-AUC " if row["metric"] == "roc_auc" else "MAE "
     seeds = "" if row["std"] is None else f" ({len(row['test_values'])} seeds)"
-    return f"{head}{mean_std(row)}{seeds}, {stop_reasons(row)}"
+    return f"{head}{row_mean_std(row)}{seeds}, {stop_reasons(row)}"
 
 
 def pretrained_table(root: Path | None = None, results: Path | None = None) -> list[str]:

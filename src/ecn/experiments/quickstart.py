@@ -7,7 +7,6 @@ network and no data directory, where it trains on the Perov-5 sample shipped in 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pymatgen.io.cif import CifWriter
 from ecn.data import load_split
 from ecn.inference import Predictor, read_inputs, write_rows
 from ecn.train.config import TrainConfig, config_from_dict
+from ecn.train.record import RunRecord, is_finished
 from ecn.train.run import train
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def run_quickstart(
     """
     out_dir = Path(out)
     cfg = quickstart_config(out, epochs, progress)
-    if (out_dir / "results.json").is_file():
+    if is_finished(out_dir):
         logger.info("%s already holds a finished run; reusing it", out_dir)
     else:
         train(cfg, resume=(out_dir / "last.ckpt").is_file())
@@ -73,11 +73,11 @@ def run_quickstart(
     rows = Predictor.load(out_dir).predict_items(read_inputs(cifs))
     pred_csv = out_dir / "example_predictions.csv"
     write_rows(pred_csv, rows)
-    results = json.loads((out_dir / "results.json").read_text())
+    results = RunRecord.load(out_dir).results
     return {
         "run_dir": str(out_dir),
         "predictions": str(pred_csv),
         "n_predictions": len(rows),
         "n_errors": sum(1 for r in rows if r["error"]),
-        "test": results["metrics"].get("test"),
+        "test": results.split_metrics("test"),
     }
