@@ -157,6 +157,27 @@ def canonical_structure(
 
 #: Fractional grid of the comparison key of `_unique_description` (1e-4 of a cell edge).
 _KEY_GRID = 1e4
+#: Bits per rounded coordinate in the packed key, and the offset that makes it non-negative:
+#: wrapped coordinates lie in [-0.25, 1), so rounded ones in [-2500, 10000] fit in 15 bits.
+_KEY_BITS = 15
+_KEY_OFFSET = 1 << 14
+#: Candidate x atom entries scored at once: a few MB (cache-sized), whatever the cell.
+_KEY_CHUNK = 1 << 15
+
+
+def _first_smallest_row(keys: np.ndarray) -> int:
+    """Index of the lexicographically smallest row of (C, N) `keys` (the first one on ties).
+
+    Column by column, keep the rows holding the column minimum: cost O(C) per column while
+    several rows still tie (symmetry-equivalent candidates), instead of one C x N lexsort.
+    """
+    alive = np.arange(len(keys))
+    for col in range(keys.shape[1]):
+        if len(alive) == 1:
+            break
+        v = keys[alive, col]
+        alive = alive[v == v.min()]
+    return int(alive[0])
 
 
 def _unique_description(
@@ -172,6 +193,11 @@ def _unique_description(
     without being the same description (ties between symmetry-equivalent candidates are
     harmless; a near-symmetric crystal may pick another near-equal candidate).
 
+    Cost: the P x K candidates (P <= 48 bases, K origins) are scored in chunks of
+    ``_KEY_CHUNK`` candidate-atom entries, each row packed into one int64 and
+    sorted per candidate, keeping the best so far: O(P K N log N) time, memory bounded by the
+    chunk, not by P K N (a 1,000-atom cell in a cubic lattice: 48 x 125 candidates).
+
     Returns:
         (lattice (3, 3), frac (N, 3)) of the winner, tolerant-wrapped.
     """
@@ -184,18 +210,47 @@ def _unique_description(
     t = np.minimum(
         symprec * np.linalg.norm(np.linalg.inv(new_lat).transpose(0, 2, 1), axis=2), 0.25
     )
-    fk = f[:, None, :, :] - f[:, origins, None, :]  # (P, K, N, 3)
-    fk = fk - np.floor(fk + t[:, None, None, :])
-    fk[np.abs(fk) <= 1e-10] = 0.0
-    p, k, n = fk.shape[:3]
-    q = np.rint(fk * _KEY_GRID).astype(np.int64).reshape(p * k, n, 3)
-    z = np.broadcast_to(numbers, (p * k, n))
-    # sort the atoms of every candidate by (Z, q0, q1, q2), then take the smallest candidate
-    order = np.lexsort((q[..., 2], q[..., 1], q[..., 0], z), axis=-1)
-    rows = np.arange(p * k)[:, None]
-    keys = np.concatenate([z[rows, order][..., None], q[rows, order]], axis=2).reshape(p * k, -1)
-    best = int(np.lexsort(keys.T[::-1])[0])  # lexsort: last key primary; ties keep the first
-    return new_lat[best // k], fk.reshape(p * k, n, 3)[best]
+    p, n = f.shape[:2]
+    k = len(origins)
+    zcode = numbers.astype(np.int64) << (3 * _KEY_BITS)
+    f_axes = np.ascontiguousarray(f.transpose(0, 2, 1))  # (P, 3, N): contiguous per axis
+
+    def wrapped(d: np.ndarray, tol: np.ndarray) -> np.ndarray:
+        """`d` wrapped into [-tol, 1 - tol) in place, float noise at 0 set to 0."""
+        fl = d + tol
+        d -= np.floor(fl, out=fl)
+        d[np.abs(d) <= 1e-10] = 0.0
+        return d
+
+    def packed_keys(c: np.ndarray) -> np.ndarray:
+        """(C, N) int64 keys of candidates c = basis * K + origin index: each atom's
+        ``(Z, round(1e4 * frac))`` row packed into one integer whose order is the row's
+        lexicographic order (Z in the top bits, then one `_KEY_BITS` field per axis)."""
+        pi, oi = np.divmod(c, k)
+        key = np.broadcast_to(zcode, (len(c), n)).copy()
+        for axis in range(3):
+            d = f_axes[pi, axis] - f_axes[pi, axis, origins[oi]][:, None]
+            d = wrapped(d, t[pi, axis][:, None]) * _KEY_GRID
+            q = np.rint(d, out=d).astype(np.int64)
+            q += _KEY_OFFSET
+            q <<= (2 - axis) * _KEY_BITS
+            key += q
+        return key
+
+    step = max(1, _KEY_CHUNK // n)
+    best, best_key = -1, None
+    for start in range(0, p * k, step):
+        c = np.arange(start, min(start + step, p * k))
+        keys = np.sort(packed_keys(c), axis=1)
+        j = _first_smallest_row(keys)
+        if best_key is None:
+            best, best_key = int(c[j]), keys[j]
+            continue
+        diff = np.flatnonzero(keys[j] != best_key)
+        if len(diff) and keys[j][diff[0]] < best_key[diff[0]]:
+            best, best_key = int(c[j]), keys[j]
+    pb, ob = divmod(best, k)
+    return new_lat[pb], wrapped(f[pb] - f[pb, origins[ob]], t[pb])
 
 
 def origin_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Structure]:
