@@ -150,7 +150,7 @@ def test_serialisation_round_trip(tmp_path, graphs, make_model):
 def test_builder_and_defaults():
     model = build_model(ModelConfig("ecn", in_dim=10, edge_dim=4))
     assert isinstance(model, ECN) and MODELS["ecn"] is ECN
-    assert set(MODELS) == {"ecn", "cgcnn", "megnet", "schnet"}
+    assert set(MODELS) == {"ecn", "ecn_egnn", "cgcnn", "megnet", "schnet"}
     assert model_options("ecn") == {
         "group": "slambda",
         "width": 128,
