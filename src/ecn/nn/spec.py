@@ -44,7 +44,8 @@ class ModelSpec:
     @classmethod
     def parse(cls, name: str) -> ModelSpec:
         """``"ecn-p1"`` -> ecn with ``{"group": "p1"}``; ``"ecn-slambda@64x4:r5"`` also sets
-        width 64 and 4 layers (default: the paper's 128x6) and the ``r5`` graph.
+        width 64 and 4 layers (default: the paper's 128x6) and the ``r5`` graph;
+        ``"ecn_egnn-slambda@64x4:r5"``: the same for the E(n)-equivariant ECN.
 
         Raises:
             ValueError: an unknown model, group, size or graph token (the message lists them).
@@ -59,7 +60,7 @@ class ModelSpec:
                     f"or a variant {sorted(GRAPH_VARIANTS)}, joined by '+'"
                 )
         base, _, group = base_name.partition("-")
-        if base == "ecn" and group in GROUPS:
+        if base in ("ecn", "ecn_egnn") and group in GROUPS:  # ECN or its E(n) version
             opts: dict[str, Any] = {"group": group}
             if size_text:
                 try:
@@ -67,10 +68,10 @@ class ModelSpec:
                 except ValueError as err:
                     msg = f"bad ECN size {size_text!r} in {name!r}; expected WxL"
                     raise ValueError(msg) from err
-            return cls("ecn", opts, tokens)
+            return cls(base, opts, tokens)
         if not group and not size_text and base_name in MODELS:
             return cls(base_name, {}, tokens)
-        ecns = [f"ecn-{g}" for g in GROUPS]
+        ecns = [f"{m}-{g}" for m in ("ecn", "ecn_egnn") for g in GROUPS]
         raise ValueError(
             f"unknown model {name!r}; choose from {[*ecns, *sorted(MODELS)]}, optionally with "
             "'@WxL' (ECN size) and ':<graph strategy or variant>'"
