@@ -1,5 +1,5 @@
-"""``ecn bench graphs | layers | train | storage``: each measures against a reference of the same
-run (ratios), or reports sizes and peak memory."""
+"""``ecn bench graphs | layers | train | storage | predict``: each measures against a reference
+of the same run (ratios), or reports sizes and peak memory."""
 
 from __future__ import annotations
 
@@ -133,3 +133,41 @@ def storage(
     )
     console.print(format_storage(res), markup=False)
     _write_json(json_out, res)
+
+
+@app.command("predict")
+def predict(
+    n: int = typer.Option(1000, "--n", help="MP CIFs (every k-th row of the MP file)."),
+    workers: list[int] | None = typer.Option(
+        None, "--workers", help="Worker counts for the CLI runs (repeatable; default 1 and 2)."
+    ),
+    model: str = typer.Option("mp-e_form", "--model", help="Pretrained model name or path."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    start_repeats: int = typer.Option(5, "--start-repeats", help="Single-file starts (best)."),
+    json_out: Path | None = typer.Option(
+        Path("results/bench/predict.json"), "--json", help="Write the result JSON (and .md) here."
+    ),
+) -> None:
+    """ecn predict on N MP CIFs: structures/s at each worker count, pymatgen's parse-only rate on
+    the same files (same run), the per-core ratio, and the start time on one CIF."""
+    from ecn.bench.predict import format_predict_bench, predict_markdown, run_predict_bench
+
+    try:
+        res = run_predict_bench(
+            n=n,
+            workers=tuple(workers) if workers else (1, 2),
+            model=model,
+            batch_size=batch_size,
+            start_repeats=start_repeats,
+            command=shlex.join(["ecn", *sys.argv[1:]]),
+        )
+    except ValueError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    console.print(format_predict_bench(res), markup=False)
+    _write_json(json_out, res)
+    if json_out is not None:
+        from ecn.io import atomic_write_text
+
+        md = json_out.with_suffix(".md")
+        console.print(f"wrote {atomic_write_text(md, predict_markdown(res))}", markup=False)
