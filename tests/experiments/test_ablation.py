@@ -46,7 +46,8 @@ def test_every_rung_resolves_to_what_it_claims(rung: Rung, tmp_path: Path) -> No
     sched = SCHEDULES[rung.schedule]
     assert cfg.optim.stop_at_min_lr == sched.get("stop_at_min_lr", False)
     assert cfg.optim.min_lr == sched["min_lr"] and cfg.optim.lr_patience == sched["lr_patience"]
-    if rung.model == "ecn":
+    if rung.is_ecn:
+        assert cfg.model.name == rung.model
         opts = cfg.model.options
         assert (opts["group"], opts["width"], opts["layers"]) == (
             rung.group,

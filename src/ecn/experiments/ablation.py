@@ -59,6 +59,10 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Models a rung configures as ECN (group, graph, size, cells): ECN and the E(n)-equivariant ECN
+#: (``ecn.nn.egnn``, the paper's EGNN extension), which takes the same options but same_atom.
+ECN_MODELS: tuple[str, ...] = ("ecn", "ecn_egnn")
+
 #: CGCNN rungs use CGCNN's own defaults, which are the options tuned on Perov-5
 #: (``configs/table2_recipe.yaml``: 8 Å, 12 neighbours, 3 convolutions); every resolved option
 #: is written to each run's config.yaml.
@@ -85,14 +89,21 @@ class Rung:
     train_fraction: float | None = None
 
     @property
+    def is_ecn(self) -> bool:
+        """ECN or its E(n)-equivariant version (``ecn_egnn``): a group, graph, size, cells."""
+        return self.model in ECN_MODELS
+
+    @property
     def name(self) -> str:
-        """Run-directory stem, e.g. ``ecn_slambda_r5_64x4_plateau`` or ``cgcnn_plateau``."""
+        """Run-directory stem, e.g. ``ecn_slambda_r5_64x4_plateau``,
+        ``ecn_slambda_r5_64x4_egnn_es`` or ``cgcnn_plateau``."""
         big = "_bigsplit" if self.split == "big" else ""
         if self.train_fraction is not None:
             big += f"_frac{self.train_fraction:g}"
-        if self.model != "ecn":
+        if not self.is_ecn:
             return f"{self.model}_{self.schedule}{big}"
         extra = ("_cover" if self.cover else "") + ("_sameatom" if self.same_atom else "")
+        extra += "_egnn" if self.model == "ecn_egnn" else ""
         size = f"{self.width}x{self.layers}"
         return f"ecn_{self.group}_{self.graph}_{size}{extra}_{self.schedule}{big}"
 
@@ -111,7 +122,7 @@ class Rung:
         return {**self._describe(), "data": self.data}
 
     def _describe(self) -> dict[str, str]:
-        if self.model != "ecn":
+        if not self.is_ecn:
             return {
                 "model": self.model.upper(),
                 "graph": "own (8 Å, 12 nn)",
@@ -120,10 +131,11 @@ class Rung:
                 "cells": "unit cell",
                 "same-atom": "-",
             }
+        label = {"slambda": "ECN-SΛ", "sn": "MPNN (S_N)", "p1": "ECN-P-1"}.get(
+            self.group, f"ECN-{self.group}"
+        )
         return {
-            "model": {"slambda": "ECN-SΛ", "sn": "MPNN (S_N)", "p1": "ECN-P-1"}.get(
-                self.group, f"ECN-{self.group}"
-            ),
+            "model": label + (" EGNN" if self.model == "ecn_egnn" else ""),
             "graph": self.graph,
             "schedule": self.schedule,
             "size": f"{self.width}x{self.layers}",
@@ -143,7 +155,7 @@ class Rung:
     ) -> TrainConfig:
         """The training config of seed `seed` written to `out` (`data_path`: another copy of
         the Perov-5 files, for tests)."""
-        if self.model == "ecn":
+        if self.is_ecn:
             options: dict[str, Any] = {
                 "group": self.group,
                 "width": self.width,
@@ -206,6 +218,8 @@ LADDER: tuple[Rung, ...] = (
     # learning curve over training-set size on the winning graph (with the full-size rungs)
     *(Rung(graph="r5", train_fraction=f) for f in (0.25, 0.5)),
     *(Rung(model="cgcnn", group="", graph="", train_fraction=f) for f in (0.25, 0.5)),
+    # the paper's E(n)-equivariant ECN (EGNN layers, coordinates updated) on the settled setup
+    Rung(model="ecn_egnn", graph="r5", seeds=3),
 )
 
 
@@ -276,6 +290,11 @@ CONTRASTS: tuple[tuple[str, Rung, Rung], ...] = (
         "model: ECN-SΛ (5 Å) vs CGCNN, es",
         Rung(graph="r5", seeds=3),
         Rung(model="cgcnn", group="", graph="", seeds=3),
+    ),
+    (
+        "coordinates: EGNN layers vs distances only (ECN-SΛ, 5 Å, es)",
+        Rung(model="ecn_egnn", graph="r5", seeds=3),
+        Rung(graph="r5", seeds=3),
     ),
     (
         "model: S_N (5 Å) vs CGCNN, es",
