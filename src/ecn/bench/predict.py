@@ -17,7 +17,9 @@ folder), with 1 torch thread:
 * ``cli``: wall time of ``python -m ecn.cli predict`` on the folder for each worker count, start
   included, as a user runs it;
 * ``start``: wall (and child CPU) time of ``python -m ecn.cli predict`` on one CIF, best of
-  `start_repeats` (the interpreter's own start included; no shell wrappers).
+  `start_repeats` (the interpreter's own start included; no shell wrappers such as a pyenv
+  shim, which adds about 0.2 s), and as its same-run reference ``python -c "import torch"``,
+  the floor of any process that runs a torch model.
 """
 
 from __future__ import annotations
@@ -87,15 +89,18 @@ def _timed(fn: Any) -> tuple[float, Any]:
 
 def _cli(args: list[str]) -> tuple[float, float]:
     """(wall s, child CPU s) of ``python -m ecn.cli ARGS``; ValueError if it fails."""
+    return _python(["-m", "ecn.cli", *args])
+
+
+def _python(args: list[str]) -> tuple[float, float]:
+    """(wall s, child CPU s) of ``python ARGS``; ValueError if it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-m", "ecn.cli", *args], capture_output=True, text=True, check=False
-    )
+    res = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
-        raise ValueError(f"ecn {' '.join(args[:3])} failed: {res.stderr.strip()[-300:]}")
+        raise ValueError(f"python {' '.join(args[:4])} failed: {res.stderr.strip()[-300:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
@@ -197,9 +202,13 @@ def run_predict_bench(
             for _ in range(start_repeats)
         ]
         best = min(starts)
+        torch_only = [_python(["-c", "import torch"]) for _ in range(start_repeats)]
         result["start"] = {
             "wall_s": round(best[0], 3),
             "cpu_s": round(min(c for _, c in starts), 3),
+            "import_torch_wall_s": round(min(torch_only)[0], 3),
+            "import_torch_cpu_s": round(min(c for _, c in torch_only), 3),
+            "ratio_wall_to_import_torch": round(best[0] / min(torch_only)[0], 2),
             "repeats": start_repeats,
             "goal_wall_s_idle": 1.5,
         }
@@ -247,7 +256,9 @@ def format_predict_bench(r: dict[str, Any]) -> str:
     s = r["start"]
     lines.append(
         f"start, one CIF: {s['wall_s']} s wall, {s['cpu_s']} s CPU (best of {s['repeats']}; "
-        f"goal <= {s['goal_wall_s_idle']} s wall on an idle machine)"
+        f"goal <= {s['goal_wall_s_idle']} s wall on an idle machine); `import torch` alone "
+        f"{s['import_torch_wall_s']} s wall, {s['import_torch_cpu_s']} s CPU: the start is "
+        f"{s['ratio_wall_to_import_torch']} x torch's import"
     )
     lines.append(f"outputs identical across worker counts: {r['cli_outputs_identical']}")
     return "\n".join(lines)
