@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from ecn.inference import PropertyModel, TargetInfo
 from ecn.nn import GROUPS, ModelConfig, build_model
 from ecn.nn.egnn import ECNEGNN, slot_vectors
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.nn.spec import ModelSpec
 from ecn.symmetry import attach_orbit_maps, lattice_point_group, sample_node_permutation
 from ecn.testing import (
     assert_not_equivariant,
@@ -37,6 +39,8 @@ from ecn.testing import (
     max_equivariance_error,
     permute_graph,
 )
+from ecn.train.config import load_config
+from ecn.train.run import resolve_config
 
 #: Largest allowed change per dtype (outputs are O(0.01-5)); float32 rounding of the moved
 #: geometry and of every layer gives ~1e-6.
@@ -249,3 +253,19 @@ def test_graph_without_edge_vectors_is_an_error(crystals):
         m(g)
     with pytest.raises(ValueError, match="edge_vec"):
         slot_vectors(g, m.plan(g), torch.float32)
+
+
+def test_named_variant_and_shipped_config_resolve():
+    """``ecn bench train`` names and the queued MP config reach the model and graph claimed."""
+    spec = ModelSpec.parse("ecn_egnn-slambda@64x4:r5")
+    assert (spec.model, spec.options, spec.slug) == (
+        "ecn_egnn",
+        {"group": "slambda", "width": 64, "layers": 4},
+        "ecn_egnn_slambda",
+    )
+    assert str(spec) == "ecn_egnn-slambda@64x4:r5" and spec.graph["cutoff"] == 5.0
+    path = Path(__file__).resolve().parents[2] / "configs" / "mp_e_form_egnn.yaml"
+    cfg, settings = resolve_config(load_config(path))
+    assert cfg.model.name == "ecn_egnn" and cfg.model.options["width"] == 64
+    assert cfg.data.dataset == "mp" and cfg.data.targets == ["e_form"]
+    assert settings.strategy == "voronoi_radii" and settings.hubbard_u and not settings.supercell
