@@ -255,9 +255,10 @@ def predict_command(
     another model's output), nothing written; 130 interrupted (Ctrl-C), the finished rows are
     kept in OUT.partial for --resume; 1 an unexpected error (a bug: please report it).
 
-    Many inputs: --workers N parses and builds graphs in N processes. A cluster job array
-    splits one input list with --shard K/N (no overlap, no gap; the rows and ids of shards
-    1..N in order are those of one run); `ecn merge OUT_1 ... OUT_N --out ALL.csv` joins them.
+    Many inputs: --workers N parses and builds graphs in N processes (the rows are identical
+    for every N). A cluster job array splits one input list with --shard K/N (no overlap, no
+    gap; the ids and row order of shards 1..N are those of one run);
+    `ecn merge OUT_1 ... OUT_N --out ALL.csv` joins them.
     """
     from ecn.inference.output import check_output
     from ecn.inference.parallel import available_cores, parse_shard
