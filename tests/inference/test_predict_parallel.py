@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,28 @@ finally:
     assert seen["import"] == [] and seen["predict"] == []
     assert seen["torch"]  # negative control: the prediction did run the model
     assert _rows(tmp_path / "x.csv")[0]["prediction"]
+
+
+class _KillsItsWorker:
+    """Unpickled in a worker, it ends that process at once (as a segfault in a C parser would)."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+def test_a_dying_worker_costs_one_error_row(inputs: list[str]):
+    from ecn.inference.inputs import InputItem
+    from ecn.inference.parallel import iter_rows
+
+    predictor = Predictor.load(MODEL)
+    good = list(iter_inputs([str(Path(inputs[0]) / f"c{k}.cif") for k in range(3)]))
+    killer = InputItem("killer", "crafted", structure=_KillsItsWorker())
+    items = [good[0], killer, good[1], good[2]]
+    batches = list(iter_rows(predictor, iter(items), batch_size=2, workers=2))
+    rows = [r for b in batches for r in b]
+    assert [r["id"] for r in rows] == ["c0", "killer", "c1", "c2"]
+    assert "worker process died" in rows[1]["error"] and not rows[1]["prediction"]
+    assert all(r["prediction"] and not r["error"] for r in (rows[0], rows[2], rows[3]))
+    # the good inputs get the predictions of one process (other batches: float rounding only)
+    alone = [float(r["prediction"]) for r in predictor.predict_items(good)]
+    assert alone == pytest.approx([float(rows[k]["prediction"]) for k in (0, 2, 3)], rel=1e-5)
