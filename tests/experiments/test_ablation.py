@@ -111,7 +111,7 @@ def test_capped_rung_is_pending_then_resumes(tiny_perov5: Path, tmp_path: Path) 
 
 
 def test_table2_from_the_settled_setup_carries_rows_not_rerun(tmp_path: Path) -> None:
-    from ecn.experiments.ablation import PREVIOUS_TABLE2, TABLE2_SETUP, write_table2
+    from ecn.experiments.table2_settled import PREVIOUS_TABLE2, TABLE2_SETUP, write_table2
 
     results = tmp_path / "results"
     archive = results / "table2_ablation_runs"

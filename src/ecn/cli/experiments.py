@@ -252,9 +252,9 @@ def ablation(
         run_rung,
         rung_by_name,
         write_ablation,
-        write_table2,
     )
     from ecn.experiments.size_curve import size_curve
+    from ecn.experiments.table2_settled import write_table2
 
     try:
         rungs = [rung_by_name(r) for r in rung] if rung else list(LADDER)

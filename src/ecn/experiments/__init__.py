@@ -7,7 +7,8 @@
 * :mod:`~ecn.experiments.tables`: tables from run records (``ecn report``), with
   :mod:`~ecn.experiments.seeds` (mean ± std over seeds) and :mod:`~ecn.experiments.plots`.
 * :mod:`~ecn.experiments.size_curve`: test MAE against training-set size, power-law fit.
-* :mod:`~ecn.experiments.ablation`: the Perov-5 ablation ladder (``ecn reproduce ablation``).
+* :mod:`~ecn.experiments.ablation`: the Perov-5 ablation ladder (``ecn reproduce ablation``), and
+  :mod:`~ecn.experiments.table2_settled`: paper Table 2 on the setup the ladder settled.
 * :mod:`~ecn.experiments.packaging` and :mod:`~ecn.experiments.pretrained_report`: shipping a
   run as a pretrained model (card, registry) and the shipped models' table.
 """
