@@ -22,7 +22,9 @@ the pool: a new pool is started and each item of the lost chunks is retried alon
 kills its worker again gets an error row. Workers are forked from a fork server (a fresh
 process that imports torch and pymatgen once; never a fork of the main process, which holds
 torch's thread pools), or started with ``spawn`` where there is no fork server (Windows), each
-then importing them itself (about 1-2 s).
+then importing them itself (about 1-2 s). As with any multiprocessing code, a script that
+calls :func:`iter_rows` with ``workers > 1`` needs the ``if __name__ == "__main__":`` guard (the
+fork server imports the main script); ``ecn`` and ``python -m ecn.cli`` have it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ecn.graphs.settings import GraphSettings
     from ecn.inference.inputs import InputItem
-    from ecn.inference.predictor import Predictor, Prepared
+    from ecn.inference.predictor import Limits, Predictor, Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +87,15 @@ def _init_worker() -> None:
 
 
 def _prepare_chunk(
-    items: list[InputItem], settings: GraphSettings, average: str, group: str
+    items: list[InputItem],
+    settings: GraphSettings,
+    average: str,
+    group: str,
+    limits: Limits | None = None,
 ) -> list[Prepared]:
     from ecn.inference.predictor import prepare_item
 
-    return [prepare_item(it, settings, average, group) for it in items]
+    return [prepare_item(it, settings, average, group, limits) for it in items]
 
 
 class _Pool:
@@ -121,15 +127,15 @@ class _Pool:
     def close(self, cancel: bool = False) -> None:
         if cancel:
             # workers ignore SIGINT; stop them now rather than after their current chunk
-            for proc in list(getattr(self.executor, "_processes", {}).values()):
+            for proc in list((getattr(self.executor, "_processes", None) or {}).values()):
                 proc.terminate()
-        self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+        self.executor.shutdown(wait=True, cancel_futures=cancel)
 
 
 def _collect(
     pool: _Pool,
     chunks: list[tuple[list[InputItem], ProcessPoolExecutor, Future]],
-    args: tuple[GraphSettings, str, str],
+    args: tuple[GraphSettings, str, str, Limits],
 ) -> list[Prepared]:
     """The prepared items of one batch, in order; chunks lost with a dead worker are retried
     item by item in a fresh pool (an item that kills a worker again gets an error)."""
@@ -179,7 +185,7 @@ def iter_rows(
         while batch := list(itertools.islice(items, batch_size)):
             yield predictor.predict_items(batch, average_translations, batch_size, average)
         return
-    args = (predictor.settings, average, predictor.group)
+    args = (predictor.settings, average, predictor.group, predictor.limits)
     pool = _Pool(workers)
     pending: deque[tuple[list[InputItem], list]] = deque()
 
