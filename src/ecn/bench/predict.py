@@ -261,6 +261,13 @@ def format_predict_bench(r: dict[str, Any]) -> str:
         f"{s['ratio_wall_to_import_torch']} x torch's import"
     )
     lines.append(f"outputs identical across worker counts: {r['cli_outputs_identical']}")
+    load, cores = r.get("load_before"), r["machine"]["cores_available"]
+    if load and cores and load[0] >= cores:
+        lines.append(
+            f"note: load average {load[0]} >= {cores} cores: other processes hold the cores, so "
+            "absolute rates are low and extra workers cannot scale here; the same-run ratios "
+            "are what to compare"
+        )
     return "\n".join(lines)
 
 
