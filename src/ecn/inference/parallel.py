@@ -93,9 +93,11 @@ def _prepare_chunk(
     group: str,
     limits: Limits | None = None,
 ) -> list[Prepared]:
+    """What a worker does: `prepare_item` on each item, under the main process's limits."""
     from ecn.inference.predictor import prepare_item
 
-    return [prepare_item(it, settings, average, group, limits) for it in items]
+    kw = {} if limits is None else {"limits": limits}
+    return [prepare_item(it, settings, average, group, **kw) for it in items]
 
 
 class _Pool:
@@ -135,7 +137,7 @@ class _Pool:
 def _collect(
     pool: _Pool,
     chunks: list[tuple[list[InputItem], ProcessPoolExecutor, Future]],
-    args: tuple[GraphSettings, str, str, Limits],
+    args: tuple[GraphSettings, str, str, Limits | None],
 ) -> list[Prepared]:
     """The prepared items of one batch, in order; chunks lost with a dead worker are retried
     item by item in a fresh pool (an item that kills a worker again gets an error)."""
@@ -185,7 +187,8 @@ def iter_rows(
         while batch := list(itertools.islice(items, batch_size)):
             yield predictor.predict_items(batch, average_translations, batch_size, average)
         return
-    args = (predictor.settings, average, predictor.group, predictor.limits)
+    # the per-input bounds (``--max-atoms``, ``--max-passes``) travel with every chunk
+    args = (predictor.settings, average, predictor.group, getattr(predictor, "limits", None))
     pool = _Pool(workers)
     pending: deque[tuple[list[InputItem], list]] = deque()
 
