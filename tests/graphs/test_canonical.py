@@ -181,7 +181,10 @@ def _rattled_supercell(seed: int) -> Structure:
     ) * (2, 2, 2)
     rng = np.random.default_rng(seed)
     return Structure(
-        s.lattice, s.species, s.cart_coords + rng.normal(scale=0.05, size=(len(s), 3)), True
+        s.lattice,
+        s.species,
+        s.cart_coords + rng.normal(scale=0.05, size=(len(s), 3)),
+        coords_are_cartesian=True,
     )
 
 

@@ -236,6 +236,18 @@ def predict_command(
     threads: int = typer.Option(
         1, "--threads", help="torch threads of the model in the main process."
     ),
+    max_atoms: int | None = typer.Option(
+        None,
+        "--max-atoms",
+        help="Largest cell accepted, in atoms (default 2000); a larger one gets an error row "
+        "before any work on it. A 1,000-atom cell costs about 0.5 s and 50 MB.",
+    ),
+    max_passes: int | None = typer.Option(
+        None,
+        "--max-passes",
+        help="Most model passes one --average prediction may cost (default 256; origins: "
+        "one per atom, full: atoms x bases); a crystal that needs more gets an error row.",
+    ),
     shard: str | None = typer.Option(
         None,
         "--shard",
@@ -271,6 +283,10 @@ def predict_command(
             raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
         if workers < 0 or threads < 1:
             raise ValueError("--workers takes N >= 0 and --threads N >= 1")
+        limits = {"max_atoms": max_atoms, "max_passes": max_passes}
+        for name, v in limits.items():
+            if v is not None and v < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
         shard_kn = parse_shard(shard)
         out_path = check_output(out)
     except ValueError as exc:
@@ -285,6 +301,7 @@ def predict_command(
         batch_size,
         average,
         parallel={"workers": n_workers, "threads": threads, "shard": shard_kn},
+        limits=limits,
     )
 
 
@@ -297,10 +314,13 @@ def _predict_to_csv(
     batch_size: int,
     average: str,
     parallel: dict[str, Any] | None = None,
+    limits: dict[str, int | None] | None = None,
 ) -> None:
     """Predict `inputs` batch by batch, streaming rows to ``out.partial`` (see predict_command).
 
     `parallel`: ``workers``, ``threads`` and ``shard`` (``ecn.inference.parallel``).
+    `limits`: ``max_atoms`` and ``max_passes`` (``ecn.inference.predictor.Limits``; None keeps
+    the default).
     """
     import torch
 
@@ -308,11 +328,13 @@ def _predict_to_csv(
     from ecn.inference.inputs import iter_inputs
     from ecn.inference.output import RowWriter
     from ecn.inference.parallel import iter_rows
+    from ecn.inference.predictor import Limits
 
     par = {"workers": 1, "threads": 1, "shard": None, **(parallel or {})}
     torch.set_num_threads(par["threads"])
     try:
         predictor = Predictor.load(model)
+        predictor.limits = Limits(**{k: v for k, v in (limits or {}).items() if v is not None})
         predictor.predict_items([], average=average)  # checks the options before any output
         writer = RowWriter(out, predictor.columns(average), resume=resume)
     except ValueError as exc:

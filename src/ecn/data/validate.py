@@ -181,8 +181,11 @@ def _cif_cell_problem(parser: object) -> str | None:
     return None
 
 
-def structure_problem(structure: Structure) -> str | None:
-    """Reason why `structure` is unusable, or None. Cheap checks first."""
+def structure_problem(structure: Structure, max_atoms: int = MAX_ATOMS) -> str | None:
+    """Reason why `structure` is unusable, or None. Cheap checks first.
+
+    `max_atoms`: the largest cell accepted (``ecn predict --max-atoms``; default `MAX_ATOMS`).
+    """
     from pymatgen.core.periodic_table import DummySpecies
 
     n = len(structure)
@@ -205,8 +208,11 @@ def structure_problem(structure: Structure) -> str | None:
     cell = cell_problem(structure)
     if cell is not None:
         return cell
-    if n > MAX_ATOMS:
-        return f"too many atoms: {n} in the cell (at most {MAX_ATOMS}; the 2x2x2 cover is 8x)"
+    if n > max_atoms:
+        return (
+            f"too many atoms: {n} in the cell (at most {max_atoms}, the --max-atoms limit; "
+            "the 2x2x2 cover is 8x)"
+        )
     vol = float(structure.lattice.volume)
     if not math.isfinite(vol) or abs(vol) < MIN_VOLUME_PER_ATOM * n:
         return f"degenerate lattice (volume {vol:.3g} Å^3 for {n} atoms)"

@@ -60,6 +60,7 @@ __all__ = [
     "basis_descriptions",
     "canonical_structure",
     "lattice_point_group",
+    "origin_description",
     "origin_descriptions",
     "tolerant_wrap",
 ]
@@ -258,15 +259,17 @@ def origin_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Str
 
     A finite set of descriptions that moves with the crystal: any origin shift of `structure`
     gives the same set (in another order), so the mean of a prediction over it is exactly
-    origin-invariant. Cost: one pass per atom.
+    origin-invariant. Cost: one pass per atom (`origin_description` builds one at a time).
     """
+    return [origin_description(structure, k, symprec) for k in range(len(structure))]
+
+
+def origin_description(structure: Structure, k: int, symprec: float = 1e-3) -> Structure:
+    """``origin_descriptions(structure)[k]`` alone: the origin on atom `k`."""
     lattice = np.asarray(structure.lattice.matrix, dtype=float)
     frac = np.asarray(structure.frac_coords, dtype=float)
-    z = structure.atomic_numbers
-    return [
-        _from_arrays(lattice, tolerant_wrap(frac - frac[k], lattice, symprec), z)
-        for k in range(len(frac))
-    ]
+    wrapped = tolerant_wrap(frac - frac[k], lattice, symprec)
+    return _from_arrays(lattice, wrapped, structure.atomic_numbers)
 
 
 def lattice_point_group(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarray:

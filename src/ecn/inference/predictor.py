@@ -23,8 +23,9 @@ spglib's origin; averaging then also mixes in origins it never saw (measured in
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecn.data.validate import BadInput, parse_cif, shorten, structure_problem
+from ecn.data.validate import MAX_ATOMS, BadInput, parse_cif, shorten, structure_problem
 from ecn.graphs import GraphStore, expand
 from ecn.graphs.build import unit_graph
-from ecn.graphs.canonical import basis_descriptions, canonical_structure, origin_descriptions
+from ecn.graphs.canonical import (
+    basis_descriptions,
+    canonical_structure,
+    lattice_point_group,
+    origin_description,
+)
 from ecn.graphs.compact import UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import GraphSettings
@@ -48,9 +54,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "AVERAGE_MODES",
+    "MAX_PASSES",
+    "Averaged",
+    "Limits",
     "Predictor",
     "Prepared",
+    "description_count",
     "description_set",
+    "iter_descriptions",
     "load_model",
     "predict_graphs",
     "prepare_item",
@@ -59,6 +70,54 @@ __all__ = [
 
 #: ``Predictor.predict(average=...)`` values: passes per prediction 1, n_atoms, n_atoms x |P|.
 AVERAGE_MODES = ("none", "origins", "full")
+
+
+#: Default of ``Limits.max_passes`` (``ecn predict --max-passes``): model passes one
+#: ``--average`` prediction may cost (Perov-5 ``full``: 5 atoms x 48 bases = 240).
+MAX_PASSES = 256
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input may cost (``ecn predict --max-atoms / --max-passes``).
+
+    An input above a limit gets an error row that names the limit, found before the expensive
+    step: the atom count before the canonical step, the pass count of ``--average`` before any
+    graph of the averaged descriptions is built. Measured cost (``ecn bench large-cell``):
+    canonical step + graph of a 1,000-atom cell about 0.5 s and 50 MB.
+    """
+
+    max_atoms: int = MAX_ATOMS
+    max_passes: int = MAX_PASSES
+
+    def __post_init__(self) -> None:
+        if self.max_atoms < 1 or self.max_passes < 1:
+            raise ValueError(
+                f"--max-atoms and --max-passes must be at least 1, got {self.max_atoms} and "
+                f"{self.max_passes}"
+            )
+
+
+def description_count(canonical: Any, settings: GraphSettings, average: str) -> int:
+    """Passes `average` costs for an already canonical cell, without building them."""
+    if average == "none":
+        return 1
+    n = len(canonical)
+    if average == "origins":
+        return n
+    return n * len(lattice_point_group(canonical.lattice.matrix, settings.symprec))
+
+
+def iter_descriptions(canonical: Any, settings: GraphSettings, average: str) -> Iterator[Any]:
+    """The descriptions of an already canonical cell that `average` runs over, one at a time
+    (canonical cell first; bases outer, origins inner), so callers hold one, not all."""
+    if average == "none":
+        yield canonical
+        return
+    bases = [canonical] if average == "origins" else basis_descriptions(canonical, settings.symprec)
+    for b in bases:
+        for k in range(len(b)):
+            yield origin_description(b, k, settings.symprec)
 
 
 def description_set(structure: Any, settings: GraphSettings, average: str) -> list[Any]:
@@ -70,14 +129,63 @@ def description_set(structure: Any, settings: GraphSettings, average: str) -> li
     if average not in AVERAGE_MODES:
         raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
     canon = canonical_structure(structure, settings.canonical, settings.symprec)
-    if average == "none":
-        return [canon]
-    bases = [canon] if average == "origins" else basis_descriptions(canon, settings.symprec)
-    return [d for b in bases for d in origin_descriptions(b, settings.symprec)]
+    return list(iter_descriptions(canon, settings, average))
+
+
+@dataclass
+class Averaged:
+    """An input predicted as the mean over its descriptions (``average`` origins or full): the
+    canonical cell and the pass count. The graphs are built batch by batch when predicted
+    (:func:`iter_description_units`), so memory does not grow with the number of passes."""
+
+    canonical: Any
+    average: str
+    n_passes: int
+
+
+def averaged_input(
+    structure: Any, settings: GraphSettings, average: str, limits: Limits | None = None
+) -> Averaged:
+    """The canonical step and the pass count of one validated structure; ValueError (naming
+    ``--max-passes``) when the count exceeds ``limits.max_passes``, before any graph is built."""
+    limits = limits or Limits()
+    canon = canonical_structure(structure, settings.canonical, settings.symprec)
+    n = description_count(canon, settings, average)
+    if n > limits.max_passes:
+        per = f"{len(canon)} atoms" + (f" x {n // len(canon)} bases" if average == "full" else "")
+        raise ValueError(
+            f"--average {average} needs {n} model passes for this crystal ({per} in the "
+            f"canonical cell), more than the --max-passes limit {limits.max_passes}: raise it "
+            "or use --average none"
+        )
+    return Averaged(canon, average, n)
+
+
+def iter_description_units(
+    averaged: Averaged, settings: GraphSettings, id: str = ""
+) -> Iterator[UnitGraph]:
+    """Unit-graph records of the descriptions of `averaged`, one at a time (their structures
+    are already canonical: built with ``canonical="off"``)."""
+    raw = replace(settings, canonical="off")
+    for d in iter_descriptions(averaged.canonical, settings, averaged.average):
+        yield unit_graph(d, raw, id=id)
+
+
+def _with_orbit_maps(units: list[UnitGraph], group: str) -> list[UnitGraph]:
+    """`units`, each with its lattice's orbit map when the model is ECN-GΛ (``glambda``)."""
+    if group != "glambda" or not units:
+        return units
+    maps = lattice_orbit_maps(torch.from_numpy(np.stack([u.lattice for u in units])))
+    return [replace(u, orbit_map=m) for u, m in zip(units, maps.numpy(), strict=True)]
 
 
 def structure_units(
-    structure: Any, settings: GraphSettings, id: str = "", average: str = "none", group: str = ""
+    structure: Any,
+    settings: GraphSettings,
+    id: str = "",
+    average: str = "none",
+    group: str = "",
+    limits: Limits | None = None,
 ) -> list[UnitGraph]:
     """Validated unit-cell graph records of the descriptions `average` runs over (one for
     ``none``); with ``group == "glambda"`` each carries its lattice's orbit map.
@@ -85,52 +193,77 @@ def structure_units(
     The CPU-heavy half of a prediction (canonical step, neighbour search), separate from the
     model so that worker processes can run it (``ecn predict --workers``): records are numpy
     arrays, small and pickled by value. ``expand(records, settings)`` gives the model's graphs.
+    All the averaged descriptions at once: ``ecn predict`` streams them instead
+    (:func:`prepare_item`).
 
     Raises:
-        ValueError: the structure is not usable (the message names why).
+        ValueError: the structure is not usable, or above `limits` (the message names why).
     """
-    structure = as_structure(structure)
-    problem = structure_problem(structure)
-    if problem is not None:
-        raise ValueError(problem)
+    structure = _validated(structure, limits)
     if average == "none":
         units = [unit_graph(structure, settings, id=id)]
     else:
-        raw = replace(settings, canonical="off")
-        units = [unit_graph(d, raw, id=id) for d in description_set(structure, settings, average)]
-    if group == "glambda":
-        maps = lattice_orbit_maps(torch.from_numpy(np.stack([u.lattice for u in units])))
-        units = [replace(u, orbit_map=m) for u, m in zip(units, maps.numpy(), strict=True)]
-    return units
+        av = averaged_input(structure, settings, average, limits)
+        units = list(iter_description_units(av, settings, id))
+    return _with_orbit_maps(units, group)
+
+
+def _validated(structure: Any, limits: Limits | None) -> Any:
+    """`structure` as a pymatgen Structure; ValueError naming the problem if unusable."""
+    structure = as_structure(structure)
+    problem = structure_problem(structure, (limits or Limits()).max_atoms)
+    if problem is not None:
+        raise ValueError(problem)
+    return structure
 
 
 @dataclass
 class Prepared:
-    """One input item after the CPU-heavy stage: its graph records, or why there are none."""
+    """One input item after the CPU-heavy stage: its graph records, or (``average`` origins
+    or full) its canonical cell whose descriptions are built when predicted, or why neither."""
 
     units: list[UnitGraph] | None
     error: str = ""
+    averaged: Averaged | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.units is not None or self.averaged is not None
 
 
 def prepare_item(
-    item: InputItem, settings: GraphSettings, average: str = "none", group: str = ""
+    item: InputItem,
+    settings: GraphSettings,
+    average: str = "none",
+    group: str = "",
+    limits: Limits | None = None,
 ) -> Prepared:
     """Parse, validate and build the graph records of one input item; never raises (an unusable
-    item, or an unexpected failure, comes back as an error text for its output row)."""
+    item, or an unexpected failure, comes back as an error text for its output row). With
+    ``average`` origins or full: the canonical step and the pass count only (`Averaged`)."""
     if item.error:
         return Prepared(None, item.error)
     try:
         s = item.structure if item.structure is not None else parse_cif(item.cif or "")
-        return Prepared(structure_units(s, settings, item.id, average, group))
+        if average == "none":
+            return Prepared(structure_units(s, settings, item.id, average, group, limits))
+        return Prepared(
+            None, averaged=averaged_input(_validated(s, limits), settings, average, limits)
+        )
     except (BadInput, ValueError) as exc:
         return Prepared(None, shorten(str(exc)))
     except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
         logger.debug("input %s failed", item.id, exc_info=True)
-        return Prepared(
-            None,
-            f"internal error while building the graph ({type(exc).__name__}); "
-            "please report this input",
-        )
+        return Prepared(None, _graph_error(exc))
+
+
+def _graph_error(exc: Exception) -> str:
+    """The error text of an input whose graph could not be built."""
+    if isinstance(exc, (BadInput, ValueError)):
+        return shorten(str(exc))
+    return (
+        f"internal error while building the graph ({type(exc).__name__}); please report this input"
+    )
 
 
 def cell_onehot_columns(graph: CrystalGraph) -> slice | None:
@@ -216,6 +349,8 @@ class Predictor:
         self.task: str = model.targets.task
         self.node_level: bool = model.node_level
         self.group: str = str(model.model.config.options.get("group", ""))
+        #: per-input bounds (``ecn predict --max-atoms / --max-passes``)
+        self.limits = Limits()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Predictor:
@@ -232,31 +367,62 @@ class Predictor:
 
     def graphs(self, structure: Any, id: str = "", average: str = "none") -> list[CrystalGraph]:
         """Validated graphs of the descriptions of one structure that `average` runs over."""
-        units = structure_units(structure, self.settings, id, average, self.group)
+        units = structure_units(structure, self.settings, id, average, self.group, self.limits)
         return [expand([u], self.settings) for u in units]
 
     def passes(self, structure: Any, average: str = "none") -> int:
         """Model passes one prediction of `structure` costs under `average`."""
         if average == "none":
             return 1
-        return len(description_set(as_structure(structure), self.settings, average))
+        st = self.settings
+        canon = canonical_structure(as_structure(structure), st.canonical, st.symprec)
+        return description_count(canon, st, average)
 
-    def _predict_averaged(
+    def _mean_and_spread(
         self,
-        groups: list[list[CrystalGraph]],
+        prepared: Sequence[Prepared],
         batch_size: int,
         average_translations: bool,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(n, T) mean and (n, T) standard deviation of the predictions over each group of
-        graphs (one group per structure; the std is 0 for a group of one)."""
-        flat = [g for grp in groups for g in grp]
-        if not flat:
-            empty = np.zeros((0, len(self.targets)))
-            return empty, empty
-        pred = predict_graphs(self.model, flat, batch_size, average_translations)
-        sizes = [len(grp) for grp in groups]
-        parts = np.split(pred, np.cumsum(sizes)[:-1])
-        return np.stack([p.mean(0) for p in parts]), np.stack([p.std(0) for p in parts])
+    ) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], dict[int, str]]:
+        """{index: ((T,) mean, (T,) std)} of the predictions of every usable prepared item over
+        its graphs (std 0 for one graph), and {index: error} for averaged items one of whose
+        descriptions failed. Graphs go to the model `batch_size` at a time, the descriptions of
+        an `Averaged` item built as they are needed: memory is bounded by the batch, not by the
+        items or the passes."""
+        preds: dict[int, list[np.ndarray]] = {}
+        errors: dict[int, str] = {}
+        n_t = len(self.targets)
+
+        def stream() -> Iterator[tuple[int, UnitGraph]]:
+            for k, p in enumerate(prepared):
+                if p.units is not None:
+                    yield from ((k, u) for u in p.units)
+                elif p.averaged is not None:
+                    units = iter_description_units(p.averaged, self.settings)
+                    while True:
+                        try:
+                            chunk = _with_orbit_maps(
+                                list(itertools.islice(units, batch_size)), self.group
+                            )
+                        except Exception as exc:  # noqa: BLE001 - one input must not abort all
+                            errors[k] = _graph_error(exc)
+                            break
+                        if not chunk:
+                            break
+                        yield from ((k, u) for u in chunk)
+
+        pairs = stream()
+        while batch := list(itertools.islice(pairs, batch_size)):
+            units = [u for _, u in batch]
+            out = predict_graphs(
+                self.model, units, batch_size, average_translations, self.settings
+            ).reshape(len(units), n_t)
+            for (k, _), row in zip(batch, out, strict=True):
+                preds.setdefault(k, []).append(row)
+        res = {
+            k: (np.mean(v, axis=0), np.std(v, axis=0)) for k, v in preds.items() if k not in errors
+        }
+        return res, errors
 
     def predict(
         self,
@@ -276,20 +442,35 @@ class Predictor:
             raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
         if average != "none" and self.node_level:
             raise ValueError("description averaging needs a graph-level model")
-        groups = []
-        for k, s in enumerate(structures):
-            try:
-                groups.append(self.graphs(s, id=str(k), average=average))
-            except ValueError as exc:
-                raise ValueError(f"structure {k}: {exc}") from None
-        if not groups:
+        if not structures:
             return np.zeros((0,))
         if self.node_level:
-            graphs = [grp[0] for grp in groups]
+            graphs = []
+            for k, s in enumerate(structures):
+                try:
+                    graphs.append(self.graph(s, id=str(k)))
+                except ValueError as exc:
+                    raise ValueError(f"structure {k}: {exc}") from None
             pred = predict_graphs(self.model, graphs, batch_size, average_translations)
             sizes = [g.num_nodes for g in graphs]
             return np.split(pred, np.cumsum(sizes)[:-1])  # type: ignore[return-value]
-        pred, _ = self._predict_averaged(groups, batch_size, average_translations)
+        prepared = []
+        for k, s in enumerate(structures):
+            try:
+                st = _validated(s, self.limits)
+                if average == "none":
+                    units = structure_units(st, self.settings, str(k), "none", self.group)
+                    prepared.append(Prepared(units))
+                else:
+                    av = averaged_input(st, self.settings, average, self.limits)
+                    prepared.append(Prepared(None, averaged=av))
+            except ValueError as exc:
+                raise ValueError(f"structure {k}: {exc}") from None
+        res, errors = self._mean_and_spread(prepared, batch_size, average_translations)
+        if errors:
+            k = min(errors)
+            raise ValueError(f"structure {k}: {errors[k]}")
+        pred = np.stack([res[k][0] for k in range(len(prepared))])
         return pred[:, 0] if pred.shape[1] == 1 else pred
 
     def predict_items(
@@ -307,7 +488,9 @@ class Predictor:
         basis) - cheap, and a lower bound on the model's uncertainty, not a calibrated error bar.
         """
         self.check_options(average)
-        prepared = [prepare_item(it, self.settings, average, self.group) for it in items]
+        prepared = [
+            prepare_item(it, self.settings, average, self.group, self.limits) for it in items
+        ]
         return self.predict_prepared(items, prepared, average_translations, batch_size, average)
 
     def check_options(self, average: str = "none") -> None:
@@ -327,23 +510,14 @@ class Predictor:
     ) -> list[dict[str, Any]]:
         """The rows of :meth:`predict_items` from items already through :func:`prepare_item`
         (in this process or in workers): the model's half, batched forward passes."""
-        where = [k for k, p in enumerate(prepared) if p.units is not None]
-        flat = [u for k in where for u in prepared[k].units or []]
-        n_t = len(self.targets)
-        pred = np.zeros((len(flat), n_t))
-        if flat:
-            pred = predict_graphs(
-                self.model, flat, batch_size, average_translations, self.settings
-            ).reshape(len(flat), n_t)
-        sizes = [len(prepared[k].units or []) for k in where]
-        parts = np.split(pred, np.cumsum(sizes)[:-1]) if where else []
-        by_item = {k: p.mean(0) for k, p in zip(where, parts, strict=True)}
-        sp = {k: p.std(0) for k, p in zip(where, parts, strict=True)}
+        res, errors = self._mean_and_spread(prepared, batch_size, average_translations)
         with_spread = average != "none"
-        return [
-            self._row(it, by_item.get(k), prepared[k].error, sp.get(k), with_spread)
-            for k, it in enumerate(items)
-        ]
+        rows = []
+        for k, it in enumerate(items):
+            mean, spread = res.get(k, (None, None))
+            error = errors.get(k, prepared[k].error)
+            rows.append(self._row(it, mean, error, spread, with_spread))
+        return rows
 
     def columns(self, average: str = "none") -> list[str]:
         """The columns of :meth:`predict_items` rows (the output CSV's header)."""
