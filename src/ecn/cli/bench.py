@@ -1,5 +1,5 @@
-"""``ecn bench graphs | layers | train | storage | predict``: each measures against a reference
-of the same run (ratios), or reports sizes and peak memory."""
+"""``ecn bench graphs | layers | train | storage | predict | large-cell``: each measures against
+a reference of the same run (ratios), or reports sizes and peak memory."""
 
 from __future__ import annotations
 
@@ -171,3 +171,28 @@ def predict(
 
         md = json_out.with_suffix(".md")
         console.print(f"wrote {atomic_write_text(md, predict_markdown(res))}", markup=False)
+
+
+@app.command("large-cell")
+def large_cell(
+    model: str = typer.Option("perov5-heat_all", "--model", help="Pretrained model name or path."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed repeats per stage (best reported)."),
+    before: str | None = typer.Option(
+        None, "--before", help="Also time the canonical step of this git revision (same run)."
+    ),
+    json_out: Path | None = typer.Option(
+        Path("results/bench/large_cell.json"), "--json", help="Write the result JSON here."
+    ),
+) -> None:
+    """A 1,000-atom P1 cell through the canonical step, graph build and model: time and peak
+    memory (each stage in its own process, 1 thread); --average and many inputs: peak memory."""
+    from ecn.bench.large_cell import format_large_cell_bench, run_large_cell_bench
+
+    try:
+        res = run_large_cell_bench(model=model, repeats=repeats, before=before)
+    except ValueError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    res["command"] = shlex.join(["ecn", *sys.argv[1:]])
+    console.print(format_large_cell_bench(res), markup=False)
+    _write_json(json_out, res)
