@@ -77,8 +77,8 @@ def _write_folder(folder: Path, structures, header: str | None = None) -> None:
 def test_cif_folder_targets_and_cache(tmp_path, BaTiO3, NaCl, Si):
     _write_folder(tmp_path, [BaTiO3, NaCl, Si] * 4)
     first = load_split("cif", "all", path=str(tmp_path))
-    assert first.target_names == ("target_0", "target_1")
-    assert len(first) == 12 and first.records[1].targets == {"target_0": 1.5, "target_1": -1.0}
+    assert first.target_names == ("target", "target_2")  # column 1 is `target` at any width
+    assert len(first) == 12 and first.records[1].targets == {"target": 1.5, "target_2": -1.0}
     assert first.info["records_cache"].startswith("written")
     second = load_split("cif", "all", path=str(tmp_path))
     assert second.info["records_cache"].startswith("hit")

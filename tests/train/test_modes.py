@@ -50,7 +50,12 @@ def test_nan_target_rows_dropped_with_count(cif_folder_with_nan: Path, tmp_path:
         },
     )
     data = prepare_data(cfg)
-    assert data.n_dropped_nan == {"train": 2, "val": 2, "test": 2}
+    # a CIF folder is read for the selected target: its NaN rows are rejected with a reason
+    assert data.n_rejected == {"train": 2, "val": 2, "test": 2}
+    assert sum(data.n_dropped_nan.values()) == 0
+    assert [r for _, s, r in data.rejected if s == "train"] == [
+        "target 'target' is missing or NaN"
+    ] * 2
     assert all(len(g) == 6 for g in data.graphs.values())
     assert not np.isnan(data.graphs["train"].targets).any()
     assert not any(np.isnan(u.y).any() for u in data.graphs["train"])

@@ -108,8 +108,10 @@ def read_castelli_csv(path: str | Path) -> list[Row]:
 def read_id_prop(folder: str | Path) -> tuple[list[str], list[list[str]], tuple[str, ...]]:
     """`id_prop.csv` of a CGCNN folder: rows `id,target[,more targets]`, usually no header.
 
-    A first row whose target fields are not numbers is taken as a header (target names);
-    otherwise targets are named `target` (one column) or `target_0`, `target_1`, ...
+    Column 0 is the id, columns 1, 2, ... are targets. A first row whose target fields are all
+    non-numbers is a header (the target names). Without one, column 1 is named ``target`` and
+    column k > 1 ``target_k`` (so ``target`` is CGCNN's column whatever the width). Rows are
+    returned as text; `ecn.data.cif_folder` turns them into numbers or rejections.
     """
     p = Path(folder) / "id_prop.csv"
     if not p.is_file():
@@ -123,14 +125,19 @@ def read_id_prop(folder: str | Path) -> tuple[list[str], list[list[str]], tuple[
     if len(first) > 1 and all(_not_number(c) for c in first[1:]):
         names = tuple(c.strip() for c in first[1:])
         rows = rows[1:]
-    width = max(len(r) for r in rows) - 1
-    if width < 1:
+    width = max((len(r) for r in rows), default=1) - 1
+    if names is None and width < 1:
         raise ValueError(f"{p}: rows need an id and at least one target")
     if names is None:
-        names = ("target",) if width == 1 else tuple(f"target_{i}" for i in range(width))
+        names = ("target", *(f"target_{k}" for k in range(2, width + 1)))
     ids = [r[0].strip() for r in rows]
     values = [[c.strip() for c in r[1:]] + [""] * (len(names) - len(r) + 1) for r in rows]
     return ids, values, names
+
+
+def _missing_word(text: str) -> bool:
+    """'true'/'false' (read as 1/0) and the usual spellings of a missing value."""
+    return text.strip().lower() in ("true", "false", "none", "na", "n/a", "null", "")
 
 
 def _not_number(text: str) -> bool:
@@ -143,13 +150,15 @@ def _not_number(text: str) -> bool:
 
 def read_cif_folder(
     folder: str | Path,
-) -> tuple[list[Row], tuple[str, ...], list[tuple[int, str, str]]]:
-    """Rows of a CGCNN-style folder, the target names, and `(row, id, reason)` for rows whose
-    `<id>.cif` is missing or unreadable."""
+) -> tuple[list[Row], tuple[str, ...], list[tuple[int, str, str]], dict[int, dict[str, str]]]:
+    """Rows of a CGCNN-style folder, the target names, `(row, id, reason)` for rows whose
+    `<id>.cif` is missing or unreadable, and `{row: {target: text}}` for target fields that are
+    neither a number nor empty (their value in the row is NaN)."""
     folder = Path(folder)
     ids, values, names = read_id_prop(folder)
     rows: list[Row] = []
     missing: list[tuple[int, str, str]] = []
+    not_numbers: dict[int, dict[str, str]] = {}
     for k, (rid, vals) in enumerate(zip(ids, values, strict=False)):
         cif_path = folder / f"{rid}.cif"
         try:
@@ -159,7 +168,9 @@ def read_cif_folder(
                 (k, rid, f"CIF file {cif_path.name} not readable: {exc.strerror or exc}")
             )
             text = ""
-        rows.append(
-            (rid, text, {n: to_float(v) for n, v in zip(names, vals[: len(names)], strict=False)})
-        )
-    return rows, names, missing
+        fields = dict(zip(names, vals[: len(names)], strict=False))
+        bad = {n: v for n, v in fields.items() if v and _not_number(v) and not _missing_word(v)}
+        if bad:
+            not_numbers[k] = bad
+        rows.append((rid, text, {n: to_float(v) for n, v in fields.items()}))
+    return rows, names, missing, not_numbers

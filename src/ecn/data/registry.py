@@ -141,8 +141,8 @@ DATASETS: dict[str, DatasetSpec] = {
         splits=cif_folder.SPLITS,
         loader=cif_folder.load,
         needs_path=True,
-        notes="Target names come from the file (target, or target_0.. / a header row); "
-        "units are unknown.",
+        notes="Targets come from id_prop.csv: a header row's names, else target (column 1), "
+        "target_2, ...; chosen by name or position (ecn.data.cif_folder); units are unknown.",
         licence="the user's own data",
     ),
     "mp": DatasetSpec(

@@ -85,7 +85,8 @@ class BuildReport:
         return all(s.graphs_cached for s in self.splits)
 
 
-def _write_rejected(path: Path, rows: Sequence[tuple[str, str, str]]) -> None:
+def write_rejected(path: Path, rows: Sequence[tuple[str, str, str]]) -> None:
+    """``rejected.csv``: one row (id, split, reason) per input not used."""
     with atomic_write(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "split", "reason"])
@@ -154,7 +155,7 @@ def build_dataset(
             )
         )
     folder = out or (cache_dir() / f"{dataset}-{settings.key()}")
-    _write_rejected(folder / "rejected.csv", rejected)
+    write_rejected(folder / "rejected.csv", rejected)
     return BuildReport(
         dataset, settings, done, rejected, folder / "rejected.csv", time.perf_counter() - t_all
     )

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ecn.data import LoadedSplit, get_spec, load_split
 from ecn.data.checksums import combine
+from ecn.data.cif_folder import resolve_targets
 from ecn.elements import GROUP
 from ecn.graphs import GraphSettings, GraphStore, build_units, expand, load_or_build
 from ecn.graphs.compact import Expander, UnitBatch
@@ -102,6 +103,8 @@ class PreparedData:
     n_records: dict[str, int] = field(default_factory=dict)
     n_rejected: dict[str, int] = field(default_factory=dict)
     n_dropped_nan: dict[str, int] = field(default_factory=dict)
+    #: (id, split, reason) of every input not used (``rejected.csv`` in the run folder)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def in_dim(self) -> int:
@@ -118,6 +121,8 @@ class PreparedData:
 def target_info(dataset: str, targets: Sequence[str]) -> tuple[str, list[str]]:
     """(task, units) of the selected targets; mixing regression and classification is refused."""
     spec = get_spec(dataset)
+    if dataset == "cif":  # a user's folder: the columns are its own, units unknown
+        return "regression", [""] * len(targets)
     chosen = [spec.target(t) for t in targets]  # ValueError naming the dataset's targets
     tasks = {t.task for t in chosen}
     if len(tasks) != 1:
@@ -141,8 +146,9 @@ def graph_settings_for(cfg: TrainConfig) -> GraphSettings:
 
 def build_split_graphs(
     cfg: TrainConfig, split: str, settings: GraphSettings, progress: bool = False
-) -> tuple[GraphStore, LoadedSplit, int]:
-    """Load one split and build (or load) its records. Returns (store, LoadedSplit, n_rejected).
+) -> tuple[GraphStore, LoadedSplit, list[tuple[str, str]]]:
+    """Load one split and build (or load) its records. Returns (store, LoadedSplit,
+    [(id, reason)] of the rows not used: unreadable, invalid, or graph building failed).
 
     ``split`` is one of train/val/test (mapped through ``cfg.data.*_split``).
     """
@@ -151,15 +157,21 @@ def build_split_graphs(
     ]
     # required=(): rows with a NaN target come back as records, so they are dropped (and counted)
     # here, for the targets actually selected, rather than rejected for the dataset's default one.
+    targets = list(cfg.data.targets)
     loaded = load_split(
         cfg.data.dataset,
         name,
         limit=cfg.data.limit_for(split),
         path=cfg.data.path,
-        required=(),
+        # a user's folder is read for the selected targets, so a row whose selected target is
+        # not a number is rejected with its value (ecn.data.cif_folder); the shared datasets
+        # keep every row (one cached build for all their targets)
+        required=tuple(targets) if cfg.data.dataset == "cif" else (),
         use_cache=cfg.data.cache,
     )
-    targets = list(cfg.data.targets)
+    if not loaded.records:  # say why before building nothing
+        rej = [(r.id, split, r.reason) for r in loaded.rejected]
+        raise ValueError(_no_usable(split, len(rej), rej))
     # Graphs carry every target the dataset has, so one cached build (the same one that
     # `ecn data build` writes) serves every target; the selected columns are taken afterwards.
     names = list(loaded.target_names)
@@ -188,16 +200,17 @@ def build_split_graphs(
         units, rejected = build_units(items(), settings, n_jobs=cfg.data.n_jobs, progress=progress)
         graphs = GraphStore.from_units(units)
     graphs = graphs.with_y(graphs.targets[:, [names.index(t) for t in targets]])
-    n_rej = len(loaded.rejected) + len(rejected)
-    if n_rej:
-        logger.info("%s: %d structure(s) rejected (unreadable or graph failed)", split, n_rej)
-    return graphs, loaded, n_rej
+    reasons = [(r.id, r.reason) for r in loaded.rejected] + list(rejected)
+    if reasons:
+        logger.info("%s: %d structure(s) rejected (see rejected.csv)", split, len(reasons))
+    return graphs, loaded, reasons
 
 
-def drop_nan_targets(graphs: GraphStore) -> tuple[GraphStore, int]:
-    """Drop records whose selected target(s) contain NaN; returns (kept, n_dropped)."""
-    keep = np.flatnonzero(~np.isnan(graphs.targets).any(axis=1))
-    return graphs.subset(keep), len(graphs) - len(keep)
+def drop_nan_targets(graphs: GraphStore) -> tuple[GraphStore, list[str]]:
+    """Drop records whose selected target(s) contain NaN; returns (kept, ids dropped)."""
+    nan = np.isnan(graphs.targets).any(axis=1)
+    ids = graphs.view_ids
+    return graphs.subset(np.flatnonzero(~nan)), [ids[k] for k in np.flatnonzero(nan)]
 
 
 def train_subset(graphs: GraphStore, fraction: float, seed: int) -> GraphStore:
@@ -213,6 +226,8 @@ def prepare_data(
     cfg: TrainConfig, splits: Sequence[str] = ("train", "val", "test"), progress: bool = False
 ) -> PreparedData:
     """Load, graph, clean and standardise every requested split (train first: it sets the stats)."""
+    if cfg.data.dataset == "cif":
+        cfg.data.targets = resolve_targets(cfg.data.path or "", cfg.data.targets)
     task, units = target_info(cfg.data.dataset, cfg.data.targets)
     settings = graph_settings_for(cfg)
     out = PreparedData(
@@ -225,19 +240,25 @@ def prepare_data(
         target_std=torch.ones(len(cfg.data.targets)),
     )
     for split in splits:
-        graphs, loaded, n_rej = build_split_graphs(cfg, split, settings, progress=progress)
-        graphs, n_nan = drop_nan_targets(graphs)
+        graphs, loaded, reasons = build_split_graphs(cfg, split, settings, progress=progress)
+        graphs, nan_ids = drop_nan_targets(graphs)
+        n_rej, n_nan = len(reasons), len(nan_ids)
         if n_nan:
             logger.warning(
-                "%s: dropped %d structure(s) with NaN target %s", split, n_nan, cfg.data.targets
+                "%s: dropped %d structure(s) with NaN target %s (ids in rejected.csv)",
+                split,
+                n_nan,
+                cfg.data.targets,
             )
+        why_nan = f"target {'/'.join(cfg.data.targets)} is missing or NaN"
+        out.rejected += [(i, split, r) for i, r in reasons] + [(i, split, why_nan) for i in nan_ids]
         if split == "train" and cfg.data.train_fraction is not None:
             graphs = train_subset(graphs, cfg.data.train_fraction, cfg.data.subset_seed)
         if cfg.model.options.get("group") == "glambda":
             maps = lattice_orbit_maps(torch.from_numpy(np.ascontiguousarray(graphs.lattices)))
             graphs = graphs.with_orbit_maps(maps.numpy())
         if not graphs:
-            raise ValueError(f"split '{split}' has no usable structures")
+            raise ValueError(_no_usable(split, len(loaded.records) + n_rej, out.rejected))
         out.graphs[split] = graphs
         out.n_records[split] = len(graphs)
         out.n_rejected[split] = n_rej
@@ -249,6 +270,19 @@ def prepare_data(
             out.graphs["train"], task, cfg.data.node_target, settings
         )
     return out
+
+
+def _no_usable(split: str, n_rows: int, rejected: list[tuple[str, str, str]]) -> str:
+    """Why split `split` ended empty: the commonest reasons, with an example id each."""
+    mine = [(i, r) for i, s, r in rejected if s == split]
+    if not mine:
+        return f"split '{split}' has no usable structures ({n_rows} rows)"
+    counts: dict[str, list[str]] = {}
+    for i, r in mine:
+        counts.setdefault(r, []).append(i)
+    top = sorted(counts.items(), key=lambda kv: -len(kv[1]))[:3]
+    why = "; ".join(f"{len(ids)} x {r} (e.g. {ids[0]!r})" for r, ids in top)
+    return f"split '{split}' has no usable structures: {len(mine)} of {n_rows} rows rejected: {why}"
 
 
 def node_target_values(

@@ -27,6 +27,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from ecn._version import __version__
 from ecn.graphs import GraphSettings
+from ecn.graphs.dataset import write_rejected
 from ecn.inference import (
     MODEL_FILE,
     PropertyModel,
@@ -286,6 +287,8 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     data = prepare_data(cfg, progress=cfg.run.progress_bar and rank0)
+    if rank0:  # every input not used, with its reason (header only when none)
+        write_rejected(out / "rejected.csv", data.rejected)
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     module = build_module(cfg, data)
     dm = CrystalDataModule(
