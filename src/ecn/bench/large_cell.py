@@ -16,8 +16,8 @@ must not share one), 1 torch thread, the model's own graph settings:
   With `before` (a git revision), the canonical step of that revision is measured the same way
   in its own process (``before``) and the ratio reported.
 * ``average``: ``--average origins`` on a 200-atom cell (200 passes, batches of 16) against one
-  batch of 16 copies of the cell without averaging: peak RSS above start (the same when the
-  descriptions stream a batch at a time; 200 passes held at once would cost 200 / 16 as much).
+  batch of 16 copies of the cell without averaging: peak RSS above start. Streamed, it stays
+  near the peak of a run over several batches of inputs (``inputs``), whatever the passes.
 * ``inputs``: 32 and 128 copies of a 200-atom cell through ``iter_rows`` (batches of 16): peak
   RSS above start (flat in the number of inputs).
 
