@@ -173,12 +173,19 @@ def _dense_unique_description(lattice, frac, numbers, symprec):
     return new_lat[best // k], fk.reshape(p * k, n, 3)[best]
 
 
+_FCC = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+#: Rock salt's 8-atom conventional cell (Fm-3m), written out.
+_ROCK_SALT = Structure(
+    Lattice.cubic(5.64),
+    ["Na"] * 4 + ["Cl"] * 4,
+    _FCC + [[(x + 0.5) % 1 for x in f] for f in _FCC],
+)
+
+
 def _rattled_supercell(seed: int) -> Structure:
     """A 64-atom rock-salt supercell with every atom moved a little (P1, cubic metric: 48
-    bases x 32 origins), and its 16-atom symmetric parent (ties between equivalent candidates)."""
-    s = Structure.from_spacegroup(
-        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    ) * (2, 2, 2)
+    bases x 32 origins); unmoved (`_ROCK_SALT`) it has ties between equivalent candidates."""
+    s = _ROCK_SALT * (2, 2, 2)
     rng = np.random.default_rng(seed)
     return Structure(
         s.lattice,
@@ -197,9 +204,7 @@ def test_unique_description_search_matches_the_dense_rule(diverse_structures, mo
     monkeypatch.setattr(canon, "_KEY_CHUNK", chunk)
     crystals = [
         _rattled_supercell(0),
-        Structure.from_spacegroup(
-            "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-        ),
+        _ROCK_SALT,
         diverse_structures["CaTiO3_Pnma"],
         diverse_structures["TiO2_anatase"],
     ]

@@ -18,10 +18,8 @@ from train_helpers import tiny_cli_args
 
 
 def _crystal(k: int) -> Structure:
-    """Rock salt with lattice parameter 5.0 + 0.05 k (distinct crystals, same shape)."""
-    return Structure.from_spacegroup(
-        "Fm-3m", Lattice.cubic(5.0 + 0.05 * k), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    )
+    """CsCl-type cell with lattice parameter 4.0 + 0.05 k (distinct crystals, same shape)."""
+    return Structure(Lattice.cubic(4.0 + 0.05 * k), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
 def _folder(path: Path, lines: list[str], n: int = 12) -> Path:
@@ -33,7 +31,7 @@ def _folder(path: Path, lines: list[str], n: int = 12) -> Path:
 
 
 def _rows(n: int = 12) -> list[str]:
-    """id, target (= the lattice parameter), an extra column (= minus it)."""
+    """id, target (5.0 + 0.05 k), an extra column (-k)."""
     return [f"m{k},{5.0 + 0.05 * k:.2f},{-k}" for k in range(n)]
 
 
