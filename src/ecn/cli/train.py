@@ -80,7 +80,11 @@ def train_command(
     ),
     dataset: str | None = typer.Option(None, help="Dataset name (perov5, mp, cif, ...)."),
     target: list[str] | None = typer.Option(
-        None, "--target", "-t", help="Target column (repeatable)."
+        None,
+        "--target",
+        "-t",
+        help="Target column (repeatable). For --dataset cif also a position: 1 = the first "
+        "id_prop.csv column after the id (the default), 2 = the next.",
     ),
     data_path: str | None = typer.Option(None, "--data-path", help="Dataset location override."),
     model: str | None = typer.Option(None, help="Model: ecn, cgcnn, megnet, schnet."),
