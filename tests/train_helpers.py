@@ -21,6 +21,7 @@ RUN_OUTPUTS = (
     "results.json",
     "parity.png",
     "learning_curve.png",
+    "rejected.csv",
 )
 
 
