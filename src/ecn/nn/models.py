@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.baselines import CGCNN, MEGNet, SchNet
 from ecn.nn.config import ModelConfig
-from ecn.nn.envelope import ENVELOPES, edge_envelope
 from ecn.nn.egnn import ECNEGNN
+from ecn.nn.envelope import ENVELOPES, edge_envelope
 from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
@@ -33,6 +33,7 @@ __all__ = [
     "MODELS",
     "ModelConfig",
     "build_model",
+    "finetune_parts",
     "model_from_dict",
     "model_options",
     "model_to_dict",
@@ -77,6 +78,8 @@ class ECN(nn.Module):
     """
 
     NAME: ClassVar[str] = "ecn"
+    #: Parameter-name prefixes of the parts fine-tuning treats apart (``ecn.nn.finetune_parts``).
+    PARTS: ClassVar[dict[str, str]] = {"embedding": "embedding", "layers": "layers", "head": "head"}
     #: No cell one-hot by default, so ECN runs on the unit cell: the exact quotient of the
     #: 8-fold cover (``ecn.nn.plan.edge_cells``), chosen by measurement (8x cheaper steps and a
     #: lower Perov-5 test MAE at equal wall-clock, ``results/quotient/``). ``cell_onehot: true``
@@ -221,6 +224,35 @@ class ECN(nn.Module):
 MODELS: dict[str, type[nn.Module]] = {
     cls.NAME: cls for cls in (ECN, ECNEGNN, CGCNN, MEGNet, SchNet)
 }
+
+
+def finetune_parts(model: nn.Module) -> dict[str, Any]:
+    """Parameter names of `model` by part, from its class's ``PARTS`` prefixes.
+
+    Returns ``{"embedding": [names], "layers": [[names of layer 0], ...], "head": [names],
+    "body": [names]}`` (``body``: everything else, e.g. ECN's node MLP, CGCNN's dense layers).
+    Fine-tuning freezes the embedding and the first k layers and re-initialises the head when
+    the target changes; the parts must be named by the model, not guessed by its callers.
+
+    Raises:
+        ValueError: the model's class declares no ``PARTS``.
+    """
+    parts = getattr(type(model), "PARTS", None)
+    if not parts:
+        raise ValueError(f"{type(model).__name__} declares no PARTS; it cannot be fine-tuned")
+    layers = getattr(model, parts["layers"])
+    out: dict[str, Any] = {"embedding": [], "layers": [[] for _ in layers], "head": [], "body": []}
+    for name, _ in model.named_parameters():
+        first, _, rest = name.partition(".")
+        if first == parts["embedding"]:
+            out["embedding"].append(name)
+        elif first == parts["head"]:
+            out["head"].append(name)
+        elif first == parts["layers"]:
+            out["layers"][int(rest.partition(".")[0])].append(name)
+        else:
+            out["body"].append(name)
+    return out
 
 
 def _model_class(name: str) -> type[nn.Module]:
