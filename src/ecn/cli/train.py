@@ -71,7 +71,21 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
     }
     if run["devices"] is not None and str(run["devices"]).isdigit():
         run["devices"] = int(run["devices"])
-    return {"data": data, "graph": graph, "model": model, "optim": optim, "run": run}
+    finetune = {
+        "init_from": flags.get("init_from"),
+        "freeze_embedding": True if flags.get("freeze_embedding") else None,
+        "freeze_layers": flags.get("freeze_layers"),
+        "pretrained_lr": flags.get("pretrained_lr"),
+        "head": flags.get("head"),
+    }
+    return {
+        "data": data,
+        "graph": graph,
+        "model": model,
+        "optim": optim,
+        "run": run,
+        "finetune": finetune,
+    }
 
 
 def train_command(
@@ -132,6 +146,27 @@ def train_command(
         "--precision",
         help="32, bf16-mixed, 16-mixed or auto (default: bf16-mixed where the device has "
         "native bf16, else 32).",
+    ),
+    init_from: str | None = typer.Option(
+        None,
+        "--init-from",
+        help="Fine-tune: start from this pretrained model name, run directory or model file "
+        "(its architecture and graph settings become the defaults).",
+    ),
+    freeze_embedding: bool = typer.Option(
+        False, "--freeze-embedding", help="Fine-tune: keep the atom embedding fixed."
+    ),
+    freeze_layers: int | None = typer.Option(
+        None, "--freeze-layers", help="Fine-tune: keep the first K message-passing layers fixed."
+    ),
+    pretrained_lr: float | None = typer.Option(
+        None, "--pretrained-lr", help="Fine-tune: learning rate of the loaded weights."
+    ),
+    head: str | None = typer.Option(
+        None,
+        "--head",
+        help="Fine-tune: auto (re-initialise the output head when the target differs), keep "
+        "or reset.",
     ),
 ) -> None:
     """Train a model; writes config, metrics, checkpoints, model.pt, predictions and plots."""

@@ -377,6 +377,12 @@ class CGCNN(nn.Module):
     """
 
     NAME: ClassVar[str] = "cgcnn"
+    #: Parameter-name prefixes of the parts fine-tuning treats apart (``ecn.nn.finetune_parts``).
+    PARTS: ClassVar[dict[str, str]] = {
+        "embedding": "embedding",
+        "layers": "convs",
+        "head": "fc_out",
+    }
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(8.0, "cgcnn92")
     SYMMETRY: ClassVar[str] = "euclidean"
 
@@ -618,6 +624,8 @@ class MEGNet(nn.Module):
     """
 
     NAME: ClassVar[str] = "megnet"
+    #: Parameter-name prefixes of the parts fine-tuning treats apart (``ecn.nn.finetune_parts``).
+    PARTS: ClassVar[dict[str, str]] = {"embedding": "embedding", "layers": "blocks", "head": "head"}
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(5.0, "onehot_z")
     SYMMETRY: ClassVar[str] = "euclidean"
 
@@ -796,6 +804,12 @@ class SchNet(nn.Module):
     """
 
     NAME: ClassVar[str] = "schnet"
+    #: Parameter-name prefixes of the parts fine-tuning treats apart (``ecn.nn.finetune_parts``).
+    PARTS: ClassVar[dict[str, str]] = {
+        "embedding": "embedding",
+        "layers": "interactions",
+        "head": "out",
+    }
     GRAPH_SETTINGS: ClassVar[dict[str, Any]] = _unit_cell_radius_graph(5.0, "onehot_z")
     SYMMETRY: ClassVar[str] = "euclidean"
 

@@ -22,6 +22,7 @@ from ecn.io import atomic_write
 
 __all__ = [
     "DataConfig",
+    "FinetuneConfig",
     "ModelSection",
     "OptimConfig",
     "RunConfig",
@@ -122,6 +123,37 @@ class OptimConfig:
     stop_at_min_lr: bool = False
 
 
+#: ``finetune.head`` values: re-initialise the output head when the target differs (``auto``),
+#: always (``reset``) or never (``keep``: an error when the output count differs).
+HEAD_MODES = ("auto", "keep", "reset")
+
+
+@dataclass
+class FinetuneConfig:
+    """Start training from a trained model (``ecn train --init-from``).
+
+    ``init_from`` is a pretrained model name (``ecn models``), a run directory or a model file;
+    its architecture (model name and options) and graph settings become this run's defaults, and
+    a setting given that disagrees with them is an error, since the weights would not fit. The
+    output head is re-initialised when the target differs in name, unit, task or count (``head``:
+    ``auto``); the target standardisation is always refitted on the new training split (a kept
+    head is rescaled so that the starting model predicts exactly what the source predicts).
+    ``freeze_embedding`` and ``freeze_layers`` (the first k message-passing layers) keep those
+    weights fixed; ``pretrained_lr`` is the learning rate of the loaded weights (None:
+    ``optim.lr``).
+    ``source`` is filled in when training starts (path, name, sha256, targets, whether the head
+    was re-initialised), so ``config.yaml`` says where the run started from and ``--resume``
+    rebuilds the same parameter groups.
+    """
+
+    init_from: str | None = None
+    freeze_embedding: bool = False
+    freeze_layers: int = 0
+    pretrained_lr: float | None = None
+    head: str = "auto"
+    source: dict[str, Any] = field(default_factory=dict)
+
+
 #: ``run.expand_on`` values (where stored records are expanded into graphs).
 EXPAND_ON = ("auto", "worker", "device")
 
@@ -173,6 +205,7 @@ class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON friendly)."""
@@ -288,6 +321,12 @@ def _validate(cfg: TrainConfig) -> None:
         bad = sorted(set(cfg.data.limit) - set(SPLITS))
         if bad:
             raise ValueError(f"data.limit keys must be among {SPLITS}, got {bad}")
+    if cfg.finetune.head not in HEAD_MODES:
+        raise ValueError(f"finetune.head must be one of {HEAD_MODES}, got {cfg.finetune.head!r}")
+    if cfg.finetune.freeze_layers < 0:
+        raise ValueError("finetune.freeze_layers must be >= 0")
+    if cfg.finetune.pretrained_lr is not None and cfg.finetune.pretrained_lr < 0:
+        raise ValueError("finetune.pretrained_lr must be >= 0")
     if cfg.model.node_level != (cfg.data.node_target is not None):
         raise ValueError("model.node_level requires data.node_target (and vice versa)")
 
@@ -319,6 +358,14 @@ def load_config(
         raw.pop("ecn_version", None)  # written by save_config, informative only
     if overrides:
         raw = merge_overrides(raw, overrides)
+    ft = raw.get("finetune") or {}
+    source = ft.get("init_from") if isinstance(ft, dict) and not ft.get("source") else None
+    if source:
+        # the source model's architecture and graph are the defaults; what the user set wins
+        # here and is checked against the source when its weights are loaded
+        from ecn.train.finetune import source_defaults
+
+        raw = merge_overrides(source_defaults(source), raw)
     return config_from_dict(raw)
 
 

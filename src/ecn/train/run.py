@@ -48,6 +48,7 @@ from ecn.train.data import (
     node_target_values,
     prepare_data,
 )
+from ecn.train.finetune import initialise
 from ecn.train.metrics import classification_metrics, regression_metrics
 from ecn.train.module import TrainingModule
 from ecn.train.outputs import (
@@ -130,6 +131,7 @@ def build_module(cfg: TrainConfig, data: PreparedData) -> TrainingModule:
         graph_settings=dataclasses.asdict(data.settings),
         optim=dataclasses.asdict(cfg.optim),
         dataset=cfg.data.dataset,
+        finetune=dataclasses.asdict(cfg.finetune) if cfg.finetune.init_from else None,
     )
 
 
@@ -291,6 +293,12 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
         write_rejected(out / "rejected.csv", data.rejected)
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     module = build_module(cfg, data)
+    if cfg.finetune.init_from and not resume:  # a resumed run takes its weights from last.ckpt
+        record = initialise(module.net, data.settings, cfg.finetune.init_from, cfg.finetune.head)
+        cfg.finetune.source = record
+        module.hparams["finetune"]["source"] = record
+        if rank0:
+            save_config(cfg, out / "config.yaml")
     dm = CrystalDataModule(
         data,
         cfg.optim.batch_size,
@@ -435,6 +443,7 @@ def _finish(
         "device": _device_info(trainer),
         "precision": {"train": str(trainer.precision), "evaluation": "32"},
         "seed": cfg.run.seed,
+        "init_from": cfg.finetune.source or None,
         "best_checkpoint": best_path.name,
         "model_file": MODEL_FILE,
     }
