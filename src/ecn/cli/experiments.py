@@ -212,6 +212,38 @@ def sizes(
     console.print((Path(results_dir) / f"{base}_sizes.md").read_text(), markup=False)
 
 
+@reproduce_app.command("finetune")
+def finetune(
+    source: str = typer.Option("mp-e_form", "--source", help="Pretrained model to start from."),
+    runs: str = typer.Option("runs/finetune", "--runs", help="Run directories."),
+    results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
+    size: list[int] = typer.Option(
+        None,
+        "--size",
+        help="Training sizes to train (repeatable; 0 = all; default 100, 300, 1000, all).",
+    ),
+    band_gap: bool = typer.Option(
+        True, "--band-gap/--no-band-gap", help="Also fine-tune MP band gap on its whole split."
+    ),
+    session_cap: float | None = typer.Option(
+        None, "--session-cap", help="Minutes per run in this process; the run resumes later."
+    ),
+    train: bool = _TRAIN,
+) -> None:
+    """Fine-tuned from a pretrained model against from scratch, Perov-5 at 100 / 300 / 1,000 /
+    all training structures (3 seeds at the small sizes) and MP band gap: trains or resumes the
+    queue (two processes share it), then writes results/finetune.{md,json,png}."""
+    from ecn.experiments.finetune_study import PEROV5_SIZES, reproduce_finetune
+
+    quiet_lightning()
+    sizes = PEROV5_SIZES if not size else tuple(s if s > 0 else None for s in size)
+    try:
+        reproduce_finetune(source, runs, results_dir, sizes, band_gap, train, session_cap)
+    except ValueError as exc:
+        fail(exc)
+    console.print((Path(results_dir) / "finetune.md").read_text(), markup=False)
+
+
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories with results.json."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder."),

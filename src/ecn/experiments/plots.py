@@ -10,7 +10,7 @@ import numpy as np
 
 from ecn.train.record import read_history
 
-__all__ = ["plot_learning_curves", "plot_sizes"]
+__all__ = ["plot_finetune", "plot_learning_curves", "plot_sizes"]
 
 
 def _pyplot() -> Any:
@@ -65,6 +65,30 @@ def plot_sizes(fits: dict[str, Any], path: Path, extrapolate_to: int) -> None:
             ax.plot(xs, fit["prediction"] * (xs / extrapolate_to) ** fit["exponent"], "--",
                     color=f"C{k}")  # fmt: skip
     ax.axvline(extrapolate_to, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training structures")
+    ax.set_ylabel("test MAE")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_finetune(rows: list[dict[str, Any]], path: Path, source: str) -> None:
+    """Test MAE against training-set size, scratch and fine-tuned, mean with the seed range."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for k, arm in enumerate(("scratch", "finetuned")):
+        pts = [(r["train_n"], r[arm]) for r in rows if arm in r]
+        if not pts:
+            continue
+        n = np.array([p[0] for p in pts])
+        mean = np.array([p[1]["mean"] for p in pts])
+        lo = mean - np.array([min(p[1]["test_mae"]) for p in pts])
+        hi = np.array([max(p[1]["test_mae"]) for p in pts]) - mean
+        label = "from scratch" if arm == "scratch" else f"fine-tuned from {source}"
+        ax.errorbar(n, mean, yerr=[lo, hi], fmt="o-", color=f"C{k}", capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training structures")

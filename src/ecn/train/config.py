@@ -63,6 +63,8 @@ class DataConfig:
             curves over training-set size); ``subset_seed`` fixes the permutation, independent of
             the run seed, so every model sees the same structures and a smaller fraction is a
             subset of a larger one.
+        train_size: train on a seeded random N structures of the training split (the same
+            nested permutation as ``train_fraction``; for fine-tuning studies at fixed sizes).
     """
 
     dataset: str = "perov5"
@@ -76,6 +78,7 @@ class DataConfig:
     cache: bool = True
     n_jobs: int | None = None
     train_fraction: float | None = None
+    train_size: int | None = None
     subset_seed: int = 0
 
     def limit_for(self, split: str) -> int | None:
@@ -315,6 +318,11 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"run.expand_on must be one of {EXPAND_ON}, got {cfg.run.expand_on!r}")
     if cfg.data.train_fraction is not None and not 0 < cfg.data.train_fraction <= 1:
         raise ValueError("data.train_fraction must be in (0, 1]")
+    if cfg.data.train_size is not None:
+        if cfg.data.train_size < 1:
+            raise ValueError("data.train_size must be a positive number of structures")
+        if cfg.data.train_fraction is not None:
+            raise ValueError("give data.train_size or data.train_fraction, not both")
     if cfg.run.time_budget_min is not None and cfg.run.time_budget_min <= 0:
         raise ValueError("run.time_budget_min must be positive")
     if isinstance(cfg.data.limit, dict):

@@ -213,11 +213,13 @@ def drop_nan_targets(graphs: GraphStore) -> tuple[GraphStore, list[str]]:
     return graphs.subset(np.flatnonzero(~nan)), [ids[k] for k in np.flatnonzero(nan)]
 
 
-def train_subset(graphs: GraphStore, fraction: float, seed: int) -> GraphStore:
-    """The first ``round(fraction * n)`` of a seeded permutation (kept in store order), so
-    fractions are nested: the 25 % subset lies inside the 50 % one."""
+def train_subset(
+    graphs: GraphStore, fraction: float | None, seed: int, size: int | None = None
+) -> GraphStore:
+    """The first ``round(fraction * n)`` (or `size`) of a seeded permutation (kept in store
+    order), so subsets are nested: the 25 % subset lies inside the 50 % one, 100 inside 300."""
     n = len(graphs)
-    k = max(1, round(fraction * n))
+    k = min(n, size) if size is not None else max(1, round((fraction or 1.0) * n))
     keep = np.sort(np.random.default_rng(seed).permutation(n)[:k])
     return graphs.subset(keep)
 
@@ -252,8 +254,10 @@ def prepare_data(
             )
         why_nan = f"target {'/'.join(cfg.data.targets)} is missing or NaN"
         out.rejected += [(i, split, r) for i, r in reasons] + [(i, split, why_nan) for i in nan_ids]
-        if split == "train" and cfg.data.train_fraction is not None:
-            graphs = train_subset(graphs, cfg.data.train_fraction, cfg.data.subset_seed)
+        if split == "train" and (cfg.data.train_fraction or cfg.data.train_size) is not None:
+            graphs = train_subset(
+                graphs, cfg.data.train_fraction, cfg.data.subset_seed, cfg.data.train_size
+            )
         if cfg.model.options.get("group") == "glambda":
             maps = lattice_orbit_maps(torch.from_numpy(np.ascontiguousarray(graphs.lattices)))
             graphs = graphs.with_orbit_maps(maps.numpy())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,9 +21,10 @@ from torch import nn
 from ecn.data.checksums import sha256_file
 from ecn.graphs import GraphSettings
 from ecn.inference import PropertyModel, load_model_file, resolve_model_path
+from ecn.inference.pretrained import PRETRAINED_DIR
 from ecn.nn import finetune_parts
 
-__all__ = ["frozen_names", "initialise", "param_groups", "source_defaults"]
+__all__ = ["frozen_names", "initialise", "param_groups", "portable_path", "source_defaults"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,18 @@ def _rescale_head(src: PropertyModel, dst: PropertyModel) -> None:
         last.bias.mul_(s / s2).add_((m - m2) / s2)
 
 
+def portable_path(path: str | Path) -> str:
+    """How a run records where its weights came from without naming this machine: a shipped
+    model as ``ecn:pretrained/<file>``, a file below the working directory relative to it, any
+    other file as given."""
+    path = Path(path).resolve()
+    shipped = PRETRAINED_DIR.parent
+    for base, prefix in ((shipped, "ecn:"), (Path.cwd(), "")):
+        if path.is_relative_to(base.resolve()):
+            return prefix + path.relative_to(base.resolve()).as_posix()
+    return str(path)
+
+
 def initialise(net: PropertyModel, settings: GraphSettings, init_from: str, head: str) -> dict:
     """Copy the weights of `init_from` into the freshly built `net` (its targets' statistics
     already fitted on the new data) and return the record of it for ``finetune.source``.
@@ -123,7 +137,7 @@ def initialise(net: PropertyModel, settings: GraphSettings, init_from: str, head
     if not reset:
         _rescale_head(src, net)
     record = {
-        "path": str(path),
+        "path": portable_path(path),
         "name": str(init_from),
         "sha256": sha256_file(path),
         "dataset": meta.get("dataset", ""),
