@@ -16,6 +16,7 @@ done
 C=runs/ablation/cgcnn_es_seed0/model.pt   # CGCNN on Perov-5, test MAE 0.0734 eV/cell
 run cgcnn-perov5 $C --limit 100 --threshold 0.000734
 run cgcnn-perov5_canonical-off_no-wrap $C --limit 100 --threshold 0.000734 --canonical off --no-wrap
+mkdir -p runs/continuity
 # untrained ECN-SΛ 64x4 + same-atom on the 5 Å graph, seed 0 (float32; threshold 1e-6)
 python -c "
 import torch
@@ -25,9 +26,9 @@ from ecn.nn.graph_settings import resolve_graph_settings
 gs = resolve_graph_settings('ecn', 'perov5')
 torch.manual_seed(0)
 net = build_model(ModelConfig('ecn', gs.node_feature_dim, gs.n_gaussians, options=dict(width=64, layers=4, same_atom=True)))
-save_model_file('/tmp/ecn_untrained_r5.pt', PropertyModel(net, TargetInfo(('y',), ('',))), gs, 'perov5')
+save_model_file('runs/continuity/ecn_untrained_r5.pt', PropertyModel(net, TargetInfo(('y',), ('',))), gs, 'perov5')
 "
-U=/tmp/ecn_untrained_r5.pt
+U=runs/continuity/ecn_untrained_r5.pt
 run untrained-ecn-r5_canonical-off_no-wrap $U --limit 100 --threshold 1e-6 --canonical off --no-wrap
 run untrained-ecn-r5_canonical-off_no-wrap_envelope-poly $U --limit 100 --threshold 1e-6 --canonical off --no-wrap --option envelope=poly
 # README: what each file isolates (text), then every generated summary (numbers), in this order
