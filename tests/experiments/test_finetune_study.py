@@ -31,10 +31,11 @@ def test_queue_is_paired_seed_major_and_complete() -> None:
     names = [r.name for r in runs]
     assert len(names) == len(set(names))
     small = [s for s in PEROV5_SIZES if s is not None]
-    assert len(runs) == 2 * (3 * len(small) + 1) + 1  # + MP band gap fine-tuned
-    # every (size, seed) has both arms, one after the other
-    for a, b in zip(runs[:-1:2], runs[1:-1:2], strict=True):
-        assert (a.size, a.seed, a.arm, b.arm) == (b.size, b.seed, "scratch", "finetuned")
+    assert len(runs) == 2 * (3 * len(small) + 1) + 2  # + MP band gap
+    # every (data, size, seed) has both arms, one after the other
+    for a, b in zip(runs[::2], runs[1::2], strict=True):
+        assert (a.dataset, a.size, a.seed) == (b.dataset, b.size, b.seed)
+        assert (a.arm, b.arm) == ("scratch", "finetuned")
     # seed-major: every size has its seed 0 before any seed 1
     first_seed1 = next(i for i, r in enumerate(runs) if r.seed == 1)
     assert {r.size for r in runs[:first_seed1]} == set(PEROV5_SIZES)

@@ -232,7 +232,7 @@ def finetune(
 ) -> None:
     """Fine-tuned from a pretrained model against from scratch, Perov-5 at 100 / 300 / 1,000 /
     all training structures (3 seeds at the small sizes) and MP band gap: trains or resumes the
-    queue (two processes share it), then writes results/finetune.{md,json,png}."""
+    queue (two processes share it), then writes results/finetune/finetune.{md,json,png}."""
     from ecn.experiments.finetune_study import PEROV5_SIZES, reproduce_finetune
 
     quiet_lightning()
@@ -241,7 +241,7 @@ def finetune(
         reproduce_finetune(source, runs, results_dir, sizes, band_gap, train, session_cap)
     except ValueError as exc:
         fail(exc)
-    console.print((Path(results_dir) / "finetune.md").read_text(), markup=False)
+    console.print((Path(results_dir) / "finetune" / "finetune.md").read_text(), markup=False)
 
 
 def report(
