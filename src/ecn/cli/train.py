@@ -64,6 +64,7 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
         "accelerator": flags["accelerator"],
         "strategy": flags["strategy"],
         "time_budget_min": flags["time_budget"],
+        "session_cap_min": flags.get("session_cap"),
         "num_workers": flags["num_workers"],
         "progress_bar": flags["progress"],
         "threads": flags["threads"],
@@ -134,6 +135,12 @@ def train_command(
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory."),
     limit: int | None = typer.Option(None, help="Use only the first N structures of each split."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after MIN minutes."),
+    session_cap: float | None = typer.Option(
+        None,
+        "--session-cap",
+        help="Pause after MIN minutes in this process, unfinished (no results.json); "
+        "--resume continues it. Unlike --time-budget it does not end the run.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from last.ckpt in --out."),
     devices: str | None = typer.Option(None, help="Lightning devices (1, 2, auto, '0,1')."),
     strategy: str | None = typer.Option(None, help="Lightning strategy (auto, ddp, ddp_spawn)."),
