@@ -183,3 +183,33 @@ def test_finetune_run_end_to_end(tiny_perov5: Path, tmp_path: Path) -> None:
     bad = [*args[:at], "--option", "width=32", "--out", str(tmp_path / "bad"), *args[at + 2 :]]
     res = runner.invoke(app, bad)
     assert res.exit_code == 2 and "option width" in res.output
+
+
+def test_finetune_run_resumes_with_its_parameter_groups(tiny_perov5: Path, tmp_path: Path) -> None:
+    """A fine-tuning run with a re-initialised head (two parameter groups) resumes from
+    last.ckpt, also when the caller rebuilds the config without the source record (a queue)."""
+    from ecn.train.config import load_config
+    from ecn.train.run import train
+
+    runner = CliRunner()
+    src_run = tmp_path / "src"
+    assert runner.invoke(app, tiny_cli_args(tiny_perov5, src_run)).exit_code == 0
+    out = tmp_path / "ft"
+    raw = {
+        "data": {"dataset": "perov5", "path": str(tiny_perov5), "targets": ["heat_all"]},
+        "optim": {"epochs": 1, "batch_size": 8},
+        "run": {"out": str(out), "threads": 1, "accelerator": "cpu", "progress_bar": False},
+        "finetune": {"init_from": str(src_run / "model.pt"), "head": "reset"},
+    }
+    train(load_config(None, raw))
+    assert (out / "results.json").is_file()
+    raw["optim"]["epochs"] = 2
+    train(load_config(None, raw), resume=True)  # fresh config: no source record in it
+    res = json.loads((out / "results.json").read_text())
+    assert res["epochs_run"] == 2 and res["init_from"]["head_reset"] is True
+    assert yaml.safe_load((out / "config.yaml").read_text())["finetune"]["source"]
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "last.ckpt").write_bytes((out / "last.ckpt").read_bytes())
+    raw["run"]["out"] = str(tmp_path / "bare")
+    with pytest.raises(ValueError, match="does not record where the fine-tuning started"):
+        train(load_config(None, raw), resume=True)

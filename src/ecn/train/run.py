@@ -270,6 +270,19 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         return _train(cfg, resume)
 
 
+def _saved_finetune_source(out: Path) -> dict[str, Any]:
+    """The ``finetune.source`` record a fine-tuning run wrote when it started.
+
+    Raises:
+        ValueError: the run directory has no such record (it was not started as this run).
+    """
+    path = out / "config.yaml"
+    source = load_config(path).finetune.source if path.is_file() else {}
+    if not source:
+        raise ValueError(f"--resume: {path} does not record where the fine-tuning started")
+    return source
+
+
 def _train(cfg: TrainConfig, resume: bool) -> Path:
     t0 = time.monotonic()
     if cfg.run.threads is not None:
@@ -281,6 +294,10 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
     last = out / "last.ckpt"
     if resume and not last.is_file():
         raise ValueError(f"--resume: {last} not found")
+    if resume and cfg.finetune.init_from and not cfg.finetune.source:
+        # the source record (which parts were loaded, whether the head was reset) decides the
+        # optimiser's parameter groups: take it from the run's own config before rewriting it
+        cfg.finetune.source = _saved_finetune_source(out)
     if rank0:
         if not resume and (last.exists() or (out / "best.ckpt").exists()):
             raise ValueError(
