@@ -101,7 +101,7 @@ def test_averaging_is_streamed_and_equals_the_mean_over_all_descriptions(predict
     rows equal the mean / std of one prediction per description built all at once."""
     s = _rattled((3, 1, 1), seed=1)  # 15 atoms, 15 origins
     built, predicted, ahead = [0], [0], []
-    real_desc, real_predict = canonical_mod.origin_description, predictor_mod.predict_graphs
+    real_desc, real_predict = canonical_mod.origin_description, predictor_mod.predict_member_graphs
 
     def counting_desc(*a, **k):
         built[0] += 1
@@ -113,7 +113,7 @@ def test_averaging_is_streamed_and_equals_the_mean_over_all_descriptions(predict
         return real_predict(model, graphs, *a, **k)
 
     monkeypatch.setattr(predictor_mod, "origin_description", counting_desc)
-    monkeypatch.setattr(predictor_mod, "predict_graphs", counting_predict)
+    monkeypatch.setattr(predictor_mod, "predict_member_graphs", counting_predict)
     rows = predictor.predict_items([_item(s), _item(s, "y")], batch_size=4, average="origins")
     monkeypatch.undo()
     assert built[0] == predicted[0] == 30 and max(ahead) < 2 * 4

@@ -300,6 +300,12 @@ def predict_command(
         help="K/N: predict only the K-th of N contiguous parts of the sorted input list (a job "
         "array: K = task id); `ecn merge` joins the N outputs.",
     ),
+    std: bool | None = typer.Option(
+        None,
+        "--std/--no-std",
+        help="Write the std column(s) (an ensemble's recalibrated member spread, next to the "
+        "prediction). Default: on for an ensemble; a single model has none.",
+    ),
 ) -> None:
     """Predict for CIF / POSCAR / extxyz inputs: one row per input, unusable inputs get a row
     with an error.
@@ -317,6 +323,9 @@ def predict_command(
     for every N). A cluster job array splits one input list with --shard K/N (no overlap, no
     gap; the ids and row order of shards 1..N are those of one run);
     `ecn merge OUT_1 ... OUT_N --out ALL.csv` joins them.
+
+    An ensemble (`ecn models package RUN1 RUN2 ...`) predicts the members' mean and writes
+    std (std_<target> for several targets) after the prediction column(s).
     """
     from ecn.inference.output import check_output
     from ecn.inference.parallel import available_cores, parse_shard
@@ -348,6 +357,7 @@ def predict_command(
         average,
         parallel={"workers": n_workers, "threads": threads, "shard": shard_kn},
         limits=limits,
+        std=std,
     )
 
 
@@ -361,12 +371,13 @@ def _predict_to_csv(
     average: str,
     parallel: dict[str, Any] | None = None,
     limits: dict[str, int | None] | None = None,
+    std: bool | None = None,
 ) -> None:
     """Predict `inputs` batch by batch, streaming rows to ``out.partial`` (see predict_command).
 
     `parallel`: ``workers``, ``threads`` and ``shard`` (``ecn.inference.parallel``).
     `limits`: ``max_atoms`` and ``max_passes`` (``ecn.inference.predictor.Limits``; None keeps
-    the default).
+    the default). `std`: write the std column(s) (None: an ensemble's default).
     """
     import torch
 
@@ -381,6 +392,8 @@ def _predict_to_csv(
     try:
         predictor = Predictor.load(model)
         predictor.limits = Limits(**{k: v for k, v in (limits or {}).items() if v is not None})
+        if std is not None:
+            predictor.with_std = std
         predictor.predict_items([], average=average)  # checks the options before any output
         writer = RowWriter(out, predictor.columns(average), resume=resume)
     except ValueError as exc:

@@ -158,6 +158,8 @@ def predictor_variant(
         else replace(predictor.settings, canonical=canonical)
     )
     model = predictor.model
+    if options and predictor.n_members > 1:
+        raise ValueError("model options of an ensemble cannot be changed here; use a member")
     if options:
         inner = model.model
         config = replace(inner.config, options={**inner.config.options, **options})
@@ -334,7 +336,7 @@ def check_continuity(
         threshold_note=threshold_note,
         model=model_name,
         canonical=predictor.settings.canonical,
-        envelope=str(predictor.model.model.config.options.get("envelope", "none")),
+        envelope=str(predictor.model.config.options.get("envelope", "none")),
         unit=predictor.units[0] if predictor.units else "",
         seed=seed,
         wrap=wrap,

@@ -100,6 +100,16 @@ class PropertyModel(nn.Module):
         return cls(build_model(config), targets)
 
     @property
+    def config(self) -> ModelConfig:
+        """The wrapped model's architecture (``ecn.nn.ModelConfig``)."""
+        return self.model.config
+
+    @property
+    def n_members(self) -> int:
+        """1: one model (an ``EnsembleModel`` has K)."""
+        return 1
+
+    @property
     def node_level(self) -> bool:
         return bool(self.model.config.node_level)
 
@@ -124,6 +134,10 @@ class PropertyModel(nn.Module):
     def predict_batch(self, graph: CrystalGraph) -> Tensor:
         """Predictions in original units for one (batched) graph."""
         return self.to_units(self(graph))
+
+    def predict_members(self, graph: CrystalGraph) -> Tensor:
+        """(1, G, T): :meth:`predict_batch` as a one-member ensemble (same code path as K)."""
+        return self.predict_batch(graph).unsqueeze(0)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())

@@ -19,6 +19,11 @@ of the basis (``n_atoms x |holohedry|`` passes, up to 48 x n_atoms): invariant t
 choice too. ``"none"`` (default): one pass. A model trained on canonical inputs has only seen
 spglib's origin; averaging then also mixes in origins it never saw (measured in
 ``results/invariance/``).
+
+Ensembles (``ecn.inference.ensemble``): every pass runs all K members; a prediction is the
+members' mean and ``std`` is the recalibrated spread of the members (each member's prediction
+averaged over the descriptions first, when ``average`` is on), while ``spread`` stays the
+spread over descriptions of the ensemble mean.
 """
 
 from __future__ import annotations
@@ -45,9 +50,10 @@ from ecn.graphs.canonical import (
 from ecn.graphs.compact import UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.settings import GraphSettings
+from ecn.inference.ensemble import EnsembleModel
 from ecn.inference.inputs import InputItem, as_structure
 from ecn.inference.model import PropertyModel
-from ecn.inference.model_file import load_model_file
+from ecn.inference.model_file import load_any_model_file
 from ecn.symmetry.orbit_maps import lattice_orbit_maps
 
 logger = logging.getLogger(__name__)
@@ -64,6 +70,7 @@ __all__ = [
     "iter_descriptions",
     "load_model",
     "predict_graphs",
+    "predict_member_graphs",
     "prepare_item",
     "structure_units",
 ]
@@ -287,14 +294,15 @@ def translate_cells(graph: CrystalGraph, t: int, cols: slice) -> CrystalGraph:
 
 
 @torch.no_grad()
-def predict_graphs(
-    model: PropertyModel,
+def predict_member_graphs(
+    model: PropertyModel | EnsembleModel,
     graphs: Sequence[CrystalGraph] | Sequence[UnitGraph] | GraphStore,
     batch_size: int = 256,
     average_translations: bool = False,
     settings: GraphSettings | None = None,
 ) -> np.ndarray:
-    """(G, T) predictions in original units (node-level: (N_total, T)); one process, no padding.
+    """(K, G, T) predictions of each member in original units (K = 1 for one model;
+    node-level: (K, N_total, T)); one process, no padding.
 
     `graphs` are expanded graphs, or stored records (a `GraphStore` or a list of `UnitGraph`),
     which are expanded batch by batch with `settings`.
@@ -319,15 +327,28 @@ def predict_graphs(
             logger.warning("average_translations: graphs have no cell one-hot; nothing to average")
             warned = True
         if cols is None:
-            outs.append(model.predict_batch(batch).double().cpu())
+            outs.append(model.predict_members(batch).double().cpu())
         else:
             preds = [
-                model.predict_batch(translate_cells(batch, t, cols)).double() for t in range(8)
+                model.predict_members(translate_cells(batch, t, cols)).double() for t in range(8)
             ]
             outs.append(torch.stack(preds).mean(0).cpu())
     if not outs:
-        return np.zeros((0, len(model.targets.names)))
-    return torch.cat(outs).numpy()
+        return np.zeros((model.n_members, 0, len(model.targets.names)))
+    return torch.cat(outs, dim=1).numpy()
+
+
+def predict_graphs(
+    model: PropertyModel | EnsembleModel,
+    graphs: Sequence[CrystalGraph] | Sequence[UnitGraph] | GraphStore,
+    batch_size: int = 256,
+    average_translations: bool = False,
+    settings: GraphSettings | None = None,
+) -> np.ndarray:
+    """(G, T) predictions in original units (node-level: (N_total, T)), an ensemble's the mean
+    of its members (:func:`predict_member_graphs`)."""
+    out = predict_member_graphs(model, graphs, batch_size, average_translations, settings)
+    return out[0] if out.shape[0] == 1 else out.mean(0)
 
 
 class Predictor:
@@ -339,7 +360,10 @@ class Predictor:
     """
 
     def __init__(
-        self, model: PropertyModel, settings: GraphSettings, meta: dict[str, Any] | None = None
+        self,
+        model: PropertyModel | EnsembleModel,
+        settings: GraphSettings,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         self.model = model.eval()
         self.settings = settings
@@ -348,15 +372,26 @@ class Predictor:
         self.units: list[str] = list(model.targets.units)
         self.task: str = model.targets.task
         self.node_level: bool = model.node_level
-        self.group: str = str(model.model.config.options.get("group", ""))
+        self.group: str = str(model.config.options.get("group", ""))
+        #: members of an ensemble (1: one model)
+        self.n_members: int = model.n_members
+        #: rows carry ``std`` (``ecn predict --std/--no-std``); on by default for an ensemble
+        self.with_std: bool = self.n_members > 1
         #: per-input bounds (``ecn predict --max-atoms / --max-passes``)
         self.limits = Limits()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Predictor:
-        """From a run directory (its ``model.pt``), a model file, or a training checkpoint."""
-        model, settings, meta = load_model_file(path)
+        """From a run directory (its ``model.pt``), a model or ensemble file, or a training
+        checkpoint."""
+        model, settings, meta = load_any_model_file(path)
         return cls(model.to(device), settings, meta)
+
+    @property
+    def std_scale(self) -> np.ndarray:
+        """(T,) factor on the members' std fitted on validation (ones: not recalibrated)."""
+        scale = getattr(self.model, "std_scale", None)
+        return np.ones(len(self.targets)) if scale is None else scale.cpu().numpy()
 
     def graph(self, structure: Any, id: str = "") -> CrystalGraph:
         """Validated graph of one structure (pymatgen Structure or ASE Atoms); ValueError if bad.
@@ -383,15 +418,19 @@ class Predictor:
         prepared: Sequence[Prepared],
         batch_size: int,
         average_translations: bool,
-    ) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], dict[int, str]]:
-        """{index: ((T,) mean, (T,) std)} of the predictions of every usable prepared item over
-        its graphs (std 0 for one graph), and {index: error} for averaged items one of whose
-        descriptions failed. Graphs go to the model `batch_size` at a time, the descriptions of
-        an `Averaged` item built as they are needed: memory is bounded by the batch, not by the
-        items or the passes."""
+    ) -> tuple[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], dict[int, str]]:
+        """{index: ((T,) mean, (T,) spread, (T,) std)} of every usable prepared item, and
+        {index: error} for averaged items one of whose descriptions failed.
+
+        mean: over the members and the item's graphs; spread: over its graphs of the members'
+        mean (0 for one graph); std: the members' std of their graph-averaged predictions
+        times :attr:`std_scale` (0 for one model). Graphs go to the model `batch_size` at a
+        time, the descriptions of an `Averaged` item built as they are needed: memory is
+        bounded by the batch, not by the items or the passes."""
         preds: dict[int, list[np.ndarray]] = {}
         errors: dict[int, str] = {}
         n_t = len(self.targets)
+        n_k = self.n_members
 
         def stream() -> Iterator[tuple[int, UnitGraph]]:
             for k, p in enumerate(prepared):
@@ -414,46 +453,45 @@ class Predictor:
         pairs = stream()
         while batch := list(itertools.islice(pairs, batch_size)):
             units = [u for _, u in batch]
-            out = predict_graphs(
+            out = predict_member_graphs(
                 self.model, units, batch_size, average_translations, self.settings
-            ).reshape(len(units), n_t)
-            for (k, _), row in zip(batch, out, strict=True):
-                preds.setdefault(k, []).append(row)
-        res = {
-            k: (np.mean(v, axis=0), np.std(v, axis=0)) for k, v in preds.items() if k not in errors
-        }
+            ).reshape(n_k, len(units), n_t)
+            for j, (k, _) in enumerate(batch):
+                preds.setdefault(k, []).append(out[:, j])
+        res = {k: self._stats(np.stack(v)) for k, v in preds.items() if k not in errors}
         return res, errors
 
-    def predict(
+    def _stats(self, passes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, spread, std), each (T,), of one item's (P, K, T) predictions (P graphs)."""
+        if passes.shape[1] == 1:  # one model: exactly the numbers it always gave
+            flat = passes[:, 0]
+            return np.mean(flat, axis=0), np.std(flat, axis=0), np.zeros(flat.shape[1])
+        ens = passes.mean(axis=1)  # (P, T) ensemble mean of each graph
+        members = passes.mean(axis=0)  # (K, T) each member averaged over the graphs
+        std = members.std(axis=0) * self.std_scale
+        return ens.mean(axis=0), ens.std(axis=0), std
+
+    def _check_std(self) -> None:
+        if self.with_std and self.n_members < 2:
+            raise ValueError(
+                "a std needs an ensemble (ecn models package RUN1 RUN2 ... --name NAME); "
+                "this model file holds one model"
+            )
+
+    def predict_stats(
         self,
         structures: Sequence[Any],
         average_translations: bool = False,
         batch_size: int = 256,
         average: str = "none",
-    ) -> np.ndarray:
-        """Predictions in original units: (n,) for one target, (n, T) for several.
-
-        Classification returns P(class 1). Node-level models return one array per structure,
-        (n_supercell_nodes, T), in supercell node order ``k = a * n_atoms + i`` of the canonical
-        cell. `average`: see :data:`AVERAGE_MODES` and the module docstring (graph-level
-        models only).
-        """
+    ) -> dict[str, np.ndarray]:
+        """``mean``, ``std`` and ``spread``, each (n, T), of graph-level predictions (see
+        :meth:`_mean_and_spread`; ``std`` zeros for one model, ``spread`` zeros without
+        `average`). ValueError naming the first unusable structure."""
         if average not in AVERAGE_MODES:
             raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
-        if average != "none" and self.node_level:
-            raise ValueError("description averaging needs a graph-level model")
-        if not structures:
-            return np.zeros((0,))
         if self.node_level:
-            graphs = []
-            for k, s in enumerate(structures):
-                try:
-                    graphs.append(self.graph(s, id=str(k)))
-                except ValueError as exc:
-                    raise ValueError(f"structure {k}: {exc}") from None
-            pred = predict_graphs(self.model, graphs, batch_size, average_translations)
-            sizes = [g.num_nodes for g in graphs]
-            return np.split(pred, np.cumsum(sizes)[:-1])  # type: ignore[return-value]
+            raise ValueError("predict_stats needs a graph-level model")
         prepared = []
         for k, s in enumerate(structures):
             try:
@@ -470,8 +508,58 @@ class Predictor:
         if errors:
             k = min(errors)
             raise ValueError(f"structure {k}: {errors[k]}")
-        pred = np.stack([res[k][0] for k in range(len(prepared))])
-        return pred[:, 0] if pred.shape[1] == 1 else pred
+        n_t = len(self.targets)
+        return {
+            name: np.stack([res[k][j] for k in range(len(prepared))])
+            if prepared
+            else np.zeros((0, n_t))
+            for j, name in enumerate(("mean", "spread", "std"))
+        }
+
+    def predict(
+        self,
+        structures: Sequence[Any],
+        average_translations: bool = False,
+        batch_size: int = 256,
+        average: str = "none",
+        return_std: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predictions in original units: (n,) for one target, (n, T) for several; an
+        ensemble's are the members' mean.
+
+        With `return_std` (ensembles only) a pair (mean, std) of that shape: std is the
+        members' spread times the factor fitted on validation (``meta["calibration"]``).
+        Classification returns P(class 1). Node-level models return one array per structure,
+        (n_supercell_nodes, T), in supercell node order ``k = a * n_atoms + i`` of the canonical
+        cell. `average`: see :data:`AVERAGE_MODES` and the module docstring (graph-level
+        models only).
+        """
+        if average not in AVERAGE_MODES:
+            raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
+        if average != "none" and self.node_level:
+            raise ValueError("description averaging needs a graph-level model")
+        if return_std and (self.n_members < 2 or self.node_level):
+            raise ValueError(
+                "return_std needs a graph-level ensemble (ecn models package RUN1 RUN2 ...); "
+                f"this model file holds {self.n_members} model(s)"
+            )
+        if not structures:
+            return (np.zeros((0,)), np.zeros((0,))) if return_std else np.zeros((0,))
+        if self.node_level:
+            graphs = []
+            for k, s in enumerate(structures):
+                try:
+                    graphs.append(self.graph(s, id=str(k)))
+                except ValueError as exc:
+                    raise ValueError(f"structure {k}: {exc}") from None
+            pred = predict_graphs(self.model, graphs, batch_size, average_translations)
+            sizes = [g.num_nodes for g in graphs]
+            return np.split(pred, np.cumsum(sizes)[:-1])  # type: ignore[return-value]
+        stats = self.predict_stats(structures, average_translations, batch_size, average)
+        pred, std = stats["mean"], stats["std"]
+        if pred.shape[1] == 1:
+            pred, std = pred[:, 0], std[:, 0]
+        return (pred, std) if return_std else pred
 
     def predict_items(
         self,
@@ -486,6 +574,8 @@ class Predictor:
         standard deviation of the prediction over the averaged descriptions, in target units.
         It says how much the answer depends on how the crystal is written down (origin,
         basis) - cheap, and a lower bound on the model's uncertainty, not a calibrated error bar.
+        With :attr:`with_std` (an ensemble's default) each row has ``std`` (one per target)
+        after the predictions: the members' recalibrated standard deviation.
         """
         self.check_options(average)
         prepared = [
@@ -499,6 +589,7 @@ class Predictor:
             raise ValueError("ecn predict writes one row per structure; this model is node-level")
         if average not in AVERAGE_MODES:
             raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
+        self._check_std()
 
     def predict_prepared(
         self,
@@ -514,9 +605,9 @@ class Predictor:
         with_spread = average != "none"
         rows = []
         for k, it in enumerate(items):
-            mean, spread = res.get(k, (None, None))
+            mean, spread, std = res.get(k, (None, None, None))
             error = errors.get(k, prepared[k].error)
-            rows.append(self._row(it, mean, error, spread, with_spread))
+            rows.append(self._row(it, mean, error, spread, with_spread, std))
         return rows
 
     def columns(self, average: str = "none") -> list[str]:
@@ -530,7 +621,9 @@ class Predictor:
         error: str,
         spread: np.ndarray | None = None,
         with_spread: bool = False,
+        std: np.ndarray | None = None,
     ) -> dict[str, Any]:
+        """One output row: id, source, prediction(s), [std(s)], [spread(s)], error."""
         row: dict[str, Any] = {"id": item.id, "source": item.source}
         if self.task == "classification":
             row["probability"] = "" if p is None else f"{p[0]:.6g}"
@@ -540,6 +633,10 @@ class Predictor:
         else:
             for j, t in enumerate(self.targets):
                 row[f"prediction_{t}"] = "" if p is None else f"{p[j]:.8g}"
+        if self.with_std:
+            names = ["std"] if len(self.targets) == 1 else [f"std_{t}" for t in self.targets]
+            for j, name in enumerate(names):
+                row[name] = "" if std is None else f"{std[j]:.4g}"
         if with_spread:
             names = ["spread"] if len(self.targets) == 1 else [f"spread_{t}" for t in self.targets]
             for j, name in enumerate(names):
@@ -549,5 +646,6 @@ class Predictor:
 
 
 def load_model(path: str | Path, device: str = "cpu") -> Predictor:
-    """Load a trained model (run directory, ``model.pt`` or training checkpoint) for prediction."""
+    """Load a trained model (run directory, ``model.pt``, ensemble file, pretrained name or
+    training checkpoint) for prediction."""
     return Predictor.load(path, device)
