@@ -1,4 +1,5 @@
-"""``ecn models``: the pretrained models shipped in the package; ``ecn models package``."""
+"""``ecn models``: the pretrained models shipped in the package; ``ecn models package`` (one
+run, or several as an ensemble)."""
 
 from __future__ import annotations
 
@@ -54,16 +55,44 @@ def list_command(
 
 @app.command("package")
 def package_command(
-    run: Path = typer.Argument(..., help="Finished run directory (model.pt, results.json)."),
+    runs: list[Path] = typer.Argument(
+        ...,
+        help="Finished run directories (model.pt, results.json); several make an ensemble.",
+    ),
     name: str = typer.Option(..., "--name", help="Model name, e.g. perov5-heat_all."),
     slice_n: int = typer.Option(200, "--slice", help="Test structures for the slice check."),
     root: Path | None = typer.Option(None, "--root", help="Registry folder (default: package)."),
+    compare_n: int = typer.Option(
+        300,
+        "--compare",
+        help="Ensemble: first N test crystals on which the std is compared with the "
+        "description spread of --average (0: skip).",
+    ),
+    average: str = typer.Option(
+        "origins", "--average", help="Ensemble: the --average mode compared (origins or full)."
+    ),
+    json_out: Path | None = typer.Option(
+        None,
+        "--json",
+        help="Ensemble: the calibration report (default results/ensembles/NAME.json).",
+    ),
 ) -> None:
-    """Ship a run as pretrained model NAME: copy its model.pt, write card and registry entry."""
-    from ecn.experiments.packaging import package_model
-
+    """Ship a run as pretrained model NAME (copy its model.pt, write card and registry entry);
+    several runs of one architecture, graph and data become an ensemble: mean and std, the std
+    factor fitted on the validation split, calibration measured on the test split."""
     try:
-        entry = package_model(run, name, root=root, slice_n=slice_n)
+        if len(runs) == 1:
+            from ecn.experiments.packaging import package_model
+
+            entry = package_model(runs[0], name, root=root, slice_n=slice_n)
+        else:
+            from ecn.experiments.ensembles import package_ensemble
+
+            if average not in ("origins", "full"):
+                raise ValueError(f"--average takes origins or full, got {average!r}")
+            entry = package_ensemble(
+                runs, name, root, slice_n, compare_n, average, json_out=json_out
+            )
     except (ValueError, OSError, KeyError) as exc:
         fail(exc)
     sl = entry["slice"]
@@ -72,3 +101,17 @@ def package_command(
         f"{sl['metric']} {sl['value']:.5f} on {sl['n']} {sl['split']} structures",
         markup=False,
     )
+    if "report" in entry:
+        rep = entry["report"]
+        for t, cal in rep["calibration"]["test"].items():
+            a, b = cal["after"], cal["before"]
+            console.print(
+                f"{t}: std factor {cal['std_scale']:.4g} (fitted on validation); test within "
+                f"1/2 sigma {a['within_1sigma']:.1%} / {a['within_2sigma']:.1%} (before "
+                f"{b['within_1sigma']:.1%} / {b['within_2sigma']:.1%}), Spearman "
+                f"{a['spearman'] if a['spearman'] is None else round(a['spearman'], 3)}, MAE "
+                f"10% most confident {a['mae_confident']:.4g} vs all {a['mae']:.4g}; report: "
+                f"{entry['json_path']}",
+                markup=False,
+                soft_wrap=True,
+            )

@@ -35,6 +35,7 @@ __all__ = [
     "CONFIG_FILE",
     "METRICS_FILE",
     "PREDICTIONS_TEST_FILE",
+    "PREDICTIONS_VAL_FILE",
     "RECORD_FILES",
     "RECORD_VERSION",
     "RESULTS_FILE",
@@ -52,6 +53,7 @@ RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
 PREDICTIONS_TEST_FILE = "predictions_test.csv"
+PREDICTIONS_VAL_FILE = "predictions_val.csv"
 #: What a table needs of a finished run (no checkpoints, no model, ~0.1 MB): kept under
 #: ``results/`` so the table can be rewritten from a fresh clone after ``runs/`` is gone.
 RECORD_FILES: tuple[str, ...] = (RESULTS_FILE, METRICS_FILE, CONFIG_FILE, PREDICTIONS_TEST_FILE)
@@ -259,6 +261,23 @@ class RunRecord:
 
         path = self.path / PREDICTIONS_TEST_FILE
         return pd.read_csv(path) if path.is_file() else None
+
+    def predictions(self, split: str) -> pd.DataFrame:
+        """``predictions_<split>.csv`` of ``val`` or ``test`` with its ids as text: ``id``,
+        ``target``, ``prediction`` (one target) or ``target_<t>``, ``prediction_<t>`` (several).
+
+        Raises:
+            RunRecordError: another split, or a run that did not keep the file.
+        """
+        import pandas as pd
+
+        names = {"val": PREDICTIONS_VAL_FILE, "test": PREDICTIONS_TEST_FILE}
+        if split not in names:
+            raise RunRecordError(f"predictions are kept for val and test, not {split!r}")
+        path = self.path / names[split]
+        if not path.is_file():
+            raise RunRecordError(f"{self.path} has no {names[split]}")
+        return pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=[""])
 
     @property
     def threads(self) -> int:

@@ -1,0 +1,245 @@
+"""Packaging an ensemble with calibrated uncertainty (issue 29 item 3): the std factor is fitted
+on the validation split only, the calibration metrics are what they say on constructed cases,
+incompatible runs are refused naming the difference, and a real packaging (two tiny trainings)
+gives a file whose mean is the members' mean, a card, a registry entry and the JSON report.
+
+Most runs here are records written in code (``write_record``) with chosen prediction CSVs and a
+small untrained model file each, so the numbers are known; one end-to-end test trains two tiny
+members on the real Perov-5 slice (skipped without the shared data)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from typer.testing import CliRunner
+
+import ecn
+from ecn.cli import app
+from ecn.experiments import ensembles
+from ecn.experiments.ensembles import (
+    calibration_metrics,
+    fit_std_scale,
+    package_ensemble,
+    uncertainty_metrics,
+)
+from ecn.graphs import build_graph
+from ecn.inference import PropertyModel, TargetInfo, load_any_model_file, save_model_file
+from ecn.inference import pretrained as pretrained_mod
+from ecn.nn import ModelConfig
+from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.train.config import load_config
+from ecn.train.run import train
+from train_helpers import tiny_overrides, write_record
+
+HEAT = TargetInfo(("heat_all",), ("eV/cell",), "regression", (1.5,), (0.75,))
+SETTINGS = resolve_graph_settings("ecn", "perov5")
+N_VAL, N_TEST = 40, 30
+
+
+def _member(seed: int, **options) -> PropertyModel:
+    s = Structure(Lattice.cubic(4.0), ["Sr", "Ti"], [[0, 0, 0], [0.5] * 3])
+    g = build_graph(s, SETTINGS)
+    opts = {"group": "slambda", "width": 8, "layers": 1, **options}
+    cfg = ModelConfig("ecn", g.x.shape[1], g.edge_attr.shape[1], 1, False, opts)
+    torch.manual_seed(seed)
+    return PropertyModel.build(cfg, HEAT).eval()
+
+
+def _write_preds(path: Path, ids: list[str], y: np.ndarray, p: np.ndarray) -> None:
+    pd.DataFrame({"id": ids, "target": y, "prediction": p}).to_csv(path, index=False)
+
+
+def _data(seed: int = 0) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    """Per split: ids, targets and (3, n) member predictions with errors that grow with the
+    members' disagreement (so the std carries information)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, n in (("val", N_VAL), ("test", N_TEST)):
+        y = rng.normal(1.0, 0.5, n)
+        width = rng.uniform(0.01, 0.2, n)
+        mu = y + width * rng.normal(0, 2.0, n)
+        preds = mu + width * rng.normal(0, 1.0, (3, n))
+        out[split] = ([f"{split}{k}" for k in range(n)], y, preds)
+    return out
+
+
+def _runs(root: Path, data, models=None, **record) -> list[Path]:
+    runs = []
+    for k in range(3):
+        run = write_record(
+            root / f"seed{k}",
+            {"mae": 0.1, "rmse": 0.2, "r2": 0.9},
+            seed=k,
+            epochs_run=3,
+            best_epoch=2,
+            stopped_by="max_epochs",
+            **record,
+        )
+        save_model_file(run / "model.pt", (models or {}).get(k, _member(k)), SETTINGS, "perov5")
+        for split, (ids, y, preds) in data.items():
+            _write_preds(run / f"predictions_{split}.csv", ids, y, preds[k])
+        runs.append(run)
+    return runs
+
+
+@pytest.fixture()
+def no_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The card's slice check reads the real test split: not needed for records made in code."""
+    fake = {"split": "test", "n": 0, "metric": "mae", "value": 0.0, "ids": []}
+    monkeypatch.setattr(ensembles, "slice_metric", lambda *a, **k: fake)
+
+
+def _package(runs: list[Path], tmp_path: Path, name: str = "ens") -> dict:
+    return package_ensemble(
+        runs, name, root=tmp_path / "reg", compare_n=0, json_out=tmp_path / f"{name}.json"
+    )
+
+
+def _stored_scale(tmp_path: Path, name: str = "ens") -> float:
+    return load_any_model_file(tmp_path / "reg" / f"{name}.pt")[2]["std_scale"][0]
+
+
+def test_std_factor_is_fitted_on_validation_only(tmp_path: Path, no_slice: None) -> None:
+    data = _data()
+    runs = _runs(tmp_path / "runs", data)
+    entry = _package(runs, tmp_path)
+    ids, y, preds = data["val"]
+    expected = np.sqrt(np.mean(((y - preds.mean(0)) / preds.std(0)) ** 2))
+    assert _stored_scale(tmp_path) == pytest.approx(expected, rel=1e-6)
+    assert entry["std_scale"] == [pytest.approx(expected, rel=1e-6)]
+    test_before = entry["report"]["calibration"]["test"]["heat_all"]["after"]
+
+    # other test predictions: the factor stays, the test metrics move (they do read test)
+    t_ids, t_y, t_preds = data["test"]
+    _write_preds(runs[1] / "predictions_test.csv", t_ids, t_y, t_preds[1] + 0.3)
+    entry2 = _package(runs, tmp_path, "ens2")
+    assert _stored_scale(tmp_path, "ens2") == _stored_scale(tmp_path)
+    assert entry2["report"]["calibration"]["test"]["heat_all"]["after"] != test_before
+
+    # other validation predictions: another factor
+    _write_preds(runs[1] / "predictions_val.csv", ids, y, preds[1] + 0.3)
+    _package(runs, tmp_path, "ens3")
+    assert abs(_stored_scale(tmp_path, "ens3") - _stored_scale(tmp_path)) > 1e-3
+
+    report = json.loads((tmp_path / "ens.json").read_text())
+    assert report["calibration"]["split"] == "val" and report["calibration"]["fit"]["heat_all"][
+        "n"
+    ] == len(ids)
+    card = (tmp_path / "reg" / "ens.md").read_text()
+    assert "fitted on `val` only" in card and "±1σ" in card and "ensemble of 3" in card
+
+
+def test_predictor_std_is_the_stored_factor_times_the_members_std(
+    tmp_path: Path, no_slice: None
+) -> None:
+    runs = _runs(tmp_path / "runs", _data())
+    _package(runs, tmp_path)
+    ens = ecn.load_model(str(tmp_path / "reg" / "ens.pt"))
+    s = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                  [[0, 0, 0], [0.5] * 3, [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])  # fmt: skip
+    mean, std = ens.predict([s], return_std=True)
+    each = [ecn.load_model(str(r / "model.pt")).predict([s])[0] for r in runs]
+    assert mean[0] == pytest.approx(np.mean(each), abs=1e-12)
+    assert std[0] == pytest.approx(_stored_scale(tmp_path) * np.std(each), rel=1e-9)
+
+
+def test_fit_and_metrics_on_a_constructed_case() -> None:
+    sigma = np.arange(1.0, 11.0)
+    z = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 2.5, 2.5])
+    y, mu = sigma * z, np.zeros(10)  # |error| = z sigma, increasing with sigma
+    m = uncertainty_metrics(y, mu, sigma)
+    assert m["within_1sigma"] == 0.6 and m["within_2sigma"] == 0.8
+    assert m["spearman"] == pytest.approx(1.0)
+    assert m["n_confident"] == 1 and m["mae_confident"] == 0.5 and m["mae"] == np.mean(z * sigma)
+    m2 = uncertainty_metrics(y, mu, sigma, scale=2.0)
+    assert m2["within_1sigma"] == 0.8 and m2["within_2sigma"] == 1.0
+    assert m2["spearman"] == m["spearman"] and m2["mae_confident"] == m["mae_confident"]
+    scale, info = fit_std_scale(y[:, None], mu[:, None], sigma[:, None])
+    assert scale[0] == pytest.approx(np.sqrt(np.mean(z**2)))
+    assert info[0] == {"n": 10, "n_zero_std": 0, "degenerate": False}
+    # the fitted factor minimises the Gaussian NLL: a bit more or less is worse
+    nll = [uncertainty_metrics(y, mu, sigma, scale[0] * f)["nll"] for f in (0.9, 1.0, 1.1)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]
+    cal = calibration_metrics(y[:, None], mu[:, None], sigma[:, None], scale)["0"]
+    assert cal["before"] == m and cal["after"]["within_1sigma"] >= m["within_1sigma"]
+
+
+def test_members_that_agree_give_sigma_zero_without_a_division() -> None:
+    y = np.array([[1.0], [2.0], [3.0]])
+    mu = np.array([[1.1], [2.0], [2.5]])
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        scale, info = fit_std_scale(y, mu, np.zeros_like(y))
+        m = uncertainty_metrics(y[:, 0], mu[:, 0], np.zeros(3))
+        part, part_info = fit_std_scale(y, mu, np.array([[0.0], [0.1], [0.5]]))
+    assert scale[0] == 1.0 and info[0] == {"n": 0, "n_zero_std": 3, "degenerate": True}
+    assert m["nll"] is None and m["spearman"] is None and m["n_zero_std"] == 3
+    assert m["within_1sigma"] == pytest.approx(1 / 3)  # the exact prediction only
+    # sigma 0 left out: s^2 = mean((0 / 0.1)^2, (0.5 / 0.5)^2) = 0.5
+    assert part[0] == pytest.approx(np.sqrt(0.5)) and part_info[0]["n"] == 2
+
+
+def test_incompatible_runs_are_refused_naming_the_difference(
+    tmp_path: Path, no_slice: None
+) -> None:
+    data = _data()
+    runs = _runs(tmp_path / "a", data, models={2: _member(2, width=16)})
+    with pytest.raises(
+        ValueError, match=r"member 3 \(.*seed2\) vs member 1 .*option width 8 vs 16"
+    ):
+        _package(runs, tmp_path)
+    runs = _runs(tmp_path / "b", data)
+    write_record(runs[2], {"mae": 0.1}, units=["eV/atom"], seed=2)
+    with pytest.raises(ValueError, match=r"units \['eV/cell'\] vs \['eV/atom'\]"):
+        _package(runs, tmp_path)
+    runs = _runs(tmp_path / "c", data)
+    ids, y, preds = data["val"]
+    _write_preds(runs[1] / "predictions_val.csv", ids[:-1], y[:-1], preds[1][:-1])
+    with pytest.raises(ValueError, match="val structures differ"):
+        _package(runs, tmp_path)
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        _package(runs[:1], tmp_path)
+    assert not (tmp_path / "reg" / "ens.pt").exists()  # nothing written for a refused set
+
+
+@pytest.fixture(scope="module")
+def tiny_members(tiny_perov5: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("ens")
+    return [
+        train(load_config(None, tiny_overrides(tiny_perov5, root / f"s{s}", run={"seed": s})))
+        for s in (7, 8)
+    ]
+
+
+def test_package_real_runs_from_the_cli(tiny_members, tmp_path, monkeypatch) -> None:
+    reg = tmp_path / "pretrained"
+    monkeypatch.setattr(pretrained_mod, "PRETRAINED_DIR", reg)
+    out = tmp_path / "tiny-ens.json"
+    args = ["models", "package", *map(str, tiny_members), "--name", "tiny-ens", "--root",
+            str(reg), "--json", str(out), "--slice", "5", "--compare", "5"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "std factor" in res.output and str(out) in res.output
+    report = json.loads(out.read_text())
+    comp = report["spread_comparison"]
+    assert comp["n"] == 5 and comp["average"] == "origins"
+    # the packaged file predicts what the members' CSVs hold (float32 printed to 8 digits)
+    assert comp["n_checked_vs_csv"] == 5 and comp["max_abs_diff_vs_csv"] < 1e-5
+    entry = next(m for m in pretrained_mod.list_models(reg) if m["name"] == "tiny-ens")
+    assert entry["members"] == 2 and "ensemble of 2" in entry["model"]
+    ens = ecn.load_model("tiny-ens")
+    s = Structure(Lattice.cubic(4.0), ["Sr", "Ti", "O", "O", "O"],
+                  [[0, 0, 0], [0.5] * 3, [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])  # fmt: skip
+    mean, std = ens.predict([s], return_std=True)
+    each = [ecn.load_model(str(r)).predict([s])[0] for r in tiny_members]
+    assert mean[0] == pytest.approx(np.mean(each), abs=1e-9)
+    assert std[0] == pytest.approx(entry["std_scale"][0] * np.std(each), rel=1e-6)
+    card = (reg / "tiny-ens.md").read_text()
+    assert "Against `--average origins`" in card and "ensemble of 2" in card
