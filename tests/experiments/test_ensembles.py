@@ -24,7 +24,9 @@ import ecn
 from ecn.cli import app
 from ecn.experiments import ensembles
 from ecn.experiments.ensembles import (
+    ONE_SIGMA,
     calibration_metrics,
+    fit_scale_and_floor,
     fit_std_scale,
     package_ensemble,
     uncertainty_metrics,
@@ -111,7 +113,8 @@ def test_std_factor_is_fitted_on_validation_only(tmp_path: Path, no_slice: None)
     runs = _runs(tmp_path / "runs", data)
     entry = _package(runs, tmp_path)
     ids, y, preds = data["val"]
-    expected = np.sqrt(np.mean(((y - preds.mean(0)) / preds.std(0)) ** 2))
+    z = np.abs(y - preds.mean(0)) / preds.std(0)
+    expected = np.quantile(z, ONE_SIGMA)  # 68.27 % of the validation errors within s sigma
     assert _stored_scale(tmp_path) == pytest.approx(expected, rel=1e-6)
     assert entry["std_scale"] == [pytest.approx(expected, rel=1e-6)]
     test_before = entry["report"]["calibration"]["test"]["heat_all"]["after"]
@@ -127,11 +130,19 @@ def test_std_factor_is_fitted_on_validation_only(tmp_path: Path, no_slice: None)
     _write_preds(runs[1] / "predictions_val.csv", ids, y, preds[1] + 0.3)
     _package(runs, tmp_path, "ens3")
     assert abs(_stored_scale(tmp_path, "ens3") - _stored_scale(tmp_path)) > 1e-3
+    # the likelihood fit, on request: s^2 = mean(z^2) of the validation split
+    package_ensemble(runs, "nll", root=tmp_path / "reg", compare_n=0,
+                     json_out=tmp_path / "nll.json", method="nll")  # fmt: skip
+    _, y1, _ = data["val"]
+    p1 = np.stack([pd.read_csv(r / "predictions_val.csv")["prediction"] for r in runs])
+    z1 = (y1 - p1.mean(0)) / p1.std(0)
+    assert _stored_scale(tmp_path, "nll") == pytest.approx(np.sqrt(np.mean(z1**2)), rel=1e-6)
 
     report = json.loads((tmp_path / "ens.json").read_text())
-    assert report["calibration"]["split"] == "val" and report["calibration"]["fit"]["heat_all"][
-        "n"
-    ] == len(ids)
+    cal = report["calibration"]
+    assert cal["split"] == "val" and cal["method"] == "coverage"
+    assert cal["fit"]["heat_all"]["n"] == len(ids)
+    assert set(cal["alternatives"]["heat_all"]) == {"coverage", "nll", "scale_and_floor"}
     card = (tmp_path / "reg" / "ens.md").read_text()
     assert "fitted on `val` only" in card and "±1σ" in card and "ensemble of 3" in card
 
@@ -162,13 +173,25 @@ def test_fit_and_metrics_on_a_constructed_case() -> None:
     assert m2["within_1sigma"] == 0.8 and m2["within_2sigma"] == 1.0
     assert m2["spearman"] == m["spearman"] and m2["mae_confident"] == m["mae_confident"]
     scale, info = fit_std_scale(y[:, None], mu[:, None], sigma[:, None])
-    assert scale[0] == pytest.approx(np.sqrt(np.mean(z**2)))
+    assert scale[0] == 1.5  # the 68.27 % quantile of z (between the 7th and 8th of 10: 1.5)
     assert info[0] == {"n": 10, "n_zero_std": 0, "degenerate": False}
-    # the fitted factor minimises the Gaussian NLL: a bit more or less is worse
-    nll = [uncertainty_metrics(y, mu, sigma, scale[0] * f)["nll"] for f in (0.9, 1.0, 1.1)]
-    assert nll[1] < nll[0] and nll[1] < nll[2]
     cal = calibration_metrics(y[:, None], mu[:, None], sigma[:, None], scale)["0"]
-    assert cal["before"] == m and cal["after"]["within_1sigma"] >= m["within_1sigma"]
+    assert cal["before"] == m and cal["after"]["within_1sigma"] == 0.8
+    nll_scale, _ = fit_std_scale(y[:, None], mu[:, None], sigma[:, None], "nll")
+    assert nll_scale[0] == pytest.approx(np.sqrt(np.mean(z**2)))
+    # the likelihood fit minimises the Gaussian NLL: a bit more or less is worse
+    nll = [uncertainty_metrics(y, mu, sigma, nll_scale[0] * f)["nll"] for f in (0.9, 1.0, 1.1)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]
+    with pytest.raises(ValueError, match="coverage"):
+        fit_std_scale(y[:, None], mu[:, None], sigma[:, None], "median")
+
+
+def test_scale_and_floor_recovers_the_variance_it_was_drawn_from() -> None:
+    rng = np.random.default_rng(3)
+    sigma = rng.uniform(0.01, 0.3, 4000)
+    y = rng.normal(0.0, np.sqrt((2.0 * sigma) ** 2 + 0.1**2))
+    a, b = fit_scale_and_floor(y, np.zeros_like(y), sigma)
+    assert a == pytest.approx(2.0, rel=0.1) and b == pytest.approx(0.1, rel=0.2)
 
 
 def test_members_that_agree_give_sigma_zero_without_a_division() -> None:
@@ -178,7 +201,7 @@ def test_members_that_agree_give_sigma_zero_without_a_division() -> None:
         warnings.simplefilter("error")
         scale, info = fit_std_scale(y, mu, np.zeros_like(y))
         m = uncertainty_metrics(y[:, 0], mu[:, 0], np.zeros(3))
-        part, part_info = fit_std_scale(y, mu, np.array([[0.0], [0.1], [0.5]]))
+        part, part_info = fit_std_scale(y, mu, np.array([[0.0], [0.1], [0.5]]), "nll")
     assert scale[0] == 1.0 and info[0] == {"n": 0, "n_zero_std": 3, "degenerate": True}
     assert m["nll"] is None and m["spearman"] is None and m["n_zero_std"] == 3
     assert m["within_1sigma"] == pytest.approx(1 / 3)  # the exact prediction only

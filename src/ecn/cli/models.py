@@ -76,6 +76,12 @@ def package_command(
         "--json",
         help="Ensemble: the calibration report (default results/ensembles/NAME.json).",
     ),
+    calibration: str = typer.Option(
+        "coverage",
+        "--calibration",
+        help="Ensemble: how the std factor is fitted on validation: coverage (68.27 % of the "
+        "errors within 1 std) or nll (Gaussian likelihood; too wide with few members).",
+    ),
 ) -> None:
     """Ship a run as pretrained model NAME (copy its model.pt, write card and registry entry);
     several runs of one architecture, graph and data become an ensemble: mean and std, the std
@@ -91,7 +97,7 @@ def package_command(
             if average not in ("origins", "full"):
                 raise ValueError(f"--average takes origins or full, got {average!r}")
             entry = package_ensemble(
-                runs, name, root, slice_n, compare_n, average, json_out=json_out
+                runs, name, root, slice_n, compare_n, average, json_out, calibration
             )
     except (ValueError, OSError, KeyError) as exc:
         fail(exc)
