@@ -4,7 +4,7 @@
 
 Why: far from its centre a narrow Gaussian underflows into subnormal float32 values, and CPU
 matmuls with subnormal operands run many times slower. CGCNN's 41 Gaussians of width 0.2 Å on
-an 8 Å graph produce them on nearly every edge; ``ecn.graphs.compact.gaussian_basis`` now sets
+an 8 Å graph produce them on nearly every edge; ``ecn.graphs.features.gaussian_basis`` now sets
 exponents <= -80 to exactly 0, and ``ecn train`` flushes subnormals to zero. This measures one
 step (forward + backward + AdamW, MSE on E_form) on the same batches of the MP test split in
 four modes, all in the same process: ``subnormal`` (plain exp Gaussians, the old code),
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ecn.data import load_split
-from ecn.graphs import compact, expand, unit_graph
+from ecn.graphs import expand, features, unit_graph
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
 
@@ -62,13 +62,13 @@ def bench_model(name: str, structures: list, batch: int, repeats: int) -> dict[s
     net = build_model(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     rbf = getattr(net, "rbf", None)
-    original = compact.gaussian_basis
+    original = features.gaussian_basis
     out: dict[str, Any] = {"n_structures": len(units), "batches": -(-len(units) // batch)}
     for mode in ("subnormal", "zeroed", "zeroed+ftz", "subnormal+ftz"):
         torch.set_flush_denormal(mode.endswith("+ftz"))
         basis = _plain_gaussians if mode.startswith("subnormal") else original
         # the baselines expand their own distances (GaussianRBF), ECN gets graph.edge_attr
-        compact.gaussian_basis = basis
+        features.gaussian_basis = basis
         from ecn.nn import baselines
 
         baselines.gaussian_basis = basis
@@ -87,7 +87,7 @@ def bench_model(name: str, structures: list, batch: int, repeats: int) -> dict[s
                     opt.step()
                 times.append((time.perf_counter() - t0) / len(graphs))
         finally:
-            compact.gaussian_basis = original
+            features.gaussian_basis = original
             baselines.gaussian_basis = original
             torch.set_flush_denormal(False)
         times = times[1:]

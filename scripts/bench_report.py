@@ -42,7 +42,7 @@ def train_md(r: dict, src: Path) -> str:
             "cell one-hot, so on the unit cell, the exact quotient of the 2x2x2 cover "
             "(`ecn.nn.plan.edge_cells`, ECN's default); ':cover' = the paper's model, cell "
             "one-hot on the cover. "
-            "Graph cache = the compact unit-cell records of `ecn.graphs.compact` (ids included).",
+            "Graph cache = the compact unit-cell records of `ecn.graphs.store` (ids included).",
             "",
             format_table(r),
             "",

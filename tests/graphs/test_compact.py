@@ -16,8 +16,10 @@ import torch
 
 from ecn.elements import MAX_Z
 from ecn.graphs import GraphSettings, GraphStore, collate, expand, unit_graph
-from ecn.graphs.compact import Expander, StoreWriter, gaussian_features
+from ecn.graphs.cover import Expander
+from ecn.graphs.features import gaussian_features
 from ecn.graphs.graph import CrystalGraph
+from ecn.graphs.store import StoreWriter
 
 #: every tensor field of a graph, `cell_orbit_map` (optional) aside
 FIELDS = [f.name for f in fields(CrystalGraph) if f.type == "Tensor"]
@@ -122,7 +124,7 @@ def test_gaussians_never_produce_subnormal_floats(diverse_structures):
     subnormal float32 (they slow CPU matmuls many times over), exact zeros far from a centre,
     and exactly exp() elsewhere. Negative control: the plain exp() of the same distances does
     produce subnormals."""
-    from ecn.graphs.compact import GAUSSIAN_MIN_EXPONENT, gaussian_basis
+    from ecn.graphs.features import GAUSSIAN_MIN_EXPONENT, gaussian_basis
     from ecn.nn.baselines import CGCNN
 
     st = GraphSettings(**CGCNN.GRAPH_SETTINGS)

@@ -25,7 +25,7 @@ from pymatgen.core import Lattice, Structure
 from ecn.bench.euclidean import euclidean_errors, excite_coordinates, frame_moves
 from ecn.data.registry import load_split
 from ecn.graphs import GraphSettings, build_graph, unit_graph
-from ecn.graphs.compact import UnitBatch
+from ecn.graphs.cover import UnitBatch
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.inference import PropertyModel, TargetInfo
 from ecn.nn import GROUPS, ModelConfig, build_model

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ecn.graphs import GraphSettings, unit_graph
-from ecn.graphs.compact import UnitBatch
+from ecn.graphs.cover import UnitBatch
 from ecn.graphs.graph import CrystalGraph
 from ecn.io import write_json
 

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from ecn.graphs import GraphStore
-from ecn.graphs.compact import Expander, StoreWriter, expand
+from ecn.graphs.cover import Expander, expand
 from ecn.graphs.dataset import build_dataset
+from ecn.graphs.store import StoreWriter
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.settings import cache_dir, display_path

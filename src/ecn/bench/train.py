@@ -41,8 +41,9 @@ from torch import Tensor, nn
 
 from ecn.data.registry import load_split
 from ecn.graphs import GraphSettings, build_graph, unit_graph
-from ecn.graphs.compact import GraphStore, UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.graphs.record import UnitGraph
+from ecn.graphs.store import GraphStore
 from ecn.io import write_json
 from ecn.nn import GROUPS, ModelConfig, build_model
 from ecn.nn.baselines import restrict_neighbors

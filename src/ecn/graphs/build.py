@@ -10,8 +10,8 @@ Every structure first passes the canonical crystal step (`ecn.graphs.canonical`,
 ``GraphSettings.canonical`` / ``symprec``): the graph is the graph of the canonical description,
 so its ``n_atoms``, ``lattice`` and node order are those of the canonical (primitive) cell.
 
-What is built and stored is the compact record (`ecn.graphs.compact`); the cover and the
-features are made from it by `ecn.graphs.compact.expand`, one batch at a time.
+What is built and stored is the compact record (`ecn.graphs.record.UnitGraph`); the cover and
+the features are made from it by `ecn.graphs.cover.expand`, one batch at a time.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from pymatgen.core import Structure
 
 from ecn.elements import SYMBOLS, hubbard_u_flag
 from ecn.graphs.canonical import canonical_structure
-from ecn.graphs.compact import UnitGraph, cover_index, expand
+from ecn.graphs.cover import cover_index, expand
 from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
+from ecn.graphs.record import UnitGraph
 from ecn.graphs.settings import GraphSettings
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import numpy as np
 from pymatgen.core import Structure
 
 from ecn.graphs.build import build_units
-from ecn.graphs.compact import GraphStore, StoreWriter, store_meta
 from ecn.graphs.settings import GraphSettings
+from ecn.graphs.store import GraphStore, StoreWriter, store_meta
 
 logger = logging.getLogger(__name__)
 

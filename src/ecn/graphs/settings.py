@@ -126,7 +126,7 @@ class GraphSettings:
         """Stable hash of the fields that shape the stored unit-cell record (:data:`RECORD_FIELDS`).
 
         The graph cache is keyed by this: the cover, node features and Gaussians are built per
-        batch (``ecn.graphs.compact.expand``), so e.g. ECN's cover and its unit-cell quotient,
+        batch (``ecn.graphs.cover.expand``), so e.g. ECN's cover and its unit-cell quotient,
         or two feature encodings, share one cache entry.
         """
         return hashlib.sha256(self._payload(RECORD_FIELDS).encode()).hexdigest()[:16]

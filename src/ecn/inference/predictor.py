@@ -47,8 +47,8 @@ from ecn.graphs.canonical import (
     lattice_point_group,
     origin_description,
 )
-from ecn.graphs.compact import UnitGraph
 from ecn.graphs.graph import CrystalGraph, collate
+from ecn.graphs.record import UnitGraph
 from ecn.graphs.settings import GraphSettings
 from ecn.inference.ensemble import EnsembleModel
 from ecn.inference.inputs import InputItem, as_structure

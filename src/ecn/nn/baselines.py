@@ -45,7 +45,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ecn.graphs.compact import gaussian_basis
+from ecn.graphs.features import gaussian_basis
 from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.neighbors import kth_neighbor_distance, neighbor_ranks
 from ecn.nn.config import ModelConfig

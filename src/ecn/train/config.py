@@ -171,7 +171,7 @@ class RunConfig:
     bf16-mixed where the device computes bf16 natively, else 32; see
     ``ecn.train.precision``). Evaluation, prediction and the model file stay float32.
     ``expand_on`` says where a batch of stored records becomes the graph the model reads
-    (cover, one-hots, Gaussians; ``ecn.graphs.compact``): ``worker`` (the DataLoader's
+    (cover, one-hots, Gaussians; ``ecn.graphs.cover``): ``worker`` (the DataLoader's
     collate), ``device`` (after the compact batch is moved to the training device: 10-100x fewer
     bytes to move) or ``auto`` (device on CUDA, worker otherwise).
     ``session_cap_min`` stops this process after MIN minutes like ``time_budget_min``, but it

@@ -34,7 +34,7 @@ from ecn.data.checksums import combine
 from ecn.data.cif_folder import resolve_targets
 from ecn.elements import GROUP
 from ecn.graphs import GraphSettings, GraphStore, build_units, expand, load_or_build
-from ecn.graphs.compact import Expander, UnitBatch
+from ecn.graphs.cover import Expander, UnitBatch
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.symmetry import lattice_orbit_maps
@@ -88,7 +88,7 @@ class PreparedData:
     """The stored records of every split plus what the results file reports about them.
 
     ``graphs[split]`` is a `GraphStore` (memory-mapped when it comes from the cache); batches
-    are expanded from it by ``ecn.graphs.compact.expand`` with ``settings``.
+    are expanded from it by ``ecn.graphs.cover.expand`` with ``settings``.
     """
 
     graphs: dict[str, GraphStore]

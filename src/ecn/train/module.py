@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ecn._version import __version__
-from ecn.graphs.compact import UnitBatch
+from ecn.graphs.cover import UnitBatch
 from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.settings import GraphSettings
 from ecn.inference import PropertyModel, TargetInfo
