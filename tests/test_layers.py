@@ -38,12 +38,7 @@ LAYERS: dict[str, float] = {
 
 #: Cycles that exist and are waiting for their fix, each with why; the test fails when a new
 #: one appears and when one listed here is gone (then delete its entry).
-KNOWN_CYCLES: dict[tuple[str, ...], str] = {
-    ("ecn.nn.egnn", "ecn.nn.models"): (
-        "ECNEGNN.finish_graph_settings imports ECN lazily to reuse its cover/quotient rule; "
-        "the rule belongs to the graph-settings hook of issue 24 item 3"
-    ),
-}
+KNOWN_CYCLES: dict[tuple[str, ...], str] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -125,7 +125,7 @@ def test_gaussians_never_produce_subnormal_floats(diverse_structures):
     and exactly exp() elsewhere. Negative control: the plain exp() of the same distances does
     produce subnormals."""
     from ecn.graphs.features import GAUSSIAN_MIN_EXPONENT, gaussian_basis
-    from ecn.nn.baselines import CGCNN
+    from ecn.nn import CGCNN
 
     st = GraphSettings(**CGCNN.GRAPH_SETTINGS)
     g = expand(_units(diverse_structures, st, ["NaCl", "TiO2_rutile"]), st)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ecn.graphs import GraphSettings, build_graph
+from ecn.graphs.restrict import restrict_neighbors
 from ecn.nn import ModelConfig, build_model
-from ecn.nn.baselines import restrict_neighbors
 from ecn.nn.graph_settings import resolve_graph_settings
 
 

@@ -21,16 +21,11 @@ from torch import nn
 from ecn.elements import MAX_Z
 from ecn.graphs import build_graph
 from ecn.graphs.graph import CrystalGraph, collate
-from ecn.nn import MODELS, ModelConfig, build_model
-from ecn.nn.baselines import (
-    CGCNN,
-    MEGNet,
-    SchNet,
-    Set2Set,
-    restrict_neighbors,
-    scatter_softmax,
-)
+from ecn.graphs.restrict import restrict_neighbors
+from ecn.nn import CGCNN, MODELS, MEGNet, ModelConfig, SchNet, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.nn.megnet import Set2Set
+from ecn.nn.scatter import scatter_softmax
 from ecn.testing import rotated_structure, shifted_origin
 
 TOL = 1e-5

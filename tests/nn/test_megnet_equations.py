@@ -15,7 +15,7 @@ from pymatgen.core import Lattice, Structure
 from test_baselines import reference_graph
 
 from ecn.graphs.graph import collate
-from ecn.nn.baselines import MEGNetBlock, Set2Set
+from ecn.nn.megnet import MEGNetBlock, Set2Set
 
 
 def _batch():

@@ -43,10 +43,10 @@ from ecn.data.registry import load_split
 from ecn.graphs import GraphSettings, build_graph, unit_graph
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.record import UnitGraph
+from ecn.graphs.restrict import restrict_neighbors
 from ecn.graphs.store import GraphStore
 from ecn.io import write_json
 from ecn.nn import GROUPS, ModelConfig, build_model
-from ecn.nn.baselines import restrict_neighbors
 from ecn.nn.graph_settings import resolve_graph_settings
 from ecn.nn.spec import ModelSpec
 from ecn.symmetry import attach_orbit_maps

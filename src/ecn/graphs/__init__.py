@@ -7,6 +7,7 @@ from ecn.graphs.features import gaussian_features, node_features
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.neighbors import UnitEdges, neighbor_list
 from ecn.graphs.record import UnitGraph
+from ecn.graphs.restrict import restrict_neighbors
 from ecn.graphs.settings import GraphSettings
 from ecn.graphs.store import GraphStore
 
@@ -26,5 +27,6 @@ __all__ = [
     "load_or_build",
     "neighbor_list",
     "node_features",
+    "restrict_neighbors",
     "unit_graph",
 ]

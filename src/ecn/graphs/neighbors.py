@@ -387,7 +387,7 @@ CAP_SLACK = 1e-3
 def neighbor_ranks(dst: torch.Tensor, dist: torch.Tensor, n: int) -> torch.Tensor:
     """(E,) long: 0-based rank of each edge among the edges of its target, by (distance, edge
     order). One sort serves both neighbour-cap rules: the stored superset here and the models'
-    own cap (``ecn.nn.baselines.restrict_neighbors``, "keep" ties or "cut" at exactly k).
+    own cap (``ecn.graphs.restrict.restrict_neighbors``, "keep" ties or "cut" at exactly k).
 
     Args:
         dst: (E,) long target node of each edge.

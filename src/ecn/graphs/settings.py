@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ecn.elements import CGCNN_DIM, MAX_Z, N_GROUPS, N_PERIODS
 
@@ -138,3 +139,16 @@ class GraphSettings:
             self.node_features
         ]
         return dim + int(self.hubbard_u) + (8 if self.cell_onehot else 0)
+
+
+def unit_cell_radius_graph(cutoff: float, node_features: str) -> dict[str, Any]:
+    """GraphSettings fields of a plain radius graph on the unit cell (no supercell, no
+    self-loops, no cell one-hot), the graph the baselines' original papers used."""
+    return {
+        "strategy": "cutoff",
+        "cutoff": cutoff,
+        "supercell": False,
+        "node_features": node_features,
+        "self_loops": False,
+        "cell_onehot": False,
+    }

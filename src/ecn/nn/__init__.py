@@ -11,12 +11,30 @@
 
 Graph settings per model: ``ecn.nn.graph_settings.resolve_graph_settings`` (not imported here:
 it reads the dataset registry).
+
+The baselines (:mod:`ecn.nn.cgcnn`, :mod:`ecn.nn.megnet`, :mod:`ecn.nn.schnet`): the paper
+(Kaba & Ravanbakhsh 2022, Tables 1-2) compares ECN with CGCNN and MEGNet trained on the same
+splits; SchNet is the continuous-filter reference. Each is a faithful, dependency-free
+re-implementation (aggregation with ``index_add_``, :mod:`ecn.nn.scatter`) of the original
+architecture with its original hyperparameters as defaults. All three consume a
+:class:`~ecn.graphs.graph.CrystalGraph` built on the *unit cell* (``supercell=False``) and use
+only interatomic distances, so their predictions are invariant to rotations of the Cartesian
+frame, permutations of the atoms and the choice of unit-cell origin (``SYMMETRY =
+"euclidean"``, tested in ``tests/nn/test_baselines.py``). Each computes its own radial basis
+from ``graph.edge_dist`` (:mod:`ecn.nn.radial`; ``edge_dim`` is accepted for the common
+interface and unused) and first restricts the graph to its own cutoff / neighbour cap with
+:func:`ecn.graphs.restrict.restrict_neighbors`, so any radius graph at least as large as the
+model's cutoff gives the original model's neighbourhoods. Hyperparameter names deliberately
+avoid the generic ``width`` / ``layers`` / ``group`` of the ECN model, and ``build_model``
+rejects an option a model does not take, so a harness cannot silently change a baseline's
+original sizes.
 """
 
-from ecn.nn.baselines import CGCNN, MEGNet, SchNet
+from ecn.nn.cgcnn import CGCNN
 from ecn.nn.colored import ColoredLinear, grouped_matmul
 from ecn.nn.config import SYMMETRIES, ModelConfig
 from ecn.nn.layers import EquivariantMessagePassing
+from ecn.nn.megnet import MEGNet
 from ecn.nn.models import (
     ECN,
     MODELS,
@@ -28,6 +46,7 @@ from ecn.nn.models import (
     resolve_options,
 )
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, same_atom_mask
+from ecn.nn.schnet import SchNet
 from ecn.symmetry.colorings import GROUPS
 
 __all__ = [

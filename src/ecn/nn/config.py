@@ -4,7 +4,8 @@ Every model class of :data:`ecn.nn.models.MODELS` takes the same core arguments
 ``(in_dim, edge_dim, out_dim=1, node_level=False, *, <options>)`` and stores the resolved
 ``ModelConfig`` (every option filled in) as ``model.config``; ``build_model(model.config)``
 rebuilds the same architecture. Lives in its own module so that the model modules
-(:mod:`ecn.nn.baselines`, :mod:`ecn.nn.models`) can all use it without importing each other.
+(:mod:`ecn.nn.ecn`, :mod:`ecn.nn.cgcnn`, :mod:`ecn.nn.megnet`, ...) and the registry
+(:mod:`ecn.nn.models`) can all use it without importing each other.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SYMMETRIES", "ModelConfig"]
+if TYPE_CHECKING:
+    from ecn.graphs.graph import CrystalGraph
+
+__all__ = ["SYMMETRIES", "ModelConfig", "check_node_features"]
 
 #: What a model class may claim (its ``SYMMETRY`` class attribute), checked by the model tests.
 SYMMETRIES: dict[str, str] = {
@@ -92,3 +96,10 @@ class ModelConfig:
         if missing:
             raise ValueError(f"model config is missing {missing}")
         return cls(**{k: d[k] for k in allowed if k in d})
+
+
+def check_node_features(graph: CrystalGraph, in_dim: int) -> None:
+    """Raise ValueError unless ``graph.x`` is (N, `in_dim`): the width the model was built for
+    (a graph built with other settings would otherwise fail deep inside a matmul)."""
+    if graph.x.dim() != 2 or graph.x.shape[1] != in_dim:
+        raise ValueError(f"expected node features (N, {in_dim}), got {tuple(graph.x.shape)}")

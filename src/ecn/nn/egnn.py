@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.colored import ColoredLinear
 from ecn.nn.config import ModelConfig
+from ecn.nn.ecn import ECN
 from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors
 from ecn.symmetry.colorings import GROUPS
@@ -165,8 +166,6 @@ class ECNEGNN(nn.Module):
         merged: dict[str, Any], user: dict[str, Any], options: dict[str, Any]
     ) -> dict[str, Any]:
         """ECN's rule (the cover only with the cell one-hot, else its unit-cell quotient)."""
-        from ecn.nn.models import ECN  # models imports this module: the one rule lives there
-
         return ECN.finish_graph_settings(merged, user, options)
 
     def __init__(

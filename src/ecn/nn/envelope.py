@@ -15,7 +15,7 @@ Kinds:
     ``poly``: the polynomial cutoff of DimeNet / NequIP with p = 6,
         ``u(x) = 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2)`` for x < 1, else 0
         (value, first and second derivative 0 at x = 1; ~1 up to x ~ 0.5).
-    ``cosine``: SchNet's ``0.5 (cos(pi x) + 1)`` (``ecn.nn.baselines.cosine_cutoff``).
+    ``cosine``: SchNet's ``0.5 (cos(pi x) + 1)`` (``ecn.nn.radial.cosine_cutoff``).
     ``none``: weight 1 (the paper's model).
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ecn.graphs.graph import CrystalGraph
-from ecn.nn.baselines import cosine_cutoff
+from ecn.nn.radial import cosine_cutoff
 
 __all__ = ["ENVELOPES", "edge_envelope", "polynomial_envelope"]
 

@@ -1,0 +1,203 @@
+"""The ECN model (paper §7): embedding, L equivariant message-passing layers, pooled head.
+
+The layer is :class:`~ecn.nn.layers.EquivariantMessagePassing`, the per-batch edge colours come
+from :mod:`ecn.nn.plan`; which graph the model runs on (the cover or its unit-cell quotient) is
+its :meth:`ECN.finish_graph_settings` rule, which the E(n)-equivariant version
+(:mod:`ecn.nn.egnn`) shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ecn.graphs.graph import CrystalGraph
+from ecn.nn.config import ModelConfig
+from ecn.nn.envelope import ENVELOPES, edge_envelope
+from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
+from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
+from ecn.symmetry.colorings import GROUPS
+
+__all__ = ["ECN"]
+
+
+def _mlp(width: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, out))
+
+
+class ECN(nn.Module):
+    """Equivariant crystal network: embedding, L equivariant layers, node MLP, mean pool, MLP.
+
+    Args:
+        in_dim: node feature width F of ``graph.x``.
+        edge_dim: edge feature width K of ``graph.edge_attr``.
+        out_dim: number of outputs per graph (or per node with `node_level`).
+        node_level: return one output row per node (no pool).
+        group: ``"sn"`` (plain MPNN), ``"p1"``, ``"glambda"`` or ``"slambda"``.
+        width: hidden width d (paper: 128).
+        layers: number of message-passing layers L (paper: 6).
+        backend: per-colour matmuls: ``"bmm"`` (chunked colour plan, default), ``"loop"`` or
+            ``"grouped_mm"`` (unchunked plan), see :mod:`ecn.nn.plan`.
+        same_atom: add the authors' same-atom branch to every layer (default False: off, so
+            existing models, files and configs are unchanged): a second gated edge MLP, with
+            its own weights, gate and cell-pair colours, over the edges between periodic
+            images of one atom, summed into ``m_i`` (``cell_layer_identity`` in the authors'
+            ``learn_materials/equivariant/product_first.py``; see
+            :class:`~ecn.nn.layers.EquivariantMessagePassing`). Not for ``group="sn"``: which
+            nodes are copies of one atom is not preserved by S_N.
+        envelope: ``"none"`` (default: the paper's model; trained files unchanged), ``"poly"``
+            or ``"cosine"``: every message times a smooth envelope of ``d / r_c`` that reaches
+            0 with zero slope at the distance ``r_c`` where the edge would leave the graph
+            (``graph.edge_cutoff``, from the graph settings), so radius-cutoff and
+            Cordero-limit graphs become continuous in the atomic positions
+            (:mod:`ecn.nn.envelope`; issue 26). It changes the function: a model trained
+            without it must be retrained to use it.
+
+    Attributes:
+        config: the resolved `ModelConfig`; ``build_model(model.config)`` rebuilds the model.
+        layers: the L :class:`EquivariantMessagePassing` modules (``nn.ModuleList``).
+    """
+
+    NAME: ClassVar[str] = "ecn"
+    #: Parameter-name prefixes of the parts fine-tuning treats apart (``ecn.nn.finetune_parts``).
+    PARTS: ClassVar[dict[str, str]] = {"embedding": "embedding", "layers": "layers", "head": "head"}
+    #: No cell one-hot by default, so ECN runs on the unit cell: the exact quotient of the
+    #: 8-fold cover (``ecn.nn.plan.edge_cells``), chosen by measurement (8x cheaper steps and a
+    #: lower Perov-5 test MAE at equal wall-clock, ``results/quotient/``). ``cell_onehot: true``
+    #: is the paper's symmetry-broken model on the cover (paper §5).
+    GRAPH_SETTINGS: ClassVar[dict[str, Any]] = {"cell_onehot": False}
+    #: Equivariant to the node permutations of ``config.options["group"]`` (Claim 6.1).
+    SYMMETRY: ClassVar[str] = "supercell_group"
+
+    @staticmethod
+    def finish_graph_settings(
+        merged: dict[str, Any], user: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The cover when the cell one-hot is on, else its quotient, the unit cell.
+
+        Without the one-hot the cover's 8 copies of an atom carry the same features at every
+        layer, so the unit-cell graph with offset-parity colours is the same function at 1/8 of
+        the cost. An explicit ``supercell`` from the user is kept (the cover without the
+        one-hot stays available, e.g. to test the equality). The one-hot needs the cover.
+
+        Raises:
+            ValueError: ``supercell: false`` with ``cell_onehot: true``.
+        """
+        out = dict(merged)
+        if "supercell" not in user:
+            out["supercell"] = bool(out.get("cell_onehot", True))
+        if not out.get("supercell", True) and out.get("cell_onehot", True):
+            raise ValueError(
+                "ECN on the unit cell needs cell_onehot: false (--no-cell-onehot): the cell "
+                "one-hot labels the 8 cells of the 2x2x2 cover"
+            )
+        return out
+
+    def __init__(
+        self,
+        in_dim: int,
+        edge_dim: int,
+        out_dim: int = 1,
+        node_level: bool = False,
+        *,
+        group: str = "slambda",
+        width: int = 128,
+        layers: int = 6,
+        backend: str = "bmm",
+        same_atom: bool = False,
+        envelope: str = "none",
+    ) -> None:
+        super().__init__()
+        if envelope not in ENVELOPES:
+            raise ValueError(f"unknown envelope {envelope!r}; expected one of {ENVELOPES}")
+        if group not in GROUPS:
+            raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
+        if not isinstance(same_atom, bool):
+            raise ValueError(f"same_atom must be true or false, got {same_atom!r}")
+        if same_atom and group == "sn":
+            raise ValueError(
+                "same_atom needs a crystal group (p1, glambda, slambda): S_N permutes nodes "
+                "across atoms, so the same-atom edges are not an S_N-invariant set"
+            )
+        if min(in_dim, edge_dim, out_dim, width) < 1 or layers < 0:
+            raise ValueError("in_dim, edge_dim, out_dim and width must be >= 1, layers >= 0")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        self.config = ModelConfig(
+            self.NAME,
+            in_dim,
+            edge_dim,
+            out_dim,
+            node_level,
+            options={
+                "group": group,
+                "width": width,
+                "layers": layers,
+                "backend": backend,
+                "same_atom": same_atom,
+                "envelope": envelope,
+            },
+        )
+        self.group, self.node_level = group, node_level
+        self.embedding = nn.Linear(in_dim, width)
+        n_same = n_same_atom_colors(group) if same_atom else 0
+        self.layers = nn.ModuleList(
+            EquivariantMessagePassing(width, edge_dim, n_base_colors(group), 1, backend, n_same)
+            for _ in range(layers)
+        )
+        self.node_mlp = _mlp(width, width)
+        self.head = _mlp(width, out_dim)
+
+    def plan(self, graph: CrystalGraph) -> ColorPlan:
+        """The colour plan of `graph` for this model's group (computed once per batch); with
+        the same-atom branch it also carries the same-atom edges, in the branch's slots; with
+        an envelope, every edge's weight (``ColorPlan.mult``)."""
+        return build_color_plan(
+            graph,
+            self.group,
+            "auto" if self.config.options["backend"] == "bmm" else None,
+            same_atom=self.config.options["same_atom"],
+            edge_weight=edge_envelope(graph, self.config.options["envelope"]),
+        )
+
+    def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:
+        """Node features after the embedding and after each layer.
+
+        Returns:
+            L + 1 tensors of shape (N, d).
+        """
+        if graph.x.dim() != 2 or graph.x.shape[1] != self.config.in_dim:
+            raise ValueError(
+                f"graph.x has shape {tuple(graph.x.shape)}, model expects (N, {self.config.in_dim})"
+            )
+        plan = self.plan(graph) if plan is None else plan
+        h = self.embedding(graph.x)
+        out = [h]
+        for layer in self.layers:
+            h = layer(h, plan)
+            out.append(h)
+        return out
+
+    def forward(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> Tensor:
+        """Predict per graph (mean pool) or, for a `node_level` model, per node.
+
+        Args:
+            graph: a (batched) supercell `CrystalGraph`.
+            plan: a precomputed colour plan (optional; :meth:`plan`).
+
+        Returns:
+            (G, out_dim), or (N, out_dim) when the model was built with ``node_level=True``.
+        """
+        h = self.node_mlp(self.node_embeddings(graph, plan)[-1])
+        if self.node_level:
+            return self.head(h)
+        g = graph.num_graphs
+        pooled = torch.zeros(g, h.shape[1], dtype=h.dtype, device=h.device)
+        pooled = pooled.index_add(0, graph.batch, h)
+        count = torch.zeros(g, dtype=h.dtype, device=h.device).index_add(
+            0, graph.batch, torch.ones_like(graph.batch, dtype=h.dtype)
+        )
+        return self.head(pooled / count.clamp(min=1)[:, None])
