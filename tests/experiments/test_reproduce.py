@@ -331,3 +331,83 @@ def test_report_separates_element_encodings(tmp_path: Path) -> None:
     rows = report(dirs, tmp_path / "res", "enc", "encodings")["rows"]
     assert set(rows) == {"ecn-slambda", "ecn-slambda (cgcnn92)", "cgcnn"}
     assert rows["ecn-slambda (cgcnn92)"]["test_values"] == [0.11, 0.12]
+
+
+def test_accelerator_reaches_run_configs_but_not_table_headers(tmp_path: Path, monkeypatch):
+    """`ecn reproduce table1 --accelerator gpu` (the GPU queue, scripts/table1_gpu.sh) reaches
+    every run's config; the table header's budget stays the CPU queue's, so a run paused on one
+    machine and finished on the other lands in the same table. An unknown name is refused."""
+    from typer.testing import CliRunner
+
+    from ecn.cli import app
+    from ecn.experiments import reproduce
+    from ecn.experiments.budget import table_config
+
+    seen: dict = {}
+
+    def fake_table1(budget, *args, **kw):  # the CLI's budget, without training anything
+        seen["budget"], seen["kw"] = budget, kw
+        return {}
+
+    monkeypatch.setattr(reproduce, "reproduce_table1", fake_table1)
+    args = ["reproduce", "table1", "--model", "cgcnn", "--target", "e_form", "--seeds", "3"]
+    res = CliRunner().invoke(
+        app, [*args, "--accelerator", "gpu", "--seed", "1", "--seed", "2", "--no-table"]
+    )
+    assert res.exit_code == 0, res.output
+    budget = seen["budget"]
+    assert budget.accelerator == "gpu" and seen["kw"]["only_seeds"] == [1, 2]
+    assert seen["kw"]["table"] is False
+    by = {v.label: v for v in TABLE1}
+    cfg = table_config(by["CGCNN"], 1, tmp_path / "a", budget, dataset="mp", target="e_form")
+    assert cfg.run.accelerator == "gpu"
+    assert "accelerator" not in budget.to_dict() and budget.to_dict() == Budget(seeds=3).to_dict()
+    # the default stays the CPU queue's
+    assert table_config(by["CGCNN"], 0, tmp_path / "b", Budget()).run.accelerator == "cpu"
+    res = CliRunner().invoke(app, [*args, "--accelerator", "cuda"])
+    assert res.exit_code != 0 and "expected cpu or gpu" in res.output
+
+
+def test_table1_trains_only_the_asked_seeds_without_tables(tiny_perov5: Path, tmp_path: Path):
+    """`--seed 1 --no-table`: one process per seed (the GPU queue starts them together); only
+    that seed trains, and no table is written (workers would all rewrite them at once)."""
+    kw = {"dataset": "perov5", "data_path": str(tiny_perov5), "results_dir": tmp_path / "res"}
+    out = reproduce_table1(
+        Budget(seeds=2, epochs=1, threads=1),
+        tmp_path / "runs",
+        models=["cgcnn"],
+        targets=["heat_all"],
+        only_seeds=[1],
+        table=False,
+        **kw,
+    )
+    assert out == {}
+    root = tmp_path / "runs" / "heat_all"
+    assert sorted(p.name for p in root.iterdir()) == ["cgcnn_seed1"]
+    kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed1"
+    assert (kept / "results.json").is_file()
+    assert not (tmp_path / "res" / "table1.md").exists()
+
+
+def test_prepare_table1_builds_each_graph_once(tiny_perov5: Path, monkeypatch) -> None:
+    """`--prepare` builds one cache per distinct graph, not per model x target: ECN-SΛ and
+    ECN-P-1 share theirs, CGCNN has its own; the caches hold every target of the dataset."""
+    from ecn.experiments import reproduce
+
+    calls = []
+    real = reproduce.prepare_data
+
+    def counting(cfg):
+        calls.append((cfg.model.name, cfg.graph["strategy"], cfg.data.targets[0]))
+        return real(cfg)
+
+    monkeypatch.setattr(reproduce, "prepare_data", counting)
+    n = reproduce.prepare_table1(
+        Budget(seeds=1, threads=1),
+        models=["ecn_slambda", "ecn_p1", "cgcnn"],
+        targets=["heat_all"],
+        dataset="perov5",
+        data_path=str(tiny_perov5),
+    )
+    assert [c[0] for c in calls] == ["ecn", "cgcnn"]
+    assert n > 0

@@ -44,6 +44,11 @@ _PRECISION = typer.Option(
 _TRAIN = typer.Option(
     True, "--train/--no-train", help="--no-train: only tabulate the runs that finished."
 )
+_ACCELERATOR = typer.Option(
+    "cpu",
+    "--accelerator",
+    help="cpu or gpu: where this process trains (a paused run resumes on either).",
+)
 
 
 def quickstart(
@@ -81,9 +86,13 @@ def _budget(
     train_fraction: float | None = None,
     precision: str | None = None,
     session_cap: float | None = None,
+    accelerator: str = "cpu",
 ) -> Budget:
     from ecn.experiments.budget import Budget, load_recipe
 
+    if accelerator not in ("cpu", "gpu"):
+        # the runs of one table resume across machines; other Lightning names would not
+        fail(ValueError(f"--accelerator {accelerator!r}: expected cpu or gpu"))
     per: dict[str, int] = {}
     for item in seeds_for or []:
         slug, _, n = item.partition("=")
@@ -108,6 +117,7 @@ def _budget(
         train_fraction=train_fraction,
         precision=precision,
         session_cap_min=session_cap,
+        accelerator=accelerator,
     )
 
 
@@ -139,6 +149,7 @@ def table2(
     precision: str | None = _PRECISION,
     session_cap: float | None = _SESSION_CAP,
     do_train: bool = _TRAIN,
+    accelerator: str = _ACCELERATOR,
 ) -> None:
     """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, ECN-GΛ, MPNN, CGCNN, MEGNet, SchNet with each
     seed. The table covers every finished run under --runs, so a --model subset trained in one
@@ -149,7 +160,7 @@ def table2(
     quiet_lightning()
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
-        patience, seeds_for, recipe, train_fraction, precision, session_cap,
+        patience, seeds_for, recipe, train_fraction, precision, session_cap, accelerator,
     )  # fmt: skip
     try:
         res = reproduce_table2(budget, runs_root, results_dir, models, train=do_train)
@@ -179,21 +190,46 @@ def table1(
     precision: str | None = _PRECISION,
     session_cap: float | None = _SESSION_CAP,
     do_train: bool = _TRAIN,
+    accelerator: str = _ACCELERATOR,
+    seed: list[int] | None = typer.Option(
+        None,
+        "--seed",
+        help="Train only these seeds of 0..N-1 (repeatable), e.g. one process per seed.",
+    ),
+    table: bool = typer.Option(
+        True, "--table/--no-table", help="--no-table: train only; tables stay as they are."
+    ),
+    prepare: bool = typer.Option(
+        False,
+        "--prepare",
+        help="Only build the graph caches the selected runs read (all cores), then exit.",
+    ),
 ) -> None:
     """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
     E_form, E_Fermi, M, E_g (insulators) and metal/non-metal."""
-    from ecn.experiments.reproduce import reproduce_table1
+    from ecn.experiments.reproduce import prepare_table1, reproduce_table1
 
     quiet_lightning()
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
-        patience, seeds_for, recipe, None, precision, session_cap,
+        patience, seeds_for, recipe, None, precision, session_cap, accelerator,
     )  # fmt: skip
+    if prepare:
+        try:
+            n = prepare_table1(budget, models, targets)
+        except ValueError as exc:
+            fail(exc)
+        console.print(f"graph caches ready: {n} graphs", markup=False)
+        return
     try:
-        reproduce_table1(budget, runs_root, results_dir, models, targets, train=do_train)
+        reproduce_table1(
+            budget, runs_root, results_dir, models, targets, train=do_train,
+            only_seeds=seed or None, table=table,
+        )  # fmt: skip
     except ValueError as exc:
         fail(exc)
-    console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
+    if table:
+        console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
 
 
 @reproduce_app.command("sizes")

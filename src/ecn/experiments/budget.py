@@ -38,7 +38,10 @@ class Budget:
     ``precision`` is every run's training precision (None: ``auto``, which depends on the CPU,
     so rows trained on different machines could differ; pin it when a table spans sessions).
     ``session_cap_min`` pauses each run after that many minutes in this process without
-    finishing it (no results), so a queue rerun resumes it instead of a time cap ending it."""
+    finishing it (no results), so a queue rerun resumes it instead of a time cap ending it.
+    ``accelerator`` is where this process trains (``cpu`` or ``gpu``); a run paused on one
+    resumes on the other from the same ``last.ckpt``, and its record keeps the device, so it
+    is no part of the table's budget either."""
 
     seeds: int = 3
     epochs: int = 300
@@ -54,14 +57,17 @@ class Budget:
     precision: str | None = None
     progress: bool = False
     session_cap_min: float | None = None
+    accelerator: str = "cpu"
 
     def n_seeds(self, v: Variant) -> int:
         return self.seeds_for.get(v.slug, self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        """The budget as results files record it (progress display and the per-process session
-        cap, which ends no run, are not part of it)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("progress", "session_cap_min")}
+        """The budget as results files record it (progress display, the per-process session
+        cap, which ends no run, and the accelerator, which one run may change between sessions,
+        are not part of it: the table headers stay the same whichever machine trained)."""
+        per_process = ("progress", "session_cap_min", "accelerator")
+        return {k: v for k, v in asdict(self).items() if k not in per_process}
 
 
 def recipe_for(v: Variant, recipe: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +131,7 @@ def table_config(
             "session_cap_min": budget.session_cap_min,
             "threads": budget.threads,
             "progress_bar": budget.progress,
-            "accelerator": "cpu",
+            "accelerator": budget.accelerator,
         },
     }
     if budget.precision is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from ecn.experiments.variants import (
 )
 from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig
+from ecn.train.data import prepare_data
 from ecn.train.record import RunRecord, is_finished
-from ecn.train.run import train
+from ecn.train.run import resolve_config, train
 
 __all__ = [
     "pending_rows",
+    "prepare_table1",
     "reproduce_table1",
     "reproduce_table2",
     "run_or_resume",
@@ -55,12 +58,15 @@ def train_variants(
     budget: Budget,
     train: bool = True,
     archive: Path | None = None,
+    only_seeds: Collection[int] | None = None,
     **data: Any,
 ) -> dict[str, list[Path]]:
     """Train (or reuse) every variant for each of its seeds under `root/<model>_seed<k>`,
     seed-major so a partial reproduction has every model at the first seeds; `data` (dataset,
     target, data_path) goes to `table_config`. With ``train=False`` nothing is trained: only
     finished runs are collected (so a table can be written while runs go on elsewhere).
+    `only_seeds` trains just those seeds (still collecting every finished one), so the seeds of
+    one row can train in parallel processes, as the GPU queue (``scripts/table1_gpu.sh``) does.
     With `archive`, each finished run's records (``RunRecord.archive``) are copied to
     `archive/<run name>`, and a run
     missing under `root` is taken from there (a table written in an earlier session).
@@ -74,7 +80,8 @@ def train_variants(
             out = root / name
             kept = None if archive is None else archive / name
             archived = kept is not None and is_finished(kept)
-            if train and not archived:
+            wanted = only_seeds is None or seed in only_seeds
+            if train and wanted and not archived:
                 run_or_resume(table_config(v, seed, out, budget, **data))
             if is_finished(out):
                 if kept is not None:
@@ -137,11 +144,16 @@ def reproduce_table1(
     dataset: str = "mp",
     data_path: str | None = None,
     train: bool = True,
+    only_seeds: Collection[int] | None = None,
+    table: bool = True,
 ) -> dict[str, Any]:
     """Paper Table 1 on the `mp` dataset (paper split): train the selected models on `targets`
     (all by default), then write one table per target in `results/table1_<target>.{md,json,png}`
     and a summary `results/table1.{md,json}` from every finished run under `runs_root`, of every
     target, so workers that each train one model or target end in one summary.
+    `only_seeds` trains only those seeds (``train_variants``); ``table=False`` trains (and
+    archives finished runs) without writing tables, for many parallel workers that would
+    otherwise all rewrite the same tables at the same deadline; it returns ``{}``.
     (`dataset`/`data_path` exist so the harness can be exercised on small data.)"""
     budget = budget or Budget()
     selected = select(TABLE1, models)
@@ -154,7 +166,9 @@ def reproduce_table1(
         root = Path(runs_root) / target
         archive = Path(results_dir) / "table1_runs" / target
         if train and target in wanted:
-            train_variants(selected, root, budget, archive=archive, **data)
+            train_variants(selected, root, budget, archive=archive, only_seeds=only_seeds, **data)
+        if not table:
+            continue
         run_dirs = train_variants(variants, root, budget, train=False, archive=archive, **data)
         if not run_dirs:
             if target in wanted:
@@ -170,6 +184,8 @@ def reproduce_table1(
             budget.to_dict(),
             pending_rows(selected, run_dirs, budget) if target in wanted else {},
         )
+    if not table:
+        return out
     if not out:
         raise ValueError(f"no finished runs under {runs_root}")
     variants = [v for v in variants if any(v.label in out[t]["rows"] for t in out)]
@@ -177,3 +193,36 @@ def reproduce_table1(
     atomic_write_text(Path(results_dir, "table1.md"), summary)
     atomic_write_text(Path(results_dir, "table1.json"), json.dumps(out, indent=2))
     return out
+
+
+def prepare_table1(
+    budget: Budget,
+    models: list[str] | None = None,
+    targets: list[str] | None = None,
+    dataset: str = "mp",
+    data_path: str | None = None,
+) -> int:
+    """Build (or load) the graph caches that the selected Table 1 runs will read, once per
+    distinct graph (ECN-SΛ and ECN-P-1 share one; CGCNN and MEGNet each have their own), with
+    every core (``prepare_data``'s default), so that many runs started together at once do not
+    each build the same cache in one thread. A cache holds every target of the dataset, so one
+    target per graph suffices unless a target is outside the dataset's own list (then it joins
+    the cache's key, and here). Returns the number of graphs seen."""
+    from ecn.data.registry import get_spec
+
+    own = set(get_spec(dataset).target_names)
+    seen: set[str] = set()
+    n = 0
+    for target in targets or list(TABLE1_TARGETS):
+        for v in select(TABLE1, models):
+            out = Path("unused")  # nothing is written to a run directory
+            cfg, _ = resolve_config(
+                table_config(v, 0, out, budget, dataset=dataset, target=target, data_path=data_path)
+            )
+            key = repr((sorted(cfg.graph.items()), None if target in own else target))
+            if key in seen:
+                continue
+            seen.add(key)
+            logger.info("graph cache for %s (%s, %s)", v.slug, cfg.graph["strategy"], target)
+            n += sum(len(g) for g in prepare_data(cfg).graphs.values())
+    return n
