@@ -282,7 +282,7 @@ def _predict_fn(
     if isinstance(predictor_or_model, nn.Module):
         from ecn.graphs.build import build_graph
         from ecn.graphs.graph import collate
-        from ecn.symmetry import attach_orbit_maps
+        from ecn.nn.inputs import with_model_inputs
 
         model = predictor_or_model
         inner = getattr(model, "model", model)
@@ -293,14 +293,13 @@ def _predict_fn(
             from ecn.nn.graph_settings import resolve_graph_settings
 
             settings = resolve_graph_settings(config.name)
-        glambda = config is not None and config.options.get("group") == "glambda"
         dtype = next(model.parameters()).dtype
 
         @torch.no_grad()
         def run(ss: list[Structure]) -> np.ndarray:
             graphs = [build_graph(s, settings, id=str(k)) for k, s in enumerate(ss)]
-            if glambda:
-                attach_orbit_maps(graphs)
+            if config is not None:
+                graphs = with_model_inputs(graphs, config)
             b = collate(graphs)
             b = replace(b, x=b.x.to(dtype), edge_attr=b.edge_attr.to(dtype))
             out = model.predict_batch(b) if hasattr(model, "predict_batch") else model(b)

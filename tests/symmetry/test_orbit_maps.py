@@ -1,4 +1,5 @@
-"""`attach_orbit_maps` / `lattice_orbit_maps`: the one place graphs get their G_Lambda orbit map."""
+"""`attach_orbit_maps` / `lattice_orbit_maps` / `with_orbit_maps`: the one place graphs get their
+G_Lambda orbit map."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import numpy as np
 import torch
 
 from ecn.graphs.graph import CrystalGraph, collate
-from ecn.symmetry import attach_orbit_maps, glambda_orbit_map, lattice_orbit_maps
+from ecn.graphs.record import UnitGraph
+from ecn.graphs.store import GraphStore
+from ecn.symmetry import (
+    attach_orbit_maps,
+    glambda_orbit_map,
+    lattice_orbit_maps,
+    with_orbit_maps,
+)
 from ecn.symmetry.bravais import representative_lattice
 from ecn.symmetry.lattice import lattice_point_group
 
@@ -56,3 +64,25 @@ def test_batched_graph_gets_one_row_per_crystal() -> None:
     assert torch.equal(batch.cell_orbit_map, lattice_orbit_maps(torch.as_tensor(np.stack(lats))))
     # a single (3, 3) lattice is accepted too
     assert lattice_orbit_maps(torch.as_tensor(lats[0])).shape == (1, 8)
+
+
+def _unit(lattice: np.ndarray, id: str) -> UnitGraph:
+    """A one-atom unit-cell record (only the lattice matters here)."""
+    return UnitGraph.make(id, [1], [[0, 0, 0]], [], [], np.zeros((0, 3)), [], lattice)
+
+
+def test_with_orbit_maps_takes_records_stores_and_graphs_alike() -> None:
+    """One helper for the three forms callers hold (the predictor's records, training's store,
+    the checks' graphs); each gets the same map per lattice, and an empty input is left as is."""
+    lats = [representative_lattice(s) for s in ("cP", "tP", "hP")]
+    expected = lattice_orbit_maps(torch.as_tensor(np.stack(lats))).numpy()
+    units = [_unit(lat, f"u{k}") for k, lat in enumerate(lats)]
+    got = with_orbit_maps(units)
+    assert [u.orbit_map.tolist() for u in got] == expected.tolist()
+    assert all(u.orbit_map is None for u in units)  # records are frozen: new ones come back
+    store = with_orbit_maps(GraphStore.from_units(units).subset([2, 0]))
+    assert [store[k].orbit_map.tolist() for k in range(2)] == expected[[2, 0]].tolist()
+    graphs = [_graph(lat) for lat in lats]
+    assert with_orbit_maps(graphs) is graphs
+    assert [g.cell_orbit_map[0].tolist() for g in graphs] == expected.tolist()
+    assert with_orbit_maps([]) == []

@@ -32,10 +32,10 @@ from ecn.data import load_split
 from ecn.graphs import build_graph
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.io import write_json
-from ecn.nn import EquivariantMessagePassing, build_color_plan, n_base_colors
+from ecn.nn import GROUPS, EquivariantMessagePassing, build_color_plan, n_base_colors
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.nn.inputs import with_model_inputs
 from ecn.nn.plan import ColorPlan
-from ecn.symmetry import attach_orbit_maps
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def perov5_batch(batch_size: int = 128) -> CrystalGraph:
     settings = resolve_graph_settings("ecn", "perov5", {"cell_onehot": True})  # the cover
     records = load_split("perov5", "test", limit=batch_size).records
     graphs = [build_graph(r.structure, settings, id=r.id) for r in records]
-    attach_orbit_maps(graphs)
+    for group in GROUPS:  # one batch for every group's colour plan: what each group's model reads
+        graphs = with_model_inputs(graphs, {"group": group})
     return collate(graphs)
 
 

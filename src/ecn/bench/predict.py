@@ -113,6 +113,7 @@ def _in_process(model: str, files: list[Path], batch_size: int) -> dict[str, Any
     from ecn.inference import Predictor
     from ecn.inference.inputs import InputItem
     from ecn.inference.predictor import Prepared, structure_units
+    from ecn.nn.inputs import needs_orbit_maps
 
     predictor = Predictor.load(model)
     texts = [p.read_text() for p in files]
@@ -132,7 +133,7 @@ def _in_process(model: str, files: list[Path], batch_size: int) -> dict[str, Any
                 out.append(Prepared(None, str(exc)))
         return out
 
-    if predictor.group == "glambda":
+    if needs_orbit_maps(predictor.model.config):
         raise ValueError("the benchmark model must not be a glambda model (orbit maps not timed)")
     t_units, prepared = _timed(units)
     items = [InputItem(p.stem, str(p)) for p in files]

@@ -48,8 +48,8 @@ from ecn.graphs.store import GraphStore
 from ecn.io import write_json
 from ecn.nn import GROUPS, ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.nn.inputs import needs_orbit_maps, with_model_inputs
 from ecn.nn.spec import ModelSpec
-from ecn.symmetry import attach_orbit_maps
 from ecn.train.module import adamw
 from ecn.train.precision import cpu_has_native_bf16
 
@@ -99,14 +99,19 @@ def _build_model(name: str, in_dim: int, edge_dim: int) -> nn.Module:
 
 
 def _make_batches(
-    structures: list[Any], y: Tensor, settings: GraphSettings, batch_size: int, device: str
+    structures: list[Any],
+    y: Tensor,
+    settings: GraphSettings,
+    batch_size: int,
+    device: str,
+    options: dict[str, Any],
 ) -> list[CrystalGraph]:
-    """Build graphs with `settings`, attach targets, collate into batches in a fixed order."""
+    """Build graphs with `settings`, attach targets and what a model with `options` reads
+    beyond the graph (``with_model_inputs``), collate into batches in a fixed order."""
     graphs = [
         build_graph(s, settings, targets=y[k].numpy(), id=str(k)) for k, s in enumerate(structures)
     ]
-    if settings.supercell:
-        attach_orbit_maps(graphs)
+    graphs = with_model_inputs(graphs, options)
     return [
         collate(graphs[k : k + batch_size]).to(device) for k in range(0, len(graphs), batch_size)
     ]
@@ -121,9 +126,9 @@ def step_batch_for(
     ECN (seed 0) for it: the batch of the step-time targets of issue 12."""
     structures, y = _load_structures(batch_size, "test")
     settings = resolve_graph_settings("ecn", DATASET, {"strategy": strategy})
-    (batch,) = _make_batches(structures, y, settings, batch_size, "cpu")
-    torch.manual_seed(0)
     options = {"group": group, "width": width, "layers": layers}
+    (batch,) = _make_batches(structures, y, settings, batch_size, "cpu", options)
+    torch.manual_seed(0)
     model = build_model(
         ModelConfig("ecn", batch.x.shape[1], batch.edge_attr.shape[1], 1, options=options)
     )
@@ -318,10 +323,11 @@ def run_train_bench(
     cache_bytes: dict[str, float] = {}
     for name in models:
         settings = _graph_settings(name)
-        key = settings.key()
+        options = ModelSpec.parse(name).options
+        key = f"{settings.key()}:{needs_orbit_maps(options)}"
         if key not in batch_cache:
             t0 = time.perf_counter()
-            batch_cache[key] = _make_batches(structures, y, settings, batch_size, device)
+            batch_cache[key] = _make_batches(structures, y, settings, batch_size, device, options)
             build_s[name] = time.perf_counter() - t0
             units = [
                 unit_graph(st, settings, targets=y[k].numpy(), id=str(k))

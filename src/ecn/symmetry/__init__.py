@@ -76,7 +76,7 @@ from ecn.symmetry.colorings import (
 )
 from ecn.symmetry.groups import PermutationGroup
 from ecn.symmetry.lattice import lattice_point_group
-from ecn.symmetry.orbit_maps import attach_orbit_maps, lattice_orbit_maps
+from ecn.symmetry.orbit_maps import attach_orbit_maps, lattice_orbit_maps, with_orbit_maps
 
 _TABLE_NAMES = ("bravais_orbit_table", "format_bravais_table", "main")
 
@@ -119,4 +119,5 @@ __all__ = [
     "sample_node_permutation",
     "supercell_group",
     "translation_elements",
+    "with_orbit_maps",
 ]

@@ -37,7 +37,7 @@ from ecn.graphs import GraphSettings, GraphStore, build_units, expand, load_or_b
 from ecn.graphs.cover import Expander, UnitBatch
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.graph_settings import resolve_graph_settings
-from ecn.symmetry import lattice_orbit_maps
+from ecn.nn.inputs import with_model_inputs
 from ecn.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -258,9 +258,7 @@ def prepare_data(
             graphs = train_subset(
                 graphs, cfg.data.train_fraction, cfg.data.subset_seed, cfg.data.train_size
             )
-        if cfg.model.options.get("group") == "glambda":
-            maps = lattice_orbit_maps(torch.from_numpy(np.ascontiguousarray(graphs.lattices)))
-            graphs = graphs.with_orbit_maps(maps.numpy())
+        graphs = with_model_inputs(graphs, cfg.model.options)
         if not graphs:
             raise ValueError(_no_usable(split, len(loaded.records) + n_rej, out.rejected))
         out.graphs[split] = graphs
