@@ -1,7 +1,8 @@
 """Ensembles (issue 29 item 3): the mean is the members' mean, the std their recalibrated
-spread (0, not NaN, when they agree), incompatible members are refused naming the difference,
-``ecn predict`` writes a ``std`` column (the same rows with ``--workers``), and single-model
-files load and predict exactly as before.
+spread sqrt((a x spread)^2 + b^2) (b, not NaN, when they agree; 0 without a floor), an ensemble
+file written before the floor existed reads as b = 0 and predicts what it always did,
+incompatible members are refused naming the difference, ``ecn predict`` writes a ``std`` column
+(the same rows with ``--workers``), and single-model files load and predict exactly as before.
 
 Members are small untrained models built in code (different seeds: different functions); the
 crystals are real perovskites written out here."""
@@ -61,8 +62,8 @@ def _member(seed: int, targets: TargetInfo = HEAT, **options) -> PropertyModel:
     return PropertyModel.build(cfg, targets).eval()
 
 
-def _ensemble(seeds=(0, 1, 2), targets: TargetInfo = HEAT, scale=None) -> EnsembleModel:
-    return EnsembleModel([_member(s, targets) for s in seeds], scale)
+def _ensemble(seeds=(0, 1, 2), targets: TargetInfo = HEAT, scale=None, floor=None) -> EnsembleModel:
+    return EnsembleModel([_member(s, targets) for s in seeds], scale, floor)
 
 
 def test_mean_is_the_members_mean_and_std_their_scaled_spread(tmp_path: Path) -> None:
@@ -78,6 +79,44 @@ def test_mean_is_the_members_mean_and_std_their_scaled_spread(tmp_path: Path) ->
     assert np.array_equal(ens.predict(CRYSTALS), mean)  # without return_std: the mean alone
     # negative control: the mean is not any one member's prediction
     assert all(not np.allclose(mean, e) for e in each)
+
+
+def test_std_is_the_scaled_spread_plus_the_floor_in_quadrature(tmp_path: Path) -> None:
+    members = [_member(s) for s in (0, 1, 2)]
+    ens_model = EnsembleModel(members, [1.7], [0.05])
+    path = save_model_file(tmp_path / "ens.pt", ens_model, SETTINGS)
+    ens = ecn.load_model(str(path))
+    assert ens.meta["std_scale"] == [1.7] and ens.meta["std_floor"] == [0.05]
+    mean, std = ens.predict(CRYSTALS, return_std=True)
+    each = np.stack([Predictor(m, SETTINGS).predict(CRYSTALS) for m in members])  # (K, n)
+    np.testing.assert_allclose(std, np.sqrt((1.7 * each.std(0)) ** 2 + 0.05**2), rtol=1e-9)
+    assert np.all(std > 1.7 * each.std(0))  # negative control: the floor is applied
+    # identical members: the floor alone, never 0
+    same = save_model_file(tmp_path / "same.pt", _ensemble((4, 4), floor=[0.05]), SETTINGS)
+    assert np.all(ecn.load_model(str(same)).predict(CRYSTALS, return_std=True)[1] == 0.05)
+    for bad in ([-0.1], [float("nan")], [float("inf")], [0.1, 0.2]):
+        with pytest.raises(ValueError, match="std_floor needs one finite value >= 0"):
+            EnsembleModel(members, [1.0], bad)
+
+
+def test_factor_only_ensemble_file_reads_with_no_floor(tmp_path: Path) -> None:
+    """An ensemble file as the first ensemble release wrote it (format 2, ``std_scale`` but no
+    ``std_floor``): read as a = s, b = 0, the std exactly s x the members' std as before."""
+    members = [_member(s) for s in (0, 1, 2)]
+    path = save_model_file(tmp_path / "ens.pt", EnsembleModel(members, [1.7]), SETTINGS)
+    raw = torch.load(path, weights_only=True)
+    del raw["ensemble"]["std_floor"]
+    raw["ecn_version"] = "0.3.0"
+    raw["ensemble"]["calibration"] = {"method": "coverage", "split": "val"}
+    torch.save(raw, tmp_path / "old.pt")
+    model, _, meta = load_any_model_file(tmp_path / "old.pt")
+    assert isinstance(model, EnsembleModel)
+    assert meta["std_scale"] == [1.7] and meta["std_floor"] == [0.0]
+    assert model.std_floor.tolist() == [0.0]
+    mean, std = ecn.load_model(str(tmp_path / "old.pt")).predict(CRYSTALS, return_std=True)
+    each = np.stack([Predictor(m, SETTINGS).predict(CRYSTALS) for m in members])
+    assert np.array_equal(std, each.std(0) * 1.7)  # bit for bit the factor-only std
+    np.testing.assert_allclose(mean, each.mean(0), rtol=1e-12, atol=1e-12)
 
 
 def test_several_targets_give_one_std_per_target(tmp_path: Path) -> None:
@@ -169,6 +208,7 @@ def test_ensemble_file_format_and_who_reads_it(tmp_path: Path) -> None:
     raw = torch.load(path, weights_only=True)
     assert raw["format_version"] == ENSEMBLE_FORMAT_VERSION and raw["kind"] == "ensemble"
     assert len(raw["ensemble"]["members"]) == 3 and raw["ensemble"]["std_scale"] == [0.5]
+    assert raw["ensemble"]["std_floor"] == [0.0]
     model, settings, meta = load_any_model_file(path)
     assert isinstance(model, EnsembleModel) and settings == SETTINGS
     assert meta["calibration"] == {"method": "test"} and meta["members"] == 3
@@ -229,6 +269,24 @@ def test_csv_has_a_std_column_and_workers_give_the_same_rows(cifs: Path, tmp_pat
     plain = tmp_path / "plain.csv"
     assert _predict(str(ens_path), str(cifs), "-o", str(plain), "--no-std")[0] == 0
     assert _rows(plain)[0] == ["id", "source", "prediction", "error"]
+
+
+def test_csv_std_is_sqrt_of_scaled_spread_squared_plus_floor_squared(cifs: Path, tmp_path: Path):
+    """Through ``ecn predict``: the std column against each member run on its own (not against
+    the ensemble's own predict, so a wrong formula in both places still fails)."""
+    members = [_member(s) for s in (0, 1, 2)]
+    path = save_model_file(tmp_path / "ens.pt", EnsembleModel(members, [2.0], [0.04]), SETTINGS)
+    out = tmp_path / "p.csv"
+    code, text = _predict("--model", str(path), str(cifs), "-o", str(out))
+    assert code == 0, text
+    header, rows = _rows(out)
+    assert header == ["id", "source", "prediction", "std", "error"]
+    good = {r["id"]: r for r in rows if not r["error"]}
+    got = np.array([float(good[f"c{k}"]["std"]) for k in range(len(CRYSTALS))])
+    each = np.stack([Predictor(m, SETTINGS).predict(CRYSTALS) for m in members])  # (K, n)
+    expected = np.sqrt((2.0 * each.std(0)) ** 2 + 0.04**2)
+    np.testing.assert_allclose(got, expected, rtol=1e-3)  # the CSV prints 4 digits
+    assert not np.allclose(got, 2.0 * each.std(0), rtol=1e-3)  # the floor shows in the CSV
 
 
 def test_single_model_csv_is_unchanged_and_std_is_refused(cifs: Path, tmp_path: Path):

@@ -2,14 +2,21 @@
 
 Why: one model gives one number and no sense of its error. K members trained from different
 seeds disagree most where they are most often wrong (deep ensembles, Lakshminarayanan et al.
-2017), so their spread is a per-prediction uncertainty. The raw spread of a few members is
-usually too narrow (or too wide) by a roughly constant factor, so a factor ``s`` per target,
-fitted on the validation split when the ensemble is packaged (``ecn.experiments.ensembles``), is
-stored with the members and applied here: reported std = ``s`` x the members' std.
+2017), so their spread is a per-prediction uncertainty. The raw spread of a few members is not
+a calibrated standard deviation, so a recalibration fitted on the validation split when the
+ensemble is packaged (``ecn.experiments.ensembles``) is stored with the members and applied
+here, per target: std = sqrt((a x member std)^2 + b^2). The factor ``a`` (``std_scale``)
+corrects the size of the spread; the floor ``b`` (``std_floor``, >= 0) is the part of the
+error the members share (their common bias, the noise of the labels), which no spread between
+them can show, and it keeps the std from collapsing where 2-3 members happen to agree. A pure
+factor (``b = 0``, the ``coverage`` and ``nll`` fits, and every ensemble file written before
+the floor existed) is the special case, computed bit for bit as before.
 
 Definitions (per structure, per target, K members with predictions ``p_k`` in target units):
-mean = mean_k p_k; member std = sqrt(mean_k (p_k - mean)^2) (population std, ``np.std``; the
-factor ``s`` absorbs the choice of normalisation); std = s x member std.
+mean = mean_k p_k; member std = sqrt(mean_k (p_k - mean)^2) (population std, ``np.std``, and
+exactly 0 where all p_k are equal: :func:`member_std`; the factor ``a`` absorbs the choice of
+normalisation); std = :func:`calibrated_std` (member std,
+a, b).
 
 Members must agree on everything that defines what they compute (model name, sizes, every
 option, precision, targets with their units and task) and are built on one graph
@@ -23,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -31,7 +39,33 @@ from ecn.graphs.settings import GraphSettings
 from ecn.inference.model import PropertyModel, TargetInfo
 from ecn.nn import ModelConfig
 
-__all__ = ["EnsembleModel", "check_members", "member_differences"]
+__all__ = [
+    "EnsembleModel",
+    "calibrated_std",
+    "check_members",
+    "member_differences",
+    "member_std",
+]
+
+
+def member_std(preds: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Population std of the members' predictions along `axis`, exactly 0 where they agree.
+
+    Why the second part: the mean of K equal floats can differ from them by a rounding step,
+    which would give a std of ~1e-17 instead of 0 where the members agree exactly; a fit of
+    |error| / std or a floor test (std = 0) must see those structures as agreeing.
+    """
+    preds = np.asarray(preds, dtype=float)
+    return np.where(np.ptp(preds, axis=axis) == 0, 0.0, np.std(preds, axis=axis))
+
+
+def calibrated_std(member_std: np.ndarray, scale: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """The reported std, sqrt((scale x member_std)^2 + floor^2), per target (last axis).
+
+    ``np.hypot`` so that a zero floor gives exactly ``scale x member_std`` (the numbers a
+    pure-factor ensemble always gave) and large values do not overflow when squared.
+    """
+    return np.hypot(np.asarray(member_std) * scale, floor)
 
 
 def _label(labels: Sequence[str] | None, k: int) -> str:
@@ -113,29 +147,38 @@ def check_members(
 
 
 class EnsembleModel(nn.Module):
-    """K :class:`PropertyModel` members predicting together, and the std factor per target.
+    """K :class:`PropertyModel` members predicting together, and the std recalibration.
 
     Args:
         members: trained members (checked with :func:`check_members`).
-        std_scale: (T,) factor s applied to the members' std (default 1: not recalibrated).
+        std_scale: (T,) factor a >= 0 on the members' std (default 1: not recalibrated).
+        std_floor: (T,) floor b >= 0 added in quadrature (default 0: none); the reported std is
+            :func:`calibrated_std` = sqrt((a x members' std)^2 + b^2).
 
     ``predict_members(graph)`` gives (K, G, T) predictions in target units, ``predict_batch``
     their mean (G, T). ``targets`` holds the shared names, units and task (each member keeps its
     own standardisation in its buffers).
     """
 
-    def __init__(self, members: Sequence[PropertyModel], std_scale: Sequence[float] | None = None):
+    def __init__(
+        self,
+        members: Sequence[PropertyModel],
+        std_scale: Sequence[float] | None = None,
+        std_floor: Sequence[float] | None = None,
+    ):
         super().__init__()
         check_members(members)
         self.members = nn.ModuleList(members)
         t = members[0].targets
         self.targets = TargetInfo(t.names, t.units, t.task, node_target=t.node_target)
-        scale = [1.0] * len(t.names) if std_scale is None else [float(s) for s in std_scale]
-        if len(scale) != len(t.names) or any(not s >= 0 for s in scale):
-            raise ValueError(
-                f"std_scale needs one factor >= 0 per target {list(t.names)}, got {scale}"
-            )
-        self.register_buffer("std_scale", torch.tensor(scale, dtype=torch.float64))
+        for name, values, default in (("std_scale", std_scale, 1.0), ("std_floor", std_floor, 0.0)):
+            vals = [default] * len(t.names) if values is None else [float(v) for v in values]
+            # `not v >= 0` also refuses NaN; an infinite std would make every test pass
+            if len(vals) != len(t.names) or any(not 0 <= v < float("inf") for v in vals):
+                raise ValueError(
+                    f"{name} needs one finite value >= 0 per target {list(t.names)}, got {vals}"
+                )
+            self.register_buffer(name, torch.tensor(vals, dtype=torch.float64))
 
     @property
     def n_members(self) -> int:

@@ -20,8 +20,13 @@ member::
      "model": {"config": ModelConfig dict},                       # shared by the members
      "targets": TargetInfo dict,                                  # names, units, task
      "ensemble": {"members": [{"state_dict": ..., "targets": TargetInfo dict}, ...],
-                  "std_scale": [s per target], "calibration": {...}},   # fit on validation
+                  "std_scale": [a per target], "std_floor": [b per target],
+                  "calibration": {...}},                          # fit on validation
      "graph_settings": ..., "dataset": ..., "metadata": {...}}
+
+The reported std is sqrt((a x members' std)^2 + b^2) (``ecn.inference.ensemble``). The floor
+was added within format 2 as an optional key: an ensemble file without ``std_floor`` (written
+before it existed, with a factor only) reads as b = 0, i.e. exactly the std it always gave.
 
 Single-model files stay format version 1, byte for byte what they were. :func:`load_model_file`
 reads single models only (fine-tuning, evaluation); :func:`load_any_model_file` (what
@@ -90,6 +95,7 @@ def _ensemble_payload(
         "ensemble": {
             "members": members,
             "std_scale": [float(v) for v in ensemble.std_scale.tolist()],
+            "std_floor": [float(v) for v in ensemble.std_floor.tolist()],
             "calibration": dict(calibration or {}),
         },
         "graph_settings": dataclasses.asdict(graph_settings),
@@ -233,8 +239,9 @@ def _settings_and_meta(payload: Mapping[str, Any], path: Path) -> tuple[GraphSet
 
 
 def _ensemble(payload: Mapping[str, Any], path: Path) -> tuple[EnsembleModel, dict[str, Any]]:
-    """The members of an ensemble file, with its std factor; meta adds ``members`` (K),
-    ``std_scale`` and ``calibration``."""
+    """The members of an ensemble file, with its std recalibration; meta adds ``members`` (K),
+    ``std_scale``, ``std_floor`` (zeros for a file written before the floor) and
+    ``calibration``."""
     ens = payload.get("ensemble")
     if not isinstance(ens, dict) or not ens.get("members"):
         raise ValueError(f"{path}: an ensemble file without members")
@@ -245,10 +252,12 @@ def _ensemble(payload: Mapping[str, Any], path: Path) -> tuple[EnsembleModel, di
         )
         for m in ens["members"]
     ]
-    model = EnsembleModel(members, ens.get("std_scale"))
+    # no "std_floor": a factor-only file of format 2 (before the floor), b = 0 per target
+    model = EnsembleModel(members, ens.get("std_scale"), ens.get("std_floor"))
     extra = {
         "members": len(members),
-        "std_scale": list(ens.get("std_scale") or []),
+        "std_scale": [float(v) for v in model.std_scale.tolist()],
+        "std_floor": [float(v) for v in model.std_floor.tolist()],
         "calibration": ens.get("calibration", {}),
     }
     return model, extra
@@ -258,8 +267,8 @@ def load_any_model_file(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[PropertyModel | EnsembleModel, GraphSettings, dict[str, Any]]:
     """Read a model file, an ensemble file or an ``ecn.train`` checkpoint -> (model in eval
-    mode, settings, meta); an ensemble's meta also holds ``members``, ``std_scale`` and
-    ``calibration``. See :func:`load_model_file` for the rest.
+    mode, settings, meta); an ensemble's meta also holds ``members``, ``std_scale``,
+    ``std_floor`` and ``calibration``. See :func:`load_model_file` for the rest.
 
     Raises:
         ValueError: not an ecn model file, or one of a newer format.

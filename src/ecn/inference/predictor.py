@@ -21,9 +21,10 @@ spglib's origin; averaging then also mixes in origins it never saw (measured in
 ``results/invariance/``).
 
 Ensembles (``ecn.inference.ensemble``): every pass runs all K members; a prediction is the
-members' mean and ``std`` is the recalibrated spread of the members (each member's prediction
-averaged over the descriptions first, when ``average`` is on), while ``spread`` stays the
-spread over descriptions of the ensemble mean.
+members' mean and ``std`` is the recalibrated spread of the members, sqrt((a x members' std)^2 +
+b^2) with the file's factor a and floor b (each member's prediction averaged over the
+descriptions first, when ``average`` is on), while ``spread`` stays the spread over
+descriptions of the ensemble mean.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from ecn.graphs.canonical import (
 from ecn.graphs.graph import CrystalGraph, collate
 from ecn.graphs.record import UnitGraph
 from ecn.graphs.settings import GraphSettings
-from ecn.inference.ensemble import EnsembleModel
+from ecn.inference.ensemble import EnsembleModel, calibrated_std, member_std
 from ecn.inference.inputs import InputItem, as_structure
 from ecn.inference.model import PropertyModel
 from ecn.inference.model_file import load_any_model_file
@@ -389,9 +390,16 @@ class Predictor:
 
     @property
     def std_scale(self) -> np.ndarray:
-        """(T,) factor on the members' std fitted on validation (ones: not recalibrated)."""
+        """(T,) factor a on the members' std fitted on validation (ones: not recalibrated)."""
         scale = getattr(self.model, "std_scale", None)
         return np.ones(len(self.targets)) if scale is None else scale.cpu().numpy()
+
+    @property
+    def std_floor(self) -> np.ndarray:
+        """(T,) floor b added in quadrature, fitted on validation (zeros: none, as in an
+        ensemble file written before the floor existed)."""
+        floor = getattr(self.model, "std_floor", None)
+        return np.zeros(len(self.targets)) if floor is None else floor.cpu().numpy()
 
     def graph(self, structure: Any, id: str = "") -> CrystalGraph:
         """Validated graph of one structure (pymatgen Structure or ASE Atoms); ValueError if bad.
@@ -423,10 +431,10 @@ class Predictor:
         {index: error} for averaged items one of whose descriptions failed.
 
         mean: over the members and the item's graphs; spread: over its graphs of the members'
-        mean (0 for one graph); std: the members' std of their graph-averaged predictions
-        times :attr:`std_scale` (0 for one model). Graphs go to the model `batch_size` at a
-        time, the descriptions of an `Averaged` item built as they are needed: memory is
-        bounded by the batch, not by the items or the passes."""
+        mean (0 for one graph); std: the members' std of their graph-averaged predictions,
+        recalibrated with :attr:`std_scale` and :attr:`std_floor` (0 for one model). Graphs go
+        to the model `batch_size` at a time, the descriptions of an `Averaged` item built as
+        they are needed: memory is bounded by the batch, not by the items or the passes."""
         preds: dict[int, list[np.ndarray]] = {}
         errors: dict[int, str] = {}
         n_t = len(self.targets)
@@ -468,7 +476,7 @@ class Predictor:
             return np.mean(flat, axis=0), np.std(flat, axis=0), np.zeros(flat.shape[1])
         ens = passes.mean(axis=1)  # (P, T) ensemble mean of each graph
         members = passes.mean(axis=0)  # (K, T) each member averaged over the graphs
-        std = members.std(axis=0) * self.std_scale
+        std = calibrated_std(member_std(members), self.std_scale, self.std_floor)
         return ens.mean(axis=0), ens.std(axis=0), std
 
     def _check_std(self) -> None:
@@ -528,7 +536,8 @@ class Predictor:
         ensemble's are the members' mean.
 
         With `return_std` (ensembles only) a pair (mean, std) of that shape: std is the
-        members' spread times the factor fitted on validation (``meta["calibration"]``).
+        members' spread recalibrated as fitted on validation, sqrt((a x spread)^2 + b^2)
+        (:attr:`std_scale`, :attr:`std_floor`; how: ``meta["calibration"]``).
         Classification returns P(class 1). Node-level models return one array per structure,
         (n_supercell_nodes, T), in supercell node order ``k = a * n_atoms + i`` of the canonical
         cell. `average`: see :data:`AVERAGE_MODES` and the module docstring (graph-level
