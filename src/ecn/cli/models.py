@@ -77,15 +77,18 @@ def package_command(
         help="Ensemble: the calibration report (default results/ensembles/NAME.json).",
     ),
     calibration: str = typer.Option(
-        "coverage",
+        "scaled+floor",
         "--calibration",
-        help="Ensemble: how the std factor is fitted on validation: coverage (68.27 % of the "
-        "errors within 1 std) or nll (Gaussian likelihood; too wide with few members).",
+        help="Ensemble: the std recalibration fitted on validation and applied: scaled+floor "
+        "(alias affine; std = sqrt((a x members' std)^2 + b^2), a and b by Gaussian likelihood: "
+        "the floor b covers the error the members share), coverage (b = 0, 68.27 % of the "
+        "errors within 1 std) or nll (b = 0, Gaussian likelihood; too wide with few members). "
+        "The report gives the test metrics of all three.",
     ),
 ) -> None:
     """Ship a run as pretrained model NAME (copy its model.pt, write card and registry entry);
     several runs of one architecture, graph and data become an ensemble: mean and std, the std
-    factor fitted on the validation split, calibration measured on the test split."""
+    recalibration fitted on the validation split, calibration measured on the test split."""
     try:
         if len(runs) == 1:
             from ecn.experiments.packaging import package_model
@@ -109,12 +112,15 @@ def package_command(
     )
     if "report" in entry:
         rep = entry["report"]
+        method = rep["calibration"]["method"]
         for t, cal in rep["calibration"]["test"].items():
             a, b = cal["after"], cal["before"]
+            floor = f", floor b {cal['std_floor']:.4g}" if method == "scaled+floor" else ""
             console.print(
-                f"{t}: std factor {cal['std_scale']:.4g} (fitted on validation); test within "
-                f"1/2 sigma {a['within_1sigma']:.1%} / {a['within_2sigma']:.1%} (before "
-                f"{b['within_1sigma']:.1%} / {b['within_2sigma']:.1%}), Spearman "
+                f"{t}: std {method}, factor a {cal['std_scale']:.4g}{floor} (fitted on "
+                f"validation); test within 1/2 sigma {a['within_1sigma']:.1%} / "
+                f"{a['within_2sigma']:.1%} (before {b['within_1sigma']:.1%} / "
+                f"{b['within_2sigma']:.1%}), Spearman "
                 f"{a['spearman'] if a['spearman'] is None else round(a['spearman'], 3)}, MAE "
                 f"10% most confident {a['mae_confident']:.4g} vs all {a['mae']:.4g}; report: "
                 f"{entry['json_path']}",

@@ -1,5 +1,6 @@
-"""Ensembles with calibrated uncertainty (issue 29 item 3): package K runs, fit the std factor
-on validation, measure calibration on test (``ecn models package RUN1 RUN2 ... --name NAME``).
+"""Ensembles with calibrated uncertainty (issue 29 item 3): package K runs, fit the std
+recalibration on validation, measure calibration on test (``ecn models package RUN1 RUN2 ...
+--name NAME``).
 
 Why each step is where it is:
 
@@ -7,23 +8,36 @@ Why each step is where it is:
   ``predictions_{val,test}.csv`` (through ``RunRecord``): the numbers their test metrics were
   computed from, with no re-run of K models over thousands of crystals.
 * Ensemble mean mu and member std sigma (population std, as ``ecn.inference.ensemble``) per
-  structure and target; the reported std is s sigma, with one factor s per target fitted on the
-  validation split only and stored in the file. Structures whose members agree exactly
-  (sigma = 0) carry no information about s and are left out of the fit (all of them: s = 1,
-  flagged). Two fits (:data:`METHODS`): ``coverage`` (default), s = the 68.27 % quantile of
-  |y - mu| / sigma, so that 68.27 % of the validation errors lie within 1 s sigma; ``nll``, the
-  minimiser of the Gaussian NLL, s^2 = mean((y - mu)^2 / sigma^2). Why ``coverage`` is the
-  default: with few members z = (y - mu) / sigma is heavy-tailed (for Gaussian members a scaled
-  Student t with K - 1 degrees of freedom, whose variance is infinite for K <= 3), so mean(z^2)
-  is set by the few structures where the members happen to agree. Measured on two 2-member
-  Perov-5 sets (runs/finetune scratch, 300 and 100 training structures): NLL factors 361 and
-  218 put 99.7 % and 99.3 % of the test errors within 1 sigma; the coverage factors 2.9 and 3.9
-  give 67.9 % and 66.2 % (and 82.6 % / 81.4 % within 2 sigma: the tails stay heavier than a
-  Gaussian's). The report also gives the other fit and, for information, a two-parameter
-  variance (a sigma)^2 + b^2 fitted by NLL (not what the file applies).
-* Test metrics, before (s = 1) and after recalibration: Spearman correlation between |error|
-  and sigma, the fraction of errors within 1 and 2 sigma (68 % / 95 % for a calibrated
-  Gaussian), the MAE of the 10 % most confident predictions against all, the Gaussian NLL.
+  structure and target. The reported std is a recalibration fitted on the validation split only
+  and stored in the file, per target: sqrt((a sigma)^2 + b^2). Three fits (:data:`METHODS`):
+
+  - ``scaled+floor`` (default; alias ``affine``): a and b >= 0 minimise the Gaussian NLL of the
+    validation errors under variance (a sigma)^2 + b^2 (:func:`fit_scale_and_floor`). Why: with
+    2-3 members sigma is itself a noisy estimate (for Gaussian members z = (y - mu) / sigma is a
+    scaled Student t with K - 1 degrees of freedom, infinite variance for K <= 3), and it cannot
+    see the error the members share (common bias, label noise): where they happen to agree,
+    sigma ~ 0 but the error is not. The floor b carries that shared error, the factor a the part
+    that grows with the members' disagreement, so one fit gives both the 68 % within 1 std and
+    the 95 % within 2 std that a single factor cannot. Structures with sigma = 0 are used (they
+    tell b); all of them sigma = 0: a = 1 (flagged degenerate) and b = the validation RMS error.
+  - ``coverage``: b = 0 and a = s, the 68.27 % quantile of |y - mu| / sigma (68.27 % of the
+    validation errors within 1 s sigma; sigma = 0 left out, all of them: s = 1, flagged). Right
+    at 1 std, too narrow in the tails (the heavy tails of z).
+  - ``nll``: b = 0 and s^2 = mean((y - mu)^2 / sigma^2), the Gaussian-NLL factor, set by the few
+    structures where the members happen to agree: far too wide with few members.
+
+  Measured on Perov-5 (runs/finetune scratch members; 3,787 validation, 3,785 test structures),
+  test errors within 1 / 2 std and mean test NLL. 2 members, 300 training structures: raw spread
+  35.9 % / 58.2 %; coverage (a = 2.90) 67.9 % / 82.6 %, NLL 285; nll (a = 361) 99.7 % / 99.8 %,
+  NLL 4.54; scaled+floor (a = 0.63, b = 0.31 eV/cell) 70.9 % / 95.4 %, NLL 0.32. 2 members, 100
+  structures: coverage 66.2 % / 81.4 %, scaled+floor (a = 0.52, b = 0.50) 69.5 % / 95.2 %. 3
+  members, 100 structures: coverage 67.1 % / 88.0 %, scaled+floor (a = 0.80, b = 0.47)
+  69.3 % / 95.5 %. The report, card and registry entry give the test metrics of all three and
+  of the raw spread, whichever is applied.
+* Test metrics, before (a = 1, b = 0) and after recalibration: Spearman correlation between
+  |error| and sigma (a recalibration with a > 0 keeps it), the fraction of errors within 1 and
+  2 sigma (68 % / 95 % for a calibrated Gaussian), the MAE of the 10 % most confident
+  predictions against all, the Gaussian NLL.
 * The description spread of ``ecn predict --average`` is measured on the first N test crystals
   by running the packaged file itself (so the same file is also checked against the CSVs), with
   the same errors: only the uncertainty measure differs.
@@ -43,7 +57,7 @@ import numpy as np
 from ecn._version import __version__
 from ecn.experiments.packaging import CARD_GRAPH_KEYS, slice_metric
 from ecn.inference import MODEL_FILE, EnsembleModel, pretrained
-from ecn.inference.ensemble import check_members
+from ecn.inference.ensemble import calibrated_std, check_members, member_std
 from ecn.inference.model_file import load_model_file, save_model_file
 from ecn.inference.predictor import Predictor, load_model
 from ecn.io import atomic_write_text, sha256_file, write_json
@@ -56,19 +70,25 @@ __all__ = [
     "MemberPredictions",
     "calibrate",
     "calibration_metrics",
+    "DEFAULT_METHOD",
     "ensemble_card",
+    "fit_calibration",
     "fit_scale_and_floor",
     "fit_std_scale",
     "member_predictions",
     "package_ensemble",
+    "resolve_method",
     "spread_comparison",
     "uncertainty_metrics",
 ]
 
 #: The "most confident" slice: this fraction of the predictions with the smallest std.
 CONFIDENT_FRACTION = 0.10
-#: How the std factor is fitted on validation (module docstring): ``coverage`` (default), ``nll``.
-METHODS = ("coverage", "nll")
+#: How the std is recalibrated on validation (module docstring); the first is the default.
+METHODS = ("scaled+floor", "coverage", "nll")
+DEFAULT_METHOD = METHODS[0]
+#: Other names accepted for a method (``--calibration affine``: affine in the variance).
+ALIASES = {"affine": "scaled+floor"}
 #: Fraction of a Gaussian within one standard deviation.
 ONE_SIGMA = math.erf(1 / math.sqrt(2))
 
@@ -96,8 +116,8 @@ class MemberPredictions:
 
     @property
     def std(self) -> np.ndarray:
-        """(n, T) members' std (population, not recalibrated)."""
-        return self.preds.std(axis=0)
+        """(n, T) members' std (population, not recalibrated; exactly 0 where they agree)."""
+        return member_std(self.preds)
 
 
 def _columns(targets: Sequence[str]) -> list[tuple[str, str]]:
@@ -147,23 +167,38 @@ def member_predictions(recs: Sequence[RunRecord], split: str) -> MemberPredictio
     return MemberPredictions(ids, y, preds, targets)
 
 
+def resolve_method(method: str) -> str:
+    """The canonical name of a calibration method (:data:`METHODS`, or an :data:`ALIASES` key).
+
+    Raises:
+        ValueError: an unknown method, naming the known ones.
+    """
+    name = ALIASES.get(method, method)
+    if name not in METHODS:
+        raise ValueError(
+            f"calibration method must be one of {METHODS} (or {', '.join(ALIASES)}), got {method!r}"
+        )
+    return name
+
+
 def fit_std_scale(
     y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, method: str = "coverage"
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The factor s per target that calibrates s sigma on (y, mu): ``coverage``, 68.27 % of
-    |y - mu| within s sigma; ``nll``, the minimum of the Gaussian NLL under N(mu, (s sigma)^2),
-    s^2 = mean((y - mu)^2 / sigma^2) (module docstring: why coverage is the default).
+    """The factor s per target of a pure-factor recalibration s sigma on (y, mu): ``coverage``,
+    68.27 % of |y - mu| within s sigma; ``nll``, the minimum of the Gaussian NLL under
+    N(mu, (s sigma)^2), s^2 = mean((y - mu)^2 / sigma^2) (module docstring: why neither is the
+    default).
 
     Args:
         y, mu, sigma: (n, T) targets, ensemble means, members' std (validation split).
-        method: one of :data:`METHODS`.
+        method: ``coverage`` or ``nll``.
 
     Returns:
         (T,) factors, and per target how it was fitted (``n`` used, ``n_zero_std`` left out,
         ``degenerate`` when no structure had sigma > 0: then s = 1).
     """
-    if method not in METHODS:
-        raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
+    if method not in ("coverage", "nll"):
+        raise ValueError(f"a factor-only fit is coverage or nll, got {method!r}")
     y, mu, sigma = (np.asarray(a, float).reshape(len(y), -1) for a in (y, mu, sigma))
     scale, info = [], []
     for j in range(y.shape[1]):
@@ -180,26 +215,102 @@ def fit_std_scale(
     return np.array(scale), info
 
 
+#: Grid of r = b^2 / (a^2 mean(sigma^2)) searched before the local refinement (log10 r).
+_LOG_RATIO_GRID = np.linspace(-8.0, 8.0, 161)
+
+
 def fit_scale_and_floor(
     y: np.ndarray, mu: np.ndarray, sigma: np.ndarray
-) -> tuple[float, float] | None:
-    """(a, b) minimising the Gaussian NLL of one target's (n,) errors under variance
-    (a sigma)^2 + b^2: a floor b for the error the members cannot see. Reported for comparison
-    only (the file applies s sigma); None when it cannot be fitted (fewer than 2 errors)."""
-    from scipy.optimize import minimize
+) -> tuple[float, float, dict[str, Any]]:
+    """(a, b, info) minimising the mean Gaussian NLL of one target's (n,) validation errors
+    under variance (a sigma)^2 + b^2, a >= 0, b >= 0 (module docstring: why).
 
-    keep = np.isfinite(y)
+    How, robustly: write the variance as A (sigma^2 / m + r) with m = mean(sigma^2) and
+    r = b^2 / (a^2 m) >= 0. For a fixed r the best A is closed-form, A = mean(e^2 / u) with
+    u = sigma^2 / m + r, so the NLL is a function of r alone. It is evaluated at r = 0 (factor
+    only; not when some sigma = 0, where it is infinite), on a log grid 1e-8 ... 1e8 and at
+    r = inf (floor only, b^2 = mean(e^2)), and the best grid point is refined by a bounded
+    scalar search between its neighbours. No start point to get wrong, both boundaries exact,
+    no division by sigma.
+
+    Args:
+        y, mu, sigma: (n,) targets, ensemble means, members' std (NaN targets left out).
+
+    Returns:
+        a, b and ``n``, ``n_zero_std`` (structures with sigma = 0, used: they tell b),
+        ``degenerate`` (True when a cannot be fitted: every sigma = 0 gives a = 1 and b = the
+        RMS error; no error at all gives a = 1, b = 0), ``nll`` (the mean validation NLL at
+        the optimum, with the 0.5 log(2 pi); None when degenerate without errors).
+    """
+    from scipy.optimize import minimize_scalar
+
+    y, mu, sigma = (np.asarray(v, float).reshape(-1) for v in (y, mu, sigma))
+    keep = np.isfinite(y) & np.isfinite(mu) & np.isfinite(sigma)
     e2, s2 = (y[keep] - mu[keep]) ** 2, sigma[keep] ** 2
-    if len(e2) < 2 or not np.any(e2 > 0):
-        return None
+    info: dict[str, Any] = {"n": int(len(e2)), "n_zero_std": int(np.sum(s2 <= 0))}
+    const = 0.5 * math.log(2 * math.pi) + 0.5
+    if not np.any(e2 > 0):  # no error to size: keep the members' spread as it is
+        return 1.0, 0.0, {**info, "degenerate": True, "nll": None}
+    mean_e2 = float(np.mean(e2))
+    m = float(np.mean(s2))
+    if m == 0:  # the members agree everywhere: the floor alone, at the validation RMS error
+        b = math.sqrt(mean_e2)
+        return 1.0, b, {**info, "degenerate": True, "nll": 0.5 * math.log(mean_e2) + const}
+    s2n = s2 / m
 
-    def nll(p: np.ndarray) -> float:
-        var = np.exp(2 * p[0]) * s2 + np.exp(2 * p[1])
-        return float(np.mean(0.5 * np.log(var) + 0.5 * e2 / var))
+    def profile(log_r: float) -> float:
+        """NLL (up to the constant) at r = 10^log_r with the best A."""
+        u = s2n + 10.0**log_r
+        return 0.5 * math.log(float(np.mean(e2 / u))) + 0.5 * float(np.mean(np.log(u)))
 
-    start = [0.0, 0.5 * math.log(float(np.mean(e2)))]
-    res = minimize(nll, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10})
-    return float(math.exp(res.x[0])), float(math.exp(res.x[1]))
+    # (NLL, log10 r): the grid, r = inf (floor only) and r = 0 (factor only, needs sigma > 0)
+    candidates = [(profile(float(v)), float(v)) for v in _LOG_RATIO_GRID]
+    candidates.append((0.5 * math.log(mean_e2), math.inf))
+    if np.all(s2n > 0):
+        factor_only = 0.5 * math.log(float(np.mean(e2 / s2n))) + 0.5 * float(np.mean(np.log(s2n)))
+        candidates.append((factor_only, -math.inf))
+    best, log_r = min(candidates)
+    if math.isfinite(log_r):
+        i = int(np.argmin(np.abs(_LOG_RATIO_GRID - log_r)))
+        lo = _LOG_RATIO_GRID[max(i - 1, 0)]
+        hi = _LOG_RATIO_GRID[min(i + 1, len(_LOG_RATIO_GRID) - 1)]
+        res = minimize_scalar(profile, bounds=(lo, hi), method="bounded",
+                              options={"xatol": 1e-8})  # fmt: skip
+        if res.fun < best:
+            best, log_r = float(res.fun), float(res.x)
+    if log_r == math.inf:
+        a, b = 0.0, math.sqrt(mean_e2)
+    else:
+        r = 0.0 if log_r == -math.inf else 10.0**log_r
+        big_a = float(np.mean(e2 / (s2n + r)))
+        a, b = math.sqrt(big_a / m), math.sqrt(big_a * r)
+    return a, b, {**info, "degenerate": False, "nll": best + const}
+
+
+def fit_calibration(
+    y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, method: str = DEFAULT_METHOD
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """The recalibration std = sqrt((a sigma)^2 + b^2) per target fitted on (y, mu, sigma) by
+    `method` (:data:`METHODS`; the factor-only fits give b = 0).
+
+    Args:
+        y, mu, sigma: (n, T) targets, ensemble means, members' std (the validation split).
+
+    Returns:
+        (T,) factors a, (T,) floors b, per target how it was fitted (``n``, ``n_zero_std``,
+        ``degenerate``, ...).
+    """
+    method = resolve_method(method)
+    y, mu, sigma = (np.asarray(v, float).reshape(len(y), -1) for v in (y, mu, sigma))
+    if method != "scaled+floor":
+        scale, info = fit_std_scale(y, mu, sigma, method)
+        return scale, np.zeros_like(scale), info
+    fits = [fit_scale_and_floor(y[:, j], mu[:, j], sigma[:, j]) for j in range(y.shape[1])]
+    return (
+        np.array([f[0] for f in fits]),
+        np.array([f[1] for f in fits]),
+        [f[2] for f in fits],
+    )
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -212,22 +323,23 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def uncertainty_metrics(
-    y: np.ndarray, mu: np.ndarray, u: np.ndarray, scale: float = 1.0
+    y: np.ndarray, mu: np.ndarray, u: np.ndarray, scale: float = 1.0, floor: float = 0.0
 ) -> dict[str, Any]:
-    """How well the uncertainty ``scale * u`` ranks and sizes the errors ``|y - mu|`` (one
-    target, (n,) arrays; NaN targets left out).
+    """How well the uncertainty sd = sqrt((scale u)^2 + floor^2) ranks and sizes the errors
+    ``|y - mu|`` (one target, (n,) arrays; NaN targets left out).
 
     Returns ``n``, ``mae``, ``spearman`` (|error| vs u; None if u is constant),
-    ``within_1sigma`` / ``within_2sigma`` (fraction of |error| <= k scale u),
+    ``within_1sigma`` / ``within_2sigma`` (fraction of |error| <= k sd),
     ``mae_confident`` (MAE of the :data:`CONFIDENT_FRACTION` with the smallest u, ties in input
-    order) with ``n_confident``, ``nll`` (mean Gaussian NLL over u > 0, None without any) and
-    ``n_zero_std``. Spearman and the confident MAE do not depend on `scale`.
+    order) with ``n_confident``, ``nll`` (mean Gaussian NLL over sd > 0, None without any) and
+    ``n_zero_std`` (sd = 0). Spearman and the confident MAE rank by u: the same for every
+    recalibration with scale > 0 (sd is then increasing in u).
     """
     y, mu, u = (np.asarray(a, float).reshape(-1) for a in (y, mu, u))
     keep = np.isfinite(y)
     y, mu, u = y[keep], mu[keep], u[keep]
     err = np.abs(y - mu)
-    sd = scale * u
+    sd = calibrated_std(u, scale, floor)
     n_conf = max(1, math.ceil(CONFIDENT_FRACTION * len(err))) if len(err) else 0
     order = np.argsort(u, kind="stable")
     pos = sd > 0
@@ -246,16 +358,25 @@ def uncertainty_metrics(
 
 
 def calibration_metrics(
-    y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, scale: Sequence[float]
+    y: np.ndarray,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    scale: Sequence[float],
+    floor: Sequence[float] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per target (index j of the (n, T) arrays): ``before`` (s = 1) and ``after`` (s fitted)
-    :func:`uncertainty_metrics` of the ensemble std, and the ``std_scale``."""
+    """Per target (index j of the (n, T) arrays): ``before`` (the members' std as it is) and
+    ``after`` (sqrt((a sigma)^2 + b^2) with a = `scale`, b = `floor`, default 0)
+    :func:`uncertainty_metrics`, with ``std_scale`` and ``std_floor``."""
     y, mu, sigma = (np.asarray(a, float).reshape(len(y), -1) for a in (y, mu, sigma))
+    floor = [0.0] * y.shape[1] if floor is None else floor
     return {
         str(j): {
             "std_scale": float(scale[j]),
-            "before": uncertainty_metrics(y[:, j], mu[:, j], sigma[:, j], 1.0),
-            "after": uncertainty_metrics(y[:, j], mu[:, j], sigma[:, j], float(scale[j])),
+            "std_floor": float(floor[j]),
+            "before": uncertainty_metrics(y[:, j], mu[:, j], sigma[:, j]),
+            "after": uncertainty_metrics(
+                y[:, j], mu[:, j], sigma[:, j], float(scale[j]), float(floor[j])
+            ),
         }
         for j in range(y.shape[1])
     }
@@ -379,27 +500,35 @@ def _num(x: float | None, fmt: str = ".4g") -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
-def _alternatives(report: dict, target: str) -> str:
-    """One sentence: the other fits of the report on the test split (not applied)."""
+#: How each method fits, in the card's words.
+METHOD_NOTES = {
+    "scaled+floor": "a and b >= 0 minimise the Gaussian NLL of the validation errors",
+    "coverage": "b = 0, a puts 68.27 % of the validation errors within a σ",
+    "nll": "b = 0, a minimises the Gaussian NLL of the validation errors",
+}
+
+
+def _params(a: float, b: float, unit: str = "") -> str:
+    return f"a = {a:.4g}" + (f", b = {b:.4g}{' ' + unit if unit else ''}" if b else "")
+
+
+def _methods_sentence(report: dict, target: str, unit: str = "") -> str:
+    """One sentence: the test coverage and NLL of the raw spread and of every method's fit
+    (all fitted on validation), the applied one marked, so a reader can compare."""
     cal = report["calibration"]
-    alt = cal["alternatives"][target]
+    before = cal["test"][target]["before"]
     parts = [
-        f"{m} fit s = {alt[m]['std_scale']:.4g}: {_pct(alt[m]['test']['within_1sigma'])} / "
-        f"{_pct(alt[m]['test']['within_2sigma'])}"
-        for m in METHODS
-        if m != cal["method"] and m in alt
+        f"members' std as it is {_pct(before['within_1sigma'])} / "
+        f"{_pct(before['within_2sigma'])}, NLL {_num(before['nll'], '.3f')}"
     ]
-    if "scale_and_floor" in alt:
-        f = alt["scale_and_floor"]
+    for m, f in cal["methods"][target].items():
+        t = f["test"]
         parts.append(
-            f"variance (a σ)² + b² by NLL, a = {f['a']:.3g}, b = {f['b']:.3g}: "
-            f"{_pct(f['test_within_1sigma'])} / {_pct(f['test_within_2sigma'])}"
+            f"{m} ({_params(f['std_scale'], f['std_floor'], unit)}) {_pct(t['within_1sigma'])} / "
+            f"{_pct(t['within_2sigma'])}, NLL {_num(t['nll'], '.3f')}"
+            + (" (applied)" if m == cal["method"] else "")
         )
-    if not parts:
-        return ""
-    return (
-        "Other fits on validation, not applied (test within ±1σ / ±2σ): " + "; ".join(parts) + "."
-    )
+    return "Test errors within ±1σ / ±2σ by recalibration: " + "; ".join(parts) + "."
 
 
 def ensemble_card(name: str, entry: dict[str, Any], recs: Sequence[RunRecord], report: dict) -> str:
@@ -432,20 +561,23 @@ def ensemble_card(name: str, entry: dict[str, Any], recs: Sequence[RunRecord], r
         + f" on {entry['test']['n']} structures; members' mean test MAE "
         f"{_num(float(np.mean([m['test_mae'] for m in report['members']])))}.",
     ]
+    units = dict(zip(report["targets"], report["units"], strict=True))
+    method = report["calibration"]["method"]
     for t, cal in report["calibration"]["test"].items():
         a, b = cal["after"], cal["before"]
         fit = report["calibration"]["fit"][t]
         lines += [
-            f"- **Uncertainty ({t}):** std = {cal['std_scale']:.4g} x the members' std, the "
-            f"factor fitted on `{cfg.data.val_split}` only ({fit['n']} structures, method "
-            f"`{report['calibration']['method']}`"
-            f"{', degenerate: members identical' if fit['degenerate'] else ''}). On "
+            f"- **Uncertainty ({t}):** std = sqrt((a x the members' std)² + b²), "
+            f"{_params(cal['std_scale'], cal['std_floor'], units[t])}, fitted on "
+            f"`{cfg.data.val_split}` only ({fit['n']} structures, method `{method}`: "
+            f"{METHOD_NOTES[method]}"
+            f"{'; degenerate: members identical' if fit['degenerate'] else ''}). On "
             f"`{cfg.data.test_split}` ({a['n']} structures): errors within ±1σ "
             f"{_pct(a['within_1sigma'])} and ±2σ {_pct(a['within_2sigma'])} (a calibrated "
             f"Gaussian: 68.3 % / 95.4 %; before recalibration {_pct(b['within_1sigma'])} / "
             f"{_pct(b['within_2sigma'])}); Spearman(|error|, σ) {_num(a['spearman'], '.3f')}; "
             f"MAE of the {CONFIDENT_FRACTION:.0%} most confident {_num(a['mae_confident'])} "
-            f"against {_num(a['mae'])} for all. {_alternatives(report, t)}",
+            f"against {_num(a['mae'])} for all. {_methods_sentence(report, t, units[t])}",
         ]
     comp = report.get("spread_comparison")
     if comp:
@@ -478,48 +610,53 @@ def ensemble_card(name: str, entry: dict[str, Any], recs: Sequence[RunRecord], r
 
 
 def calibrate(
-    val: MemberPredictions, test: MemberPredictions, method: str = "coverage", split: str = "val"
-) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
-    """Fit the std factor on `val` only and measure it on `test`.
+    val: MemberPredictions,
+    test: MemberPredictions,
+    method: str = DEFAULT_METHOD,
+    split: str = "val",
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
+    """Fit the std recalibration on `val` only by every method, apply `method`'s, and measure
+    each on `test`.
 
     Returns:
-        (T,) factors; the record stored in the file (``method``, ``split``, per-target
-        ``fit``); the report section: that record, the test metrics before and after, and
-        ``alternatives`` per target (the other factor fit and the two-parameter variance,
-        each with its test coverage; not applied).
+        (T,) factors a and (T,) floors b of `method`; the record stored in the file
+        (``method``, ``std``: the formula, ``split``, per-target ``fit`` with ``std_scale`` and
+        ``std_floor``); the report section: that record, ``test`` per target (``std_scale``,
+        ``std_floor``, metrics ``before`` and ``after``) and ``methods`` per target and method
+        (its a, b, fit and test metrics; the applied method's test metrics are ``after``).
     """
-    scale, fit = fit_std_scale(val.y, val.mean, val.std, method)
+    method = resolve_method(method)
     targets = val.targets
+    fits = {m: fit_calibration(val.y, val.mean, val.std, m) for m in METHODS}
+    scale, floor, info = fits[method]
     record = {
         "method": method,
+        "std": "sqrt((std_scale * members_std)^2 + std_floor^2)",
         "split": split,
-        "fit": {t: {**fit[j], "std_scale": float(scale[j])} for j, t in enumerate(targets)},
+        "fit": {
+            t: {**info[j], "std_scale": float(scale[j]), "std_floor": float(floor[j])}
+            for j, t in enumerate(targets)
+        },
     }
-    measured = calibration_metrics(test.y, test.mean, test.std, scale)
-    alternatives: dict[str, Any] = {t: {} for t in targets}
-    for other in METHODS:
-        s_other, _ = fit_std_scale(val.y, val.mean, val.std, other)
+    measured = calibration_metrics(test.y, test.mean, test.std, scale, floor)
+    methods: dict[str, Any] = {t: {} for t in targets}
+    for m, (a, b, m_info) in fits.items():
         for j, t in enumerate(targets):
-            m = uncertainty_metrics(test.y[:, j], test.mean[:, j], test.std[:, j], s_other[j])
-            alternatives[t][other] = {"std_scale": float(s_other[j]), "test": m}
-    for j, t in enumerate(targets):
-        ab = fit_scale_and_floor(val.y[:, j], val.mean[:, j], val.std[:, j])
-        if ab is not None:
-            sd = np.sqrt((ab[0] * test.std[:, j]) ** 2 + ab[1] ** 2)
-            err, keep = np.abs(test.y[:, j] - test.mean[:, j]), np.isfinite(test.y[:, j])
-            alternatives[t]["scale_and_floor"] = {
-                "a": ab[0],
-                "b": ab[1],
-                "test_within_1sigma": float(np.mean(err[keep] <= sd[keep])),
-                "test_within_2sigma": float(np.mean(err[keep] <= 2 * sd[keep])),
+            methods[t][m] = {
+                "std_scale": float(a[j]),
+                "std_floor": float(b[j]),
+                "fit": m_info[j],
+                "test": uncertainty_metrics(
+                    test.y[:, j], test.mean[:, j], test.std[:, j], float(a[j]), float(b[j])
+                ),
             }
     section = {
         **record,
         "confident_fraction": CONFIDENT_FRACTION,
         "test": {targets[int(j)]: v for j, v in measured.items()},
-        "alternatives": alternatives,
+        "methods": methods,
     }
-    return scale, record, section
+    return scale, floor, record, section
 
 
 def package_ensemble(
@@ -530,10 +667,11 @@ def package_ensemble(
     compare_n: int = 300,
     average: str = "origins",
     json_out: str | Path | None = None,
-    method: str = "coverage",
+    method: str = DEFAULT_METHOD,
 ) -> dict[str, Any]:
-    """Package finished runs as ensemble `name`: one file with every member and the std factor
-    fitted on validation, a card and a registry entry, and the calibration report as JSON.
+    """Package finished runs as ensemble `name`: one file with every member and the std
+    recalibration fitted on validation, a card and a registry entry, and the calibration report
+    as JSON.
 
     Args:
         runs: the members' run directories (same architecture, graph, data and targets).
@@ -543,7 +681,8 @@ def package_ensemble(
         compare_n: first test crystals of the ``--average`` comparison (0: skip it).
         average: the description averaging compared against.
         json_out: where the report goes (default ``results/ensembles/<name>.json``).
-        method: how the std factor is fitted on validation (:data:`METHODS`).
+        method: the std recalibration fitted on validation and applied (:data:`METHODS`;
+            every method's test metrics are reported whichever is applied).
 
     Returns:
         The registry entry with ``name``, ``report`` (everything in the JSON) and
@@ -554,8 +693,7 @@ def package_ensemble(
     """
     if len(runs) < 2:
         raise ValueError(f"an ensemble needs at least 2 runs, got {len(runs)}")
-    if method not in METHODS:
-        raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
+    method = resolve_method(method)
     recs = [RunRecord.load(r) for r in runs]
     labels = [display_path(r.path) for r in recs]
     if len(set(r.path.resolve() for r in recs)) < len(recs):
@@ -567,7 +705,9 @@ def package_ensemble(
 
     val = member_predictions(recs, "val")
     test = member_predictions(recs, "test")
-    scale, calibration, cal_section = calibrate(val, test, method, recs[0].config.data.val_split)
+    scale, floor, calibration, cal_section = calibrate(
+        val, test, method, recs[0].config.data.val_split
+    )
     targets = val.targets
     root = root or pretrained.PRETRAINED_DIR
     root.mkdir(parents=True, exist_ok=True)
@@ -589,7 +729,7 @@ def package_ensemble(
     ]
     save_model_file(
         dest,
-        EnsembleModel(models, scale),
+        EnsembleModel(models, scale, floor),
         loaded[0][1],
         dataset=recs[0].results.dataset,
         metadata={"members": members_info, "source_note": recs[0].results.source_note},
@@ -632,9 +772,22 @@ def package_ensemble(
         "members": len(recs),
         "test": report["test_metrics"][targets[0]],
         "std_scale": [float(s) for s in scale],
+        "std_floor": [float(b) for b in floor],
+        "calibration_method": method,
         "calibration_test": {
             k: report["calibration"]["test"][targets[0]]["after"][k]
-            for k in ("within_1sigma", "within_2sigma", "spearman", "mae_confident", "mae")
+            for k in ("within_1sigma", "within_2sigma", "spearman", "mae_confident", "mae", "nll")
+        },
+        # the first target's test coverage and NLL of the raw spread and of each method's fit
+        "calibration_methods_test": {
+            m: {
+                **({} if m == "before" else {k: f[k] for k in ("std_scale", "std_floor")}),
+                **{k: f["test"][k] for k in ("within_1sigma", "within_2sigma", "nll")},
+            }
+            for m, f in [
+                ("before", {"test": report["calibration"]["test"][targets[0]]["before"]}),
+                *report["calibration"]["methods"][targets[0]].items(),
+            ]
         },
         "graph": {k: dataclasses.asdict(loaded[0][1])[k] for k in CARD_GRAPH_KEYS},
         "ecn_version": res.ecn_version,
