@@ -1,4 +1,5 @@
-"""Small real crystals built in code, as float64 supercell graphs, and a small ECN factory."""
+"""Small real crystals built in code (``ecn.testing.crystals``), as float64 supercell graphs,
+and a small ECN factory."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from ecn.graphs import GraphSettings, build_graph
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn import ECN
 from ecn.symmetry import attach_orbit_maps, lattice_point_group
+from ecn.testing.crystals import crystals as build_crystals
 
 CUTOFF = 4.0
 
@@ -26,46 +28,9 @@ def supercell_graph(structure: Structure, name: str, cutoff: float = CUTOFF) -> 
     return g
 
 
-def _cscl() -> Structure:  # cubic primitive (Pm-3m), 2 atoms
-    return Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-
-
-def _cuau() -> Structure:  # tetragonal primitive (P4/mmm, L1_0), 2 atoms
-    return Structure(Lattice.tetragonal(2.80, 3.67), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-
-
-def _mg() -> Structure:  # hexagonal (P6_3/mmc, hcp), 2 atoms
-    return Structure(
-        Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
-    )
-
-
-def _caf2() -> Structure:  # face-centred cubic primitive cell (Fm-3m fluorite), 3 atoms
-    a = 5.46
-    lat = Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
-    return Structure(lat, ["Ca", "F", "F"], [[0, 0, 0], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]])
-
-
-def _batio3() -> Structure:  # cubic perovskite, 5 atoms
-    return Structure(
-        Lattice.cubic(4.0),
-        ["Ba", "Ti", "O", "O", "O"],
-        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
-    )
-
-
-CRYSTALS: dict[str, Callable[[], Structure]] = {
-    "CsCl": _cscl,
-    "CuAu": _cuau,
-    "Mg": _mg,
-    "CaF2": _caf2,
-    "BaTiO3": _batio3,
-}
-
-
 @pytest.fixture(scope="session")
 def crystals() -> dict[str, Structure]:
-    return {k: f() for k, f in CRYSTALS.items()}
+    return build_crystals()
 
 
 @pytest.fixture(scope="session")

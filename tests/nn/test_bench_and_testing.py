@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,3 +64,17 @@ def test_helpers_accept_plain_callables(graphs):
     assert_not_equivariant(lambda gr: lin(gr.x) * (1 + gr.cell[:, None]), g, perm)
     with pytest.raises(AssertionError):
         assert_equivariant(lambda gr: lin(gr.x) * (1 + gr.cell[:, None]), g, perm)
+
+
+def test_model_contract_is_shipped_without_pytest_at_import():
+    """``ecn.testing`` works without pytest; ``ModelContract`` (which needs it) loads on use."""
+    code = (
+        "import sys, ecn.testing as t\n"
+        "assert 'pytest' not in sys.modules, 'import ecn.testing pulled in pytest'\n"
+        "from ecn.testing import ModelContract\n"
+        "from ecn.testing.model_contract import TOLERANCES\n"
+        "import torch\n"
+        "assert ModelContract.__module__ == 'ecn.testing.model_contract'\n"
+        "assert set(TOLERANCES) == {torch.float32, torch.float64}\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
