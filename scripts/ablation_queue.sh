@@ -2,7 +2,7 @@
 # The Perov-5 ablation ladder (issue 23) on CPU, as one-thread workers (2 on a 2-core machine):
 #   nohup bash scripts/ablation_queue.sh cpu-a > runs/ablation_a.log 2>&1 &
 #   nohup bash scripts/ablation_queue.sh cpu-b > runs/ablation_b.log 2>&1 &
-#   bash scripts/ablation_queue.sh table      # rewrite results/table2_ablation.md from records
+#   bash scripts/ablation_queue.sh table      # rewrite results/table2_ablation/table2_ablation.md
 # Each worker trains or resumes its rungs (`ecn reproduce ablation`: a finished run is reused,
 # an interrupted one resumes from last.ckpt), archives finished runs' records under
 # results/table2_ablation_runs/ and rewrites the table. The rungs that need a GPU to converge in

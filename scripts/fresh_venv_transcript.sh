@@ -1,9 +1,9 @@
 #!/bin/bash
 # Issue 13 acceptance: from a fresh virtual environment, install ecn from this tree (a wheel, not
 # editable) and run `ecn models` and `ecn predict --model perov5-heat_all` on a folder of CIFs.
-# Usage: bash scripts/fresh_venv_transcript.sh results/pretrained_transcript.txt
+# Usage: bash scripts/fresh_venv_transcript.sh results/pretrained/pretrained_transcript.txt
 set -euo pipefail
-out=${1:-results/pretrained_transcript.txt}
+out=${1:-results/pretrained/pretrained_transcript.txt}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

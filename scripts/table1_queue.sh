@@ -6,7 +6,7 @@
 # line resumes it from last.ckpt; finished runs are skipped. One worker per model/target list:
 #   nohup bash scripts/table1_queue.sh ecn_slambda e_fermi > runs/table1_a.log 2>&1 &
 #   nohup bash scripts/table1_queue.sh ecn_slambda magmom_per_atom > runs/table1_b.log 2>&1 &
-# SEEDS (default 1) seeds per run. Each call rewrites results/table1*.md from every finished
+# SEEDS (default 1) seeds per run. Each call rewrites results/table1/*.md from every finished
 # run and keeps each finished run's records under results/table1_runs/, so a fresh clone
 # rewrites the tables (`ecn reproduce table1 --no-train`).
 set -euo pipefail

@@ -4,11 +4,11 @@
 #   nohup bash scripts/table2_queue.sh baselines > runs/table2_baselines.log 2>&1 &
 # Every run stops early on validation (patience 25), at 1000 epochs, or at a 90-minute cap;
 # interrupted runs resume from last.ckpt when the same line is run again (also in a later
-# session). Each call rewrites results/table2.{md,json,png} from every finished run, so the
-# table fills as runs finish; `bash scripts/table2_queue.sh table` rewrites it (and the size
+# session). Each call rewrites results/table2/table2.{md,json,png} from every finished run, so
+# the table fills as runs finish; `bash scripts/table2_queue.sh table` rewrites it (and the size
 # curve) from the finished runs alone, with the same flags. Finished runs' records are kept
 # in results/table2_runs/ (the runs of the current table2.md predate that: its record is
-# results/table2.{md,json}).
+# results/table2/table2.{md,json}).
 # Then the training-size curve: 25 % and 50 % of the split for ECN-SΛ and CGCNN, and
 # `ecn reproduce sizes`.
 set -euo pipefail

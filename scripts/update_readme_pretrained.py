@@ -12,8 +12,8 @@ from pathlib import Path
 from ecn.experiments.pretrained_report import pretrained_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-#: Our own baselines' numbers (``results/table1.json``, ``results/table2.json``) for the
-#: "CGCNN here, same split" column.
+#: Our own baselines' numbers (``results/table1/table1.json``, ``results/table2/table2.json``)
+#: for the "CGCNN here, same split" column.
 RESULTS = README.parent / "results"
 START, END = "<!-- pretrained-table:start -->", "<!-- pretrained-table:end -->"
 

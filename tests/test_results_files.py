@@ -1,5 +1,6 @@
 """Committed results files name data files relative to the data directory, never by a local
-absolute path (they are read on other machines; issue 11)."""
+absolute path (they are read on other machines; issue 11); results/ holds folders by topic
+(issue 24)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def test_results_hold_no_absolute_local_paths():
 def test_the_pattern_bites():
     assert ABSOLUTE.findall('"note": "files (/work/shared/data/perov_5); x"')
     assert not ABSOLUTE.findall("perov_5/test.csv, runs/table2/cgcnn_seed0, eV/atom")
+
+
+def test_results_top_level_holds_topic_folders_only():
+    """A reader of ``ls results`` sees folders by topic and the generated index, no loose
+    tables (``ecn.experiments.layout`` names the folders the commands write to)."""
+    if not RESULTS.is_dir():
+        pytest.skip("no results/ folder in this checkout")
+    loose = sorted(p.name for p in RESULTS.iterdir() if p.is_file() and p.name != "README.md")
+    assert loose == []
+    assert not (RESULTS / "superseded").exists()  # git keeps history; nothing stale lies here

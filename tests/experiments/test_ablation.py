@@ -129,7 +129,7 @@ def test_table2_from_the_settled_setup_carries_rows_not_rerun(tmp_path: Path) ->
     out = write_table2(tmp_path / "runs", results)["table2"]
     assert out["rows"]["ECN-SΛ"]["mean"] == pytest.approx(0.072)
     assert out["rows"]["MEGNet"]["carried"] and "carried" not in out["rows"]["ECN-SΛ"]
-    md = (results / "table2.md").read_text()
+    md = (results / "table2" / "table2.md").read_text()
     assert "| MEGNet * |" in md and "| ECN-SΛ |" in md
     assert "CGCNN: 1 of 3 seeds finished" in md  # pending, not silently complete
     assert "MPNN (S_N): 0 of 3 seeds finished" in md

@@ -72,7 +72,7 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
     res = RunRecord.load(run).results
     mae = res.metric("test", "mae")
     assert out["heat_all"]["rows"]["CGCNN"]["test_values"] == [mae]
-    summary = (tmp_path / "results" / "table1.md").read_text()
+    summary = (tmp_path / "results" / "table1" / "table1.md").read_text()
     assert f"| CGCNN | mae {mae:.3f} (1 seed) |" in summary  # one seed: no fake "± 0.000"
     assert "heat_all: {'train': 24" in summary and "Data note:" in summary
     import numpy as np
@@ -83,8 +83,8 @@ def test_table1_harness_writes_per_target_and_summary_tables(tiny_perov5: Path, 
     ref = out["heat_all"]["constant_reference"]
     assert abs(ref["train_mean"] - np.abs(y - mean).mean()) < 1e-9
     assert f"| no model: train mean | mae {ref['train_mean']:.3f} |" in summary
-    assert "Reference without a model" in (tmp_path / "results" / "table1_heat_all.md").read_text()
-    assert (tmp_path / "results" / "table1_heat_all.md").is_file()
+    per_target = tmp_path / "results" / "table1" / "table1_heat_all.md"
+    assert "Reference without a model" in per_target.read_text()
     assert {v.model for v in TABLE1} == {"ecn", "cgcnn", "megnet"}
     runs_row = f"| heat_all | CGCNN | 1 | {res.epochs_run}/{res.best_epoch} |"
     assert runs_row in summary
@@ -105,7 +105,7 @@ def test_table1_summary_keeps_targets_trained_by_other_workers(
         budget, tmp_path / "runs", models=["ecn_slambda"], targets=["e_form"], train=False, **kw
     )
     assert list(out) == ["heat_all"] and out["heat_all"]["pending"] == {}
-    summary = (tmp_path / "res" / "table1.md").read_text()
+    summary = (tmp_path / "res" / "table1" / "table1.md").read_text()
     assert "| CGCNN | mae " in summary and "| heat_all | CGCNN | 1 |" in summary
     # the requested target with no finished run at all is named as pending, not dropped
     assert "Not finished yet (the same command resumes them): e_form ECN-SΛ: 0 of 1" in summary
@@ -130,7 +130,7 @@ def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
     kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed0"
     assert sorted(p.name for p in kept.iterdir()) == sorted(RECORD_FILES)
     assert not list(kept.glob("*.ckpt")) and not (kept / "model.pt").exists()
-    before = (tmp_path / "res" / "table1_heat_all.md").read_text()
+    before = (tmp_path / "res" / "table1" / "table1_heat_all.md").read_text()
     shutil.rmtree(tmp_path / "runs")
 
     def no_training(cfg):  # the archived run counts as finished
@@ -143,7 +143,7 @@ def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
     row, row0 = again["heat_all"]["rows"]["CGCNN"], first["heat_all"]["rows"]["CGCNN"]
     assert row["test_values"] == row0["test_values"] and row["epochs"] == row0["epochs"]
     assert again["heat_all"]["constant_reference"] == first["heat_all"]["constant_reference"]
-    after = (tmp_path / "res" / "table1_heat_all.md").read_text()
+    after = (tmp_path / "res" / "table1" / "table1_heat_all.md").read_text()
     assert after == before
     shutil.rmtree(tmp_path / "res" / "table1_runs")
     with pytest.raises(ValueError, match="no finished runs"):
@@ -251,7 +251,7 @@ def test_table2_collects_runs_finished_elsewhere_and_trains_nothing(
     res = RunRecord.load(root / "cgcnn_seed0").results
     assert row["best_epochs"] == [res.best_epoch] and row["stopped_by"] == ["max_epochs"]
     assert abs(row["cpu_hours"] - res.train_time_s / 3600) < 1e-9
-    md = (tmp_path / "res" / "table2.md").read_text()
+    md = (tmp_path / "res" / "table2" / "table2.md").read_text()
     assert "| CGCNN |" in md and "ECN-SΛ |" not in md and "max_epochs" in md
     assert "ECN-SΛ: 0 of 1 seeds finished" in md and "CGCNN: " not in md.split("Not finished")[1]
     assert not (root / "ecn_slambda_seed0" / "config.yaml").exists()
@@ -296,8 +296,9 @@ def test_size_curve_recovers_a_power_law_and_extrapolates(tmp_path: Path) -> Non
                 for label, m in rows.items()
             }
         }
-        (tmp_path / name).write_text(json.dumps(payload))
+        (tmp_path / "table2" / name).write_text(json.dumps(payload))
 
+    (tmp_path / "table2").mkdir()  # a table's folder: results/<base>/
     for name, n in [("table2_train25pct.json", 400), ("table2_train50pct.json", 1600)]:
         table(name, n, {"ECN-SΛ": 2 * n**-0.5})
     table("table2.json", 6400, {"ECN-SΛ": 2 * 6400**-0.5, "SchNet": 0.1})
@@ -307,10 +308,10 @@ def test_size_curve_recovers_a_power_law_and_extrapolates(tmp_path: Path) -> Non
     assert [p[0] for p in fit["points"]] == [400, 1600, 6400]
     assert abs(fit["exponent"] + 0.5) < 1e-9 and abs(fit["prediction"] - 0.02) < 1e-9
     assert "prediction" not in out["fits"]["SchNet"]
-    md = (tmp_path / "table2_sizes.md").read_text()
+    md = (tmp_path / "table2" / "table2_sizes.md").read_text()
     cells = "400: 0.1000 (1); 1600: 0.0500 (1); 6400: 0.0250 (1)"
     assert f"| ECN-SΛ | {cells} | -0.500 | 0.0200 |" in md
-    assert (tmp_path / "table2_sizes.png").stat().st_size > 1000
+    assert (tmp_path / "table2" / "table2_sizes.png").stat().st_size > 1000
 
 
 def test_report_separates_element_encodings(tmp_path: Path) -> None:
@@ -386,7 +387,7 @@ def test_table1_trains_only_the_asked_seeds_without_tables(tiny_perov5: Path, tm
     assert sorted(p.name for p in root.iterdir()) == ["cgcnn_seed1"]
     kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed1"
     assert (kept / "results.json").is_file()
-    assert not (tmp_path / "res" / "table1.md").exists()
+    assert not (tmp_path / "res" / "table1" / "table1.md").exists()
 
 
 def test_prepare_table1_builds_each_graph_once(tiny_perov5: Path, monkeypatch) -> None:

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from ecn.cli.common import console, fail, quiet_lightning
+from ecn.experiments.layout import ABLATION_DIR, TABLE1_DIR, TABLE2_DIR
 
 if TYPE_CHECKING:  # the CLI imports training code only inside commands (fast `ecn --help`)
     from ecn.experiments.budget import Budget
 
 reproduce_app = typer.Typer(
-    help="Reproduce the paper's tables (results/*.md, *.json, plots).", no_args_is_help=True
+    help="Reproduce the paper's tables (results/table1/, results/table2/, ...: md, json, plots).",
+    no_args_is_help=True,
 )
 
 # Options shared by the `reproduce` commands: every model of a table gets the same budget.
@@ -141,7 +143,9 @@ def table2(
         None, "--model", help="Subset (ecn_slambda, ecn_p1, ecn_sn, cgcnn, ...)."
     ),
     runs_root: str = typer.Option("runs/table2", "--runs", help="Where run directories go."),
-    results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
+    results_dir: str = typer.Option(
+        "results", "--results", help="Results root (the table goes to its table2/ folder)."
+    ),
     patience: int | None = _PATIENCE,
     seeds_for: list[str] | None = _SEEDS_FOR,
     recipe: str | None = _RECIPE,
@@ -166,7 +170,7 @@ def table2(
         res = reproduce_table2(budget, runs_root, results_dir, models, train=do_train)
     except ValueError as exc:
         fail(exc)
-    md = Path(results_dir) / f"{table_name('table2', budget)}.md"
+    md = Path(results_dir) / TABLE2_DIR / f"{table_name('table2', budget)}.md"
     console.print(md.read_text(), markup=False)
     console.print(f"{len(res['rows'])} models", markup=False)
 
@@ -183,7 +187,9 @@ def table1(
     models: list[str] | None = typer.Option(None, "--model", help="Subset of models."),
     targets: list[str] | None = typer.Option(None, "--target", help="Subset of the MP targets."),
     runs_root: str = typer.Option("runs/table1", "--runs", help="Where run directories go."),
-    results_dir: str = typer.Option("results", "--results", help="Where the tables go."),
+    results_dir: str = typer.Option(
+        "results", "--results", help="Results root (the tables go to its table1/ folder)."
+    ),
     patience: int | None = _PATIENCE,
     seeds_for: list[str] | None = _SEEDS_FOR,
     recipe: str | None = _RECIPE,
@@ -229,13 +235,15 @@ def table1(
     except ValueError as exc:
         fail(exc)
     if table:
-        console.print((Path(results_dir) / "table1.md").read_text(), markup=False)
+        console.print((Path(results_dir) / TABLE1_DIR / "table1.md").read_text(), markup=False)
 
 
 @reproduce_app.command("sizes")
 def sizes(
-    results_dir: str = typer.Option("results", "--results", help="Where the tables are."),
-    base: str = typer.Option("table2", "--base", help="Table stem (table2)."),
+    results_dir: str = typer.Option(
+        "results", "--results", help="Results root (the tables are in its BASE/ folder)."
+    ),
+    base: str = typer.Option("table2", "--base", help="Table stem and folder (table2)."),
     extrapolate_to: int = typer.Option(11356, "--extrapolate-to", help="Training size to fit."),
 ) -> None:
     """Test MAE against training-set size, from `table2 --train-fraction` tables, with a
@@ -244,8 +252,8 @@ def sizes(
 
     res = size_curve(results_dir, base, extrapolate_to)
     if not res["fits"]:
-        fail(ValueError(f"no {base}*.json tables with regression rows in {results_dir}"))
-    console.print((Path(results_dir) / f"{base}_sizes.md").read_text(), markup=False)
+        fail(ValueError(f"no {base}*.json tables with regression rows in {results_dir}/{base}"))
+    console.print((Path(results_dir) / base / f"{base}_sizes.md").read_text(), markup=False)
 
 
 @reproduce_app.command("finetune")
@@ -282,13 +290,16 @@ def finetune(
 
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories with results.json."),
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default results/NAME: one topic, one folder)."
+    ),
     name: str = typer.Option("report", "--name", help="File stem for .md/.json/.png."),
     title: str = typer.Option("test MAE by model", "--title"),
 ) -> None:
     """Tabulate finished runs (mean ± std over seeds per model) with a learning-curve plot."""
     from ecn.experiments.tables import report as run
 
+    out = Path("results") / name if out is None else out
     run(run_dirs, out, name, title)
     console.print((out / f"{name}.md").read_text(), markup=False)
 
@@ -304,7 +315,9 @@ def ablation(
     ),
     limit: int = typer.Option(None, "--limit", help="First N structures per split (smoke test)."),
     runs_root: str = typer.Option("runs/ablation", "--runs", help="Run directories."),
-    results_dir: str = typer.Option("results", "--results", help="Where the table goes."),
+    results_dir: str = typer.Option(
+        "results", "--results", help="Results root (tables go to table2_ablation/ and table2/)."
+    ),
     train: bool = typer.Option(True, "--train/--no-train", help="--no-train: table only."),
     table: bool = typer.Option(True, "--table/--no-table", help="Write the table at the end."),
     list_jobs: bool = typer.Option(False, "--list", help="Print 'rung seed' per job and exit."),
@@ -313,7 +326,8 @@ def ablation(
     ),
 ) -> None:
     """The Perov-5 ablation ladder (graph, schedule, size, cover, same-atom branch, group):
-    trains or resumes every selected run, then writes results/table2_ablation.{md,json}."""
+    trains or resumes every selected run, then writes results/table2_ablation/table2_ablation.md
+    and .json, and Table 2 on the settled setup (results/table2/)."""
     from ecn.experiments.ablation import (
         LADDER,
         prepare_rungs,
@@ -359,9 +373,10 @@ def ablation(
     if table:
         write_ablation(runs_root, results_dir)
         write_table2(runs_root, results_dir)  # paper Table 2 on the settled setup
-        if list(Path(results_dir).glob("table2_train*pct.json")):
-            size_curve(results_dir, "table2")
-        console.print((Path(results_dir) / "table2_ablation.md").read_text(), markup=False)
+        if list(Path(results_dir, TABLE2_DIR).glob("table2_train*pct.json")):
+            size_curve(results_dir, TABLE2_DIR)
+        md = Path(results_dir) / ABLATION_DIR / "table2_ablation.md"
+        console.print(md.read_text(), markup=False)
 
 
 def register(app: typer.Typer) -> None:

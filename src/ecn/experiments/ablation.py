@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecn.experiments.layout import ABLATION_DIR
 from ecn.experiments.seeds import format_mean_std as _fmt
 from ecn.experiments.seeds import seed_stats
 from ecn.graphs.settings import NAMED_GRAPHS
@@ -458,8 +459,8 @@ def collect(rungs: tuple[Rung, ...] | list[Rung], runs_root: Path, archive: Path
 
 
 def ablation_markdown(rows: dict[str, Any], command: str) -> str:
-    """`results/table2_ablation.md`: one line per rung, its change against the baseline, the
-    rung selected on validation, and what is still running."""
+    """`results/table2_ablation/table2_ablation.md`: one line per rung, its change against the
+    baseline, the rung selected on validation, and what is still running."""
     base = rows.get(LADDER[0].name, {})
     base_val = base.get("val_mean")
     lines = [
@@ -569,11 +570,14 @@ def write_ablation(
     rungs: tuple[Rung, ...] | list[Rung] = LADDER,
     command: str = "ecn reproduce ablation --no-train",
 ) -> dict[str, Any]:
-    """Write `results/table2_ablation.{md,json}` from every finished run of `rungs`."""
+    """Write `results/table2_ablation/table2_ablation.{md,json}` from every finished run of
+    `rungs` (records archived in `results/table2_ablation_runs/`)."""
     results = Path(results_dir)
     rows = collect(rungs, Path(runs_root), results / "table2_ablation_runs")
-    atomic_write_text(results / "table2_ablation.md", ablation_markdown(rows, command))
-    atomic_write_text(results / "table2_ablation.json", json.dumps(rows, indent=2))
+    atomic_write_text(
+        results / ABLATION_DIR / "table2_ablation.md", ablation_markdown(rows, command)
+    )
+    atomic_write_text(results / ABLATION_DIR / "table2_ablation.json", json.dumps(rows, indent=2))
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ecn.experiments.layout import TABLE1_DIR, TABLE2_DIR
 from ecn.experiments.seeds import row_mean_std
 from ecn.experiments.tables import stop_reasons
 from ecn.experiments.variants import (
@@ -48,12 +49,12 @@ def _metric(test: dict) -> str:
 
 
 def measured_cgcnn(results: Path, dataset: str, target: str) -> str:
-    """Our CGCNN on the same data and split (``results/table2.json`` for Perov-5,
-    ``results/table1.json`` for MP), so a model's number can be read against a baseline trained
-    here, not only against the paper's (trained on about 3x our data). "" where none is recorded,
-    "pending" where the table lists the run as still to do."""
+    """Our CGCNN on the same data and split (``results/table2/table2.json`` for Perov-5,
+    ``results/table1/table1.json`` for MP), so a model's number can be read against a baseline
+    trained here, not only against the paper's (trained on about 3x our data). "" where none is
+    recorded, "pending" where the table lists the run as still to do."""
     name = "table2.json" if dataset == "perov5" else "table1.json"
-    path = results / name
+    path = results / (TABLE2_DIR if dataset == "perov5" else TABLE1_DIR) / name
     if not path.is_file():
         return ""
     table = json.loads(path.read_text())

@@ -2,7 +2,8 @@
 
 Runs that already finished are reused, so an interrupted reproduction resumes where it stopped
 (an unfinished run resumes from `last.ckpt`); each finished run's record is archived under
-``results/`` so a table can be rewritten from a fresh clone. The rows are in
+``results/<table>_runs/`` so a table can be rewritten from a fresh clone. The tables go to one
+folder per table, ``results/table1/`` and ``results/table2/``. The rows are in
 ``ecn.experiments.variants``, what each gets in ``ecn.experiments.budget``, and the tables are
 written by ``ecn.experiments.tables``.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ecn.experiments.budget import Budget, run_name, table_config, table_name
+from ecn.experiments.layout import TABLE1_DIR, TABLE2_DIR
 from ecn.experiments.tables import table1_summary, write_table
 from ecn.experiments.variants import (
     TABLE1,
@@ -112,7 +114,7 @@ def reproduce_table2(
     train: bool = True,
 ) -> dict[str, Any]:
     """Train the selected Table-2 models under `budget` (all by default), then write
-    `results/table2.{md,json}` + plot from every finished run of the table under `runs_root`
+    `results/table2/table2.{md,json}` + plot from every finished run of the table under `runs_root`
     (so runs split over several processes end in one table); selected rows without all their
     runs finished are listed as pending."""
     budget = budget or Budget()
@@ -127,7 +129,7 @@ def reproduce_table2(
     return write_table(
         run_dirs,
         {v.label: v.paper_mae for v in TABLE2},
-        Path(results_dir),
+        Path(results_dir) / TABLE2_DIR,
         name,
         f"Perov-5 heat_all (eV per 5-atom cell), test MAE{frac}",
         budget.to_dict(),
@@ -148,8 +150,9 @@ def reproduce_table1(
     table: bool = True,
 ) -> dict[str, Any]:
     """Paper Table 1 on the `mp` dataset (paper split): train the selected models on `targets`
-    (all by default), then write one table per target in `results/table1_<target>.{md,json,png}`
-    and a summary `results/table1.{md,json}` from every finished run under `runs_root`, of every
+    (all by default), then write one table per target in
+    `results/table1/table1_<target>.{md,json,png}` and a summary `results/table1/table1.{md,json}`
+    from every finished run under `runs_root`, of every
     target, so workers that each train one model or target end in one summary.
     `only_seeds` trains only those seeds (``train_variants``); ``table=False`` trains (and
     archives finished runs) without writing tables, for many parallel workers that would
@@ -178,7 +181,7 @@ def reproduce_table1(
         out[target] = write_table(
             run_dirs,
             paper,
-            Path(results_dir),
+            Path(results_dir) / TABLE1_DIR,
             f"table1_{target}",
             f"Materials Project {target}, test",
             budget.to_dict(),
@@ -190,8 +193,8 @@ def reproduce_table1(
         raise ValueError(f"no finished runs under {runs_root}")
     variants = [v for v in variants if any(v.label in out[t]["rows"] for t in out)]
     summary = table1_summary(out, variants, budget.to_dict(), unstarted)
-    atomic_write_text(Path(results_dir, "table1.md"), summary)
-    atomic_write_text(Path(results_dir, "table1.json"), json.dumps(out, indent=2))
+    atomic_write_text(Path(results_dir, TABLE1_DIR, "table1.md"), summary)
+    atomic_write_text(Path(results_dir, TABLE1_DIR, "table1.json"), json.dumps(out, indent=2))
     return out
 
 

@@ -21,11 +21,12 @@ def size_curve(
     base: str = "table2",
     extrapolate_to: int = PEROV5_OFFICIAL_TRAIN,
 ) -> dict[str, Any]:
-    """Test MAE against training-set size from ``<base>.json`` and ``<base>_train<P>pct.json``,
-    with a power law ``MAE = a * N^b`` fitted per model (least squares in log-log) to say what a
-    training set of `extrapolate_to` structures would give; writes ``<base>_sizes.{md,json,png}``.
-    An extrapolation from 2-3 sizes, reported as such."""
-    results_dir = Path(results_dir)
+    """Test MAE against training-set size from ``<base>.json`` and ``<base>_train<P>pct.json``
+    in the table's folder ``<results_dir>/<base>/``, with a power law ``MAE = a * N^b`` fitted per
+    model (least squares in log-log) to say what a training set of `extrapolate_to` structures
+    would give; writes ``<base>_sizes.{md,json,png}`` there. An extrapolation from 2-3 sizes,
+    reported as such."""
+    results_dir = Path(results_dir) / base
     points: dict[str, list[tuple[int, float, float | None, int]]] = {}
     for path in sorted(results_dir.glob(f"{base}*.json")):
         if not re.fullmatch(rf"{re.escape(base)}(_train\d+pct)?\.json", path.name):

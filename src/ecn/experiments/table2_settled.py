@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ecn.experiments.ablation import RECIPE, SCHEDULES, Rung
+from ecn.experiments.layout import TABLE2_DIR
 from ecn.experiments.tables import write_table
 from ecn.experiments.variants import TABLE2
 from ecn.train.record import is_finished
@@ -36,7 +37,8 @@ TABLE2_SETUP: dict[str, Rung] = {
 #: Rows not rerun on the settled setup: kept from the previous Table 2 (their own graphs,
 #: MEGNet and SchNet; ECN-GΛ on the Voronoi graph), marked as carried over.
 TABLE2_CARRIED = ("ECN-GΛ", "MEGNet", "SchNet")
-PREVIOUS_TABLE2 = "superseded/table2_voronoi.json"
+#: Path under ``results/`` of the previous table, the source of the carried rows.
+PREVIOUS_TABLE2 = f"{TABLE2_DIR}/table2_voronoi.json"
 
 
 def _finished_dirs(rung: Rung, runs_root: Path, archive: Path) -> list[Path]:
@@ -53,9 +55,9 @@ def _finished_dirs(rung: Rung, runs_root: Path, archive: Path) -> list[Path]:
 def write_table2(
     runs_root: str | Path = "runs/ablation", results_dir: str | Path = "results"
 ) -> dict[str, Any]:
-    """`results/table2.{md,json,png}` and the 25 % / 50 % training-size tables from the ladder's
-    runs on the settled setup (``TABLE2_SETUP``), with the rows of ``TABLE2_CARRIED`` taken
-    from the previous table; `ecn reproduce sizes` then redraws the size curve."""
+    """`results/table2/table2.{md,json,png}` and the 25 % / 50 % training-size tables from the
+    ladder's runs on the settled setup (``TABLE2_SETUP``), with the rows of ``TABLE2_CARRIED``
+    taken from the previous table; `ecn reproduce sizes` then redraws the size curve."""
     results = Path(results_dir)
     archive = results / "table2_ablation_runs"
     paper = {v.label: v.paper_mae for v in TABLE2}
@@ -91,7 +93,7 @@ def write_table2(
         out[name] = write_table(
             run_dirs,
             paper,
-            results,
+            results / TABLE2_DIR,
             name,
             "Perov-5 heat_all (eV per 5-atom cell), test MAE; ECN on the authors' 5 Å graph"
             + ("" if frac is None else f", {frac:.0%} of train"),
