@@ -1,5 +1,5 @@
 """Command-line interface: ``ecn data | train | evaluate | predict | models | bench | symmetry |
-check``.
+check | reproduce | report | results``.
 
 Thin on purpose (schnetpack style): each command parses flags, calls one library function that
 returns a value or a report object, and prints it. Heavy imports (torch, Lightning, pymatgen)
@@ -12,7 +12,7 @@ import logging
 
 import typer
 
-from ecn.cli import bench, check, data, experiments, models, symmetry, train
+from ecn.cli import bench, check, data, experiments, models, results, symmetry, train
 
 app = typer.Typer(
     help="Equivariant crystal networks: train, evaluate and predict.", no_args_is_help=True
@@ -34,6 +34,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.add_typer(symmetry.app, name="symmetry")
 app.add_typer(check.app, name="check")
+app.add_typer(results.app, name="results")
 
 __all__ = ["app"]
 

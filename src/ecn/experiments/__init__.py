@@ -9,6 +9,9 @@
 * :mod:`~ecn.experiments.size_curve`: test MAE against training-set size, power-law fit.
 * :mod:`~ecn.experiments.ablation`: the Perov-5 ablation ladder (``ecn reproduce ablation``), and
   :mod:`~ecn.experiments.table2_settled`: paper Table 2 on the setup the ladder settled.
+* :mod:`~ecn.experiments.layout`: the folder of each topic in ``results/``, and
+  :mod:`~ecn.experiments.results_index`: ``ecn results index`` writes ``results/README.md``
+  (every table and figure, what it shows, the command that regenerates it, its commit).
 * :mod:`~ecn.experiments.packaging` and :mod:`~ecn.experiments.pretrained_report`: shipping a
   run as a pretrained model (card, registry) and the shipped models' table.
 """
