@@ -16,7 +16,7 @@ def test_specs():
     p = get_spec("perov5")
     assert p.target_names == ("heat_all", "heat_ref", "dir_gap", "ind_gap")
     assert p.default_target == "heat_all"
-    # the authors' 5 Å graph, settled by the ablation ladder (results/table2_ablation.md)
+    # the authors' 5 Å graph, settled by the ablation ladder (results/table2_ablation/)
     assert p.graph_defaults == {"strategy": "cutoff", "cutoff": 5.0}
     assert p.units["heat_all"] == "eV/cell" and p.units["ind_gap"] == "eV"
     assert set(p.tasks.values()) == {"regression"}

@@ -92,7 +92,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         default_target="heat_all",
         # Every neighbour within 5 Å, the authors' Perov-5 graph: settled by the converged
-        # ablation ladder (results/table2_ablation.md, `ecn reproduce ablation`): ECN-SΛ, S_N
+        # ablation ladder (results/table2_ablation/, `ecn reproduce ablation`): ECN-SΛ, S_N
         # and P-1 on it all beat ECN-SΛ on the Voronoi + radii graph (the earlier default,
         # chosen from a 6-minute run), and its ECN-SΛ epoch costs 1.45x CGCNN's at 64x4
         # (results/bench/train_ablation.md). `--graph-strategy voronoi_radii` selects the other.

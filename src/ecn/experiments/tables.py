@@ -54,9 +54,10 @@ def table1_summary(
     budget: dict[str, Any],
     unstarted: dict[str, dict[str, str]] | None = None,
 ) -> str:
-    """Markdown for `results/table1.md`: our test metric per target with the paper's number in
-    brackets, the training-set size of every target, and the data note. `unstarted`: targets
-    with no finished run yet (target -> label -> "0 of n seeds finished"), listed as pending."""
+    """Markdown for `results/table1/table1.md`: our test metric per target with the paper's
+    number in brackets, the training-set size of every target, and the data note. `unstarted`:
+    targets with no finished run yet (target -> label -> "0 of n seeds finished"), listed as
+    pending."""
     lines = [
         "# Materials Project (paper Table 1): test metric, ours [paper]",
         "",
