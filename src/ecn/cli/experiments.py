@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from ecn.cli.common import console, fail, quiet_lightning
-from ecn.experiments.layout import ABLATION_DIR, TABLE1_DIR, TABLE2_DIR
 
 if TYPE_CHECKING:  # the CLI imports training code only inside commands (fast `ecn --help`)
     from ecn.experiments.budget import Budget
@@ -159,6 +158,7 @@ def table2(
     seed. The table covers every finished run under --runs, so a --model subset trained in one
     process and another subset in a second one end in one table."""
     from ecn.experiments.budget import table_name
+    from ecn.experiments.layout import TABLE2_DIR
     from ecn.experiments.reproduce import reproduce_table2
 
     quiet_lightning()
@@ -213,6 +213,7 @@ def table1(
 ) -> None:
     """Paper Table 1 (Materials Project, paper split): ECN-SΛ, ECN-P-1, MPNN, CGCNN, MEGNet on
     E_form, E_Fermi, M, E_g (insulators) and metal/non-metal."""
+    from ecn.experiments.layout import TABLE1_DIR
     from ecn.experiments.reproduce import prepare_table1, reproduce_table1
 
     quiet_lightning()
@@ -335,6 +336,7 @@ def ablation(
         rung_by_name,
         write_ablation,
     )
+    from ecn.experiments.layout import ABLATION_DIR, TABLE2_DIR
     from ecn.experiments.size_curve import size_curve
     from ecn.experiments.table2_settled import write_table2
 
