@@ -55,7 +55,7 @@ from ecn.inference.ensemble import EnsembleModel, calibrated_std, member_std
 from ecn.inference.inputs import InputItem, as_structure
 from ecn.inference.model import PropertyModel
 from ecn.inference.model_file import load_any_model_file
-from ecn.symmetry.orbit_maps import lattice_orbit_maps
+from ecn.nn.inputs import with_model_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -180,11 +180,8 @@ def iter_description_units(
 
 
 def _with_orbit_maps(units: list[UnitGraph], group: str) -> list[UnitGraph]:
-    """`units`, each with its lattice's orbit map when the model is ECN-GΛ (``glambda``)."""
-    if group != "glambda" or not units:
-        return units
-    maps = lattice_orbit_maps(torch.from_numpy(np.stack([u.lattice for u in units])))
-    return [replace(u, orbit_map=m) for u, m in zip(units, maps.numpy(), strict=True)]
+    """`units` with what the model of this `group` option reads beyond them (its orbit maps)."""
+    return with_model_inputs(units, {"group": group})
 
 
 def structure_units(
