@@ -4,6 +4,11 @@ Why one function: training, ``ecn data build``, the benchmarks and the model fil
 how a crystal becomes a graph; a second resolver is a second answer. ``resolve_graph_settings``
 is the only place that merges the three sources; its result is written into ``config.yaml`` and
 into the model file, and prediction rebuilds graphs from exactly that.
+
+Why here: it merges what the dataset registry (``ecn.data``) and the model classes (``ecn.nn``)
+say, and ``ecn.nn`` is the lowest layer that may import both (the layer rules of
+``tests/test_layers.py``). ``ecn.nn``'s ``__init__`` does not import it, so importing the models
+does not load the dataset loaders.
 """
 
 from __future__ import annotations
