@@ -42,10 +42,12 @@
 # it in a clone, since it trains into runs/ and results/ of the tree it is in).
 #
 # The session that gets the parts back (the tool's files_at folder) runs --unpack DIR: the same
-# superseded moves, the new records into results/table1_runs/, the checkpoints into runs/ (unless
-# the local run got further), the log and GPU times into results/table1/gpu/<UTC time>/, then
-# rewrites the tables in results/table1/ (`ecn reproduce table1 --no-train`, 3 seeds on e_form
-# and band_gap).
+# superseded moves, the new records into results/table1_runs/, the checkpoints into runs/
+# (unless the local run got further), the log and GPU times into
+# results/table1/gpu_calls/<UTC time>/, then it rewrites the tables in results/table1/
+# (`ecn reproduce table1 --no-train`, 3 seeds on e_form and band_gap). The CPU queue
+# (scripts/table1_queue.sh) then resumes what is unfinished; the GPU seconds of a run that
+# finished are part of its train_time_s, which the tables count as CPU hours.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -215,7 +217,7 @@ if [ "${1:-}" = "--unpack" ]; then
       echo "not brought back (no room), the GPU's epochs are lost: ${d#"$PACK/"}"
   done
   # 4. the log and GPU times, beside the CPU times of the tables
-  dest=results/table1/gpu/$(date -u +%Y%m%dT%H%M)
+  dest=results/table1/gpu_calls/$(date -u +%Y%m%dT%H%M)
   mkdir -p "$dest"
   cp "$IN"/table1_gpu.log "$IN"/table1_gpu_times.tsv "$dest"/ 2>/dev/null
   cp "$PACK"/runs/gpu_*.log "$dest"/ 2>/dev/null
@@ -226,7 +228,7 @@ if [ "${1:-}" = "--unpack" ]; then
   python3 -m ecn.cli reproduce table1 --no-train --target e_form --target band_gap \
     --seeds "${SEEDS:-3}" --seeds-for ecn_p1=1 --seeds-for megnet=1 --model ecn_slambda \
     --model cgcnn --model ecn_p1 --model megnet "${COMMON[@]}" >/dev/null &&
-    echo "tables rewritten: results/table1/"
+    echo "tables rewritten: results/table1/ (then: ecn results index)"
   exit 0
 fi
 

@@ -73,6 +73,13 @@ TOPICS: tuple[Topic, ...] = (
         "MEGNet on E_form, E_Fermi, magnetisation, band gap and metal/non-metal; a summary "
         "beside the paper's numbers and one table (with learning curves) per target.",
         _TABLE1,
+        (
+            Files(
+                "gpu_calls/*",
+                "bash scripts/table1_gpu.sh OUT 8, then bash scripts/table1_gpu.sh --unpack DIR",
+                "the log, per-run logs and GPU seconds of one call of Table 1's GPU queue",
+            ),
+        ),
     ),
     Topic(
         "table1_runs",
