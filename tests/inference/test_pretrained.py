@@ -114,13 +114,15 @@ def test_measured_cgcnn_reads_our_tables(tmp_path: Path) -> None:
     assert measured_cgcnn(tmp_path, "perov5", "heat_all") == ""  # no table written yet
     row = {"metric": "mae", "test_values": [0.07, 0.08], "mean": 0.075, "std": 0.007,
            "stopped_by": ["early_stopping", "time_budget"]}  # fmt: skip
-    (tmp_path / "table2.json").write_text(json.dumps({"rows": {"CGCNN": row}}))
+    (tmp_path / "table2").mkdir()  # results/table2/table2.json, results/table1/table1.json
+    (tmp_path / "table2" / "table2.json").write_text(json.dumps({"rows": {"CGCNN": row}}))
     text = measured_cgcnn(tmp_path, "perov5", "heat_all")
     assert text == "MAE 0.0750 ± 0.0070 (2 seeds), early_stopping, time_budget"
     assert measured_cgcnn(tmp_path, "perov5", "band_gap") == ""
     auc = {**row, "metric": "roc_auc", "test_values": [0.93], "mean": 0.93, "std": None}
     t1 = {"is_metal": {"rows": {"CGCNN": auc}}, "e_form": {"rows": {}, "pending": {"CGCNN": "x"}}}
-    (tmp_path / "table1.json").write_text(json.dumps(t1))
+    (tmp_path / "table1").mkdir()
+    (tmp_path / "table1" / "table1.json").write_text(json.dumps(t1))
     assert measured_cgcnn(tmp_path, "mp", "is_metal").startswith("ROC-AUC 0.9300 (1 seed),")
     assert measured_cgcnn(tmp_path, "mp", "e_form") == "pending"
     assert measured_cgcnn(tmp_path, "mp", "band_gap") == ""
