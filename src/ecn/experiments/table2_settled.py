@@ -33,6 +33,8 @@ TABLE2_SETUP: dict[str, Rung] = {
     "ECN-P-1": Rung(group="p1", graph="r5", schedule="plateau"),
     "MPNN (S_N)": Rung(group="sn", graph="r5", seeds=3),
     "CGCNN": Rung(model="cgcnn", group="", graph="", seeds=3),
+    # the paper's E(n)-equivariant extension (its Appendix A.5): EGNN layers, ECN-SΛ's sharing
+    "ECN-SΛ EGNN": Rung(model="ecn_egnn", graph="r5", seeds=3),
 }
 #: Rows not rerun on the settled setup: kept from the previous Table 2 (their own graphs,
 #: MEGNet and SchNet; ECN-GΛ on the Voronoi graph), marked as carried over.
