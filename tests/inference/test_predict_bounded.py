@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from ecn.cli import app
 from ecn.data.validate import MAX_ATOMS
 from ecn.graphs import canonical as canonical_mod
+from ecn.inference import averaging as averaging_mod
 from ecn.inference import predictor as predictor_mod
+from ecn.inference import prepare as prepare_mod
 from ecn.inference.inputs import InputItem
 from ecn.inference.predictor import (
     MAX_PASSES,
@@ -64,7 +66,8 @@ def _item(s: Structure, id: str = "x") -> InputItem:
 def test_max_atoms_rejects_up_front_with_the_limit_named(predictor, monkeypatch):
     big = _rattled((2, 2, 2))  # 40 atoms
     calls = []
-    monkeypatch.setattr(predictor_mod, "unit_graph", lambda *a, **k: calls.append(1))
+    for mod in (prepare_mod, averaging_mod):  # every place a graph record is built
+        monkeypatch.setattr(mod, "unit_graph", lambda *a, **k: calls.append(1))
     predictor.limits = Limits(max_atoms=39)
     try:
         (row,) = predictor.predict_items([_item(big)])
@@ -112,7 +115,7 @@ def test_averaging_is_streamed_and_equals_the_mean_over_all_descriptions(predict
         predicted[0] += len(graphs)
         return real_predict(model, graphs, *a, **k)
 
-    monkeypatch.setattr(predictor_mod, "origin_description", counting_desc)
+    monkeypatch.setattr(averaging_mod, "origin_description", counting_desc)
     monkeypatch.setattr(predictor_mod, "predict_member_graphs", counting_predict)
     rows = predictor.predict_items([_item(s), _item(s, "y")], batch_size=4, average="origins")
     monkeypatch.undo()
@@ -132,7 +135,7 @@ def test_a_failing_description_gives_an_error_row_not_a_crash(predictor, monkeyp
     def broken(*a, **k):
         raise ValueError("no neighbours within reach")
 
-    monkeypatch.setattr(predictor_mod, "origin_description", broken)
+    monkeypatch.setattr(averaging_mod, "origin_description", broken)
     (bad,) = predictor.predict_items([_item(s)], average="origins")
     assert bad["prediction"] == "" and "no neighbours" in bad["error"]
 

@@ -14,6 +14,7 @@ loop, so ``ecn.load_model(path).predict(structures)`` works in a process that ne
 """
 
 from ecn.inference.ensemble import EnsembleModel
+from ecn.inference.forward import predict_graphs, predict_member_graphs
 from ecn.inference.inputs import InputItem, as_structure, read_inputs, write_rows
 from ecn.inference.model import PropertyModel, TargetInfo
 from ecn.inference.model_file import (
@@ -24,7 +25,7 @@ from ecn.inference.model_file import (
     resolve_model_path,
     save_model_file,
 )
-from ecn.inference.predictor import Predictor, load_model, predict_graphs, predict_member_graphs
+from ecn.inference.predictor import Predictor, load_model
 
 __all__ = [
     "MODEL_FILE",

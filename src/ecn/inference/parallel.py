@@ -9,7 +9,7 @@ what crosses a process boundary is small and pickled by value:
   into batches of ``batch_size`` items in input order, and sends each batch to the pool in
   chunks of ``chunk`` items;
 * a worker (1 torch thread, Ctrl-C ignored: the main process decides) runs
-  :func:`~ecn.inference.predictor.prepare_item` on each item and returns its unit-graph
+  :func:`~ecn.inference.prepare.prepare_item` on each item and returns its unit-graph
   records (numpy arrays) or its error text;
 * the main process expands the records of a batch and runs the model
   (:meth:`~ecn.inference.predictor.Predictor.predict_prepared`), while the pool prepares the
@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ecn.graphs.settings import GraphSettings
     from ecn.inference.inputs import InputItem
-    from ecn.inference.predictor import Limits, Predictor, Prepared
+    from ecn.inference.predictor import Predictor
+    from ecn.inference.prepare import Limits, Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def _prepare_chunk(
     limits: Limits | None = None,
 ) -> list[Prepared]:
     """What a worker does: `prepare_item` on each item, under the main process's limits."""
-    from ecn.inference.predictor import prepare_item
+    from ecn.inference.prepare import prepare_item
 
     kw = {} if limits is None else {"limits": limits}
     return [prepare_item(it, settings, average, group, **kw) for it in items]
@@ -141,7 +142,7 @@ def _collect(
 ) -> list[Prepared]:
     """The prepared items of one batch, in order; chunks lost with a dead worker are retried
     item by item in a fresh pool (an item that kills a worker again gets an error)."""
-    from ecn.inference.predictor import Prepared
+    from ecn.inference.prepare import Prepared
 
     out: list[Prepared] = []
     for items, executor, fut in chunks:
@@ -218,6 +219,6 @@ def iter_rows(
 def prepare_all(
     items: Sequence[InputItem], settings: GraphSettings, average: str = "none", group: str = ""
 ) -> list[Prepared]:
-    """:func:`~ecn.inference.predictor.prepare_item` over `items` in this process (what one
+    """:func:`~ecn.inference.prepare.prepare_item` over `items` in this process (what one
     worker does with a chunk); used by ``ecn bench predict`` to time the stages apart."""
     return _prepare_chunk(list(items), settings, average, group)

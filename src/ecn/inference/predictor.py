@@ -2,23 +2,12 @@
 
 ``ecn.load_model(path)`` returns a :class:`Predictor`; nothing here imports Lightning.
 
-Translation averaging (``average_translations``): with the cell one-hot node features on, a
-prediction could depend on which supercell cell is called the origin. A translation by
-``t in Z_2^3`` relabels cell ``a`` as ``a XOR t``; the option averages over all 8 relabelings of
-the one-hot columns. Measured caveat: on the exact 8-fold cover ``a -> a XOR t`` is a graph
-automorphism that keeps every colouring, so the pooled prediction is already invariant and the
-average is a no-op; what does change a prediction is another unit-cell origin that makes atoms
-wrap, which this average cannot undo (issue 14).
-
-Description averaging (``average``, issue 14 item 2): after the canonical step
-(``ecn.graphs.canonical``) a prediction can still depend on which of the space group's
-equivalent origins and bases spglib picked. ``average="origins"`` predicts the canonical cell
-with the origin on each of its atoms in turn and returns the mean: exactly origin-invariant,
-``n_atoms`` passes per prediction. ``average="full"`` also runs every lattice point-group image
-of the basis (``n_atoms x |holohedry|`` passes, up to 48 x n_atoms): invariant to the basis
-choice too. ``"none"`` (default): one pass. A model trained on canonical inputs has only seen
-spglib's origin; averaging then also mixes in origins it never saw (measured in
-``results/invariance/``).
+The stages live by concept, and this module puts them together: input preparation (parse,
+validate, canonical step, graph records; the per-input bounds) in :mod:`ecn.inference.prepare`,
+description averaging (``average``: which descriptions of a crystal a prediction runs over) in
+:mod:`ecn.inference.averaging`, the batched model passes over graphs (and translation averaging)
+in :mod:`ecn.inference.forward`. Their public names are importable from here too, where callers
+have always found them.
 
 Ensembles (``ecn.inference.ensemble``): every pass runs all K members; a prediction is the
 members' mean and ``std`` is the recalibrated spread of the members, sqrt((a x members' std)^2 +
@@ -30,34 +19,46 @@ descriptions of the ensemble mean.
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ecn.data.validate import MAX_ATOMS, BadInput, parse_cif, shorten, structure_problem
-from ecn.graphs import GraphStore, expand
-from ecn.graphs.build import unit_graph
-from ecn.graphs.canonical import (
-    basis_descriptions,
-    canonical_structure,
-    lattice_point_group,
-    origin_description,
-)
-from ecn.graphs.graph import CrystalGraph, collate
+from ecn.graphs import expand
+from ecn.graphs.canonical import canonical_structure
+from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.record import UnitGraph
 from ecn.graphs.settings import GraphSettings
+from ecn.inference.averaging import (
+    AVERAGE_MODES,
+    Averaged,
+    description_count,
+    description_set,
+    iter_description_units,
+    iter_descriptions,
+)
 from ecn.inference.ensemble import EnsembleModel, calibrated_std, member_std
+from ecn.inference.forward import (
+    cell_onehot_columns,
+    predict_graphs,
+    predict_member_graphs,
+    translate_cells,
+)
 from ecn.inference.inputs import InputItem, as_structure
 from ecn.inference.model import PropertyModel
 from ecn.inference.model_file import load_any_model_file
-from ecn.nn.inputs import with_model_inputs
-
-logger = logging.getLogger(__name__)
+from ecn.inference.prepare import (
+    MAX_PASSES,
+    Limits,
+    Prepared,
+    averaged_input,
+    graph_error,
+    prepare_item,
+    structure_units,
+    validated_structure,
+    with_group_inputs,
+)
 
 __all__ = [
     "AVERAGE_MODES",
@@ -66,6 +67,7 @@ __all__ = [
     "Limits",
     "Predictor",
     "Prepared",
+    "cell_onehot_columns",
     "description_count",
     "description_set",
     "iter_descriptions",
@@ -74,279 +76,8 @@ __all__ = [
     "predict_member_graphs",
     "prepare_item",
     "structure_units",
+    "translate_cells",
 ]
-
-#: ``Predictor.predict(average=...)`` values: passes per prediction 1, n_atoms, n_atoms x |P|.
-AVERAGE_MODES = ("none", "origins", "full")
-
-
-#: Default of ``Limits.max_passes`` (``ecn predict --max-passes``): model passes one
-#: ``--average`` prediction may cost (Perov-5 ``full``: 5 atoms x 48 bases = 240).
-MAX_PASSES = 256
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one input may cost (``ecn predict --max-atoms / --max-passes``).
-
-    An input above a limit gets an error row that names the limit, found before the expensive
-    step: the atom count before the canonical step, the pass count of ``--average`` before any
-    graph of the averaged descriptions is built. Measured cost (``ecn bench large-cell``):
-    canonical step + graph of a 1,000-atom cell about 0.5 s and 50 MB.
-    """
-
-    max_atoms: int = MAX_ATOMS
-    max_passes: int = MAX_PASSES
-
-    def __post_init__(self) -> None:
-        if self.max_atoms < 1 or self.max_passes < 1:
-            raise ValueError(
-                f"--max-atoms and --max-passes must be at least 1, got {self.max_atoms} and "
-                f"{self.max_passes}"
-            )
-
-
-def description_count(canonical: Any, settings: GraphSettings, average: str) -> int:
-    """Passes `average` costs for an already canonical cell, without building them."""
-    if average == "none":
-        return 1
-    n = len(canonical)
-    if average == "origins":
-        return n
-    return n * len(lattice_point_group(canonical.lattice.matrix, settings.symprec))
-
-
-def iter_descriptions(canonical: Any, settings: GraphSettings, average: str) -> Iterator[Any]:
-    """The descriptions of an already canonical cell that `average` runs over, one at a time
-    (canonical cell first; bases outer, origins inner), so callers hold one, not all."""
-    if average == "none":
-        yield canonical
-        return
-    bases = [canonical] if average == "origins" else basis_descriptions(canonical, settings.symprec)
-    for b in bases:
-        for k in range(len(b)):
-            yield origin_description(b, k, settings.symprec)
-
-
-def description_set(structure: Any, settings: GraphSettings, average: str) -> list[Any]:
-    """The descriptions a prediction averages over (canonical cell first; see module docstring).
-
-    The returned structures are already canonical: build their graphs with
-    ``canonical="off"`` (re-standardising would move the origin back).
-    """
-    if average not in AVERAGE_MODES:
-        raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
-    canon = canonical_structure(structure, settings.canonical, settings.symprec)
-    return list(iter_descriptions(canon, settings, average))
-
-
-@dataclass
-class Averaged:
-    """An input predicted as the mean over its descriptions (``average`` origins or full): the
-    canonical cell and the pass count. The graphs are built batch by batch when predicted
-    (:func:`iter_description_units`), so memory does not grow with the number of passes."""
-
-    canonical: Any
-    average: str
-    n_passes: int
-
-
-def averaged_input(
-    structure: Any, settings: GraphSettings, average: str, limits: Limits | None = None
-) -> Averaged:
-    """The canonical step and the pass count of one validated structure; ValueError (naming
-    ``--max-passes``) when the count exceeds ``limits.max_passes``, before any graph is built."""
-    limits = limits or Limits()
-    canon = canonical_structure(structure, settings.canonical, settings.symprec)
-    n = description_count(canon, settings, average)
-    if n > limits.max_passes:
-        per = f"{len(canon)} atoms" + (f" x {n // len(canon)} bases" if average == "full" else "")
-        raise ValueError(
-            f"--average {average} needs {n} model passes for this crystal ({per} in the "
-            f"canonical cell), more than the --max-passes limit {limits.max_passes}: raise it "
-            "or use --average none"
-        )
-    return Averaged(canon, average, n)
-
-
-def iter_description_units(
-    averaged: Averaged, settings: GraphSettings, id: str = ""
-) -> Iterator[UnitGraph]:
-    """Unit-graph records of the descriptions of `averaged`, one at a time (their structures
-    are already canonical: built with ``canonical="off"``)."""
-    raw = replace(settings, canonical="off")
-    for d in iter_descriptions(averaged.canonical, settings, averaged.average):
-        yield unit_graph(d, raw, id=id)
-
-
-def _with_orbit_maps(units: list[UnitGraph], group: str) -> list[UnitGraph]:
-    """`units` with what the model of this `group` option reads beyond them (its orbit maps)."""
-    return with_model_inputs(units, {"group": group})
-
-
-def structure_units(
-    structure: Any,
-    settings: GraphSettings,
-    id: str = "",
-    average: str = "none",
-    group: str = "",
-    limits: Limits | None = None,
-) -> list[UnitGraph]:
-    """Validated unit-cell graph records of the descriptions `average` runs over (one for
-    ``none``); with ``group == "glambda"`` each carries its lattice's orbit map.
-
-    The CPU-heavy half of a prediction (canonical step, neighbour search), separate from the
-    model so that worker processes can run it (``ecn predict --workers``): records are numpy
-    arrays, small and pickled by value. ``expand(records, settings)`` gives the model's graphs.
-    All the averaged descriptions at once: ``ecn predict`` streams them instead
-    (:func:`prepare_item`).
-
-    Raises:
-        ValueError: the structure is not usable, or above `limits` (the message names why).
-    """
-    structure = _validated(structure, limits)
-    if average == "none":
-        units = [unit_graph(structure, settings, id=id)]
-    else:
-        av = averaged_input(structure, settings, average, limits)
-        units = list(iter_description_units(av, settings, id))
-    return _with_orbit_maps(units, group)
-
-
-def _validated(structure: Any, limits: Limits | None) -> Any:
-    """`structure` as a pymatgen Structure; ValueError naming the problem if unusable."""
-    structure = as_structure(structure)
-    problem = structure_problem(structure, (limits or Limits()).max_atoms)
-    if problem is not None:
-        raise ValueError(problem)
-    return structure
-
-
-@dataclass
-class Prepared:
-    """One input item after the CPU-heavy stage: its graph records, or (``average`` origins
-    or full) its canonical cell whose descriptions are built when predicted, or why neither."""
-
-    units: list[UnitGraph] | None
-    error: str = ""
-    averaged: Averaged | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.units is not None or self.averaged is not None
-
-
-def prepare_item(
-    item: InputItem,
-    settings: GraphSettings,
-    average: str = "none",
-    group: str = "",
-    limits: Limits | None = None,
-) -> Prepared:
-    """Parse, validate and build the graph records of one input item; never raises (an unusable
-    item, or an unexpected failure, comes back as an error text for its output row). With
-    ``average`` origins or full: the canonical step and the pass count only (`Averaged`)."""
-    if item.error:
-        return Prepared(None, item.error)
-    try:
-        s = item.structure if item.structure is not None else parse_cif(item.cif or "")
-        if average == "none":
-            return Prepared(structure_units(s, settings, item.id, average, group, limits))
-        return Prepared(
-            None, averaged=averaged_input(_validated(s, limits), settings, average, limits)
-        )
-    except (BadInput, ValueError) as exc:
-        return Prepared(None, shorten(str(exc)))
-    except Exception as exc:  # noqa: BLE001 - one bad file must not abort the batch
-        logger.debug("input %s failed", item.id, exc_info=True)
-        return Prepared(None, _graph_error(exc))
-
-
-def _graph_error(exc: Exception) -> str:
-    """The error text of an input whose graph could not be built."""
-    if isinstance(exc, (BadInput, ValueError)):
-        return shorten(str(exc))
-    return (
-        f"internal error while building the graph ({type(exc).__name__}); please report this input"
-    )
-
-
-def cell_onehot_columns(graph: CrystalGraph) -> slice | None:
-    """Columns of ``x`` holding the one-hot of the cell index, or None if absent.
-
-    Found from the data (8 consecutive columns equal to ``one_hot(cell, 8)`` on every node) so it
-    does not depend on the feature layout chosen by the graph builder.
-    """
-    if not graph.supercell or graph.x.shape[1] < 8:
-        return None
-    target = torch.nn.functional.one_hot(graph.cell.long(), 8).to(graph.x.dtype)
-    hits = [j for j in range(graph.x.shape[1] - 7) if torch.equal(graph.x[:, j : j + 8], target)]
-    return slice(hits[-1], hits[-1] + 8) if hits else None
-
-
-def translate_cells(graph: CrystalGraph, t: int, cols: slice) -> CrystalGraph:
-    """Copy of ``graph`` whose cell one-hot reads ``a XOR t`` (origin moved by translation t)."""
-    x = graph.x.clone()
-    x[:, cols] = torch.nn.functional.one_hot(graph.cell.long() ^ t, 8).to(x.dtype)
-    return replace(graph, x=x)
-
-
-@torch.no_grad()
-def predict_member_graphs(
-    model: PropertyModel | EnsembleModel,
-    graphs: Sequence[CrystalGraph] | Sequence[UnitGraph] | GraphStore,
-    batch_size: int = 256,
-    average_translations: bool = False,
-    settings: GraphSettings | None = None,
-) -> np.ndarray:
-    """(K, G, T) predictions of each member in original units (K = 1 for one model;
-    node-level: (K, N_total, T)); one process, no padding.
-
-    `graphs` are expanded graphs, or stored records (a `GraphStore` or a list of `UnitGraph`),
-    which are expanded batch by batch with `settings`.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    outs = []
-    warned = False
-    stored = isinstance(graphs, GraphStore) or (
-        len(graphs) > 0 and isinstance(graphs[0], UnitGraph)
-    )
-    if stored and settings is None:
-        raise ValueError("predicting from graph records needs their graph settings")
-    for start in range(0, len(graphs), batch_size):
-        if stored:
-            chunk = [graphs[k] for k in range(start, min(start + batch_size, len(graphs)))]
-            batch = expand(chunk, settings, device)  # type: ignore[arg-type]
-        else:
-            batch = collate(graphs[start : start + batch_size]).to(device)  # type: ignore[arg-type]
-        cols = cell_onehot_columns(batch) if average_translations else None
-        if average_translations and cols is None and not warned:
-            logger.warning("average_translations: graphs have no cell one-hot; nothing to average")
-            warned = True
-        if cols is None:
-            outs.append(model.predict_members(batch).double().cpu())
-        else:
-            preds = [
-                model.predict_members(translate_cells(batch, t, cols)).double() for t in range(8)
-            ]
-            outs.append(torch.stack(preds).mean(0).cpu())
-    if not outs:
-        return np.zeros((model.n_members, 0, len(model.targets.names)))
-    return torch.cat(outs, dim=1).numpy()
-
-
-def predict_graphs(
-    model: PropertyModel | EnsembleModel,
-    graphs: Sequence[CrystalGraph] | Sequence[UnitGraph] | GraphStore,
-    batch_size: int = 256,
-    average_translations: bool = False,
-    settings: GraphSettings | None = None,
-) -> np.ndarray:
-    """(G, T) predictions in original units (node-level: (N_total, T)), an ensemble's the mean
-    of its members (:func:`predict_member_graphs`)."""
-    out = predict_member_graphs(model, graphs, batch_size, average_translations, settings)
-    return out[0] if out.shape[0] == 1 else out.mean(0)
 
 
 class Predictor:
@@ -445,11 +176,11 @@ class Predictor:
                     units = iter_description_units(p.averaged, self.settings)
                     while True:
                         try:
-                            chunk = _with_orbit_maps(
+                            chunk = with_group_inputs(
                                 list(itertools.islice(units, batch_size)), self.group
                             )
                         except Exception as exc:  # noqa: BLE001 - one input must not abort all
-                            errors[k] = _graph_error(exc)
+                            errors[k] = graph_error(exc)
                             break
                         if not chunk:
                             break
@@ -500,7 +231,7 @@ class Predictor:
         prepared = []
         for k, s in enumerate(structures):
             try:
-                st = _validated(s, self.limits)
+                st = validated_structure(s, self.limits)
                 if average == "none":
                     units = structure_units(st, self.settings, str(k), "none", self.group)
                     prepared.append(Prepared(units))
@@ -537,8 +268,8 @@ class Predictor:
         (:attr:`std_scale`, :attr:`std_floor`; how: ``meta["calibration"]``).
         Classification returns P(class 1). Node-level models return one array per structure,
         (n_supercell_nodes, T), in supercell node order ``k = a * n_atoms + i`` of the canonical
-        cell. `average`: see :data:`AVERAGE_MODES` and the module docstring (graph-level
-        models only).
+        cell. `average`: see :data:`AVERAGE_MODES` and :mod:`ecn.inference.averaging`
+        (graph-level models only).
         """
         if average not in AVERAGE_MODES:
             raise ValueError(f"average must be one of {AVERAGE_MODES}, got {average!r}")
