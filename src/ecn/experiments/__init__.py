@@ -14,4 +14,8 @@
   (every table and figure, what it shows, the command that regenerates it, its commit).
 * :mod:`~ecn.experiments.packaging` and :mod:`~ecn.experiments.pretrained_report`: shipping a
   run as a pretrained model (card, registry) and the shipped models' table.
+* :mod:`~ecn.experiments.ensembles`: several runs packaged as one ensemble with a recalibrated
+  std (``ecn models package RUN1 RUN2 ...``); its steps in
+  :mod:`~ecn.experiments.ensemble_members`, :mod:`~ecn.experiments.ensemble_calibration` and
+  :mod:`~ecn.experiments.ensemble_spread`.
 """
