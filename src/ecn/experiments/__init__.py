@@ -5,7 +5,8 @@
   row's seeds, archive the records); the rows and the paper's numbers are in
   :mod:`~ecn.experiments.variants`, what each row gets in :mod:`~ecn.experiments.budget`.
 * :mod:`~ecn.experiments.tables`: tables from run records (``ecn report``), with
-  :mod:`~ecn.experiments.seeds` (mean ± std over seeds) and :mod:`~ecn.experiments.plots`.
+  :mod:`~ecn.experiments.seeds` (mean ± std over seeds) and :mod:`~ecn.experiments.plots`;
+  :mod:`~ecn.experiments.setups`: same-budget comparisons (``ecn report --group-by setup``).
 * :mod:`~ecn.experiments.size_curve`: test MAE against training-set size, power-law fit.
 * :mod:`~ecn.experiments.ablation`: the Perov-5 ablation ladder (``ecn reproduce ablation``), and
   :mod:`~ecn.experiments.table2_settled`: paper Table 2 on the setup the ladder settled.

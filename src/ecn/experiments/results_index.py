@@ -34,6 +34,14 @@ _TABLE1 = (
 )
 
 
+def _not_archived(runs: str) -> str:
+    """The note of a same-budget table whose runs were not archived (so it cannot be rewritten)."""
+    return (
+        f"not regenerable: its runs ({runs}) were not archived; written by "
+        "scripts/canonical_accuracy.py, since folded into `ecn report RUN... --group-by setup`"
+    )
+
+
 @dataclass(frozen=True)
 class Files:
     """Files of a topic (a glob relative to its folder) that another command writes, or whose
@@ -234,9 +242,12 @@ TOPICS: tuple[Topic, ...] = (
         "Same crystal, same prediction: the change of a prediction across equivalent "
         "descriptions of one crystal (origin, basis, supercell, rotation, atom order), with "
         "and without the canonical step, and the accuracy cost of the step.",
-        "the commands are in README.md here (scripts/measure_invariance.py, "
-        "scripts/canonical_accuracy.py)",
-        (Files("*.txt", shows="transcript of the checks named in its first lines"),),
+        "the commands are in README.md here (scripts/measure_invariance.py, ecn report "
+        "--group-by setup)",
+        (
+            Files("*.txt", shows="transcript of the checks named in its first lines"),
+            Files("accuracy_seeds*", _not_archived("runs/inv2_*")),
+        ),
     ),
     Topic(
         "mp_curation",
@@ -253,7 +264,7 @@ TOPICS: tuple[Topic, ...] = (
         "quotient",
         "ECN on the 8-fold cover with the cell one-hot (the paper's) against ECN on the unit "
         "cell, its exact quotient: Perov-5 test MAE at equal budget and seeds.",
-        "python scripts/canonical_accuracy.py ... --out results/quotient/accuracy",
+        _not_archived("runs/inv2_*, runs/q_*"),
     ),
     Topic(
         "tuning",
