@@ -1,5 +1,6 @@
 """``ecn bench graphs | layers | train | storage | predict | large-cell``: each measures against
-a reference of the same run (ratios), or reports sizes and peak memory."""
+a reference of the same run (ratios), or reports sizes and peak memory; ``ecn bench report``
+renders a result JSON as markdown."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import typer
 
-from ecn.cli.common import console
+from ecn.cli.common import console, fail
 
 app = typer.Typer(
     help="Speed benchmarks (ratios against a reference measured in the same run).",
@@ -101,6 +102,25 @@ def train(
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from exc
     console.print(format_table(res), markup=False)
+
+
+@app.command("report")
+def report(
+    kind: str = typer.Argument(..., help="train or storage: the benchmark that wrote JSON."),
+    json_in: Path = typer.Argument(..., help="The result JSON (e.g. results/bench/train.json)."),
+    out: Path | None = typer.Option(None, "--out", help="Markdown file (default: JSON's .md)."),
+) -> None:
+    """Render a benchmark's result JSON as markdown beside it (results/bench/*.md are never typed
+    by hand): host, load, the measuring command and the table."""
+    from ecn.bench.report import render
+    from ecn.io import atomic_write_text
+
+    try:
+        text = render(kind, json_in)
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    atomic_write_text(json_in.with_suffix(".md") if out is None else out, text)
+    console.print(text, markup=False)
 
 
 @app.command("storage")

@@ -196,14 +196,9 @@ TOPICS: tuple[Topic, ...] = (
                 "ECN layer cost per group against a plain MPNN layer",
             ),
             Files("storage.json", "ecn bench storage --json results/bench/storage.json"),
-            Files(
-                "storage.md", "python scripts/bench_report.py storage results/bench/storage.json"
-            ),
-            Files("train.md", "python scripts/bench_report.py train results/bench/train.json"),
-            Files(
-                "train_ablation.md",
-                "python scripts/bench_report.py train results/bench/train_ablation.json",
-            ),
+            Files("storage.md", "ecn bench report storage results/bench/storage.json"),
+            Files("train.md", "ecn bench report train results/bench/train.json"),
+            Files("train_ablation.md", "ecn bench report train results/bench/train_ablation.json"),
             Files(
                 "denormals.json",
                 "python benchmarks/denormals.py",

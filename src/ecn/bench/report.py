@@ -1,21 +1,30 @@
-"""Render the committed benchmark JSONs as markdown beside them (never typed by hand).
+"""A committed benchmark JSON as markdown beside it (``ecn bench report train|storage JSON``).
 
-python scripts/bench_report.py train results/bench/train.json   # -> results/bench/train.md
-python scripts/bench_report.py storage results/bench/storage.json
+Why: the numbers of ``results/bench/*.md`` are never typed by hand; they are rendered from the
+JSON the benchmark wrote (``ecn bench train --json``, ``ecn bench storage --json``), with the
+host, the load and the command that measured them, so a reader can tell how much a ratio is
+worth on shared cores. The text names the commit it was rendered at (``git rev-parse``).
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ecn.bench.storage import format_storage
 from ecn.bench.train import format_table
 
+__all__ = ["KINDS", "render", "storage_markdown", "train_markdown"]
+
+#: The command named in the rendered text (before its kind and JSON path).
+COMMAND = "ecn bench report"
+
 
 def _head() -> str:
+    """The short hash of the checkout's HEAD ('?' outside a git checkout)."""
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -24,13 +33,14 @@ def _head() -> str:
         return "?"
 
 
-def train_md(r: dict, src: Path) -> str:
+def train_markdown(r: dict[str, Any], src: Path) -> str:
+    """Markdown of an ``ecn bench train`` result `r` read from `src`."""
     cmd = r.get("command") or "ecn bench train --json " + str(src)
     return "\n".join(
         [
             "# ecn bench train (Perov-5 batches, every model in each precision)",
             "",
-            f"Rendered from `{src}` by `python scripts/bench_report.py train {src}` at HEAD "
+            f"Rendered from `{src}` by `{COMMAND} train {src}` at HEAD "
             f"{_head()}; measured with `{cmd}`.",
             "",
             f"Host: {r['device_name']}, torch {r['torch']}, {r['threads']} thread(s); load "
@@ -50,12 +60,13 @@ def train_md(r: dict, src: Path) -> str:
     )
 
 
-def storage_md(r: dict, src: Path) -> str:
+def storage_markdown(r: dict[str, Any], src: Path) -> str:
+    """Markdown of an ``ecn bench storage`` result `r` read from `src`."""
     return "\n".join(
         [
             "# ecn bench storage (compact graph cache, streaming epoch)",
             "",
-            f"Rendered from `{src}` by `python scripts/bench_report.py storage {src}` at HEAD "
+            f"Rendered from `{src}` by `{COMMAND} storage {src}` at HEAD "
             f"{_head()}; measured with `ecn bench storage --threads 1 --num-workers 1 --json "
             f"{src}`. Load average before {r['load_before']}, after {r['load_after']} "
             "(2 shared cores, other trainings running).",
@@ -75,13 +86,22 @@ def storage_md(r: dict, src: Path) -> str:
     )
 
 
-def main() -> None:
-    kind, src = sys.argv[1], Path(sys.argv[2])
-    r = json.loads(src.read_text())
-    text = train_md(r, src) if kind == "train" else storage_md(r, src)
-    src.with_suffix(".md").write_text(text)
-    print(text)
+#: Benchmark kinds that have a markdown rendering, and their renderer.
+KINDS: dict[str, Callable[[dict[str, Any], Path], str]] = {
+    "train": train_markdown,
+    "storage": storage_markdown,
+}
 
 
-if __name__ == "__main__":
-    main()
+def render(kind: str, src: Path) -> str:
+    """The markdown of the `kind` benchmark JSON at `src`.
+
+    Raises:
+        ValueError: an unknown kind, or `src` is not a JSON object.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"benchmark kind must be one of {sorted(KINDS)}, got {kind!r}")
+    r = json.loads(Path(src).read_text())
+    if not isinstance(r, dict):
+        raise ValueError(f"{src}: not a benchmark result (a JSON object)")
+    return KINDS[kind](r, Path(src))
