@@ -152,9 +152,7 @@ def reference(data: Path, cgcnn: Path, seed: int, out: Path, epochs: int) -> Non
 
 
 def _row(run: Path) -> dict | None:
-    from seed_table import reference_result
-
-    from ecn.train.record import RunRecord
+    from ecn.train.record import RunRecord, reference_result
 
     ref = reference_result(run)
     if ref is not None:
@@ -173,8 +171,7 @@ def _row(run: Path) -> dict | None:
 
 def table(runs: list[Path], out: Path) -> None:
     """Markdown + JSON: test MAE per run and mean ± std per implementation."""
-    from seed_table import write_seed_table
-
+    from ecn.experiments.seeds import write_seed_table
     from ecn.train.record import is_finished
 
     rows = [r for r in (_row(p) for p in runs if is_finished(p)) if r]
@@ -191,7 +188,7 @@ def table(runs: list[Path], out: Path) -> None:
         "are its whole process, CIF parsing in its first epoch included. Its "
         "seed 0 ran at nice 19 beside two trainings, so its time is not comparable.",
     ]
-    write_seed_table(rows, out, head, foot)
+    print(write_seed_table(rows, out, head, foot))
 
 
 def main() -> None:

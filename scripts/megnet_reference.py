@@ -140,9 +140,7 @@ def reference(seed: int, out: Path, epochs: int, limit: int | None, batch: int) 
 
 
 def _row(run: Path) -> dict:
-    from seed_table import reference_result
-
-    from ecn.train.record import RunRecord
+    from ecn.train.record import RunRecord, reference_result
 
     ref = reference_result(run)
     if ref is not None:
@@ -157,8 +155,7 @@ def _row(run: Path) -> dict:
 def table(runs: list[Path], out: Path, note: str | None = None) -> None:
     """Markdown + JSON: test MAE per run and mean ± std per implementation; `note` (e.g. the
     host load the seconds were measured under) is appended."""
-    from seed_table import write_seed_table
-
+    from ecn.experiments.seeds import write_seed_table
     from ecn.train.record import is_finished
 
     rows = [_row(p) for p in runs if is_finished(p)]
@@ -173,7 +170,7 @@ def table(runs: list[Path], out: Path, note: str | None = None) -> None:
         + ".",
     ]
     foot = ["Seconds per run: training only (graphs built before)."] + ([note] if note else [])
-    write_seed_table(rows, out, head, foot)
+    print(write_seed_table(rows, out, head, foot))
 
 
 def main() -> None:

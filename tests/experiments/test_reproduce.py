@@ -375,6 +375,25 @@ def test_report_by_setup_rows_per_run_and_mean_per_setup(tmp_path: Path) -> None
         report(dirs, tmp_path / "res", "m", "t", group_by="seed")
 
 
+def test_seed_table_per_implementation(tmp_path: Path) -> None:
+    """The reference side-by-side table (scripts/cgcnn_reference.py, megnet_reference.py):
+    implementations sorted, seeds in order, mean ± std ('(1 seed)' alone), '-' for no time."""
+    from ecn.experiments.seeds import write_seed_table
+
+    rows = [
+        {"impl": "ref", "seed": 1, "test": 0.30, "s": 12.0},
+        {"impl": "ecn", "seed": 0, "test": 0.10, "s": None},
+        {"impl": "ref", "seed": 0, "test": 0.20, "s": 10.4},
+    ]
+    text = write_seed_table(rows, tmp_path / "t", ["# T"], ["foot"])
+    assert text == (tmp_path / "t.md").read_text().rstrip("\n")
+    assert "| ecn | 1 | 0.1000 | 0.1000 (1 seed) | - |" in text
+    assert "| ref | 2 | 0.2000 / 0.3000 | 0.2500 ± 0.0707 | 10 / 12 |" in text
+    assert text.endswith("\n\nfoot") and text.index("| ecn") < text.index("| ref")
+    summary = json.loads((tmp_path / "t.json").read_text())["summary"]
+    assert summary["ref"]["seeds"] == [0, 1] and summary["ecn"]["std"] is None
+
+
 def test_accelerator_reaches_run_configs_but_not_table_headers(tmp_path: Path, monkeypatch):
     """`ecn reproduce table1 --accelerator gpu` (the GPU queue, scripts/table1_gpu.sh) reaches
     every run's config; the table header's budget stays the CPU queue's, so a run paused on one

@@ -21,6 +21,7 @@ from ecn.train.record import (
     RunResults,
     is_finished,
     read_history,
+    reference_result,
 )
 from train_helpers import write_record
 
@@ -116,6 +117,20 @@ def test_unfinished_or_foreign_directories_are_refused(tmp_path: Path) -> None:
         shutil.copytree(run, tmp_path / "c")
         (tmp_path / "c" / "config.yaml").unlink()
         RunRecord.load(tmp_path / "c")
+
+
+def test_reference_result_reads_a_reference_run_and_nothing_else(tmp_path: Path) -> None:
+    """A reference implementation's run folder (its own results.json with an implementation
+    key, no config.yaml) gives its dict; an ecn run, an unfinished folder or another JSON None."""
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    assert reference_result(ref) is None  # unfinished
+    (ref / RESULTS_FILE).write_text(json.dumps({"implementation": "matgl", "test_mae": 0.1}))
+    assert reference_result(ref) == {"implementation": "matgl", "test_mae": 0.1}
+    (ref / RESULTS_FILE).write_text(json.dumps({"test_mae": 0.1}))
+    assert reference_result(ref) is None
+    ecn_run = write_record(tmp_path / "ecn", {"mae": 0.2})
+    assert reference_result(ecn_run) is None and RunRecord.load(ecn_run).results.metric("test")
 
 
 def test_results_type_lists_what_training_writes() -> None:

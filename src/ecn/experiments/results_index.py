@@ -175,8 +175,22 @@ TOPICS: tuple[Topic, ...] = (
         "baselines",
         "Our CGCNN and MEGNet against the reference implementations (txie-93/cgcnn, matgl) "
         "on the same Perov-5 splits and recipe.",
-        "python scripts/cgcnn_reference.py table",
-        (Files("megnet_reference*", "python scripts/megnet_reference.py table"),),
+        "one command per file, below",
+        (
+            Files(
+                "cgcnn_reference*",
+                "not regenerable: its runs (ecn's and the reference's, 2 seeds each) were not "
+                "archived; written by `python scripts/cgcnn_reference.py table --runs RUN... "
+                "--out results/baselines/cgcnn_reference`",
+            ),
+            Files(
+                "megnet_reference*",
+                "python scripts/megnet_reference.py table --runs "
+                "results/baselines/megnet_reference_runs/* --out "
+                'results/baselines/megnet_reference --note "$(sed -n 11p '
+                'results/baselines/megnet_reference.md)"',
+            ),
+        ),
     ),
     Topic(
         "bench",

@@ -45,6 +45,7 @@ __all__ = [
     "RunResults",
     "is_finished",
     "read_history",
+    "reference_result",
 ]
 
 #: Format version of ``results.json`` written by this ecn (a record without one is version 1).
@@ -191,6 +192,19 @@ def _required(f: dataclasses.Field[Any]) -> bool:
 def is_finished(run_dir: str | Path) -> bool:
     """Finished once it wrote ``results.json`` (session-capped or crashed runs have none)."""
     return (Path(run_dir) / RESULTS_FILE).is_file()
+
+
+def reference_result(run_dir: str | Path) -> dict[str, Any] | None:
+    """The result a reference implementation's run wrote (txie-93/cgcnn, matgl: its own JSON,
+    with an ``implementation`` key, in the file an ecn run calls ``results.json``, written by
+    ``scripts/cgcnn_reference.py`` / ``megnet_reference.py``); None for an ecn run (it has a
+    ``config.yaml``: read it with :meth:`RunRecord.load`) or an unfinished one. Here because this
+    module is the one reader of run folders; the dict is that script's, not a versioned record."""
+    path = Path(run_dir)
+    if not is_finished(path) or (path / CONFIG_FILE).is_file():
+        return None
+    res = json.loads((path / RESULTS_FILE).read_text())
+    return res if isinstance(res, dict) and "implementation" in res else None
 
 
 def read_history(run_dir: str | Path) -> pd.DataFrame:
