@@ -6,7 +6,6 @@ against the reference measured seconds apart is what the acceptance targets are 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import platform
 import time
@@ -169,18 +168,3 @@ def format_result(result: dict) -> str:
 
 
 __all__ = ["format_result", "run_graph_bench"]
-
-
-def _main() -> None:  # pragma: no cover - used by benchmarks/bench_graphs.py
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--dataset", default="perov5")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--limit", type=int, default=300)
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO)
-    print(format_result(run_graph_bench(args.dataset, args.split, args.limit, args.json)))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()
