@@ -199,7 +199,7 @@ def test_average_translations_is_origin_independent(
 
     It leaves the raw prediction unchanged too: on the 8-fold cover, a global translation is a
     graph automorphism preserving every colouring, so for ECN models the average is a no-op
-    (see ecn.inference.predictor docstring). The test pins both facts and the one-hot detection.
+    (see the ecn.inference.forward docstring). The test pins both facts and the one-hot detection.
     """
     from pymatgen.core import Structure
 
