@@ -2,6 +2,7 @@
 # Issue 13 acceptance: from a fresh virtual environment, install ecn from this tree (a wheel, not
 # editable) and run `ecn models` and `ecn predict --model perov5-heat_all` on a folder of CIFs.
 # Usage: bash scripts/fresh_venv_transcript.sh results/pretrained/pretrained_transcript.txt
+# MODELS (default: perov5-heat_all and every mp-* model shipped) are each run on the folder.
 set -euo pipefail
 out=${1:-results/pretrained/pretrained_transcript.txt}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,9 +29,13 @@ ba.to(filename="cifs/BaTiO3.cif")
 open("cifs/broken.cif", "w").write("data_x\nnot a cif\n")
 PY
   echo "$ ls cifs"; ls cifs
-  echo "$ ecn models"; COLUMNS=200 ecn models
-  echo "$ ecn predict --model perov5-heat_all cifs/ --out p.csv"
-  COLUMNS=200 ecn predict --model perov5-heat_all cifs/ --out p.csv 2>&1 | grep -v "^INFO"
-  echo "$ cat p.csv"; sed "s#$work/##g" p.csv
+  echo "$ ecn models"; COLUMNS=200 ecn models | sed "s#$work/##g"
+  models=${MODELS:-$(python -c "from ecn.inference.pretrained import list_models
+print(' '.join(m['name'] for m in list_models()))")}
+  for m in $models; do
+    echo "$ ecn predict --model $m cifs/ --out p_$m.csv"
+    COLUMNS=200 ecn predict --model "$m" cifs/ --out "p_$m.csv" 2>&1 | grep -v "^INFO"
+    echo "$ cat p_$m.csv"; sed "s#$work/##g" "p_$m.csv"
+  done
 } > "$repo/$out" 2>&1
 echo "wrote $out"
