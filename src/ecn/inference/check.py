@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ecn.graphs.descriptions import DESCRIPTION_KINDS, equivalent_descriptions
+from ecn.graphs.perturb import DEFAULT_EPSILONS, PERTURBATION_KINDS, perturbations
 from ecn.inference.predictor import Predictor
 
 __all__ = [
@@ -175,7 +176,7 @@ def predictor_variant(
 
 @dataclass
 class ContinuityReport:
-    """Prediction changes under small perturbations (``ecn.testing.perturbations``).
+    """Prediction changes under small perturbations (``ecn.graphs.perturb.perturbations``).
 
     A *jump* of one crystal and perturbation kind at size ε_k: its change exceeds `threshold`
     AND exceeds ``ratio * (ε_k / ε_{k-1}) * change(ε_{k-1})`` (the linear trend from the next
@@ -316,7 +317,7 @@ def check_continuity(
         predictor: a loaded model (``ecn.load_model``; :func:`predictor_variant` for another
             canonical step or envelope).
         structures: ``(id, pymatgen Structure or ase.Atoms)`` pairs.
-        epsilons, kinds, seed: ``ecn.testing.perturbations`` (defaults: 1e-5 .. 1e-2 Å,
+        epsilons, kinds, seed: ``ecn.graphs.perturb.perturbations`` (defaults: 1e-5 .. 1e-2 Å,
             displacements and strains).
         threshold, ratio, threshold_note: the jump rule.
         model_name: how the report names the model.
@@ -325,7 +326,6 @@ def check_continuity(
             across a cell face changes).
     """
     from ecn.inference.inputs import as_structure
-    from ecn.testing import DEFAULT_EPSILONS, PERTURBATION_KINDS, perturbations
 
     epsilons = sorted(float(e) for e in (epsilons or DEFAULT_EPSILONS))
     kinds = list(kinds or PERTURBATION_KINDS)

@@ -32,7 +32,13 @@ from ecn.inference.model import PropertyModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["cell_onehot_columns", "predict_graphs", "predict_member_graphs", "translate_cells"]
+__all__ = [
+    "cell_onehot_columns",
+    "in_model_dtype",
+    "predict_graphs",
+    "predict_member_graphs",
+    "translate_cells",
+]
 
 
 def cell_onehot_columns(graph: CrystalGraph) -> slice | None:
@@ -55,6 +61,18 @@ def translate_cells(graph: CrystalGraph, t: int, cols: slice) -> CrystalGraph:
     return replace(graph, x=x)
 
 
+def in_model_dtype(graph: CrystalGraph, dtype: torch.dtype) -> CrystalGraph:
+    """`graph` with its feature tensors (``x``, ``edge_attr``) in the model's `dtype`.
+
+    Why: graphs are built in float32 (the dtype training uses), and a float64 model (a model
+    file saved in float64, the tight checks of ``ecn.testing``) would otherwise fail on the first
+    matrix product; for a float32 model this is a no-op.
+    """
+    if graph.x.dtype == dtype and graph.edge_attr.dtype == dtype:
+        return graph
+    return replace(graph, x=graph.x.to(dtype), edge_attr=graph.edge_attr.to(dtype))
+
+
 @torch.no_grad()
 def predict_member_graphs(
     model: PropertyModel | EnsembleModel,
@@ -70,7 +88,8 @@ def predict_member_graphs(
     which are expanded batch by batch with `settings`.
     """
     model.eval()
-    device = next(model.parameters()).device
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
     outs = []
     warned = False
     stored = isinstance(graphs, GraphStore) or (
@@ -84,6 +103,7 @@ def predict_member_graphs(
             batch = expand(chunk, settings, device)  # type: ignore[arg-type]
         else:
             batch = collate(graphs[start : start + batch_size]).to(device)  # type: ignore[arg-type]
+        batch = in_model_dtype(batch, dtype)
         cols = cell_onehot_columns(batch) if average_translations else None
         if average_translations and cols is None and not warned:
             logger.warning("average_translations: graphs have no cell one-hot; nothing to average")

@@ -12,7 +12,12 @@ Same crystal, same prediction (:mod:`ecn.testing.invariance`, issue 14):
 Euclidean invariance, :func:`rotated_structure` / :func:`shifted_origin`.
 
 Nearby crystal, nearby prediction (:mod:`ecn.testing.continuity`, issue 26):
-:func:`perturbations`, :func:`continuity_errors`, :func:`assert_continuous`.
+:func:`perturbations` (from :mod:`ecn.graphs.perturb`), :func:`continuity_errors`,
+:func:`assert_continuous`.
+
+The crystal-level checks predict as users do: a model goes through an
+``ecn.inference.Predictor`` (:mod:`ecn.testing.predict`), so ``ecn.testing`` sits above
+``ecn.inference``.
 
 The model contract (:mod:`ecn.testing.model_contract`): :class:`ModelContract`, the pytest
 mixin every model in ``ecn.nn.MODELS`` runs (``tests/nn/test_model_contract.py``), in float32
@@ -33,14 +38,8 @@ from ecn.graphs.descriptions import (
     rotated_structure,
     shifted_origin,
 )
-from ecn.testing.continuity import (
-    DEFAULT_EPSILONS,
-    PERTURBATION_KINDS,
-    Perturbation,
-    assert_continuous,
-    continuity_errors,
-    perturbations,
-)
+from ecn.graphs.perturb import DEFAULT_EPSILONS, PERTURBATION_KINDS, Perturbation, perturbations
+from ecn.testing.continuity import assert_continuous, continuity_errors
 from ecn.testing.equivariance import (
     assert_equivariant,
     assert_not_equivariant,
