@@ -52,6 +52,18 @@ def plot_learning_curves(run_dirs: dict[str, list[Path]], path: Path, title: str
     plt.close(fig)
 
 
+def _save_size_axes(plt: Any, fig: Any, ax: Any, path: Path) -> None:
+    """Both size plots: log-log test MAE against training structures, legend, saved."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training structures")
+    ax.set_ylabel("test MAE")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_sizes(fits: dict[str, Any], path: Path, extrapolate_to: int) -> None:
     """Test MAE against training-set size per model, with each fitted power law (dashed)."""
     plt = _pyplot()
@@ -65,14 +77,7 @@ def plot_sizes(fits: dict[str, Any], path: Path, extrapolate_to: int) -> None:
             ax.plot(xs, fit["prediction"] * (xs / extrapolate_to) ** fit["exponent"], "--",
                     color=f"C{k}")  # fmt: skip
     ax.axvline(extrapolate_to, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training structures")
-    ax.set_ylabel("test MAE")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_size_axes(plt, fig, ax, path)
 
 
 def plot_finetune(rows: list[dict[str, Any]], path: Path, source: str) -> None:
@@ -89,11 +94,4 @@ def plot_finetune(rows: list[dict[str, Any]], path: Path, source: str) -> None:
         hi = np.array([max(p[1]["test_mae"]) for p in pts]) - mean
         label = "from scratch" if arm == "scratch" else f"fine-tuned from {source}"
         ax.errorbar(n, mean, yerr=[lo, hi], fmt="o-", color=f"C{k}", capsize=3, label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training structures")
-    ax.set_ylabel("test MAE")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_size_axes(plt, fig, ax, path)
