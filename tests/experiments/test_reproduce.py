@@ -472,3 +472,32 @@ def test_prepare_table1_builds_each_graph_once(tiny_perov5: Path, monkeypatch) -
     )
     assert [c[0] for c in calls] == ["ecn", "cgcnn"]
     assert n > 0
+
+
+def test_table1_side_by_side_picks_the_best_baseline_and_the_papers_metric() -> None:
+    from ecn.experiments.tables import table1_side_by_side
+
+    def row(mean: float, stop: str = "early_stopping", **extra: float) -> dict:
+        return {"metric": "mae", "mean": mean, "std": None, "stopped_by": [stop], "extra": extra}
+
+    out = {
+        "e_form": {
+            "rows": {"ECN-SΛ": row(0.044), "CGCNN": row(0.053, "time_budget"), "MEGNet": row(0.050)}
+        },  # fmt: skip
+        "e_fermi": {"rows": {"ECN-SΛ": row(0.33)}},
+        "is_metal": {
+            "rows": {
+                "ECN-SΛ": row(0.95, precision_1=0.881, precision_0=0.873),
+                "CGCNN": row(0.96, precision_1=0.935, precision_0=0.867),
+            }
+        },  # fmt: skip
+    }
+    lines = table1_side_by_side(out)
+    by = {line.split(" |")[0].strip("| "): line for line in lines if line.startswith("| e")}
+    by.update({line.split(" |")[0].strip("| "): line for line in lines if "is_metal" in line})
+    assert "MEGNet 0.0500" in by["e_form (eV/atom)"]  # the lower MAE, not the first listed
+    assert "| 0.046 | 0.048 |" in by["e_form (eV/atom)"]
+    assert "not run yet" in by["e_fermi (eV)"]
+    metal = by["is_metal (precision metal / non-metal)"]
+    assert "88.1% / 87.3%" in metal and "CGCNN 93.5% / 86.7%" in metal and "79.8% / 83.2%" in metal
+    assert "about a third" in lines[-1]

@@ -16,7 +16,13 @@ import numpy as np
 
 from ecn.experiments.plots import plot_learning_curves
 from ecn.experiments.seeds import row_mean_std, seed_stats
-from ecn.experiments.variants import TABLE1_PAPER, TABLE1_PAPER_TRAIN_NOTE, TABLE1_UNITS, Variant
+from ecn.experiments.variants import (
+    TABLE1_PAPER,
+    TABLE1_PAPER_PRECISION,
+    TABLE1_PAPER_TRAIN_NOTE,
+    TABLE1_UNITS,
+    Variant,
+)
 from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig
 from ecn.train.record import RunRecord
@@ -29,6 +35,7 @@ __all__ = [
     "pending_line",
     "report",
     "stop_reasons",
+    "table1_side_by_side",
     "table1_summary",
     "write_table",
 ]
@@ -321,3 +328,46 @@ def report(
             label += f" ({features})"
         groups.setdefault(label, []).append(d)
     return write_table(groups, {}, out_dir, name, title, {"runs": [str(d) for d in run_dirs]})
+
+
+def table1_side_by_side(out: dict[str, Any]) -> list[str]:
+    """README's Table 1 summary from ``results/table1/table1.json`` (`out`): per target, our
+    ECN-SΛ and our best baseline against the paper's ECN-SΛ and CGCNN, with the caveat that our
+    split trains on about a third of the paper's data. Metal/non-metal is compared on the
+    paper's metric (precision of each class); a cell without a finished run says so."""
+
+    def ours(row: dict[str, Any] | None, target: str) -> str:
+        if row is None:
+            return "not run yet"
+        if target == "is_metal":
+            x = row["extra"]
+            return f"{x['precision_1']:.1%} / {x['precision_0']:.1%}"
+        capped = " (time-capped)" if "time_budget" in row.get("stopped_by", []) else ""
+        return row_mean_std(row, 3 if row["mean"] >= 0.1 else 4) + capped
+
+    def paper(label: str, target: str) -> str:
+        if target == "is_metal":
+            p = TABLE1_PAPER_PRECISION.get(label)
+            return "-" if p is None else f"{p[0]:.1%} / {p[1]:.1%}"
+        p = TABLE1_PAPER.get(label, {}).get(target)
+        return "-" if p is None else f"{p:.3f}"
+
+    lines = [
+        "| target (unit) | ours: ECN-SΛ | ours: best baseline | paper: ECN-SΛ | paper: CGCNN |",
+        "|---|---|---|---|---|",
+    ]
+    for target in out:
+        rows = out[target]["rows"]
+        unit = "precision metal / non-metal" if target == "is_metal" else TABLE1_UNITS[target]
+        baselines = {k: r for k, r in rows.items() if not k.startswith("ECN")}
+        if target == "is_metal":
+            best = max(baselines, key=lambda k: baselines[k]["mean"], default=None)
+        else:
+            best = min(baselines, key=lambda k: baselines[k]["mean"], default=None)
+        base = "not run yet" if best is None else f"{best} {ours(baselines[best], target)}"
+        lines.append(
+            f"| {target} ({unit}) | {ours(rows.get('ECN-SΛ'), target)} | {base} "
+            f"| {paper('ECN-SΛ', target)} | {paper('CGCNN', target)} |"
+        )
+    lines += ["", f"Test split; MAE unless said otherwise. Caveat: {TABLE1_PAPER_TRAIN_NOTE}"]
+    return lines
