@@ -141,3 +141,16 @@ def test_every_contrast_compares_two_ladder_rungs() -> None:
     for label, rung, ref in CONTRASTS:
         assert rung in LADDER and ref in LADDER, label  # same fields, seeds included
         assert rung != ref, label
+
+
+def test_envelope_rung_changes_only_the_envelope() -> None:
+    from ecn.experiments.rungs import Rung
+
+    base = Rung(graph="r5", schedule="plateau", same_atom=True, seeds=3)
+    env = Rung(graph="r5", schedule="plateau", same_atom=True, envelope="poly", seeds=3)
+    assert base.name == "ecn_slambda_r5_64x4_sameatom_plateau"  # existing runs keep their name
+    assert env.name == "ecn_slambda_r5_64x4_sameatom_envpoly_plateau"
+    a, b = (r.config(0, Path("/tmp/x")) for r in (base, env))
+    assert "envelope" not in a.model.options and b.model.options["envelope"] == "poly"
+    assert {k: v for k, v in b.model.options.items() if k != "envelope"} == a.model.options
+    assert a.graph == b.graph and a.optim == b.optim

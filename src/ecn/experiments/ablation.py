@@ -16,179 +16,19 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ecn.experiments.layout import ABLATION_DIR
+from ecn.experiments.rungs import RECIPE, SCHEDULES, Rung
 from ecn.experiments.seeds import format_mean_std as _fmt
 from ecn.experiments.seeds import seed_stats
-from ecn.graphs.settings import NAMED_GRAPHS
 from ecn.io import atomic_write_text
-from ecn.train.config import TrainConfig, config_from_dict
 from ecn.train.data import prepare_data
 from ecn.train.record import RunRecord, RunResults, is_finished, read_history
 from ecn.train.run import resolve_config, train
 
 logger = logging.getLogger(__name__)
-
-#: Optimiser settings every rung shares (the recipe tuned on Perov-5, ``configs/table2_recipe``).
-RECIPE: dict[str, Any] = {"lr": 2e-3, "weight_decay": 1e-2, "batch_size": 64}
-
-#: Schedules. ``es``: ours so far (plateau x0.5 after 10 stalled epochs, early stopping after
-#: 25: runs end after about two halvings). ``plateau``: the authors' spirit, no early stopping,
-#: the plateau schedule runs the LR down to 1e-5 (eight halvings) and training stops there.
-#: ``authors``: their exact rule (patience 25, down to 1e-6; about 3x the epochs of ``plateau``).
-SCHEDULES: dict[str, dict[str, Any]] = {
-    "es": {"epochs": 1000, "patience": 25, "lr_patience": 10, "min_lr": 1e-6},
-    "plateau": {
-        "epochs": 1000,
-        "patience": 100_000,
-        "lr_patience": 10,
-        "min_lr": 1e-5,
-        "stop_at_min_lr": True,
-    },
-    "authors": {
-        "epochs": 1000,
-        "patience": 100_000,
-        "lr_patience": 25,
-        "min_lr": 1e-6,
-        "stop_at_min_lr": True,
-    },
-}
-
-#: Models a rung configures as ECN (group, graph, size, cells): ECN and the E(n)-equivariant ECN
-#: (``ecn.nn.egnn``, the paper's EGNN extension), which takes the same options but same_atom.
-ECN_MODELS: tuple[str, ...] = ("ecn", "ecn_egnn")
-
-#: CGCNN rungs use CGCNN's own defaults, which are the options tuned on Perov-5
-#: (``configs/table2_recipe.yaml``: 8 Å, 12 neighbours, 3 convolutions); every resolved option
-#: is written to each run's config.yaml.
-
-
-@dataclass(frozen=True)
-class Rung:
-    """One row of the ladder: which model, graph, schedule and size; ``seeds`` runs of it."""
-
-    model: str = "ecn"
-    group: str = "slambda"
-    graph: str = "voronoi"
-    schedule: str = "es"
-    width: int = 64
-    layers: int = 4
-    cover: bool = False
-    same_atom: bool = False
-    seeds: int = 1
-    #: ``paper``: the official split; ``big``: training + 3,000 of the official validation
-    #: structures, validated on the other 787 (``ecn.data.perov5.EXTRA_SPLITS``; not the
-    #: paper's protocol, test untouched).
-    split: str = "paper"
-    #: train on a seeded nested fraction of the training split (learning curve over size)
-    train_fraction: float | None = None
-
-    @property
-    def is_ecn(self) -> bool:
-        """ECN or its E(n)-equivariant version (``ecn_egnn``): a group, graph, size, cells."""
-        return self.model in ECN_MODELS
-
-    @property
-    def name(self) -> str:
-        """Run-directory stem, e.g. ``ecn_slambda_r5_64x4_plateau``,
-        ``ecn_slambda_r5_64x4_egnn_es`` or ``cgcnn_plateau``."""
-        big = "_bigsplit" if self.split == "big" else ""
-        if self.train_fraction is not None:
-            big += f"_frac{self.train_fraction:g}"
-        if not self.is_ecn:
-            return f"{self.model}_{self.schedule}{big}"
-        extra = ("_cover" if self.cover else "") + ("_sameatom" if self.same_atom else "")
-        extra += "_egnn" if self.model == "ecn_egnn" else ""
-        size = f"{self.width}x{self.layers}"
-        return f"ecn_{self.group}_{self.graph}_{size}{extra}_{self.schedule}{big}"
-
-    @property
-    def data(self) -> str:
-        """Table cell: the training data (the paper split, a fraction of it, the larger one)."""
-        if self.split == "big":
-            return "train + 3,000 val"
-        if self.train_fraction is not None:
-            return f"{self.train_fraction:.0%} of train"
-        return "train"
-
-    def describe(self) -> dict[str, str]:
-        """Table cells: model, graph, schedule, size, cell (quotient/cover), same-atom branch,
-        training data."""
-        return {**self._describe(), "data": self.data}
-
-    def _describe(self) -> dict[str, str]:
-        if not self.is_ecn:
-            return {
-                "model": self.model.upper(),
-                "graph": "own (8 Å, 12 nn)",
-                "schedule": self.schedule,
-                "size": "paper",
-                "cells": "unit cell",
-                "same-atom": "-",
-            }
-        label = {"slambda": "ECN-SΛ", "sn": "MPNN (S_N)", "p1": "ECN-P-1"}.get(
-            self.group, f"ECN-{self.group}"
-        )
-        return {
-            "model": label + (" EGNN" if self.model == "ecn_egnn" else ""),
-            "graph": self.graph,
-            "schedule": self.schedule,
-            "size": f"{self.width}x{self.layers}",
-            "cells": "cover + cell one-hot" if self.cover else "unit cell (quotient)",
-            "same-atom": "yes" if self.same_atom else "no",
-        }
-
-    def config(
-        self,
-        seed: int,
-        out: Path,
-        accelerator: str = "cpu",
-        threads: int | None = 1,
-        session_cap_min: float | None = None,
-        limit: int | None = None,
-        data_path: str | None = None,
-    ) -> TrainConfig:
-        """The training config of seed `seed` written to `out` (`data_path`: another copy of
-        the Perov-5 files, for tests)."""
-        if self.is_ecn:
-            options: dict[str, Any] = {
-                "group": self.group,
-                "width": self.width,
-                "layers": self.layers,
-            }
-            if self.same_atom:
-                options["same_atom"] = True
-            graph = {**NAMED_GRAPHS[self.graph], "cell_onehot": self.cover}
-        else:
-            options, graph = {}, {}
-        raw: dict[str, Any] = {
-            "data": {"dataset": "perov5", "targets": ["heat_all"], "path": data_path},
-            "graph": graph,
-            "model": {"name": self.model, "options": options},
-            "optim": {**RECIPE, **SCHEDULES[self.schedule]},
-            "run": {
-                "seed": seed,
-                "out": str(out),
-                "threads": threads,
-                "precision": "32",
-                "accelerator": accelerator,
-                "progress_bar": False,
-                "session_cap_min": session_cap_min,
-            },
-        }
-        if limit is not None:
-            raw["data"]["limit"] = limit
-        if self.train_fraction is not None:
-            raw["data"]["train_fraction"] = self.train_fraction
-        if self.split == "big":
-            raw["data"].update(train_split="train_plus_val", val_split="val_holdout")
-        elif self.split != "paper":
-            raise ValueError(f"unknown split variant {self.split!r}; expected paper or big")
-        return config_from_dict(raw)
-
 
 #: The ladder, in the order a queue should run it (cheap, decisive rungs first). The baseline
 #: is the first rung; every other rung changes one or two ingredients of it.
@@ -218,6 +58,9 @@ LADDER: tuple[Rung, ...] = (
     *(Rung(model="cgcnn", group="", graph="", train_fraction=f) for f in (0.25, 0.5)),
     # the paper's E(n)-equivariant ECN (EGNN layers, coordinates updated) on the settled setup
     Rung(model="ecn_egnn", graph="r5", seeds=3),
+    # the shipped Perov-5 model's rung with the smooth edge envelope (issue 26: is continuity
+    # in the positions free in accuracy?)
+    Rung(graph="r5", schedule="plateau", same_atom=True, envelope="poly", seeds=3),
 )
 
 
@@ -293,6 +136,11 @@ CONTRASTS: tuple[tuple[str, Rung, Rung], ...] = (
         "coordinates: EGNN layers vs distances only (ECN-SΛ, 5 Å, es)",
         Rung(model="ecn_egnn", graph="r5", seeds=3),
         Rung(graph="r5", seeds=3),
+    ),
+    (
+        "envelope: poly vs none (ECN-SΛ + same-atom, 5 Å, plateau)",
+        Rung(graph="r5", schedule="plateau", same_atom=True, envelope="poly", seeds=3),
+        Rung(graph="r5", schedule="plateau", same_atom=True, seeds=3),
     ),
     (
         "model: S_N (5 Å) vs CGCNN, es",

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecn.experiments.ablation import RECIPE, SCHEDULES, Rung
 from ecn.experiments.layout import TABLE2_DIR
+from ecn.experiments.rungs import RECIPE, SCHEDULES, Rung
 from ecn.experiments.tables import write_table
 from ecn.experiments.variants import TABLE2
 from ecn.train.record import is_finished
