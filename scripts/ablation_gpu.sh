@@ -65,12 +65,8 @@ START=$(date +%s)
 DEADLINE=$((START + ${MINUTES%.*} * 60 - 75)) # 75 s for the last validations and packing
 say() { echo "== $(date -u +%H:%M:%S) (+$(($(date +%s) - START)) s) $*"; }
 
-say "install carried wheels"
-if [ "${ECN_GPU_SKIP_WHEELS:-0}" != 1 ] && ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || { echo "wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
+. "$ROOT/scripts/gpu_common.sh"
+gpu_install_wheels
 export ECN_DATA_DIR=${ECN_DATA_DIR:-$ROOT/.gpu/data} ECN_CACHE_DIR=${ECN_CACHE_DIR:-/tmp/ecncache}
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 PY=python3
@@ -85,18 +81,7 @@ EOF
 ACC=gpu
 $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || ACC=cpu
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
-if [ "$ACC" = gpu ] && command -v nvidia-cuda-mps-control >/dev/null; then
-  # MPS lets the runs' small kernels share the GPU at once instead of time-slicing
-  if nvidia-cuda-mps-control -d; then
-    if timeout 60 $PY -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
-      say "MPS daemon started"
-    else
-      echo quit | nvidia-cuda-mps-control; say "MPS clients failed: MPS stopped"
-    fi
-  else
-    say "MPS not available"
-  fi
-fi
+gpu_start_mps
 
 RUNS=${ECN_ABL_RUNS:-runs/ablation}
 ABL=($PY -m ecn.cli reproduce ablation --threads 1 --no-table --runs "$RUNS")
