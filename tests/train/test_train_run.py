@@ -96,6 +96,20 @@ def test_evaluate_reproduces_results(run_a: Path, runs: Path) -> None:
     assert res["best_val_logged"] == pytest.approx(res["metrics"]["val"]["mae"], abs=1e-6)
 
 
+def test_evaluate_rewrites_the_predictions_csv(run_a: Path, runs: Path) -> None:
+    """``ecn evaluate --predictions`` rebuilds training's ``predictions_<split>.csv`` (same ids,
+    targets and predictions): how a run whose CSVs were not kept is restored from its weights."""
+    for split in ("val", "test"):
+        out = runs / f"re_{split}.csv"
+        invoke(["evaluate", str(run_a), "--split", split, "--predictions", str(out)])
+        orig, again = rows(run_a / f"predictions_{split}.csv"), rows(out)
+        assert [r["id"] for r in again] == [r["id"] for r in orig]
+        assert list(again[0]) == list(orig[0])
+        for a, b in zip(orig, again, strict=True):
+            assert float(b["target"]) == pytest.approx(float(a["target"]), abs=1e-6)
+            assert float(b["prediction"]) == pytest.approx(float(a["prediction"]), abs=1e-5)
+
+
 def test_resume_equals_uninterrupted(run_a: Path, tiny_perov5: Path, runs: Path) -> None:
     out = runs / "b"
     first = tiny_cli_args(tiny_perov5, out)

@@ -223,18 +223,28 @@ def evaluate_command(
         False, "--average-translations", help="Average over the 8 cell-origin translations."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
+    predictions: Path | None = typer.Option(
+        None,
+        "--predictions",
+        help="Also write the per-structure predictions CSV here (training's "
+        "predictions_<split>.csv format).",
+    ),
 ) -> None:
     """Recompute metrics of a run's model on one split."""
     from ecn.io import atomic_write_text
     from ecn.train.run import evaluate
 
     try:
-        res = evaluate(run_dir, split, average_translations=average_translations)
+        res = evaluate(
+            run_dir, split, average_translations=average_translations, predictions=predictions
+        )
     except ValueError as exc:
         fail(exc)
     _print_metrics({split: res["metrics"]}, f"{run_dir} {res['checkpoint']}")
     if json_out is not None:
         console.print(f"wrote {atomic_write_text(json_out, json.dumps(res, indent=2))}")
+    if predictions is not None:
+        console.print(f"wrote {predictions}")
 
 
 def predict_command(

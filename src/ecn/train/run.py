@@ -493,9 +493,15 @@ def evaluate(
     batch_size: int | None = None,
     average_translations: bool = False,
     device: str = "cpu",
+    predictions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Recompute the metrics of the run's model (``model.pt``, else its best checkpoint) on one
-    split, with the run's own data and graph settings."""
+    split, with the run's own data and graph settings.
+
+    ``predictions``: also write the per-structure CSV in the format training writes
+    (``predictions_<split>.csv``), e.g. to rebuild a run directory whose CSVs were not kept
+    from its shipped weights.
+    """
     run_dir = Path(run_dir)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got '{split}'")
@@ -506,9 +512,19 @@ def evaluate(
     path = resolve_model_path(run_dir)
     model, _, _ = load_model_file(path)
     data = prepare_data(cfg, splits=(split,))
-    metrics, _ = evaluate_split(
+    metrics, arr = evaluate_split(
         model.to(device), data, split, batch_size or cfg.optim.eval_batch_size, average_translations
     )
+    if predictions is not None:
+        write_predictions(
+            Path(predictions),
+            arr["ids"],
+            arr["y"],
+            arr["pred"],
+            data.targets,
+            data.task,
+            arr["node"],
+        )
     return {
         "run": str(run_dir),
         "split": split,
