@@ -213,3 +213,17 @@ def test_finetune_run_resumes_with_its_parameter_groups(tiny_perov5: Path, tmp_p
     raw["run"]["out"] = str(tmp_path / "bare")
     with pytest.raises(ValueError, match="does not record where the fine-tuning started"):
         train(load_config(None, raw), resume=True)
+
+
+def test_init_from_an_ensemble_starts_from_its_first_member() -> None:
+    """Shipped ensembles (mp-e_form) are valid --init-from sources: member 0's weights."""
+    from ecn.inference.model_file import load_any_model_file
+    from ecn.train.finetune import _source_model, source_defaults
+
+    ens, _, _ = load_any_model_file("mp-e_form")
+    src, _, _, member = _source_model("mp-e_form")
+    assert member == 0 and ens.n_members == 3
+    a, b = src.state_dict(), ens.members[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], ens.members[1].state_dict()[k]) for k in a)  # control
+    assert source_defaults("mp-e_form")["model"]["options"]["group"] == "slambda"

@@ -20,13 +20,27 @@ from torch import nn
 
 from ecn.data.checksums import sha256_file
 from ecn.graphs import GraphSettings
-from ecn.inference import PropertyModel, load_model_file, resolve_model_path
+from ecn.inference import PropertyModel, resolve_model_path
+from ecn.inference.ensemble import EnsembleModel
+from ecn.inference.model_file import load_any_model_file
 from ecn.inference.pretrained import PRETRAINED_DIR
 from ecn.nn import finetune_parts
 
 __all__ = ["frozen_names", "initialise", "param_groups", "portable_path", "source_defaults"]
 
 logger = logging.getLogger(__name__)
+
+
+def _source_model(init_from: str | Path) -> tuple[PropertyModel, GraphSettings, dict, int | None]:
+    """The model fine-tuning starts from: a single model as is, an ensemble's first member
+    (shipped ensembles such as ``mp-e_form`` hold seed 0 first; the members share the
+    architecture and graph) -> (model, settings, meta, member index or None)."""
+    model, settings, meta = load_any_model_file(init_from)
+    if isinstance(model, EnsembleModel):
+        logger.info("%s is an ensemble of %d: fine-tuning starts from its member 0",
+                    meta.get("path", init_from), model.n_members)  # fmt: skip
+        return model.members[0], settings, meta, 0
+    return model, settings, meta, None
 
 
 def source_defaults(init_from: str) -> dict[str, Any]:
@@ -36,7 +50,7 @@ def source_defaults(init_from: str) -> dict[str, Any]:
     Raises:
         ValueError: `init_from` is not a readable model (the message says what was tried).
     """
-    model, settings, _ = load_model_file(init_from)
+    model, settings, _, _ = _source_model(init_from)
     cfg = model.model.config
     return {
         "model": {"name": cfg.name, "node_level": cfg.node_level, "options": dict(cfg.options)},
@@ -125,7 +139,7 @@ def initialise(net: PropertyModel, settings: GraphSettings, init_from: str, head
         ValueError: incompatible architecture or graph settings (every difference named).
     """
     path = resolve_model_path(init_from)
-    src, src_settings, meta = load_model_file(path)
+    src, src_settings, meta, member = _source_model(path)
     _check_compatible(src, src_settings, net, settings)
     reset = _head_reset(head, src, net)
     parts = finetune_parts(net.model)
@@ -145,6 +159,8 @@ def initialise(net: PropertyModel, settings: GraphSettings, init_from: str, head
         "units": list(src.targets.units),
         "head_reset": reset,
     }
+    if member is not None:
+        record["member"] = member
     logger.info(
         "fine-tuning from %s (%s): head %s", record["name"], record["sha256"][:12],
         "re-initialised" if reset else "kept",

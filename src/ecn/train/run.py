@@ -386,6 +386,12 @@ def evaluate_split(
     return metrics, {"ids": ids, "y": y, "pred": pred, "node": node}
 
 
+def _write_split_predictions(path: Path, arr: dict[str, Any], data: PreparedData) -> None:
+    """``predictions_<split>.csv`` from :func:`evaluate_split`'s arrays: one writer for the
+    files training leaves and the ones ``ecn evaluate --predictions`` rebuilds."""
+    write_predictions(path, arr["ids"], arr["y"], arr["pred"], data.targets, data.task, arr["node"])
+
+
 def _finish(
     cfg: TrainConfig,
     out: Path,
@@ -412,15 +418,7 @@ def _finish(
         metrics, arr = evaluate_split(best, data, split, cfg.optim.eval_batch_size)
         results[split] = metrics
         series[split] = (arr["y"], arr["pred"])
-        write_predictions(
-            out / f"predictions_{split}.csv",
-            arr["ids"],
-            arr["y"],
-            arr["pred"],
-            data.targets,
-            data.task,
-            arr["node"],
-        )
+        _write_split_predictions(out / f"predictions_{split}.csv", arr, data)
     rows = read_metrics(out / "metrics.csv")
     monitor = module.monitor
     scored = [(float(r[monitor]), int(float(r["epoch"]))) for r in rows if r.get(monitor)]
@@ -516,15 +514,7 @@ def evaluate(
         model.to(device), data, split, batch_size or cfg.optim.eval_batch_size, average_translations
     )
     if predictions is not None:
-        write_predictions(
-            Path(predictions),
-            arr["ids"],
-            arr["y"],
-            arr["pred"],
-            data.targets,
-            data.task,
-            arr["node"],
-        )
+        _write_split_predictions(Path(predictions), arr, data)
     return {
         "run": str(run_dir),
         "split": split,
