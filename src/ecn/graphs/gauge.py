@@ -52,7 +52,10 @@ __all__ = [
 DEFAULT_GAUGE_WIDTH = 0.5
 
 _CLASSES = np.array(list(itertools.product((0, 1), repeat=3)), dtype=np.int64)  # (8, 3)
-_RANGE = 3  # lattice vectors with coefficients in -3..3 find every class's shortest image
+#: Lattice vectors with coefficients in -3..3 (343, 3): enough to find every class's shortest
+#: image in a reduced (spglib-standardised) primitive basis; and each one's class in _CLASSES.
+_VECTORS = np.array(list(itertools.product(range(-3, 4), repeat=3)), dtype=np.int64)
+_VECTOR_CLASS = (_VECTORS % 2) @ np.array([4, 2, 1])
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,6 @@ def smooth_step(t: np.ndarray) -> np.ndarray:
     """``1 - 3t^2 + 2t^3`` on [0, 1], 1 below, 0 above: C1, flat at both ends."""
     t = np.clip(np.asarray(t, dtype=np.float64), 0.0, 1.0)
     return 1.0 - 3.0 * t**2 + 2.0 * t**3
-
-
-def _lattice_vectors() -> np.ndarray:
-    r = np.arange(-_RANGE, _RANGE + 1)
-    return np.array(list(itertools.product(r, r, r)), dtype=np.int64)  # (343, 3)
 
 
 def class_weights(
@@ -89,14 +87,12 @@ def class_weights(
         raise ValueError(f"gauge width must be > 0 Å, got {width}")
     lat = np.asarray(lattice, dtype=np.float64)
     frac = np.asarray(frac, dtype=np.float64)
-    ls = _lattice_vectors()
     rel = frac - frac[k]  # (n, 3)
-    cart = (rel[:, None, :] + ls[None, :, :]) @ lat  # (n, 343, 3)
+    cart = (rel[:, None, :] + _VECTORS[None, :, :]) @ lat  # (n, 343, 3)
     d = np.linalg.norm(cart, axis=-1)  # (n, 343)
-    cls = (ls % 2) @ np.array([4, 2, 1])  # (343,) class index of each lattice vector
     dmin = np.full((len(frac), 8), np.inf)
     for c in range(8):
-        dmin[:, c] = d[:, cls == c].min(axis=1)
+        dmin[:, c] = d[:, _VECTOR_CLASS == c].min(axis=1)
     gap = dmin - dmin.min(axis=1, keepdims=True)
     w = smooth_step(gap / width)
     w[k] = 0.0
