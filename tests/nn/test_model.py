@@ -158,6 +158,7 @@ def test_builder_and_defaults():
         "backend": "bmm",
         "same_atom": False,
         "envelope": "none",
+        "cell_colors": "hard",
     }
     assert model.config.options == model_options("ecn") and len(model.layers) == 6
     assert isinstance(build_model(model.config), ECN)

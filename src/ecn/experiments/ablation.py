@@ -61,6 +61,10 @@ LADDER: tuple[Rung, ...] = (
     # the shipped Perov-5 model's rung with the smooth edge envelope (issue 26: is continuity
     # in the positions free in accuracy?)
     Rung(graph="r5", schedule="plateau", same_atom=True, envelope="poly", seeds=3),
+    # ... and with soft cell colours too: continuous and description-invariant by construction
+    Rung(
+        graph="r5", schedule="plateau", same_atom=True, envelope="poly", cell_colors="soft", seeds=3
+    ),
 )
 
 
@@ -141,6 +145,18 @@ CONTRASTS: tuple[tuple[str, Rung, Rung], ...] = (
         "envelope: poly vs none (ECN-SΛ + same-atom, 5 Å, plateau)",
         Rung(graph="r5", schedule="plateau", same_atom=True, envelope="poly", seeds=3),
         Rung(graph="r5", schedule="plateau", same_atom=True, seeds=3),
+    ),
+    (
+        "cell colours: soft vs parity (ECN-SΛ + same-atom, poly envelope, 5 Å, plateau)",
+        Rung(
+            graph="r5",
+            schedule="plateau",
+            same_atom=True,
+            envelope="poly",
+            cell_colors="soft",
+            seeds=3,
+        ),
+        Rung(graph="r5", schedule="plateau", same_atom=True, envelope="poly", seeds=3),
     ),
     (
         "model: S_N (5 Å) vs CGCNN, es",

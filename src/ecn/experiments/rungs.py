@@ -71,6 +71,10 @@ class Rung:
     #: ECN's edge envelope (``ecn.nn.envelope``): ``poly`` takes every edge to zero, with zero
     #: slope, where it would leave the graph (continuity in the positions, issue 26)
     envelope: str = "none"
+    #: ECN's cell colours (``ecn.nn.ecn.CELL_COLORS``): ``soft`` weights each edge's S_Λ colour
+    #: smoothly from the edge vector (exact description invariance without the canonical
+    #: step, continuity across cell faces; issue 26)
+    cell_colors: str = "hard"
 
     @property
     def is_ecn(self) -> bool:
@@ -89,6 +93,7 @@ class Rung:
         extra = ("_cover" if self.cover else "") + ("_sameatom" if self.same_atom else "")
         extra += "_egnn" if self.model == "ecn_egnn" else ""
         extra += f"_env{self.envelope}" if self.envelope != "none" else ""
+        extra += "_softcells" if self.cell_colors != "hard" else ""
         size = f"{self.width}x{self.layers}"
         return f"ecn_{self.group}_{self.graph}_{size}{extra}_{self.schedule}{big}"
 
@@ -122,7 +127,8 @@ class Rung:
         return {
             "model": label
             + (" EGNN" if self.model == "ecn_egnn" else "")
-            + (f", {self.envelope} envelope" if self.envelope != "none" else ""),
+            + (f", {self.envelope} envelope" if self.envelope != "none" else "")
+            + (", soft cells" if self.cell_colors != "hard" else ""),
             "graph": self.graph,
             "schedule": self.schedule,
             "size": f"{self.width}x{self.layers}",
@@ -152,6 +158,8 @@ class Rung:
                 options["same_atom"] = True
             if self.envelope != "none":
                 options["envelope"] = self.envelope
+            if self.cell_colors != "hard":
+                options["cell_colors"] = self.cell_colors
             graph = {**NAMED_GRAPHS[self.graph], "cell_onehot": self.cover}
         else:
             options, graph = {}, {}

@@ -27,6 +27,16 @@ lengths and ``2L`` do not depend on them; the cell must still be primitive, whic
 canonical step's spglib reduction provides) and continuous wherever the neighbour graph is.
 Its cost: one model pass per configuration, ``sum_k prod_i (#classes of i with weight > 0)``;
 ideal high-symmetry crystals sit exactly on ties (a cubic perovskite: 512 per reference atom).
+
+**Soft cell colours** (:func:`same_cell_weight`, ECN option ``cell_colors: soft``): the one-pass
+alternative. Each edge takes the gauge of its own target atom as reference: the edge from the
+image ``j + n`` of atom ``j`` to atom ``i`` is "same cell" with the weight of its class among
+the classes of ``j``'s images seen from ``i`` (the same smooth step of the gaps), and "other
+cell" with the rest; the model sums both colours' messages with those weights. That weight is a
+function of the edge vector and the lattice only, so a model reading it is exactly
+description-invariant and continuous with no canonical step and in one pass; it is a different
+function from the gauge average (the weights enter inside the network), so it must be trained
+with them.
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from ecn.graphs.record import UnitGraph
 
@@ -45,6 +57,7 @@ __all__ = [
     "class_weights",
     "gauge_configurations",
     "gauge_count",
+    "same_cell_weight",
     "smooth_step",
 ]
 
@@ -139,3 +152,66 @@ def apply_gauge(unit: UnitGraph, lifts: np.ndarray) -> UnitGraph:
         frac=(unit.frac.astype(np.float64) + lifts).astype(np.float32),
         offset=off.astype(np.int8),
     )
+
+
+#: Candidate image shifts of :func:`same_cell_weight`: coefficients -2..1 on each axis (64),
+#: grouped by class of ``L / 2L`` (8 blocks of 8, block ``c`` holding the shifts of class ``c``).
+_SHIFTS = np.array(
+    sorted(itertools.product(range(-2, 2), repeat=3), key=lambda v: (np.array(v) % 2) @ [4, 2, 1]),
+    dtype=np.int64,
+)
+
+
+@torch.no_grad()
+def same_cell_weight(
+    edge_vec: Tensor,
+    lattice: Tensor,
+    edge_batch: Tensor,
+    width: float = DEFAULT_GAUGE_WIDTH,
+) -> Tensor:
+    """(E,) weight in [0, 1] that each edge joins images in the same cell of the 2x2x2 cover,
+    seen from its target atom (the soft S_Lambda cell colour; module docstring).
+
+    The images of the edge's source atom seen from its target are ``r + v L`` (``r`` the edge
+    vector, ``v`` integer); they fall in the 8 classes of ``(v mod 2)``, the edge's own class
+    being ``v = 0``. Each class gets ``smooth_step(gap / width)`` with ``gap`` its shortest
+    image minus the shortest of all; the result is the edge's class's share. 1 when the edge
+    is the shortest image of its class and no other class is within `width` Å of it, 0 when
+    its class is `width` Å or more longer than the shortest; an image of the target atom itself
+    gets exactly 1 (offset in ``2L``) or 0 (its class holds the atom itself at distance 0).
+    Depends on the edge vector and the lattice only, not on the basis, the origin or the atom
+    order. The lattice must be reduced (the canonical step's primitive cell is): each class's
+    shortest image is searched among the shifts -2..1 on each axis from the minimum image
+    (-1..2 where its coordinate is negative, so that reversing an edge mirrors the search).
+
+    Args:
+        edge_vec: (E, 3) Cartesian edge vectors (Å), ``CrystalGraph.edge_vec``.
+        lattice: (G, 3, 3) lattices, rows are lattice vectors (Å).
+        edge_batch: (E,) graph of each edge.
+        width: Å over which a class fades as its shortest image grows longer than the shortest.
+    """
+    if not width > 0:
+        raise ValueError(f"soft colour width must be > 0 Å, got {width}")
+    dev = edge_vec.device
+    lat = lattice.double()
+    r = edge_vec.double()
+    f = torch.einsum("ek,ekj->ej", r, torch.linalg.inv(lat)[edge_batch])  # r = f @ L
+    base = torch.round(f)
+    f0 = f - base  # the minimum image (fractional); the edge is f0 + base
+    up = (f0 < 0).long()  # search shifts -2..1, or -1..2 on negative axes
+    bits = torch.tensor([4, 2, 1], device=dev)
+    shifts = torch.as_tensor(_SHIFTS, dtype=torch.float64, device=dev)  # (64, 3)
+    # |(a + s) L|^2 = a M a + 2 (a M) s + s M s with the metric M = L L^T: one (E, 3) x (3, 64)
+    # product and a gather of the per-lattice (G, 64) term, no (E, 64, 3) tensor
+    metric = lat @ lat.transpose(1, 2)  # (G, 3, 3)
+    a = f0 + up  # (E, 3)
+    am = torch.einsum("ek,ekj->ej", a, metric[edge_batch])  # (E, 3)
+    sms = torch.einsum("vk,gkj,vj->gv", shifts, metric, shifts)  # (G, 64)
+    d2 = (am * a).sum(-1, keepdim=True) + 2.0 * am @ shifts.T + sms[edge_batch]  # (E, 64)
+    # (E, 8): shortest image of each shift class
+    dmin = d2.view(-1, 8, 8).amin(dim=-1).clamp(min=0).sqrt()
+    gap = ((dmin - dmin.amin(dim=1, keepdim=True)) / width).clamp(0, 1)
+    w = 1.0 - 3.0 * gap**2 + 2.0 * gap**3
+    # image f0 + up + shift is the edge when up + shift = base (mod 2): shift class own
+    own = (((base.long() - up).remainder(2)) * bits).sum(-1)
+    return (w.gather(1, own[:, None])[:, 0] / w.sum(dim=1)).to(edge_vec.dtype)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ecn.graphs.gauge import same_cell_weight
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.config import ModelConfig
 from ecn.nn.envelope import ENVELOPES, edge_envelope
@@ -21,7 +22,10 @@ from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
 
-__all__ = ["ECN"]
+__all__ = ["CELL_COLORS", "ECN"]
+
+#: ``cell_colors`` option values: the offsets' parity colours, or soft colours (issue 26).
+CELL_COLORS = ("hard", "soft")
 
 
 def _mlp(width: int, out: int) -> nn.Sequential:
@@ -55,6 +59,13 @@ class ECN(nn.Module):
             Cordero-limit graphs become continuous in the atomic positions
             (:mod:`ecn.nn.envelope`; issue 26). It changes the function: a model trained
             without it must be retrained to use it.
+        cell_colors: ``"hard"`` (default: the paper's parity colours of the image offsets) or
+            ``"soft"`` (``slambda`` on the unit cell only): each edge is "same cell" with a
+            weight that depends only on the edge vector and the lattice
+            (:func:`ecn.graphs.gauge.same_cell_weight`) and sends both colours' messages,
+            weighted. With ``envelope`` on, the model is continuous in the positions and
+            description-invariant without relying on the canonical step (issue 26); it
+            changes the function, so it must be trained with it.
 
     Attributes:
         config: the resolved `ModelConfig`; ``build_model(model.config)`` rebuilds the model.
@@ -109,8 +120,15 @@ class ECN(nn.Module):
         backend: str = "bmm",
         same_atom: bool = False,
         envelope: str = "none",
+        cell_colors: str = "hard",
     ) -> None:
         super().__init__()
+        if cell_colors not in CELL_COLORS:
+            raise ValueError(f"cell_colors must be one of {CELL_COLORS}, got {cell_colors!r}")
+        if cell_colors == "soft" and group != "slambda":
+            raise ValueError(
+                f"cell_colors: soft is defined for group slambda (two cell colours), not {group!r}"
+            )
         if envelope not in ENVELOPES:
             raise ValueError(f"unknown envelope {envelope!r}; expected one of {ENVELOPES}")
         if group not in GROUPS:
@@ -139,6 +157,7 @@ class ECN(nn.Module):
                 "backend": backend,
                 "same_atom": same_atom,
                 "envelope": envelope,
+                "cell_colors": cell_colors,
             },
         )
         self.group, self.node_level = group, node_level
@@ -161,7 +180,19 @@ class ECN(nn.Module):
             "auto" if self.config.options["backend"] == "bmm" else None,
             same_atom=self.config.options["same_atom"],
             edge_weight=edge_envelope(graph, self.config.options["envelope"]),
+            same_cell=self._same_cell(graph),
         )
+
+    def _same_cell(self, graph: CrystalGraph) -> Tensor | None:
+        """(E,) soft cell colours of `graph` (``cell_colors: soft``), or None (parity colours)."""
+        if self.config.options["cell_colors"] == "hard":
+            return None
+        if graph.edge_vec is None:
+            raise ValueError(
+                "cell_colors: soft needs graph.edge_vec (set by ecn.graphs.expand from the "
+                "records' fractional coordinates)"
+            )
+        return same_cell_weight(graph.edge_vec, graph.lattice, graph.edge_batch)
 
     def node_embeddings(self, graph: CrystalGraph, plan: ColorPlan | None = None) -> list[Tensor]:
         """Node features after the embedding and after each layer.

@@ -245,6 +245,36 @@ def edge_cells(graph: CrystalGraph) -> tuple[Tensor, Tensor]:
     return a_src, torch.zeros_like(a_src)
 
 
+def _soft_cells(
+    graph: CrystalGraph, group: str, same_cell: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Source cells, graph edge ids and weights of the ordinary edge list under soft cell
+    colours: every edge once with the colour it most likely has (weight ``p`` if "same cell",
+    ``1 - p`` if not), then a second copy, with the other colour and weight, of each edge
+    whose weight ``p`` is strictly between 0 and 1.
+
+    Returns:
+        (E + M,) source cells (0: same cell as the target, 7: another; the target is cell 0),
+        (E + M,) graph edge ids, (E + M,) weights.
+    """
+    if group != "slambda":
+        raise ValueError(f"soft cell colours are defined for group slambda, not {group!r}")
+    if graph.supercell:
+        raise ValueError("soft cell colours need the unit-cell graph (no cell one-hot)")
+    if same_cell.shape != (graph.num_edges,):
+        raise ValueError(f"same_cell must be ({graph.num_edges},), got {tuple(same_cell.shape)}")
+    rows = torch.arange(graph.num_edges, device=same_cell.device)
+    same = same_cell >= 0.5
+    mixed = torch.nonzero((same_cell > 0) & (same_cell < 1)).flatten()
+    cells = torch.where(same, 0, 7)
+    weight = torch.where(same, same_cell, 1 - same_cell)
+    return (
+        torch.cat([cells, 7 - cells[mixed]]),
+        torch.cat([rows, mixed]),
+        torch.cat([weight, 1 - weight[mixed]]),
+    )
+
+
 def build_color_plan(
     graph: CrystalGraph,
     group: str,
@@ -252,6 +282,7 @@ def build_color_plan(
     *,
     same_atom: bool = False,
     edge_weight: Tensor | None = None,
+    same_cell: Tensor | None = None,
 ) -> ColorPlan:
     """Colour the edges and nodes of `graph` for `group` and sort edges by colour.
 
@@ -265,6 +296,11 @@ def build_color_plan(
             the branch's :func:`n_same_atom_colors` weight slots after the ordinary ones.
         edge_weight: (E,) factor on each edge's message (a smooth envelope,
             ``ecn.nn.envelope``), folded into ``ColorPlan.mult``; None: every edge counts once.
+        same_cell: (E,) soft S_Lambda cell colours (``ecn.graphs.gauge.same_cell_weight``,
+            ``slambda`` on a unit-cell graph only): each edge is "same cell" with this weight
+            and "other cell" with the rest instead of by its offset's parity; an edge with a
+            weight strictly between 0 and 1 is carried twice, once per colour, its two messages
+            weighted (in ``ColorPlan.mult``). None: the parity colours.
 
     Returns:
         The plan shared by all layers of one forward pass.
@@ -273,15 +309,26 @@ def build_color_plan(
     src, dst = graph.edge_index[0], graph.edge_index[1]
     a_src, a_dst = edge_cells(graph)
     i_src, i_dst = graph.atom[src], graph.atom[dst]
+    if edge_weight is not None and edge_weight.shape != (graph.num_edges,):
+        raise ValueError(f"edge_weight must be ({graph.num_edges},), got {edge_weight.shape}")
+    # row r of the ordinary edge list is graph edge ``rows[r]`` (all E, then the soft
+    # colours' second copies)
+    rows = torch.arange(graph.num_edges, device=src.device)
+    soft = None
+    if same_cell is not None:
+        a_src, rows, soft = _soft_cells(graph, group, same_cell)
+        src, dst, a_dst = src[rows], dst[rows], a_dst[rows]
+        i_src, i_dst = i_src[rows], i_dst[rows]
     base, _ = colorings.edge_colors(
         "p1" if group == "glambda" else group, a_src, i_src, a_dst, i_dst
     )
     base = base.long()
-    edge_attr, edge_batch = graph.edge_attr, graph.edge_batch
+    edge_attr, edge_batch = graph.edge_attr[rows], graph.edge_batch[rows]
+    e_ord = int(rows.shape[0])
     n_same = e_same = 0
     extra = mult_edge = None
     if same_atom:
-        extra = torch.nonzero(same_atom_mask(graph)).flatten()
+        extra = torch.nonzero(same_atom_mask(graph)).flatten()  # graph edge = row id (< E)
         n_same, e_same = n_same_atom_colors(group), int(extra.shape[0])
         # atom-pair colour 0 (i = j) on these edges: product colour // 2 = cell-pair colour
         extra, count = _distinct_edges(graph, extra, base[extra] // 2)
@@ -289,11 +336,13 @@ def build_color_plan(
         base = torch.cat([base, n_base + base[extra] // 2])
         edge_attr = torch.cat([edge_attr, edge_attr[extra]])
         edge_batch = torch.cat([edge_batch, edge_batch[extra]])
-        mult_edge = torch.cat([torch.ones_like(graph.edge_batch), count])
+        rows = torch.cat([rows, extra])
+        mult_edge = torch.cat([torch.ones_like(edge_batch[:e_ord]), count])
     if edge_weight is not None:
-        if edge_weight.shape != (graph.num_edges,):
-            raise ValueError(f"edge_weight must be ({graph.num_edges},), got {edge_weight.shape}")
-        w = edge_weight if extra is None else torch.cat([edge_weight, edge_weight[extra]])
+        w = edge_weight[rows]
+        mult_edge = w if mult_edge is None else mult_edge.to(w.dtype) * w
+    if soft is not None:  # the soft colour weights of the ordinary rows; 1 on branch rows
+        w = torch.cat([soft, soft.new_ones(rows.shape[0] - e_ord)])
         mult_edge = w if mult_edge is None else mult_edge.to(w.dtype) * w
     mix = proj_mix = node_groups = select = None
     if group == "glambda":
@@ -334,7 +383,6 @@ def build_color_plan(
     n_eff, n_edges, n = int(per_color.shape[0]), int(eff.shape[0]), graph.num_nodes
     if chunk_size == "auto":  # from the ordinary edges alone: the branch keeps their layout
         # (branch keys sort after every ordinary key, so ordinary colours are ids 0..n-1)
-        e_ord = graph.num_edges
         n_ord = n_eff if extra is None or e_ord == 0 else int(eff[:e_ord].max()) + 1
         chunk_size = auto_chunk_size(e_ord, n_ord)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
