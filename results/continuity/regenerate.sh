@@ -31,6 +31,12 @@ save_model_file('runs/continuity/ecn_untrained_r5.pt', PropertyModel(net, Target
 U=runs/continuity/ecn_untrained_r5.pt
 run untrained-ecn-r5_canonical-off_no-wrap $U --limit 100 --threshold 1e-6 --canonical off --no-wrap
 run untrained-ecn-r5_canonical-off_no-wrap_envelope-poly $U --limit 100 --threshold 1e-6 --canonical off --no-wrap --option envelope=poly
+# the same untrained weights, parity colours vs soft cell colours (cell_colors=soft, weight-free):
+# as shipped (canonical step on, wrapped coordinates) and with no canonical step at all
+run untrained-ecn-r5_envelope-poly $U --limit 100 --threshold 1e-6 --option envelope=poly
+run untrained-ecn-r5_envelope-poly_soft-cells $U --limit 100 --threshold 1e-6 --option envelope=poly --option cell_colors=soft
+run untrained-ecn-r5_canonical-off_envelope-poly $U --limit 100 --threshold 1e-6 --canonical off --option envelope=poly
+run untrained-ecn-r5_canonical-off_envelope-poly_soft-cells $U --limit 100 --threshold 1e-6 --canonical off --option envelope=poly --option cell_colors=soft
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"
@@ -43,7 +49,9 @@ run untrained-ecn-r5_canonical-off_no-wrap_envelope-poly $U --limit 100 --thresh
   echo "step on, wrapped CIF coordinates); \`envelope-poly\` (the same weights with the smooth"
   echo "envelope: another function, the model was not trained with it); \`canonical-off\` (no spglib"
   echo "step: a wrap across a cell face changes image offsets, i.e. parity colours); \`no-wrap\`"
-  echo "(offsets kept: only the neighbour graph can jump). Commit: $(git rev-parse --short HEAD)."
+  echo "(offsets kept: only the neighbour graph can jump); \`soft-cells\` (the S_Λ colour of each"
+  echo "edge weighted smoothly from its vector and the lattice, \`cell_colors=soft\`: no parity"
+  echo "colours left to jump). Commit: $(git rev-parse --short HEAD)."
   for f in $R/*.md; do
     [ "$(basename $f)" = README.md ] && continue
     echo; echo "## $(basename $f .md)"; echo; cat $f
