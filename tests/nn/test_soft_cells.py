@@ -219,3 +219,39 @@ def test_soft_plan_with_the_parity_weights_is_the_hard_model(BaTiO3) -> None:
 
     torch.testing.assert_close(run(parity), hard, atol=1e-12, rtol=0)
     assert (run(torch.full_like(parity, 0.5)) - hard).abs().max() > 1e-4
+
+
+def test_ecn_check_invariance_canonical_primitive_with_soft_cells(tmp_path) -> None:
+    """``ecn check invariance --canonical primitive`` (spglib's primitive cell only, no unique
+    description): a soft-colour model stays invariant, the same weights with parity colours
+    do not (negative control)."""
+    from typer.testing import CliRunner
+
+    from ecn.cli import app
+    from ecn.inference import save_model_file
+    from ecn.inference.check import check_invariance
+
+    gs = _settings("unique")
+    torch.manual_seed(0)
+    opts = {"group": "slambda", "width": 16, "layers": 2, "envelope": "poly"}
+    net = build_model(ModelConfig("ecn", gs.node_feature_dim, gs.n_gaussians, options=opts))
+    hard = Predictor(PropertyModel(net, TargetInfo(("y",), ("eV",))), gs)
+    soft = predictor_variant(hard, options={"cell_colors": "soft"})
+    crystals = [("p", _perovskite())]
+    spread = {
+        name: max(
+            v["max"]
+            for v in check_invariance(predictor_variant(p, "primitive"), crystals)
+            .by_kind()
+            .values()
+        )
+        for name, p in (("soft", soft), ("hard", hard))
+    }
+    assert spread["soft"] < 1e-5 < spread["hard"]
+    model = save_model_file(tmp_path / "m.pt", soft.model, soft.settings)
+    (tmp_path / "p.cif").write_text(_perovskite().to(fmt="cif"))
+    args = ["check", "invariance", str(model), str(tmp_path / "p.cif"), "--canonical"]
+    res = CliRunner().invoke(app, [*args, "primitive"])
+    assert res.exit_code == 0, res.output
+    assert "canonical=primitive" in res.output
+    assert CliRunner().invoke(app, [*args, "sometimes"]).exit_code == 2

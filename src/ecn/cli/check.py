@@ -57,13 +57,19 @@ def invariance(
         "none", "--average", help="Description averaging: none, origins or full."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random descriptions."),
+    canonical: str = typer.Option(
+        None,
+        "--canonical",
+        help="Override the canonical step (unique, primitive, off): e.g. primitive shows "
+        "whether invariance rests on the unique-description choice.",
+    ),
 ) -> None:
     """Predict each crystal as given and in ~17 equivalent descriptions; print the spread."""
     from ecn.inference import Predictor
-    from ecn.inference.check import check_invariance
+    from ecn.inference.check import check_invariance, predictor_variant
 
     try:
-        predictor = Predictor.load(model)
+        predictor = predictor_variant(Predictor.load(model), canonical)
         structures = _structures(predictor, paths, limit)
         report = check_invariance(predictor, structures, average=average, seed=seed)
     except ValueError as exc:
