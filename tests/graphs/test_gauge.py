@@ -23,19 +23,9 @@ from ecn.inference.model import PropertyModel, TargetInfo
 from ecn.inference.prepare import with_group_inputs
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.testing.crystals import distorted_perovskite
 
-
-def _perovskite(shift: float = 0.0) -> Structure:
-    """A slightly distorted ABX3 perovskite (SrTiO3-like, 3.9 Å), O displaced by `shift`."""
-    lat = Lattice.from_parameters(3.9, 3.95, 4.0, 89.0, 90.5, 91.0)
-    frac = [
-        [0.02, 0.01, 0.03],
-        [0.51, 0.52, 0.49],
-        [0.5 + shift, 0.47, 0.03],
-        [0.48, 0.02, 0.53 + shift],
-        [0.03 + shift, 0.5, 0.52],
-    ]
-    return Structure(lat, ["Sr", "Ti", "O", "O", "O"], frac, to_unit_cell=True)
+_perovskite = distorted_perovskite
 
 
 def _model():

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from ecn.graphs import expand
 from ecn.graphs.build import unit_graph
@@ -23,6 +23,7 @@ from ecn.inference.model import PropertyModel, TargetInfo
 from ecn.inference.predictor import Predictor
 from ecn.nn import ModelConfig, build_model
 from ecn.nn.graph_settings import resolve_graph_settings
+from ecn.testing.crystals import distorted_perovskite
 
 #: description families that keep the cell (supercells and spglib's cells change the lattice
 #: L, so without the canonical step they are other crystals to an S_Lambda model)
@@ -49,17 +50,7 @@ def _predict(model, gs, structures) -> np.ndarray:
     return predict_member_graphs(model, units, 64, False, gs)[0, :, 0]
 
 
-def _perovskite(shift: float = 0.0) -> Structure:
-    """A slightly distorted ABX3 perovskite (3.9 Å), one O coordinate moved by `shift`."""
-    lat = Lattice.from_parameters(3.9, 3.95, 4.0, 89.0, 90.5, 91.0)
-    frac = [
-        [0.02, 0.01, 0.03],
-        [0.51, 0.52, 0.49],
-        [0.5 + shift, 0.47, 0.03],
-        [0.48, 0.02, 0.53 + shift],
-        [0.03 + shift, 0.5, 0.52],
-    ]
-    return Structure(lat, ["Sr", "Ti", "O", "O", "O"], frac, to_unit_cell=True)
+_perovskite = distorted_perovskite
 
 
 def _perov5(perov5_dir, n: int) -> list[Structure]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pymatgen.core import Lattice, Structure
 
-__all__ = ["CRYSTALS", "crystals"]
+__all__ = ["CRYSTALS", "crystals", "distorted_perovskite"]
 
 
 def _cscl() -> Structure:  # cubic primitive (Pm-3m), 2 atoms
@@ -55,3 +55,19 @@ CRYSTALS: dict[str, Callable[[], Structure]] = {
 def crystals() -> dict[str, Structure]:
     """Every crystal of :data:`CRYSTALS`, freshly built."""
     return {k: f() for k, f in CRYSTALS.items()}
+
+
+def distorted_perovskite(shift: float = 0.0) -> Structure:
+    """A slightly distorted ABX3 perovskite (SrTiO3-like, ~3.9 Å, triclinic cell, no atom on a
+    tie between images), one coordinate of each O moved by `shift`: ``shift`` near -0.03 puts
+    an O on a cell face, so two values either side of it are one move apart in space but
+    wrapped to opposite faces (the gauge and soft-colour continuity tests)."""
+    lat = Lattice.from_parameters(3.9, 3.95, 4.0, 89.0, 90.5, 91.0)
+    frac = [
+        [0.02, 0.01, 0.03],
+        [0.51, 0.52, 0.49],
+        [0.5 + shift, 0.47, 0.03],
+        [0.48, 0.02, 0.53 + shift],
+        [0.03 + shift, 0.5, 0.52],
+    ]
+    return Structure(lat, ["Sr", "Ti", "O", "O", "O"], frac, to_unit_cell=True)
