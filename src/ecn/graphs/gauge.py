@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,10 +66,13 @@ __all__ = [
 DEFAULT_GAUGE_WIDTH = 0.5
 
 _CLASSES = np.array(list(itertools.product((0, 1), repeat=3)), dtype=np.int64)  # (8, 3)
-#: Lattice vectors with coefficients in -3..3 (343, 3): enough to find every class's shortest
-#: image in a reduced (spglib-standardised) primitive basis; and each one's class in _CLASSES.
-_VECTORS = np.array(list(itertools.product(range(-3, 4), repeat=3)), dtype=np.int64)
-_VECTOR_CLASS = (_VECTORS % 2) @ np.array([4, 2, 1])
+#: Candidate image shifts of the shortest-image search (:func:`_relative_class_weights`):
+#: coefficients -2..1 on each axis (64), grouped by class of ``L / 2L`` (8 blocks of 8, block
+#: ``c`` holding the shifts of class ``_CLASSES[c]``).
+_SHIFTS = np.array(
+    sorted(itertools.product(range(-2, 2), repeat=3), key=lambda v: (np.array(v) % 2) @ [4, 2, 1]),
+    dtype=np.int64,
+)
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,10 @@ class GaugeConfig:
     lifts: np.ndarray
 
 
-def smooth_step(t: np.ndarray) -> np.ndarray:
-    """``1 - 3t^2 + 2t^3`` on [0, 1], 1 below, 0 above: C1, flat at both ends."""
-    t = np.clip(np.asarray(t, dtype=np.float64), 0.0, 1.0)
+def smooth_step(t: Any) -> Any:
+    """``1 - 3t^2 + 2t^3`` on [0, 1], 1 below, 0 above: C1, flat at both ends (a torch tensor
+    stays one; anything else becomes a float64 numpy array)."""
+    t = t.clamp(0.0, 1.0) if isinstance(t, Tensor) else np.clip(np.asarray(t, np.float64), 0, 1)
     return 1.0 - 3.0 * t**2 + 2.0 * t**3
 
 
@@ -96,21 +101,14 @@ def class_weights(
         width: Å over which a class fades out as its shortest image grows longer than the
             shortest of all (must be > 0).
     """
-    if not width > 0:
-        raise ValueError(f"gauge width must be > 0 Å, got {width}")
     lat = np.asarray(lattice, dtype=np.float64)
     frac = np.asarray(frac, dtype=np.float64)
-    rel = frac - frac[k]  # (n, 3)
-    cart = (rel[:, None, :] + _VECTORS[None, :, :]) @ lat  # (n, 343, 3)
-    d = np.linalg.norm(cart, axis=-1)  # (n, 343)
-    dmin = np.full((len(frac), 8), np.inf)
-    for c in range(8):
-        dmin[:, c] = d[:, _VECTOR_CLASS == c].min(axis=1)
-    gap = dmin - dmin.min(axis=1, keepdims=True)
-    w = smooth_step(gap / width)
+    rel = torch.from_numpy((frac - frac[k]) @ lat)  # (n, 3): each atom's image in the cell
+    batch = torch.zeros(len(frac), dtype=torch.long)
+    w = _relative_class_weights(rel, torch.tensor(lat)[None], batch, width).numpy()
     w[k] = 0.0
     w[k, 0] = 1.0
-    return w / w.sum(axis=1, keepdims=True)
+    return w
 
 
 def _per_reference(weights: np.ndarray) -> tuple[list[np.ndarray], int]:
@@ -154,15 +152,48 @@ def apply_gauge(unit: UnitGraph, lifts: np.ndarray) -> UnitGraph:
     )
 
 
-#: Candidate image shifts of :func:`same_cell_weight`: coefficients -2..1 on each axis (64),
-#: grouped by class of ``L / 2L`` (8 blocks of 8, block ``c`` holding the shifts of class ``c``).
-_SHIFTS = np.array(
-    sorted(itertools.product(range(-2, 2), repeat=3), key=lambda v: (np.array(v) % 2) @ [4, 2, 1]),
-    dtype=np.int64,
-)
-
-
 @torch.no_grad()
+def _relative_class_weights(
+    edge_vec: Tensor, lattice: Tensor, edge_batch: Tensor, width: float
+) -> Tensor:
+    """(E, 8) float64 normalised weight of each class of ``L / 2L`` for the images ``r + v L``
+    of every edge vector ``r``, column ``c`` the class ``v mod 2 = _CLASSES[c]`` (column 0: the
+    class of ``r`` itself): ``smooth_step(gap / width)``, ``gap`` the class's shortest image
+    minus the shortest of all. Each class's shortest image is searched among the shifts -2..1
+    on each axis from the minimum image (-1..2 where its coordinate is negative, so that
+    reversing an edge mirrors the search): enough for a reduced lattice (the canonical step's
+    primitive cell is one).
+
+    Args:
+        edge_vec: (E, 3) Cartesian vectors (Å). lattice: (G, 3, 3) lattices, rows are lattice
+            vectors (Å). edge_batch: (E,) lattice of each vector.
+    """
+    if not width > 0:
+        raise ValueError(f"gauge width must be > 0 Å, got {width}")
+    dev = edge_vec.device
+    lat = lattice.double()
+    r = edge_vec.double()
+    f = torch.einsum("ek,ekj->ej", r, torch.linalg.inv(lat)[edge_batch])  # r = f @ L
+    base = torch.round(f)
+    f0 = f - base  # the minimum image (fractional); r is f0 + base
+    up = (f0 < 0).long()  # search shifts -2..1, or -1..2 on negative axes
+    shifts = torch.as_tensor(_SHIFTS, dtype=torch.float64, device=dev)  # (64, 3)
+    # |(a + s) L|^2 = a M a + 2 (a M) s + s M s with the metric M = L L^T: one (E, 3) x (3, 64)
+    # product and a gather of the per-lattice (G, 64) term, no (E, 64, 3) tensor
+    metric = lat @ lat.transpose(1, 2)  # (G, 3, 3)
+    a = f0 + up  # (E, 3)
+    am = torch.einsum("ek,ekj->ej", a, metric[edge_batch])  # (E, 3)
+    sms = torch.einsum("vk,gkj,vj->gv", shifts, metric, shifts)  # (G, 64)
+    d2 = (am * a).sum(-1, keepdim=True) + 2.0 * am @ shifts.T + sms[edge_batch]  # (E, 64)
+    dmin = d2.view(-1, 8, 8).amin(dim=-1).clamp(min=0).sqrt()  # (E, 8) per shift class
+    w = smooth_step((dmin - dmin.amin(dim=1, keepdim=True)) / width)
+    # image f0 + up + shift is r + v L with v = up + shift - base: class of v = shift class
+    # XOR class of (base - up); column c of the result is shift class c XOR that
+    own = ((base.long() - up).remainder(2) * torch.tensor([4, 2, 1], device=dev)).sum(-1)
+    w = w.gather(1, torch.arange(8, device=dev)[None, :] ^ own[:, None])
+    return w / w.sum(dim=1, keepdim=True)
+
+
 def same_cell_weight(
     edge_vec: Tensor,
     lattice: Tensor,
@@ -173,16 +204,13 @@ def same_cell_weight(
     seen from its target atom (the soft S_Lambda cell colour; module docstring).
 
     The images of the edge's source atom seen from its target are ``r + v L`` (``r`` the edge
-    vector, ``v`` integer); they fall in the 8 classes of ``(v mod 2)``, the edge's own class
-    being ``v = 0``. Each class gets ``smooth_step(gap / width)`` with ``gap`` its shortest
-    image minus the shortest of all; the result is the edge's class's share. 1 when the edge
-    is the shortest image of its class and no other class is within `width` Å of it, 0 when
-    its class is `width` Å or more longer than the shortest; an image of the target atom itself
-    gets exactly 1 (offset in ``2L``) or 0 (its class holds the atom itself at distance 0).
-    Depends on the edge vector and the lattice only, not on the basis, the origin or the atom
-    order. The lattice must be reduced (the canonical step's primitive cell is): each class's
-    shortest image is searched among the shifts -2..1 on each axis from the minimum image
-    (-1..2 where its coordinate is negative, so that reversing an edge mirrors the search).
+    vector); the edge's weight is its own class's share (:func:`_relative_class_weights`). 1
+    when the edge is the shortest image of its class and no other class is within `width` Å
+    of it, 0 when its class is `width` Å or more longer than the shortest; an image of the
+    target atom itself gets exactly 1 (offset in ``2L``) or 0 (its class holds the atom itself
+    at distance 0). Depends on the edge vector and the lattice only, not on the basis, the
+    origin or the atom order; the lattice must be reduced (the canonical step's primitive cell
+    is).
 
     Args:
         edge_vec: (E, 3) Cartesian edge vectors (Å), ``CrystalGraph.edge_vec``.
@@ -190,28 +218,5 @@ def same_cell_weight(
         edge_batch: (E,) graph of each edge.
         width: Å over which a class fades as its shortest image grows longer than the shortest.
     """
-    if not width > 0:
-        raise ValueError(f"soft colour width must be > 0 Å, got {width}")
-    dev = edge_vec.device
-    lat = lattice.double()
-    r = edge_vec.double()
-    f = torch.einsum("ek,ekj->ej", r, torch.linalg.inv(lat)[edge_batch])  # r = f @ L
-    base = torch.round(f)
-    f0 = f - base  # the minimum image (fractional); the edge is f0 + base
-    up = (f0 < 0).long()  # search shifts -2..1, or -1..2 on negative axes
-    bits = torch.tensor([4, 2, 1], device=dev)
-    shifts = torch.as_tensor(_SHIFTS, dtype=torch.float64, device=dev)  # (64, 3)
-    # |(a + s) L|^2 = a M a + 2 (a M) s + s M s with the metric M = L L^T: one (E, 3) x (3, 64)
-    # product and a gather of the per-lattice (G, 64) term, no (E, 64, 3) tensor
-    metric = lat @ lat.transpose(1, 2)  # (G, 3, 3)
-    a = f0 + up  # (E, 3)
-    am = torch.einsum("ek,ekj->ej", a, metric[edge_batch])  # (E, 3)
-    sms = torch.einsum("vk,gkj,vj->gv", shifts, metric, shifts)  # (G, 64)
-    d2 = (am * a).sum(-1, keepdim=True) + 2.0 * am @ shifts.T + sms[edge_batch]  # (E, 64)
-    # (E, 8): shortest image of each shift class
-    dmin = d2.view(-1, 8, 8).amin(dim=-1).clamp(min=0).sqrt()
-    gap = ((dmin - dmin.amin(dim=1, keepdim=True)) / width).clamp(0, 1)
-    w = 1.0 - 3.0 * gap**2 + 2.0 * gap**3
-    # image f0 + up + shift is the edge when up + shift = base (mod 2): shift class own
-    own = (((base.long() - up).remainder(2)) * bits).sum(-1)
-    return (w.gather(1, own[:, None])[:, 0] / w.sum(dim=1)).to(edge_vec.dtype)
+    w = _relative_class_weights(edge_vec, lattice, edge_batch, width)
+    return w[:, 0].to(edge_vec.dtype)

@@ -311,20 +311,20 @@ def build_color_plan(
     i_src, i_dst = graph.atom[src], graph.atom[dst]
     if edge_weight is not None and edge_weight.shape != (graph.num_edges,):
         raise ValueError(f"edge_weight must be ({graph.num_edges},), got {edge_weight.shape}")
-    # row r of the ordinary edge list is graph edge ``rows[r]`` (all E, then the soft
-    # colours' second copies)
-    rows = torch.arange(graph.num_edges, device=src.device)
-    soft = None
+    edge_attr, edge_batch = graph.edge_attr, graph.edge_batch
+    # soft colours: ordinary row r is graph edge ``rows[r]`` (all E, then the second copies);
+    # None: row r is edge r (no gather on the parity-colour path)
+    rows = soft = None
     if same_cell is not None:
         a_src, rows, soft = _soft_cells(graph, group, same_cell)
         src, dst, a_dst = src[rows], dst[rows], a_dst[rows]
         i_src, i_dst = i_src[rows], i_dst[rows]
+        edge_attr, edge_batch = edge_attr[rows], edge_batch[rows]
     base, _ = colorings.edge_colors(
         "p1" if group == "glambda" else group, a_src, i_src, a_dst, i_dst
     )
     base = base.long()
-    edge_attr, edge_batch = graph.edge_attr[rows], graph.edge_batch[rows]
-    e_ord = int(rows.shape[0])
+    e_ord = int(src.shape[0])
     n_same = e_same = 0
     extra = mult_edge = None
     if same_atom:
@@ -336,13 +336,13 @@ def build_color_plan(
         base = torch.cat([base, n_base + base[extra] // 2])
         edge_attr = torch.cat([edge_attr, edge_attr[extra]])
         edge_batch = torch.cat([edge_batch, edge_batch[extra]])
-        rows = torch.cat([rows, extra])
         mult_edge = torch.cat([torch.ones_like(edge_batch[:e_ord]), count])
     if edge_weight is not None:
-        w = edge_weight[rows]
+        w = edge_weight if rows is None else edge_weight[rows]
+        w = w if extra is None else torch.cat([w, edge_weight[extra]])
         mult_edge = w if mult_edge is None else mult_edge.to(w.dtype) * w
     if soft is not None:  # the soft colour weights of the ordinary rows; 1 on branch rows
-        w = torch.cat([soft, soft.new_ones(rows.shape[0] - e_ord)])
+        w = torch.cat([soft, soft.new_ones(src.shape[0] - e_ord)])
         mult_edge = w if mult_edge is None else mult_edge.to(w.dtype) * w
     mix = proj_mix = node_groups = select = None
     if group == "glambda":
