@@ -25,10 +25,10 @@ import torch
 from pymatgen.core import Structure
 
 from ecn.elements import SYMBOLS, hubbard_u_flag
-from ecn.graphs.canonical import canonical_structure
+from ecn.graphs.canonical import canonical_arrays
 from ecn.graphs.cover import cover_index, expand
 from ecn.graphs.graph import CrystalGraph
-from ecn.graphs.neighbors import UnitEdges, neighbor_list
+from ecn.graphs.neighbors import UnitEdges, _arrays, neighbor_list_arrays
 from ecn.graphs.record import UnitGraph
 from ecn.graphs.settings import GraphSettings
 
@@ -76,23 +76,39 @@ def unit_graph(
     Raises:
         ValueError: see `neighbor_list`.
     """
-    settings = settings or GraphSettings()
+    return _unit_graph_and_edges(structure, settings or GraphSettings(), targets, id, edges)[0]
+
+
+def _unit_graph_and_edges(
+    structure: Structure,
+    settings: GraphSettings,
+    targets: np.ndarray | None,
+    id: str,
+    edges: UnitEdges | None = None,
+) -> tuple[UnitGraph, UnitEdges]:
+    """`unit_graph` and the edges it holds. Arrays from the canonical step go straight to the
+    neighbour search (``canonical_arrays`` -> ``neighbor_list_arrays``): no Structure between."""
+    frac, cart, lattice, z = _arrays(structure)
     if edges is None:
-        structure = canonical_structure(structure, settings.canonical, settings.symprec)
-        edges = neighbor_list(structure, settings)
-    z = np.asarray(structure.atomic_numbers, dtype=np.int64)
-    return UnitGraph.make(
+        if settings.canonical != "off":
+            lattice, frac, z = canonical_arrays(
+                lattice, frac, z, settings.canonical, settings.symprec
+            )
+            cart = frac @ lattice
+        edges = neighbor_list_arrays(frac, cart, lattice, z, settings)
+    record = UnitGraph.make(
         id=id,
         z=z,
-        frac=structure.frac_coords,
+        frac=frac,
         src=edges.src,
         dst=edges.dst,
         offset=edges.offset,
         dist=edges.dist,
-        lattice=structure.lattice.matrix,
+        lattice=lattice,
         y=targets,
         hubbard=hubbard_u_flag({SYMBOLS[int(k)] for k in np.unique(z)}),
     )
+    return record, edges
 
 
 def build_graph(
@@ -121,9 +137,8 @@ def _build_one(
     """
     mid, structure, targets, settings = args
     try:
-        structure = canonical_structure(structure, settings.canonical, settings.symprec)
-        edges = neighbor_list(structure, settings)
-        return mid, unit_graph(structure, settings, targets, mid, edges=edges), "", edges.n_isolated
+        record, edges = _unit_graph_and_edges(structure, settings, targets, mid)
+        return mid, record, "", edges.n_isolated
     except Exception as exc:  # noqa: BLE001 - one bad structure must not abort the batch
         return mid, None, f"graph building failed: {type(exc).__name__}: {exc}", 0
 

@@ -52,12 +52,14 @@ import warnings
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from ecn.graphs.holohedry import lattice_point_group
 from ecn.graphs.neighbors import _arrays
 from ecn.graphs.settings import CANONICAL
 
 __all__ = [
     "CANONICAL_MODES",
     "basis_descriptions",
+    "canonical_arrays",
     "canonical_structure",
     "lattice_point_group",
     "origin_description",
@@ -133,15 +135,34 @@ def canonical_structure(
     """
     if mode == "off":
         return structure
+    frac, _, lattice, numbers = _arrays(structure)
+    return _from_arrays(*canonical_arrays(lattice, frac, numbers, mode, symprec))
+
+
+def canonical_arrays(
+    lattice: np.ndarray,
+    frac: np.ndarray,
+    numbers: np.ndarray,
+    mode: str = "unique",
+    symprec: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`canonical_structure` on arrays: (lattice (3, 3), frac (N, 3), numbers (N,)) in and out.
+
+    The graph builder's path (``ecn.graphs.build.unit_graph``): no pymatgen Structure is made
+    between the canonical step and the neighbour search (building one cost about as much as
+    the point-group search). Inputs as validated by ``ecn.graphs.neighbors._arrays``.
+    """
+    if mode == "off":
+        return lattice, frac, numbers
     if mode not in CANONICAL_MODES:
         raise ValueError(f"canonical must be one of {CANONICAL_MODES}, got {mode!r}")
-    frac, _, lattice, numbers = _arrays(structure)
     res = None
     try:
         res = _spglib("standardize_cell", (lattice, frac, numbers), symprec)
     except Exception as exc:  # noqa: BLE001 - spglib raises its own error types; fall back
         logger.debug("spglib standardize_cell failed (%s); Niggli fallback", exc)
     if res is None:
+        structure = _from_arrays(lattice, frac, numbers)
         logger.debug("%s: no spglib cell; Niggli fallback", structure.composition.reduced_formula)
         red = structure.get_reduced_structure("niggli")
         lattice, frac, numbers = red.lattice.matrix, red.frac_coords, np.asarray(red.atomic_numbers)
@@ -149,11 +170,10 @@ def canonical_structure(
         lattice, frac, numbers = res
     lattice = np.asarray(lattice, dtype=float)
     numbers = np.asarray(numbers, dtype=np.int64)
+    frac = np.asarray(frac, dtype=float)
     if mode == "unique":
-        lattice, frac = _unique_description(
-            lattice, np.asarray(frac, dtype=float), numbers, symprec
-        )
-    return _from_arrays(lattice, tolerant_wrap(frac, lattice, symprec), numbers)
+        lattice, frac = _unique_description(lattice, frac, numbers, symprec)
+    return lattice, tolerant_wrap(frac, lattice, symprec), numbers
 
 
 #: Fractional grid of the comparison key of `_unique_description` (1e-4 of a cell edge).
@@ -270,22 +290,6 @@ def origin_description(structure: Structure, k: int, symprec: float = 1e-3) -> S
     frac = np.asarray(structure.frac_coords, dtype=float)
     wrapped = tolerant_wrap(frac - frac[k], lattice, symprec)
     return _from_arrays(lattice, wrapped, structure.atomic_numbers)
-
-
-def lattice_point_group(lattice: np.ndarray, symprec: float = 1e-3) -> np.ndarray:
-    """(P, 3, 3) integer matrices W with ``W @ lattice`` the same lattice rotated (holohedry).
-
-    From spglib on the lattice alone (one atom at the origin); includes the identity first.
-    """
-    lat = np.asarray(lattice, dtype=float)
-    sym = _spglib("get_symmetry", (lat, np.zeros((1, 3)), np.ones(1, dtype=np.int64)), symprec)
-    rots = [] if sym is None else [np.asarray(r, dtype=np.int64) for r in sym["rotations"]]
-    uniq: dict[bytes, np.ndarray] = {}
-    for r in rots:
-        uniq.setdefault(r.tobytes(), r)
-    eye = np.eye(3, dtype=np.int64)
-    rest = [r for k, r in uniq.items() if k != eye.tobytes()]
-    return np.stack([eye, *rest])
 
 
 def basis_descriptions(structure: Structure, symprec: float = 1e-3) -> list[Structure]:
