@@ -440,12 +440,13 @@ def _read_csv(path: Path) -> Iterator[list[InputItem]]:
 
 
 def as_structure(obj: Any) -> Any:
-    """pymatgen ``Structure`` as is; ``ase.Atoms`` via pymatgen's ``AseAtomsAdaptor``."""
+    """pymatgen ``Structure`` as is; ``ase.Atoms`` (or a subclass, such as pymatgen's own
+    ``MSONAtoms`` that ase's readers return once pymatgen is loaded) via ``AseAtomsAdaptor``."""
     from pymatgen.core import Structure  # lazy: pymatgen costs ~1 s to import
 
     if isinstance(obj, Structure):
         return obj
-    if type(obj).__name__ == "Atoms" and type(obj).__module__.startswith("ase"):
+    if any(c.__name__ == "Atoms" and c.__module__.startswith("ase") for c in type(obj).__mro__):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         return AseAtomsAdaptor.get_structure(obj)
