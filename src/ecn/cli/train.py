@@ -389,15 +389,18 @@ def _predict_to_csv(
     `limits`: ``max_atoms`` and ``max_passes`` (``ecn.inference.predictor.Limits``; None keeps
     the default). `std`: write the std column(s) (None: an ensemble's default).
     """
+    from ecn.inference.parallel import iter_rows, start_fork_server
+
+    par = {"workers": 1, "threads": 1, "shard": None, **(parallel or {})}
+    if par["workers"] > 1:
+        start_fork_server()  # its imports overlap this process's torch import and model load
     import torch
 
     from ecn.inference import Predictor
     from ecn.inference.inputs import iter_inputs
     from ecn.inference.output import RowWriter
-    from ecn.inference.parallel import iter_rows
     from ecn.inference.predictor import Limits
 
-    par = {"workers": 1, "threads": 1, "shard": None, **(parallel or {})}
     torch.set_num_threads(par["threads"])
     try:
         predictor = Predictor.load(model)

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["available_cores", "iter_rows", "parse_shard"]
+__all__ = ["available_cores", "iter_rows", "parse_shard", "start_fork_server"]
 
 #: Items per task sent to a worker: large enough to amortise the pickling round trip.
 CHUNK = 16
@@ -73,6 +73,33 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not sep or n < 1 or not 1 <= k <= n:
         raise ValueError(f"--shard takes K/N with 1 <= K <= N (e.g. 3/10), got {text!r}")
     return k, n
+
+
+def _context() -> Any:
+    """The fork-server context with its preload set, or ``spawn`` where there is none."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([_PRELOAD])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def start_fork_server() -> None:
+    """Start the fork server now, before this process loads torch and the model.
+
+    Why: the fork server imports torch and pymatgen (about 2 s) before it can fork the first
+    worker. Started first, that import runs on another core while this process imports torch
+    and loads the model, instead of after them. No-op where there is no fork server.
+    """
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        _context()
+        forkserver.ensure_running()
 
 
 def _init_worker() -> None:
@@ -109,14 +136,7 @@ class _Pool:
         self.executor = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        import multiprocessing
-
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([_PRELOAD])
-        else:
-            ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+        return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_init_worker)
 
     def submit(self, *args: Any) -> Future:
         return self.executor.submit(_prepare_chunk, *args)
