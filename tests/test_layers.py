@@ -22,6 +22,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: ``inference.check`` needs live in ``graphs.perturb``, so nothing below imports ``testing``).
 LAYERS: dict[str, float] = {
     "_version": 0,
+    "_spglib": 0,
     "io": 0,
     "settings": 0,
     "elements": 0,

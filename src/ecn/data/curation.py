@@ -173,12 +173,10 @@ def dimensionality(
 
 def spacegroup_number(structure: Structure, symprec: float = SYMPREC) -> int:
     """International space-group number from spglib (0 if spglib finds none)."""
-    import spglib
+    from ecn._spglib import spglib_call
 
     cell = (structure.lattice.matrix, structure.frac_coords, structure.atomic_numbers)
-    with warnings.catch_warnings():  # spglib >= 2.5 warns about its legacy error handling
-        warnings.simplefilter("ignore", DeprecationWarning)
-        data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    data = spglib_call("get_symmetry_dataset", cell, symprec=symprec)
     return int(data.number) if data is not None else 0
 
 

@@ -47,11 +47,11 @@ CIFs written with 4-5 decimals).
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from ecn._spglib import spglib_call
 from ecn.graphs.holohedry import lattice_point_group
 from ecn.graphs.neighbors import _arrays
 from ecn.graphs.settings import CANONICAL
@@ -106,14 +106,10 @@ def _from_arrays(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray) -> 
 
 
 def _spglib(fn: str, cell: tuple, symprec: float) -> object:
-    """``spglib.<fn>(cell, symprec=...)`` without its deprecation chatter (spglib 2.x warns about
-    its error-handling switch on every call)."""
-    import spglib
-
+    """``spglib.<fn>(cell, symprec=...)``; ``standardize_cell`` as the primitive, unidealised
+    cell this step needs."""
     kw = {"to_primitive": True, "no_idealize": True} if fn == "standardize_cell" else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return getattr(spglib, fn)(cell, symprec=symprec, **kw)
+    return spglib_call(fn, cell, symprec=symprec, **kw)
 
 
 def canonical_structure(

@@ -9,7 +9,6 @@ Cartesian frame, origin shifts and unimodular basis changes, with coordinates wr
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,16 +99,14 @@ def _frame(structure: Structure, matrix: np.ndarray) -> Structure:
 
 def _conventional_and_primitive(structure: Structure, symprec: float) -> list[Description]:
     """spglib's conventional and primitive cells of `structure` (when they differ from it)."""
-    import spglib
+    from ecn._spglib import spglib_call
 
     cell = (structure.lattice.matrix, structure.frac_coords, structure.atomic_numbers)
     out = []
     for name, to_primitive in (("conventional cell", False), ("primitive cell", True)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            res = spglib.standardize_cell(
-                cell, to_primitive=to_primitive, no_idealize=True, symprec=symprec
-            )
+        res = spglib_call(
+            "standardize_cell", cell, to_primitive=to_primitive, no_idealize=True, symprec=symprec
+        )
         if res is None:
             continue
         lat, frac, z = res

@@ -24,9 +24,9 @@ so the order depends only on the basis, not on spglib's internal search order.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+
+from ecn._spglib import spglib_call
 
 __all__ = ["MARGIN", "lattice_point_group", "lattice_point_group_spglib"]
 
@@ -69,14 +69,9 @@ def lattice_point_group_spglib(lattice: np.ndarray, symprec: float = 1e-3) -> np
     Raises:
         ValueError: spglib fails or finds nothing.
     """
-    import spglib
-
     lat = np.asarray(lattice, dtype=np.float64)
     try:
-        with warnings.catch_warnings():
-            # spglib 2.5+ warns about its legacy error handling on every call
-            warnings.simplefilter("ignore", DeprecationWarning)
-            sym = spglib.get_symmetry((lat, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
+        sym = spglib_call("get_symmetry", (lat, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
     except Exception as exc:  # new-style spglib error handling raises instead of returning None
         raise ValueError(f"spglib failed on lattice: {exc}") from exc
     if sym is None:
@@ -86,11 +81,7 @@ def lattice_point_group_spglib(lattice: np.ndarray, symprec: float = 1e-3) -> np
 
 def _fast(lattice: np.ndarray, symprec: float) -> np.ndarray | None:
     """spglib's lattice-symmetry search in numpy; None where the answer is not clear-cut."""
-    import spglib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        red = spglib.delaunay_reduce(lattice, eps=symprec)
+    red = spglib_call("delaunay_reduce", lattice, eps=symprec)
     if red is None:
         return None
     red = np.asarray(red, dtype=np.float64)  # rows: the reduced basis
