@@ -139,3 +139,15 @@ def test_readme_table_is_the_generated_one() -> None:
     spec.loader.exec_module(mod)
     text = mod.README.read_text()
     assert mod.render(text) == text, "run: python scripts/update_readme_pretrained.py"
+
+
+def test_package_note_goes_on_the_card(tiny_run, tmp_path, monkeypatch):
+    root = tmp_path / "pretrained"
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root)
+    note = "ECN-P-1: the best run whose weights exist (ECN-SΛ's were not kept)"
+    entry = package_model(tiny_run, "tiny-note", root=root, slice_n=3, note=note)
+    assert entry["note"] == note
+    assert f"- **Why this model:** {note}" in (root / "tiny-note.md").read_text()
+    # control: without a note the card has no such line and the entry no key
+    entry = package_model(tiny_run, "tiny-plain", root=root, slice_n=3)
+    assert "note" not in entry and "Why this model" not in (root / "tiny-plain.md").read_text()

@@ -85,6 +85,12 @@ def package_command(
         "errors within 1 std) or nll (b = 0, Gaussian likelihood; too wide with few members). "
         "The report gives the test metrics of all three.",
     ),
+    note: str = typer.Option(
+        "",
+        "--note",
+        help="Single model: why this run is the one shipped (written on the card), e.g. "
+        "when a baseline or another ECN group was best.",
+    ),
 ) -> None:
     """Ship a run as pretrained model NAME (copy its model.pt, write card and registry entry);
     several runs of one architecture, graph and data become an ensemble: mean and std, the std
@@ -93,9 +99,12 @@ def package_command(
         if len(runs) == 1:
             from ecn.experiments.packaging import package_model
 
-            entry = package_model(runs[0], name, root=root, slice_n=slice_n)
+            entry = package_model(runs[0], name, root=root, slice_n=slice_n, note=note)
         else:
             from ecn.experiments.ensembles import package_ensemble
+
+            if note:
+                raise ValueError("--note is for a single model (an ensemble's card says why)")
 
             if average not in ("origins", "full"):
                 raise ValueError(f"--average takes origins or full, got {average!r}")

@@ -84,6 +84,7 @@ def model_card(name: str, entry: dict[str, Any], rec: RunRecord) -> str:
         f"- **Predicts:** `{entry['target']}` ({entry['unit'] or 'no unit'}), {entry['task']}: "
         f"{spec.target(entry['target']).description}.",
         f"- **Model:** {cfg.model.name} {cfg.model.options}",
+        *([f"- **Why this model:** {entry['note']}"] if entry.get("note") else []),
         f"- **Data:** {res.source_note}",
         f"- **Splits:** train `{cfg.data.train_split}`, early stopping on "
         f"`{cfg.data.val_split}`, test `{cfg.data.test_split}`; sizes {res.split_sizes}.",
@@ -116,10 +117,11 @@ def model_card(name: str, entry: dict[str, Any], rec: RunRecord) -> str:
 
 
 def package_model(
-    run: str | Path, name: str, root: Path | None = None, slice_n: int = 200
+    run: str | Path, name: str, root: Path | None = None, slice_n: int = 200, note: str = ""
 ) -> dict[str, Any]:
     """Copy a finished run's ``model.pt`` into the package as `name`, with card and registry
-    entry (the slice metric is computed now, from the packaged file)."""
+    entry (the slice metric is computed now, from the packaged file). `note`: why this run was
+    chosen (e.g. a baseline or another ECN group won), kept in the entry and on the card."""
     rec = RunRecord.load(run)
     res, cfg = rec.results, rec.config
     root = root or pretrained.PRETRAINED_DIR
@@ -145,6 +147,8 @@ def package_model(
         "stopped_by": res.stopped_by,
         "train_minutes": round((res.train_time_s or 0.0) / 60, 1),
     }
+    if note:
+        entry["note"] = note
     entry["slice"] = slice_metric(
         load_model(dest), res.dataset, cfg.data.test_split, target, res.task, slice_n
     )
