@@ -103,8 +103,18 @@ def test_written_crystals_identical_and_sorted_by_electronegativity():
     assert [str(sp) for sp in fast.species] != ["O", "Li", "O", "Fe", "Li", "P"]
 
 
+_SITE_LOOP = """loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+"""
+
+
 def test_uncertainties_comments_and_quotes():
-    text = """# a comment
+    text = f"""# a comment
 data_test
 _symmetry_space_group_name_H-M 'P 1'
 _cell_length_a 4.0(1)
@@ -116,14 +126,7 @@ _cell_angle_gamma 90
 loop_
 _symmetry_equiv_pos_as_xyz
 'x,y,z'
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-Na1 Na 0.0 0.0 0.0 1.0
+{_SITE_LOOP}Na1 Na 0.0 0.0 0.0 1.0
 Cl1 Cl 0.5(1) 0.5 0.5 1
 """
     fast = parse_p1_cif(text)
@@ -131,7 +134,8 @@ Cl1 Cl 0.5(1) 0.5 0.5 1
     assert _same(fast, _pymatgen(text))
 
 
-_BASE = """data_x
+_BASE = (
+    """data_x
 _cell_length_a 4.0
 _cell_length_b 4.0
 _cell_length_c 4.0
@@ -139,15 +143,11 @@ _cell_angle_alpha 90
 _cell_angle_beta 90
 _cell_angle_gamma 90
 {extra}
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-{sites}
 """
+    + _SITE_LOOP
+    + """{sites}
+"""
+)
 _SITES = "Na1 Na 0.0 0.0 0.0 1\nCl1 Cl 0.5 0.5 0.5 1"
 
 
