@@ -9,6 +9,9 @@ for m in perov5-heat_all mp-e_form mp-band_gap mp-is_metal; do
   run ${m}_canonical-off $m --limit 100 --canonical off
   run ${m}_canonical-off_envelope-poly $m --limit 100 --canonical off --option envelope=poly
 done
+for m in mp-magmom mp-e_fermi; do  # the shipped models added later: as shipped
+  run $m $m --limit 100
+done
 for m in perov5-heat_all mp-e_form; do
   run ${m}_canonical-off_no-wrap $m --limit 100 --canonical off --no-wrap
   run ${m}_canonical-off_no-wrap_envelope-poly $m --limit 100 --canonical off --no-wrap --option envelope=poly
