@@ -14,7 +14,7 @@ the subset returns None and the caller uses pymatgen (``ecn.data.validate.parse_
 messages for broken inputs and the handling of symmetry, disorder, oxidation states, magnetic
 CIFs, several blocks or text fields stay pymatgen's. What it reproduces of pymatgen
 (``pymatgen.io.cif``, 2026.10): comment and token rules of ``CifBlock._process_string``,
-uncertainty brackets (``str2float``), the rounding of coordinates within 1e-4 of 1/3 and 2/3
+its number reader (``str2float``, called), the rounding of coordinates within 1e-4 of 1/3 and 2/3
 (``_sanitize_data``), the wrap of coordinates into [0, 1), ``Lattice.from_parameters``, the
 minimum cell thickness, and the final electronegativity sort (``get_sorted_structure``). Two
 atoms on one site (which pymatgen would merge into a disordered site) send the file to
@@ -39,7 +39,6 @@ __all__ = ["parse_p1_cif"]
 #: pymatgen's comment rule and token pattern (``CifBlock._process_string``).
 _COMMENT = re.compile(r"(\s|^)#.*$", re.MULTILINE)
 _TOKEN = re.compile(r"""([^'"\s][\S]*)|'(.*?)'(?!\S)|"(.*?)"(?!\S)""")
-_UNCERTAINTY = re.compile(r"\(.+\)*")
 _CELL = tuple(f"_cell_length_{x}" for x in "abc") + tuple(
     f"_cell_angle_{x}" for x in ("alpha", "beta", "gamma")
 )
@@ -47,6 +46,7 @@ _CELL = tuple(f"_cell_length_{x}" for x in "abc") + tuple(
 #: and the id columns that may sit beside them.
 _SYMOPS = ("_symmetry_equiv_pos_as_xyz", "_space_group_symop_operation_xyz")
 _SYMOP_IDS = ("_symmetry_equiv_pos_site_id", "_space_group_symop_id")
+_SYMOP_TAGS = _SYMOPS + _SYMOP_IDS
 #: Space-group tags that may be present (lower case), and the values that mean P1.
 _GROUP_TAGS = {
     "_symmetry_space_group_name_h-m": {"p1", "p 1"},
@@ -84,16 +84,6 @@ _SITE_TOL = 1e-4
 _FRAC_TOL = 1e-4
 _MIN_THICKNESS = 0.01
 _IDEAL_FRACS = (1 / 3, 2 / 3)
-
-
-def _float(text: str) -> float:
-    """pymatgen's ``str2float``: uncertainty brackets removed; ``.`` is 0."""
-    try:
-        return float(_UNCERTAINTY.sub("", text))
-    except ValueError:
-        if text.strip() == ".":
-            return 0.0
-        raise
 
 
 @cache
@@ -188,10 +178,10 @@ def _is_p1(single: dict[str, str], loops: dict[str, list[str]]) -> bool:
     tags = list(single) + list(loops)
     for tag in tags:
         low = tag.lower()
-        if ("symop" in low or "equiv_pos" in low) and tag not in _SYMOPS + _SYMOP_IDS:
+        if ("symop" in low or "equiv_pos" in low) and tag not in _SYMOP_TAGS:
             return False
         if low.startswith(("_space_group", "_symmetry")) and not (
-            tag in _SYMOPS + _SYMOP_IDS or low in _GROUP_TAGS
+            tag in _SYMOP_TAGS or low in _GROUP_TAGS
         ):
             if low.startswith(("_symmetry_cell_setting", "_space_group_crystal_system")):
                 continue
@@ -211,6 +201,8 @@ def parse_p1_cif(text: str, max_length: float = math.inf) -> Structure | None:
 
     `max_length`: cells with a longer edge (Å) are left to the caller's checks too.
     """
+    from pymatgen.io.cif import str2float  # pymatgen's own number reader: brackets, "." is 0
+
     tokens = _tokens(text)
     if tokens is None:
         return None
@@ -230,7 +222,7 @@ def parse_p1_cif(text: str, max_length: float = math.inf) -> Structure | None:
         return None
     # the cell: only values pymatgen and ecn's checks accept without a word
     try:
-        cell = [_float(single[t]) for t in _CELL]
+        cell = [str2float(single[t]) for t in _CELL]
     except (KeyError, ValueError):
         return None
     if not all(math.isfinite(v) and v > 0.0 for v in cell):
@@ -249,9 +241,9 @@ def parse_p1_cif(text: str, max_length: float = math.inf) -> Structure | None:
     if any(len(col) != n for col in (symbols, *raw, occ or labels)):
         return None
     try:
-        if occ is not None and any(_float(o) != 1.0 for o in occ):
+        if occ is not None and any(str2float(o) != 1.0 for o in occ):
             return None
-        coords = np.array([[_float(v) for v in col] for col in raw], dtype=float).T  # (N, 3)
+        coords = np.array([[str2float(v) for v in col] for col in raw], dtype=float).T  # (N, 3)
     except ValueError:
         return None
     if not np.all(np.isfinite(coords)):

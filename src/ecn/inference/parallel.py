@@ -93,12 +93,9 @@ def start_fork_server() -> None:
     worker. Started first, that import runs on another core while this process imports torch
     and loads the model, instead of after them. No-op where there is no fork server.
     """
-    import multiprocessing
-
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    if _context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        _context()
         forkserver.ensure_running()
 
 
