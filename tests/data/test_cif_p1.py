@@ -231,3 +231,46 @@ def test_ecn_messages_unchanged_for_files_left_to_pymatgen(old, new, message):
     text = _BASE.format(extra="", sites=_SITES).replace(old, new)
     with pytest.raises(BadInput, match=message):
         parse_cif(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["4.0", "-0.25", "1e-3", " 7 ", "0.5(1)", "90.0(12)", "1.2(3)e1", ".", "inf", "nan"]
+)
+def test_number_reader_is_pymatgens(text):
+    from pymatgen.io.cif import str2float as pymatgen_str2float
+
+    from ecn.data.cif_p1 import str2float
+
+    got, want = str2float(text), pymatgen_str2float(text)
+    assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+@pytest.mark.parametrize("text", ["abc", "1.0)", "(1)"])
+def test_number_reader_rejects_what_pymatgen_rejects(text):
+    from pymatgen.io.cif import str2float as pymatgen_str2float
+
+    from ecn.data.cif_p1 import str2float
+
+    with pytest.raises(ValueError):
+        pymatgen_str2float(text)
+    with pytest.raises(ValueError):
+        str2float(text)
+
+
+def test_fast_path_does_not_import_pymatgens_cif_module():
+    # pymatgen.io.cif costs ~0.2 s of `ecn predict`'s start; the fast path must not need it,
+    # and a file outside the subset must still load it (the control)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom ecn.data.validate import parse_cif\n"
+        "parse_cif(sys.stdin.read())\nprint('pymatgen.io.cif' in sys.modules)"
+    )
+    fast = _BASE.format(extra="", sites=_SITES)
+    slow = fast + "\ndata_second\n_cell_length_a 3\n"
+    for text, loaded in ((fast, "False"), (slow, "True")):
+        res = subprocess.run(
+            [sys.executable, "-c", code], input=text, capture_output=True, text=True
+        )
+        assert res.stdout.strip().splitlines()[-1:] == [loaded], res.stderr[-500:]

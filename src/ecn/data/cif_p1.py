@@ -194,6 +194,20 @@ def _is_p1(single: dict[str, str], loops: dict[str, list[str]]) -> bool:
     return all("".join(op.split()).lower() == "x,y,z" for op in ops)
 
 
+def str2float(text: str) -> float:
+    """pymatgen's ``str2float`` (uncertainty brackets dropped, "." is 0), whose module is
+    imported only for a number ``float`` rejects: importing ``pymatgen.io.cif`` costs about
+    0.2 s of ``ecn predict``'s start. Where ``float`` accepts the text it has no "(" for
+    pymatgen's bracket rule to remove, so both give the same value.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        from pymatgen.io.cif import str2float as pymatgen_str2float
+
+        return pymatgen_str2float(text)
+
+
 def parse_p1_cif(text: str, max_length: float = math.inf) -> Structure | None:
     """The structure pymatgen's ``CifParser(...).parse_structures(primitive=False)[0]`` returns
     for a one-block, P1, fully occupied, ordered CIF; None when `text` is anything else (then
@@ -201,8 +215,6 @@ def parse_p1_cif(text: str, max_length: float = math.inf) -> Structure | None:
 
     `max_length`: cells with a longer edge (Å) are left to the caller's checks too.
     """
-    from pymatgen.io.cif import str2float  # pymatgen's own number reader: brackets, "." is 0
-
     tokens = _tokens(text)
     if tokens is None:
         return None

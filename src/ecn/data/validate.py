@@ -56,8 +56,6 @@ def parse_cif(text: str) -> Structure:
     Raises:
         BadInput: the text is empty or not a CIF pymatgen can turn into exactly one structure.
     """
-    from pymatgen.io.cif import CifParser
-
     from ecn.data.cif_p1 import parse_p1_cif
 
     if not isinstance(text, str) or not text.strip():
@@ -65,6 +63,8 @@ def parse_cif(text: str) -> Structure:
     fast = parse_p1_cif(text, MAX_CELL_LENGTH)
     if fast is not None:
         return fast
+    from pymatgen.io.cif import CifParser  # after the fast path: 0.2 s to import
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
