@@ -45,7 +45,7 @@ if [ "${1:-}" = "--stage" ]; then
   python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-    pymatgen-core==2026.10.16 pymatgen==2026.10.24 spglib==2.8.0 monty==2026.10.21 \
+    pymatgen-core==2026.10.16 pymatgen==2026.10.24 spglib==2.8.0 moyopy==0.21.0 monty==2026.10.21 \
     orjson==3.13.0 ruamel.yaml==0.19.1 uncertainties==3.2.3 palettable==3.3.3 wcwidth==0.9.4
   for d in perov_5 castelli_perovskites_matminer_subset; do
     rm -rf ".gpu/data/$d"; cp -r "$DATA/$d" .gpu/data/

@@ -10,7 +10,7 @@
 #   bash scripts/table1_gpu.sh --list                   # the job list: model target seed, done?
 #
 # --stage (in the repository root; .whl/ and .gpu/ are git-ignored) writes
-#   .whl/        ecn's wheel from the committed HEAD, pymatgen, spglib and their missing needs
+#   .whl/        ecn's wheel from the committed HEAD, pymatgen, spglib, moyopy and their missing needs
 #                (Python 3.12, the GPU machine's; the same pins as scripts/ablation_gpu.sh)
 #   .gpu/data/   mp_cgcnn_36k/, kaba_mp_v2021_05_split_ids/, SOURCES.md (from ../shared/data;
 #                .gpu/ is rewritten, so what scripts/ablation_gpu.sh --stage put there goes)
@@ -139,7 +139,7 @@ if [ "${1:-}" = "--stage" ]; then
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-    pymatgen-core==2026.10.16 pymatgen==2026.10.24 spglib==2.8.0 monty==2026.10.21 \
+    pymatgen-core==2026.10.16 pymatgen==2026.10.24 spglib==2.8.0 moyopy==0.21.0 monty==2026.10.21 \
     orjson==3.13.0 ruamel.yaml==0.19.1 uncertainties==3.2.3 palettable==3.3.3 wcwidth==0.9.4
   rm -rf .gpu && mkdir -p .gpu/data .gpu/cache
   cp -r "$DATA/mp_cgcnn_36k" "$DATA/kaba_mp_v2021_05_split_ids" "$DATA/SOURCES.md" .gpu/data/

@@ -23,6 +23,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: dict[str, float] = {
     "_version": 0,
     "_spglib": 0,
+    "_moyo": 0,
     "io": 0,
     "settings": 0,
     "elements": 0,
