@@ -40,6 +40,23 @@ run untrained-ecn-r5_envelope-poly $U --limit 100 --threshold 1e-6 --option enve
 run untrained-ecn-r5_envelope-poly_soft-cells $U --limit 100 --threshold 1e-6 --option envelope=poly --option cell_colors=soft
 run untrained-ecn-r5_canonical-off_envelope-poly $U --limit 100 --threshold 1e-6 --canonical off --option envelope=poly
 run untrained-ecn-r5_canonical-off_envelope-poly_soft-cells $U --limit 100 --threshold 1e-6 --canonical off --option envelope=poly --option cell_colors=soft
+# untrained ECN-SΛ 64x4 on MP's Voronoi + Cordero graph, seed 0 (float32; threshold 1e-6): soft
+# cell colours with the band envelope, without and with the Voronoi face weight (face_area=0.5
+# Å^2: a face opens with zero area), as shipped (canonical step on) and with none
+python -c "
+import torch
+from ecn.inference import PropertyModel, TargetInfo, save_model_file
+from ecn.nn import ModelConfig, build_model
+from ecn.nn.graph_settings import resolve_graph_settings
+gs = resolve_graph_settings('ecn', 'mp')
+torch.manual_seed(0)
+net = build_model(ModelConfig('ecn', gs.node_feature_dim, gs.n_gaussians, options=dict(width=64, layers=4, envelope='band', cell_colors='soft')))
+save_model_file('runs/continuity/ecn_untrained_mp.pt', PropertyModel(net, TargetInfo(('y',), ('',))), gs, 'mp')
+"
+V=runs/continuity/ecn_untrained_mp.pt
+run untrained-ecn-mp_envelope-band_soft-cells $V --limit 100 --threshold 1e-6
+run untrained-ecn-mp_envelope-band_soft-cells_face $V --limit 100 --threshold 1e-6 --option face_area=0.5
+run untrained-ecn-mp_canonical-off_envelope-band_soft-cells_face $V --limit 100 --threshold 1e-6 --canonical off --option face_area=0.5
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"
@@ -54,7 +71,9 @@ run untrained-ecn-r5_canonical-off_envelope-poly_soft-cells $U --limit 100 --thr
   echo "step: a wrap across a cell face changes image offsets, i.e. parity colours); \`no-wrap\`"
   echo "(offsets kept: only the neighbour graph can jump); \`soft-cells\` (the S_Λ colour of each"
   echo "edge weighted smoothly from its vector and the lattice, \`cell_colors=soft\`: no parity"
-  echo "colours left to jump). Commit: $(git rev-parse --short HEAD)."
+  echo "colours left to jump); \`envelope-band\` (weight 1 up to 0.5 Å before each edge's limit,"
+  echo "then a smooth fade to 0); \`face\` (each edge also weighted by the area of its Voronoi face,"
+  echo "0 at zero area, 1 from 0.5 Å^2 on). Commit: $(git rev-parse --short HEAD)."
   for f in $R/*.md; do
     [ "$(basename $f)" = README.md ] && continue
     echo; echo "## $(basename $f .md)"; echo; cat $f

@@ -159,6 +159,8 @@ def test_builder_and_defaults():
         "same_atom": False,
         "envelope": "none",
         "cell_colors": "hard",
+        "envelope_width": 0.5,
+        "face_area": 0.0,
     }
     assert model.config.options == model_options("ecn") and len(model.layers) == 6
     assert isinstance(build_model(model.config), ECN)

@@ -25,6 +25,16 @@ def test_shipped_configs_load(name: str) -> None:
     assert cfg.data.dataset == "perov5" and cfg.data.targets == ["heat_all"]
 
 
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("mp_*.yaml")), ids=lambda p: p.stem)
+def test_mp_configs_load_and_build_their_model(path: Path) -> None:
+    # a typo in a model option of a long run's config must fail here, not after graph building
+    from ecn.nn import ModelConfig, build_model
+
+    cfg = load_config(path)
+    assert cfg.data.dataset == "mp"
+    build_model(ModelConfig(cfg.model.name, 8, 4, options=dict(cfg.model.options)))
+
+
 def test_unknown_key_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("optim:\n  lr_patence: 3\n")
     with pytest.raises(ValueError, match="lr_patence"):

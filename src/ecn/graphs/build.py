@@ -104,6 +104,7 @@ def _unit_graph_and_edges(
         dst=edges.dst,
         offset=edges.offset,
         dist=edges.dist,
+        face=edges.face,
         lattice=lattice,
         y=targets,
         hubbard=hubbard_u_flag({SYMBOLS[int(k)] for k in np.unique(z)}),

@@ -23,8 +23,8 @@ from ecn.graphs.store import GraphStore, StoreWriter, store_meta
 logger = logging.getLogger(__name__)
 
 # Bump when graph construction changes what it produces (invalidates every cache).
-# graphs-4: primitive cell by moyopy (issue 25); graphs-3: compact stores (issue 12); graphs-2:
-# canonical step
+# graphs-4: primitive cell by moyopy (issue 25), Voronoi face areas (issue 26); graphs-3: compact
+# stores (issue 12); graphs-2: canonical step
 GRAPH_CODE_VERSION = "graphs-4"
 
 

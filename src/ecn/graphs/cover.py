@@ -97,6 +97,7 @@ class UnitBatch:
         dist: (sum e,) float32; lattice: (G, 3, 3) float32; y: (G, T) float32;
         hubbard: (G,) bool; orbit_map: (G, 8) long or None; ids: material ids;
         frac: (sum n, 3) float32 fractional coordinates, or None (no ``edge_vec`` then).
+        face: (sum e,) float32 Voronoi face areas (NaN: no face), or None.
     """
 
     n: Tensor
@@ -112,6 +113,7 @@ class UnitBatch:
     orbit_map: Tensor | None = None
     ids: list[str] = field(default_factory=list)
     frac: Tensor | None = None
+    face: Tensor | None = None
 
     @classmethod
     def collate(cls, units: Sequence[UnitGraph]) -> UnitBatch:
@@ -142,6 +144,7 @@ class UnitBatch:
             else torch.as_tensor(np.stack(maps), dtype=torch.long),  # type: ignore[arg-type]
             ids=[u.id for u in units],
             frac=cat("frac", torch.float32).reshape(-1, 3),
+            face=torch.from_numpy(np.concatenate([u.face_areas() for u in units])),
         )
 
     def to(self, device: str | torch.device) -> UnitBatch:
@@ -185,6 +188,7 @@ class UnitBatch:
             cell_orbit_map=self.orbit_map,
             edge_vec=vec,
             edge_cutoff=edge_cutoffs(z[ix["src"]], z[ix["dst"]], settings, d.dtype),
+            edge_face=None if self.face is None else self.face[ix["unit_edge"]],
             ids=list(self.ids),
             supercell=settings.supercell,
         )

@@ -66,6 +66,8 @@ class CrystalGraph:
         edge_cutoff: (E,) float, the length in Å at which each edge would leave the graph under
             its graph settings (``ecn.graphs.neighbors.edge_cutoffs``; optional, set by
             ``expand``): what a smooth envelope (``ecn.nn.envelope``) takes to zero.
+        edge_face: (E,) float, the Voronoi face area in Å^2 each edge crosses, NaN where it
+            crosses none (optional, set by ``expand``): what a face weight takes to zero.
         ids: material ids, one per graph.
         supercell: whether nodes are the 8-fold cover.
     """
@@ -86,6 +88,7 @@ class CrystalGraph:
     cell_orbit_map: Tensor | None = None
     edge_vec: Tensor | None = None
     edge_cutoff: Tensor | None = None
+    edge_face: Tensor | None = None
     ids: list[str] = field(default_factory=list)
     supercell: bool = True
 
@@ -133,6 +136,8 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
     edge_vec = None if any(v is None for v in vecs) else torch.cat(vecs)  # type: ignore[arg-type]
     cuts = [g.edge_cutoff for g in graphs]
     edge_cutoff = None if any(c is None for c in cuts) else torch.cat(cuts)  # type: ignore[arg-type]
+    faces = [g.edge_face for g in graphs]
+    edge_face = None if any(f is None for f in faces) else torch.cat(faces)  # type: ignore[arg-type]
     return CrystalGraph(
         x=torch.cat([g.x for g in graphs]),
         z=torch.cat([g.z for g in graphs]),
@@ -150,6 +155,7 @@ def collate(graphs: Sequence[CrystalGraph]) -> CrystalGraph:
         cell_orbit_map=cell_orbit_map,
         edge_vec=edge_vec,
         edge_cutoff=edge_cutoff,
+        edge_face=edge_face,
         ids=[i for g in graphs for i in g.ids],
         supercell=graphs[0].supercell,
     )

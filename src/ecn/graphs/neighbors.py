@@ -61,6 +61,10 @@ class UnitEdges:
         n_isolated: atoms that had no neighbour and got their nearest one(s) instead.
         fallback: (E,) bool, True for those nearest-neighbour fallback edges.
         method: ``fast`` (verified Delaunay), ``reference`` (exact pymatgen Voronoi) or ``radius``.
+        face: (E,) float, the area in Å^2 of the Voronoi face the edge crosses (``voronoi_radii``
+            edges); NaN where an edge has none (radius strategies, fallback edges, self-loops).
+            A face appears with zero area, so a weight that vanishes with it makes the Voronoi
+            graph continuous (``ecn.nn.envelope``, issue 26). None: not computed.
     """
 
     src: np.ndarray
@@ -71,6 +75,7 @@ class UnitEdges:
     n_isolated: int = 0
     fallback: np.ndarray | None = None
     method: str = "radius"
+    face: np.ndarray | None = None
 
     @property
     def num_edges(self) -> int:
@@ -180,6 +185,43 @@ def _circumcentres(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a + rel, np.sqrt((rel * rel).sum(1)), flat
 
 
+def _polygon_areas(
+    points: np.ndarray, group: np.ndarray, normal: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """(G,) areas of planar convex polygons from their unordered vertices.
+
+    Args:
+        points: (K, 3) vertices (Voronoi vertices: the circumcentres around a Delaunay edge).
+        group: (K,) polygon id of each vertex, 0..G-1.
+        normal: (G, 3) a normal of each polygon's plane (the Delaunay edge vector).
+        n_groups: G.
+
+    The vertices are ordered by angle around their mean in the plane (a convex polygon), then
+    the shoelace formula; coincident vertices add nothing, so a face shrinking to a segment or
+    a point has area -> 0 continuously.
+    """
+    nrm = normal / np.linalg.norm(normal, axis=1, keepdims=True)
+    # a unit vector in each plane: the normal crossed with the axis it is least aligned with
+    helper = np.eye(3)[np.argmin(np.abs(nrm), axis=1)]
+    u1 = np.cross(nrm, helper)
+    u1 /= np.linalg.norm(u1, axis=1, keepdims=True)
+    u2 = np.cross(nrm, u1)
+    cnt = np.bincount(group, minlength=n_groups).astype(float)
+    mean = np.stack([np.bincount(group, points[:, k], n_groups) for k in range(3)], axis=1)
+    mean /= np.maximum(cnt, 1.0)[:, None]
+    rel = points - mean[group]
+    x = (rel * u1[group]).sum(1)
+    y = (rel * u2[group]).sum(1)
+    order = np.lexsort((np.arctan2(y, x), group))
+    g, x, y = group[order], x[order], y[order]
+    start = np.searchsorted(g, np.arange(n_groups))  # first vertex of each group (sorted)
+    nxt = np.arange(len(g)) + 1
+    last = np.r_[g[1:] != g[:-1], True]  # the last vertex of its group wraps to the first
+    nxt[last] = start[g[last]]
+    cross = x * y[nxt] - x[nxt] * y
+    return np.abs(0.5 * np.bincount(g, cross, n_groups))
+
+
 def _voronoi_fast(
     frac: np.ndarray,
     cart: np.ndarray,
@@ -188,8 +230,9 @@ def _voronoi_fast(
     tol: float,
     r_cand: float,
     full_star: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """IsayevNN edges from one verified Delaunay triangulation; None when unverifiable.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """IsayevNN edges (target, source, offset, distance, Voronoi face area in Å^2) from one
+    verified Delaunay triangulation; None when unverifiable.
 
     First with a per-atom triangulation radius guessed from its 6th neighbour; where that
     leaves a circumsphere that is not empty (a candidate inside it was not triangulated), once
@@ -269,7 +312,7 @@ def _voronoi_fast(
     dist = np.linalg.norm(pts[ub] - pts[ua], axis=1)
     cand_edge = (cnt >= 3) & (dist <= COVALENT_RADIUS[z[i]] + COVALENT_RADIUS[z[j]] + tol)
     if not cand_edge.any():
-        return i[:0], j[:0], off[:0], dist[:0]
+        return i[:0], j[:0], off[:0], dist[:0], dist[:0]
     # Positive face area <=> the circumcentres around the edge are not collinear.
     new_id = np.cumsum(cand_edge) - 1
     rows = cand_edge[inv]
@@ -288,7 +331,9 @@ def _voronoi_fast(
     resid = dev - (dev * axis).sum(1, keepdims=True) * axis
     face = np.bincount(g, (resid * resid).sum(1), n_g) > _CENTRE_SPREAD_TOL**2
     sel = np.nonzero(cand_edge)[0][face]
-    return i[sel], j[sel], off[sel], dist[sel]
+    edge_vec = pts[ub] - pts[ua]
+    area = _polygon_areas(cen, g, edge_vec[cand_edge], n_g)[face]
+    return i[sel], j[sel], off[sel], dist[sel], area
 
 
 def _voronoi_reference(
@@ -298,8 +343,9 @@ def _voronoi_reference(
     z: np.ndarray,
     tol: float,
     r_cand: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """pymatgen ``IsayevNN(cutoff=r_cand, tol=tol).get_all_nn_info`` with the same qhull input.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """pymatgen ``IsayevNN(cutoff=r_cand, tol=tol).get_all_nn_info`` with the same qhull input,
+    plus each edge's Voronoi face area (Å^2).
 
     Where pymatgen gives up (a unit-cell atom's Voronoi cell is unbounded within the candidates,
     "pathological"), we double the candidate radius instead, as pymatgen does for 1-atom cells.
@@ -334,12 +380,22 @@ def _voronoi_reference(
             raise ValueError("Voronoi construction failed: unbounded cell at the largest radius")
         r = min(2.0 * r, max_r)
     both = np.concatenate([rp, rp[:, ::-1]])
-    both = both[is_root[both[:, 0]]]
+    ridge = np.concatenate([np.arange(len(rp))] * 2)
+    root_side = is_root[both[:, 0]]
+    both, ridge = both[root_side], ridge[root_side]
     ua, ub = both[:, 0], both[:, 1]
     i, j, off = atom[ua], atom[ub], image[ub]
     dist = np.linalg.norm(pts[ub] - cart[i], axis=1)
     keep = dist <= COVALENT_RADIUS[z[i]] + COVALENT_RADIUS[z[j]] + tol
-    return i[keep], j[keep], off[keep], dist[keep]
+    # face areas of the ridges kept (bounded: every ridge touching a unit-cell atom is)
+    used = np.unique(ridge[keep])
+    verts = [vor.ridge_vertices[r] for r in used]
+    group = np.repeat(np.arange(len(used)), [len(v) for v in verts])
+    flat = np.concatenate(verts) if verts else np.zeros(0, dtype=np.int64)
+    normal = pts[rp[used, 1]] - pts[rp[used, 0]]
+    areas = _polygon_areas(vor.vertices[flat], group, normal, len(used))
+    area = areas[np.searchsorted(used, ridge[keep])]
+    return i[keep], j[keep], off[keep], dist[keep], area
 
 
 def _shortest_lattice_vector(lattice: np.ndarray) -> float:
@@ -501,15 +557,16 @@ def neighbor_list_arrays(
                 frac, cart, lattice, z, settings.tol, settings.voronoi_candidates
             )
             used = "reference"
-        dst, src, off, dist = res
+        dst, src, off, dist, face = res
     else:
         dst, src, off, dist = _radius_search(cart, lattice, settings.cutoff)
         if settings.strategy == "cutoff":
             keep = dist <= settings.cutoff
             dst, src, off, dist = dst[keep], src[keep], off[keep], dist[keep]
+        face = np.full(len(dst), np.nan)
     if settings.max_neighbors is not None:
         keep = nearest_superset(dst, dist, n, int(settings.max_neighbors))
-        dst, src, off, dist = dst[keep], src[keep], off[keep], dist[keep]
+        dst, src, off, dist, face = dst[keep], src[keep], off[keep], dist[keep], face[keep]
     isolated = np.setdiff1d(np.arange(n), dst)
     is_fb = np.zeros(len(dst), dtype=bool)
     if len(isolated):
@@ -519,6 +576,7 @@ def neighbor_list_arrays(
         fi, fj, fo, fd = _nearest_fallback(frac, cart, lattice, isolated, r0)
         dst, src = np.concatenate([dst, fi]), np.concatenate([src, fj])
         off, dist = np.concatenate([off, fo]), np.concatenate([dist, fd])
+        face = np.concatenate([face, np.full(len(fi), np.nan)])
         is_fb = np.concatenate([is_fb, np.ones(len(fi), dtype=bool)])
         logger.debug(
             "%d of %d atom(s) without neighbours got their nearest one(s)", len(isolated), n
@@ -528,6 +586,7 @@ def neighbor_list_arrays(
         dst, src = np.concatenate([dst, ar]), np.concatenate([src, ar])
         off = np.concatenate([off, np.zeros((n, 3), dtype=np.int64)])
         dist = np.concatenate([dist, np.zeros(n)])
+        face = np.concatenate([face, np.full(n, np.nan)])
         is_fb = np.concatenate([is_fb, np.zeros(n, dtype=bool)])
     off = off.astype(np.int64)
     order = np.lexsort((off[:, 2], off[:, 1], off[:, 0], src, dst))
@@ -540,4 +599,5 @@ def neighbor_list_arrays(
         n_isolated=len(isolated),
         fallback=is_fb[order],
         method=used,
+        face=face[order].astype(float),
     )

@@ -34,6 +34,8 @@ class UnitGraph:
         y: (T,) float32 targets (NaN where unknown).
         hubbard: the structure-level +U flag (paper §8).
         orbit_map: (8,) G_Lambda orbit of each P-1 cell colour, or None (``glambda`` only).
+        face: (E,) float32 Voronoi face area of each edge in Å^2, NaN where an edge crosses no
+            face (``ecn.graphs.neighbors.UnitEdges.face``); None: not recorded (all NaN).
     """
 
     id: str
@@ -47,6 +49,13 @@ class UnitGraph:
     y: np.ndarray
     hubbard: bool = False
     orbit_map: np.ndarray | None = None
+    face: np.ndarray | None = None
+
+    def face_areas(self) -> np.ndarray:
+        """(E,) float32 face areas, NaN where there is none (or none was recorded)."""
+        if self.face is None:
+            return np.full(self.num_edges, np.nan, dtype=np.float32)
+        return np.asarray(self.face, dtype=np.float32).reshape(-1)
 
     @property
     def n_atoms(self) -> int:
@@ -68,6 +77,7 @@ class UnitGraph:
         lattice: Any,
         y: Any = None,
         hubbard: bool = False,
+        face: Any = None,
     ) -> UnitGraph:
         """Cast to the stored dtypes (ValueError if an offset or Z does not fit)."""
         off = np.asarray(offset).reshape(-1, 3)
@@ -87,4 +97,5 @@ class UnitGraph:
             lattice=np.asarray(lattice, dtype=np.float32).reshape(3, 3),
             y=np.zeros(0, np.float32) if y is None else np.asarray(y, np.float32).reshape(-1),
             hubbard=bool(hubbard),
+            face=None if face is None else np.asarray(face, dtype=np.float32).reshape(-1),
         )

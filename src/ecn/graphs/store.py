@@ -23,7 +23,8 @@ from ecn.graphs.record import UnitGraph
 __all__ = ["COLUMNS", "STORE_FORMAT", "GraphStore", "StoreWriter", "store_meta"]
 
 #: Store format version (``meta.json``); bump when a column changes meaning or dtype.
-STORE_FORMAT = 1
+#: 2: the ``face`` column (Voronoi face areas, issue 26).
+STORE_FORMAT = 2
 
 #: Column name -> (dtype, trailing shape, kind): kind "node" / "edge" rows are addressed by the
 #: pointer arrays, "graph" rows are one per crystal.
@@ -34,9 +35,15 @@ COLUMNS: dict[str, tuple[str, tuple[int, ...], str]] = {
     "dst": ("int32", (), "edge"),
     "offset": ("int8", (3,), "edge"),
     "dist": ("float32", (), "edge"),
+    "face": ("float32", (), "edge"),
     "lattice": ("float32", (3, 3), "graph"),
     "hubbard": ("bool", (), "graph"),
 }
+
+
+def _column(u: UnitGraph, name: str) -> Any:
+    """The value of column `name` in record `u` (face areas NaN-filled when not recorded)."""
+    return u.face_areas() if name == "face" else getattr(u, name)
 
 
 class GraphStore(Sequence[UnitGraph]):
@@ -75,7 +82,7 @@ class GraphStore(Sequence[UnitGraph]):
         units = list(units)
         cols = {
             k: (
-                np.concatenate([np.asarray(getattr(u, k)) for u in units]).astype(dt)
+                np.concatenate([_column(u, k) for u in units]).astype(dt)
                 if units
                 else np.zeros((0, *shape), dtype=dt)
             )
@@ -199,6 +206,7 @@ class GraphStore(Sequence[UnitGraph]):
             dst=np.asarray(c["dst"][e0:e1]),
             offset=np.asarray(c["offset"][e0:e1]),
             dist=np.asarray(c["dist"][e0:e1]),
+            face=np.asarray(c["face"][e0:e1]),
             lattice=np.asarray(c["lattice"][g]),
             y=self.y[g],
             hubbard=bool(c["hubbard"][g]),
@@ -238,7 +246,7 @@ class StoreWriter:
 
     def add(self, u: UnitGraph) -> None:
         for k, (dt, _, _) in COLUMNS.items():
-            self.files[k].write(np.ascontiguousarray(getattr(u, k), dtype=dt).tobytes())
+            self.files[k].write(np.ascontiguousarray(_column(u, k), dtype=dt).tobytes())
         y = np.full(self.n_targets, np.nan, np.float32)
         y[: len(u.y)] = u.y
         self.files["y"].write(y.tobytes())

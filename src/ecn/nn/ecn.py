@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ecn.graphs.gauge import same_cell_weight
 from ecn.graphs.graph import CrystalGraph
 from ecn.nn.config import ModelConfig
-from ecn.nn.envelope import ENVELOPES, edge_envelope
+from ecn.nn.envelope import BAND_WIDTH, ENVELOPES, edge_envelope
 from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
@@ -66,6 +66,11 @@ class ECN(nn.Module):
             weighted. With ``envelope`` on, the model is continuous in the positions and
             description-invariant without relying on the canonical step (issue 26); it
             changes the function, so it must be trained with it.
+        envelope_width: fade width in Å of ``envelope: band`` (default 0.5).
+        face_area: A0 in Å^2 (default 0: off): every message also times a weight of the area
+            of the Voronoi face its edge crosses, 0 at zero area and 1 from A0 on, so that a
+            face appearing or vanishing does not make the prediction jump (Voronoi graphs;
+            :mod:`ecn.nn.envelope`).
 
     Attributes:
         config: the resolved `ModelConfig`; ``build_model(model.config)`` rebuilds the model.
@@ -121,6 +126,8 @@ class ECN(nn.Module):
         same_atom: bool = False,
         envelope: str = "none",
         cell_colors: str = "hard",
+        envelope_width: float = BAND_WIDTH,
+        face_area: float = 0.0,
     ) -> None:
         super().__init__()
         if cell_colors not in CELL_COLORS:
@@ -131,6 +138,10 @@ class ECN(nn.Module):
             )
         if envelope not in ENVELOPES:
             raise ValueError(f"unknown envelope {envelope!r}; expected one of {ENVELOPES}")
+        if not float(envelope_width) > 0 or not float(face_area) >= 0:
+            raise ValueError(
+                f"envelope_width must be > 0 and face_area >= 0, got {envelope_width}, {face_area}"
+            )
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
         if not isinstance(same_atom, bool):
@@ -158,6 +169,8 @@ class ECN(nn.Module):
                 "same_atom": same_atom,
                 "envelope": envelope,
                 "cell_colors": cell_colors,
+                "envelope_width": float(envelope_width),
+                "face_area": float(face_area),
             },
         )
         self.group, self.node_level = group, node_level
@@ -179,7 +192,12 @@ class ECN(nn.Module):
             self.group,
             "auto" if self.config.options["backend"] == "bmm" else None,
             same_atom=self.config.options["same_atom"],
-            edge_weight=edge_envelope(graph, self.config.options["envelope"]),
+            edge_weight=edge_envelope(
+                graph,
+                self.config.options["envelope"],
+                width=self.config.options.get("envelope_width", BAND_WIDTH),
+                face_area=self.config.options.get("face_area", 0.0),
+            ),
             same_cell=self._same_cell(graph),
         )
 
