@@ -97,8 +97,8 @@ def test_supercell_copies_are_averaged_like_spglib():
     sl, sf, sz = _spglib_primitive(lattice, frac, z)
     assert len(mz) == len(sz) == 2
     assert _related(sl, ml)
-    na_m = (mf[mz == 11][0] @ ml)  # Cartesian, each in its own cell: compare distances to Cl
-    na_s = (sf[sz == 11][0] @ sl)
+    na_m = mf[mz == 11][0] @ ml  # Cartesian, each in its own cell: compare distances to Cl
+    na_s = sf[sz == 11][0] @ sl
     dm = np.linalg.norm(na_m - mf[mz == 17][0] @ ml)
     ds = np.linalg.norm(na_s - sf[sz == 17][0] @ sl)
     assert abs(dm - ds) < 1e-9
