@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Continuous, description-invariant ECN-SΛ on MP (issue 26 item 4): configs/
+# mp_e_form_continuous_voronoi.yaml (the Table 1 recipe on MP's Voronoi + Cordero graph, plus the
+# band envelope, the Voronoi face weight and soft cell colours) for any Table 1 target and seed.
+# A finished run is skipped, an interrupted one resumes from last.ckpt; SESSION_CAP (minutes,
+# default 150) pauses a run so the next call resumes it. Each finished run's record is kept
+# under results/table1_runs/<target>/ecn_slambda_continuous_seed<S>/ (the Table 1 runs' place):
+#   nohup bash scripts/continuous_queue.sh e_form:0 e_form:1 > runs/continuous_a.log 2>&1 &
+#   nohup bash scripts/continuous_queue.sh band_gap:0 magmom_per_atom:0 > runs/continuous_b.log 2>&1 &
+# Targets: e_form e_fermi magmom_per_atom band_gap is_metal (ecn data info mp).
+set -euo pipefail
+cfg=configs/mp_e_form_continuous_voronoi.yaml
+for job in "${@:-e_form:0}"; do
+  target=${job%%:*}
+  seed=${job##*:}
+  out=runs/table1_conv/$target/ecn_slambda_continuous_seed$seed
+  kept=results/table1_runs/$target/ecn_slambda_continuous_seed$seed
+  if [ ! -f "$out/results.json" ]; then
+    resume=()
+    [ -f "$out/last.ckpt" ] && resume=(--resume)
+    OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" --target "$target" --seed "$seed" \
+      --out "$out" --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
+  fi
+  if [ -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
+    python -c "import sys; from ecn.train.record import RunRecord; RunRecord.load(sys.argv[1]).archive(sys.argv[2])" "$out" "$kept"
+    echo "kept $kept"
+  fi
+done
