@@ -193,3 +193,23 @@ def test_ecn_check_continuity_command_writes_json_and_markdown(tmp_path):
     assert json.loads(out.read_text())["n_jumps"] == 0
     bad = CliRunner().invoke(app, [*args, "--option", "envelope"])
     assert bad.exit_code == 2
+
+
+def test_ecn_check_continuity_threshold_from_a_runs_test_mae(tmp_path):
+    # a model file inside a run directory: the default threshold is 1 % of the run's test MAE
+    # (results.json); without one it falls back to the documented default (the control)
+    from ecn.cli import app
+
+    pred = _predictor("none")
+    model = save_model_file(tmp_path / "model.pt", pred.model, pred.settings)
+    (tmp_path / "edge.cif").write_text(at_cutoff(5.0).to(fmt="cif"))
+    out = tmp_path / "c.json"
+    args = ["check", "continuity", str(model), str(tmp_path / "edge.cif"), "--kinds", "displace"]
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["threshold"] == pytest.approx(1e-3)
+    (tmp_path / "results.json").write_text(json.dumps({"metrics": {"test": {"mae": 0.25}}}))
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(out.read_text())
+    assert rep["threshold"] == pytest.approx(0.0025) and "0.25" in rep["threshold_note"]

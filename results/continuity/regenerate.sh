@@ -3,6 +3,9 @@
 set -e
 R=results/continuity
 run() { name=$1; shift; OMP_NUM_THREADS=1 ecn check continuity "$@" --out $R/$name.json 2>/dev/null | grep -v "^wrote\|^results/" || true; }
+# `bash results/continuity/regenerate.sh trained-continuous`: only the trained continuous MP
+# model(s) below and the README (each summary's header names its model and settings).
+if [ "${1:-all}" != trained-continuous ]; then
 for m in perov5-heat_all mp-e_form mp-band_gap mp-is_metal; do
   run $m $m --limit 100
   run ${m}_envelope-poly $m --limit 100 --option envelope=poly
@@ -57,6 +60,15 @@ V=runs/continuity/ecn_untrained_mp.pt
 run untrained-ecn-mp_envelope-band_soft-cells $V --limit 100 --threshold 1e-6
 run untrained-ecn-mp_envelope-band_soft-cells_face $V --limit 100 --threshold 1e-6 --option face_area=0.5
 run untrained-ecn-mp_canonical-off_envelope-band_soft-cells_face $V --limit 100 --threshold 1e-6 --canonical off --option face_area=0.5
+fi
+# trained continuous ECN-SΛ on MP E_form (configs/mp_e_form_continuous_voronoi.yaml, band
+# envelope + Voronoi face weight + soft cell colours; not shipped), when its run is here
+for s in 0 1 2; do
+  M=runs/table1_conv/e_form/ecn_slambda_continuous_seed$s/model.pt
+  if [ -f $M ]; then
+    run mp-e_form-continuous-seed$s $M --limit 100
+  fi
+done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"

@@ -78,13 +78,19 @@ def invariance(
 
 
 def _test_mae(model: Path) -> float | None:
-    """The shipped test MAE of a pretrained model name (None otherwise)."""
+    """The test MAE of a pretrained model name, or of a run (its directory or a file in it:
+    the run's ``results.json``); None otherwise."""
     from ecn.inference.pretrained import list_models
 
     for entry in list_models():
         if entry["name"] == str(model):
             return (entry.get("test") or {}).get("mae")
-    return None
+    run = model if model.is_dir() else model.parent
+    try:
+        metrics = json.loads((run / "results.json").read_text())["metrics"]["test"]
+        return float(metrics["mae"]) if "mae" in metrics else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _parse_options(options: list[str] | None) -> dict[str, Any]:
