@@ -19,7 +19,8 @@ for target in ${targets[@]}; do
     --epochs 1000 --patience 25 --session-cap "${SESSION_CAP:-150}" --threads 1 --precision 32 \
     --recipe configs/table2_recipe.yaml --runs runs/table1_conv --results results --no-table
   # the tables always show the paper's seed count (3), whatever SEEDS this worker trains
+  # (from the archived records under results/table1_runs/, so that the tables name committed
+  # paths, not this machine's runs/ folder)
   python -m ecn.cli reproduce table1 --no-train --seeds 3 --epochs 1000 --patience 25 \
-    --threads 1 --precision 32 --recipe configs/table2_recipe.yaml --runs runs/table1_conv \
-    --results results
+    --threads 1 --precision 32 --recipe configs/table2_recipe.yaml --results results
 done
