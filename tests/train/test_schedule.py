@@ -40,3 +40,22 @@ def test_session_cap_leaves_a_resumable_unfinished_run(tiny_perov5: Path, tmp_pa
     out = train(config_from_dict(tiny_overrides(tiny_perov5, out, optim=optim)), resume=True)
     res = json.loads((out / "results.json").read_text())
     assert res["stopped_by"] == "max_epochs" and res["epochs_run"] == 3
+
+
+def test_ecn_train_paused_by_the_session_cap_says_so(tiny_perov5: Path, tmp_path: Path) -> None:
+    # `ecn train --session-cap` ending unfinished: exit 0 and one line naming --resume (it
+    # ended in a traceback looking for results.json); the control finishes and prints metrics
+    from typer.testing import CliRunner
+
+    from ecn.cli import app
+    from train_helpers import tiny_cli_args
+
+    out = tmp_path / "run"
+    args = tiny_cli_args(tiny_perov5, out)
+    res = CliRunner().invoke(app, [*args, "--session-cap", "0.000001"])
+    assert res.exit_code == 0, res.output
+    assert "paused at the session cap" in res.output and "--resume" in res.output
+    assert (out / "last.ckpt").is_file() and not (out / "results.json").exists()
+    res = CliRunner().invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert (out / "results.json").is_file() and "paused at the session cap" not in res.output

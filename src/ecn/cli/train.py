@@ -189,12 +189,24 @@ def train_command(
         base = config
         if resume:
             base, overrides["run"]["out"] = resume_base(config, out)
-        out_dir = train(load_config(base, overrides), resume=resume)
+        cfg = load_config(base, overrides)
+        if resume and flags.get("session_cap") is None:
+            cfg.run.session_cap_min = None  # per process: the saved cap does not carry over
+        out_dir = train(cfg, resume=resume)
     except ValueError as exc:
         fail(exc)
     if rank_zero_only.rank == 0:
-        from ecn.train.record import RunRecord
+        from ecn.train.record import RESULTS_FILE, RunRecord
 
+        if not (Path(out_dir) / RESULTS_FILE).is_file():  # paused by --session-cap: unfinished
+            console.print(
+                f"{out_dir}: paused at the session cap, unfinished; continue it with "
+                f"`ecn train --resume --out {out_dir}`",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
         res = RunRecord.load(out_dir).results
         _print_metrics(res.metrics, f"{out_dir} (best epoch {res.best_epoch})")
 
