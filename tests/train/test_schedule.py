@@ -59,3 +59,16 @@ def test_ecn_train_paused_by_the_session_cap_says_so(tiny_perov5: Path, tmp_path
     res = CliRunner().invoke(app, [*args, "--resume"])
     assert res.exit_code == 0, res.output
     assert (out / "results.json").is_file() and "paused at the session cap" not in res.output
+
+
+def test_last_checkpoint_is_the_last_epoch_not_the_best(tiny_perov5: Path, tmp_path: Path) -> None:
+    # lr 1e-12: validation never improves after epoch 0, so best.ckpt stays at epoch 0; last.ckpt
+    # (what --resume continues from) must still hold the last epoch trained
+    import torch
+
+    optim = {"epochs": 3, "lr": 1e-12, "patience": 100}
+    out = train(config_from_dict(tiny_overrides(tiny_perov5, tmp_path / "r", optim=optim)))
+    last = torch.load(out / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(out / "best.ckpt", map_location="cpu", weights_only=False)
+    assert best["epoch"] == 0  # control: the best really is the first epoch
+    assert last["epoch"] == 2

@@ -203,7 +203,18 @@ def _make_trainer(cfg: TrainConfig, out: Path, monitor: str) -> tuple[pl.Trainer
             monitor=monitor,
             mode="min",
             save_top_k=1,
-            save_last=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        ),
+        # last.ckpt after every epoch (what --resume continues from). Not ``save_last`` of the
+        # callback above: Lightning writes that copy only when a best checkpoint is saved, so a
+        # paused run resumed from its best epoch and replayed every epoch after it.
+        "last": ModelCheckpoint(
+            dirpath=out,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            every_n_epochs=1,
             auto_insert_metric_name=False,
             enable_version_counter=False,
         ),
