@@ -309,7 +309,8 @@ def _voronoi_fast(
     pair, inv, cnt = np.unique(a * npts + b, return_inverse=True, return_counts=True)
     ua, ub = np.divmod(pair, npts)
     i, j, off = atom[ua], atom[ub], image[ub]
-    dist = np.linalg.norm(pts[ub] - pts[ua], axis=1)
+    edge_vec = pts[ub] - pts[ua]  # (P, 3): the Delaunay edge, normal to its Voronoi face
+    dist = np.linalg.norm(edge_vec, axis=1)
     cand_edge = (cnt >= 3) & (dist <= COVALENT_RADIUS[z[i]] + COVALENT_RADIUS[z[j]] + tol)
     if not cand_edge.any():
         return i[:0], j[:0], off[:0], dist[:0], dist[:0]
@@ -331,7 +332,6 @@ def _voronoi_fast(
     resid = dev - (dev * axis).sum(1, keepdims=True) * axis
     face = np.bincount(g, (resid * resid).sum(1), n_g) > _CENTRE_SPREAD_TOL**2
     sel = np.nonzero(cand_edge)[0][face]
-    edge_vec = pts[ub] - pts[ua]
     area = _polygon_areas(cen, g, edge_vec[cand_edge], n_g)[face]
     return i[sel], j[sel], off[sel], dist[sel], area
 
