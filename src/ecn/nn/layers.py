@@ -27,6 +27,10 @@ parameters, used by tests (tied weights give equal outputs) and by the benchmark
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -35,6 +39,21 @@ from ecn.nn.colored import ColoredLinear, StackedColoredLinear
 from ecn.nn.plan import ColorPlan
 
 BACKENDS = ("bmm", "loop", "grouped_mm", "auto")
+
+_TWICE: ContextVar[bool] = ContextVar("ecn_twice_differentiable", default=False)
+
+
+@contextmanager
+def twice_differentiable() -> Iterator[None]:
+    """Within it, the layers use autograd's own ops instead of the hand-written backward of
+    the gated pool (:class:`_GatedPool`, whose backward is not itself differentiable), so
+    that a loss may hold gradients of the outputs (``create_graph=True``: the slope penalty
+    of ``ecn.nn.slope``). The same function; costs the memory the hand-written one saves."""
+    token = _TWICE.set(True)
+    try:
+        yield
+    finally:
+        _TWICE.reset(token)
 
 
 class _GatedPool(torch.autograd.Function):
@@ -65,6 +84,9 @@ class _GatedPool(torch.autograd.Function):
         q, d = vq.shape[0], s.shape[1]
         g = g_pooled.index_select(0, slot)  # (S, d), fresh: becomes grad_s in place
         g_gate = (g * s).sum(1, keepdim=True) + g_weight.index_select(0, slot)
+        # the envelope weights in mult are a function of the geometry: their gradient is what
+        # the slope of a prediction in the atomic positions needs (ecn.nn.slope)
+        grad_mult = g_gate * gate if mult is not None and ctx.needs_input_grad[5] else None
         if mult is not None:
             g_gate = g_gate * mult
         g_logit = (g_gate * gate * (1 - gate)).view(q, -1, 1)  # (Q, L, 1)
@@ -72,7 +94,22 @@ class _GatedPool(torch.autograd.Function):
         grad_s = g.mul_(wgate).view(q, -1, d).baddbmm_(g_logit, vq.transpose(1, 2)).view(-1, d)
         grad_vq = torch.bmm(s.view(q, -1, d).transpose(1, 2), g_logit)
         grad_uq = g_logit.sum(1, keepdim=True)
-        return grad_s, grad_vq, grad_uq, None, None, None
+        return grad_s, grad_vq, grad_uq, None, None, grad_mult
+
+
+def gated_pool(
+    s: Tensor, vq: Tensor, uq: Tensor, slot: Tensor, n_rows: int, mult: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """:class:`_GatedPool` (shapes there), or inside :func:`twice_differentiable` the same
+    function in autograd's ops."""
+    if not _TWICE.get():
+        return _GatedPool.apply(s, vq, uq, slot, n_rows, mult)
+    q, d = vq.shape[0], s.shape[1]
+    gate = torch.sigmoid(torch.baddbmm(uq, s.view(q, -1, d), vq)).view(-1, 1)
+    wgate = gate if mult is None else gate * mult
+    pooled = s.new_zeros(n_rows, d).index_add(0, slot, s * wgate)
+    weight = gate.new_zeros(n_rows, 1).index_add(0, slot, wgate)
+    return pooled, weight
 
 
 class EquivariantMessagePassing(nn.Module):
@@ -291,7 +328,7 @@ class EquivariantMessagePassing(nn.Module):
             vq = v.index_select(0, plan.chunk_color)[:, :, None]  # (Q, d, 1)
             uq = u.index_select(0, plan.chunk_color)[:, None, None]
             mult = self._mult(plan, s.dtype)
-            pooled, weight = _GatedPool.apply(s, vq, uq, slot, (n + 1) * k, mult)
+            pooled, weight = gated_pool(s, vq, uq, slot, (n + 1) * k, mult)
             return self._combine(pooled, weight, w2, b2, n)
         if k == 1:
             logit = s @ v[0][:, None] + u[0]

@@ -124,6 +124,9 @@ class OptimConfig:
     min_lr: float = 1e-6
     grad_clip: float | None = None
     stop_at_min_lr: bool = False
+    #: weight λ of the penalty on the model's squared slopes in atom moves and cell strain
+    #: (``ecn.nn.slope``; relaxed crystals have zero forces and stress); 0: off
+    slope_penalty: float = 0.0
 
 
 #: ``finetune.head`` values: re-initialise the output head when the target differs (``auto``),

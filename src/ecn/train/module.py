@@ -18,10 +18,13 @@ from torch import Tensor
 
 from ecn._version import __version__
 from ecn.graphs.cover import UnitBatch
+from ecn.graphs.geometry import differentiable_geometry
 from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.settings import GraphSettings
 from ecn.inference import PropertyModel, TargetInfo
 from ecn.nn import ModelConfig
+from ecn.nn.layers import twice_differentiable
+from ecn.nn.slope import squared_slopes
 from ecn.train.data import NODE_TARGETS
 from ecn.train.finetune import frozen_names, param_groups
 
@@ -112,9 +115,32 @@ class TrainingModule(pl.LightningModule):
         mask = ~torch.isnan(y_std)
         return F.mse_loss(out[mask], y_std[mask])
 
+    def _slope_quantity(self, out: Tensor) -> Tensor:
+        """(G, T) what the slope penalty differentiates: the standardised outputs, or the
+        probabilities of every class after the first."""
+        return F.softmax(out, dim=-1)[:, 1:] if self.task == "classification" else out
+
     def training_step(self, batch: CrystalGraph, batch_idx: int) -> Tensor:
         y = self.targets_of(batch)
-        loss = self._loss(self(batch), y)
+        lam = float((self.hparams["optim"] or {}).get("slope_penalty") or 0.0)
+        if lam > 0:  # optim.slope_penalty: flat in atom moves and strain (ecn.nn.slope)
+            if self.node_target is not None:
+                raise ValueError("optim.slope_penalty is for per-crystal targets")
+            with twice_differentiable():
+                geo, u, eps = differentiable_geometry(batch, self._settings)
+                out = self(geo)
+                slope = squared_slopes(self._slope_quantity(out), u, eps, geo).mean()
+            loss = self._loss(out, y) + lam * slope.to(out.dtype)
+            self.log(
+                "train_slope",
+                slope.detach(),
+                on_step=False,
+                on_epoch=True,
+                batch_size=int(y.shape[0]),
+                sync_dist=True,
+            )
+        else:
+            loss = self._loss(self(batch), y)
         self.log(
             "train_loss",
             loss,
