@@ -227,3 +227,20 @@ def test_init_from_an_ensemble_starts_from_its_first_member() -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], ens.members[1].state_dict()[k]) for k in a)  # control
     assert source_defaults("mp-e_form")["model"]["options"]["group"] == "slambda"
+
+
+def test_init_from_another_member_of_an_ensemble() -> None:
+    """``finetune.member`` picks the member (one fine-tuned model per member of a shipped
+    ensemble); out of range, or a member of a single model, is refused."""
+    from ecn.inference.model_file import load_any_model_file
+    from ecn.train.finetune import _source_model
+
+    ens, _, _ = load_any_model_file("mp-e_form")
+    src, _, _, member = _source_model("mp-e_form", 2)
+    a, b = src.state_dict(), ens.members[2].state_dict()
+    assert member == 2 and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], ens.members[0].state_dict()[k]) for k in a)  # control
+    with pytest.raises(ValueError, match="members 0..2"):
+        _source_model("mp-e_form", 3)
+    with pytest.raises(ValueError, match="single model"):
+        _source_model("mp-magmom", 1)

@@ -74,6 +74,7 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
         run["devices"] = int(run["devices"])
     finetune = {
         "init_from": flags.get("init_from"),
+        "member": flags.get("init_member"),
         "freeze_embedding": True if flags.get("freeze_embedding") else None,
         "freeze_layers": flags.get("freeze_layers"),
         "pretrained_lr": flags.get("pretrained_lr"),
@@ -159,6 +160,11 @@ def train_command(
         "--init-from",
         help="Fine-tune: start from this pretrained model name, run directory or model file "
         "(its architecture and graph settings become the defaults).",
+    ),
+    init_member: int | None = typer.Option(
+        None,
+        "--init-member",
+        help="Fine-tune: the member of an ensemble --init-from to start from (default 0).",
     ),
     freeze_embedding: bool = typer.Option(
         False, "--freeze-embedding", help="Fine-tune: keep the atom embedding fixed."

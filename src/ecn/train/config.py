@@ -153,6 +153,8 @@ class FinetuneConfig:
     """
 
     init_from: str | None = None
+    #: the member of an ensemble ``init_from`` to start from (one fine-tuned model per member)
+    member: int = 0
     freeze_embedding: bool = False
     freeze_layers: int = 0
     pretrained_lr: float | None = None

@@ -31,15 +31,29 @@ __all__ = ["frozen_names", "initialise", "param_groups", "portable_path", "sourc
 logger = logging.getLogger(__name__)
 
 
-def _source_model(init_from: str | Path) -> tuple[PropertyModel, GraphSettings, dict, int | None]:
-    """The model fine-tuning starts from: a single model as is, an ensemble's first member
+def _source_model(
+    init_from: str | Path, member: int = 0
+) -> tuple[PropertyModel, GraphSettings, dict, int | None]:
+    """The model fine-tuning starts from: a single model as is, an ensemble's member `member`
     (shipped ensembles such as ``mp-e_form`` hold seed 0 first; the members share the
-    architecture and graph) -> (model, settings, meta, member index or None)."""
+    architecture and graph) -> (model, settings, meta, member index or None).
+
+    Raises:
+        ValueError: `member` is not a member of the ensemble, or > 0 for a single model.
+    """
     model, settings, meta = load_any_model_file(init_from)
     if isinstance(model, EnsembleModel):
-        logger.info("%s is an ensemble of %d: fine-tuning starts from its member 0",
-                    meta.get("path", init_from), model.n_members)  # fmt: skip
-        return model.members[0], settings, meta, 0
+        if not 0 <= member < model.n_members:
+            raise ValueError(
+                f"finetune.member={member}: {init_from} has members 0..{model.n_members - 1}"
+            )
+        logger.info("%s is an ensemble of %d: fine-tuning starts from its member %d",
+                    meta.get("path", init_from), model.n_members, member)  # fmt: skip
+        return model.members[member], settings, meta, member
+    if member:
+        raise ValueError(
+            f"finetune.member={member}: {init_from} is a single model, not an ensemble"
+        )
     return model, settings, meta, None
 
 
@@ -129,7 +143,9 @@ def portable_path(path: str | Path) -> str:
     return str(path)
 
 
-def initialise(net: PropertyModel, settings: GraphSettings, init_from: str, head: str) -> dict:
+def initialise(
+    net: PropertyModel, settings: GraphSettings, init_from: str, head: str, member: int = 0
+) -> dict:
     """Copy the weights of `init_from` into the freshly built `net` (its targets' statistics
     already fitted on the new data) and return the record of it for ``finetune.source``.
 
@@ -139,7 +155,7 @@ def initialise(net: PropertyModel, settings: GraphSettings, init_from: str, head
         ValueError: incompatible architecture or graph settings (every difference named).
     """
     path = resolve_model_path(init_from)
-    src, src_settings, meta, member = _source_model(path)
+    src, src_settings, meta, member = _source_model(path, member)
     _check_compatible(src, src_settings, net, settings)
     reset = _head_reset(head, src, net)
     parts = finetune_parts(net.model)

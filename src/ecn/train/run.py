@@ -322,7 +322,13 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     module = build_module(cfg, data)
     if cfg.finetune.init_from and not resume:  # a resumed run takes its weights from last.ckpt
-        record = initialise(module.net, data.settings, cfg.finetune.init_from, cfg.finetune.head)
+        record = initialise(
+            module.net,
+            data.settings,
+            cfg.finetune.init_from,
+            cfg.finetune.head,
+            cfg.finetune.member,
+        )
         cfg.finetune.source = record
         module.hparams["finetune"]["source"] = record
         if rank0:
