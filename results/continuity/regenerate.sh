@@ -69,6 +69,14 @@ for s in 0 1 2; do
     run mp-e_form-continuous-seed$s $M --limit 100
   fi
 done
+# the same, fine-tuned with the slope penalty (scripts/flat_queue.sh: optim.slope_penalty, flat in
+# atom moves and strain), when their runs are here: MP E_form seeds and perov5-heat_all members
+for s in 0 1 2; do
+  M=runs/slope/e_form_flat_seed$s/model.pt
+  if [ -f $M ]; then run mp-e_form-flat-seed$s $M --limit 100; fi
+  M=runs/slope/perov5_flat_seed$s/model.pt
+  if [ -f $M ]; then run perov5-heat_all-flat-seed$s $M --limit 100; fi
+done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"

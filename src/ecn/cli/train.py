@@ -56,6 +56,7 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
         "batch_size": flags["batch_size"],
         "lr": flags["lr"],
         "patience": flags["patience"],
+        "slope_penalty": flags.get("slope_penalty"),
     }
     run = {
         "seed": flags["seed"],
@@ -132,6 +133,12 @@ def train_command(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size."),
     lr: float | None = typer.Option(None, help="Learning rate."),
     patience: int | None = typer.Option(None, help="Early-stopping patience (epochs)."),
+    slope_penalty: float | None = typer.Option(
+        None,
+        "--slope-penalty",
+        help="Weight of the penalty on the model's squared slope in atom moves and strain "
+        "(relaxed crystals: zero forces and stress; optim.slope_penalty). 0: off.",
+    ),
     seed: int | None = typer.Option(None, help="Random seed."),
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory."),
     limit: int | None = typer.Option(None, help="Use only the first N structures of each split."),

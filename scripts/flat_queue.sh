@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Slope-penalty fine-tunes (issue 26: flat in atom moves and strain, optim.slope_penalty), one
+# thread each, resumable (SESSION_CAP minutes, default 150, pauses; the same line resumes):
+#   perov5:K   member K of the shipped perov5-heat_all      (configs/perov5_flat.yaml)
+#   e_form:S   the continuous MP E_form run of seed S        (configs/mp_e_form_continuous_flat.yaml,
+#              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
+#   nohup bash scripts/flat_queue.sh perov5:0 perov5:1 perov5:2 > runs/flat_a.log 2>&1 &
+# Each finished run's record is kept under results/flat_runs/<run name>/.
+set -euo pipefail
+for job in "$@"; do
+  kind=${job%%:*}
+  k=${job##*:}
+  case $kind in
+    perov5)
+      cfg=configs/perov5_flat.yaml
+      out=runs/slope/perov5_flat_seed$k
+      extra=(--init-member "$k" --seed "$k")
+      ;;
+    e_form)
+      cfg=configs/mp_e_form_continuous_flat.yaml
+      out=runs/slope/e_form_flat_seed$k
+      extra=(--init-from "runs/table1_conv/e_form/ecn_slambda_continuous_seed$k" --seed "$k")
+      ;;
+    *)
+      echo "unknown job $job (perov5:K or e_form:S)" >&2
+      exit 2
+      ;;
+  esac
+  kept=results/flat_runs/$(basename "$out")
+  if [ ! -f "$out/results.json" ]; then
+    resume=()
+    [ -f "$out/last.ckpt" ] && resume=(--resume)
+    OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" "${extra[@]}" --out "$out" \
+      --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
+  fi
+  if [ -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
+    python -c "import sys; from ecn.train.record import RunRecord; RunRecord.load(sys.argv[1]).archive(sys.argv[2])" "$out" "$kept"
+    echo "kept $kept"
+  fi
+done
