@@ -22,6 +22,11 @@ done
 C=runs/ablation/cgcnn_es_seed0/model.pt   # CGCNN on Perov-5, test MAE 0.0734 eV/cell
 run cgcnn-perov5 $C --limit 100 --threshold 0.000734
 run cgcnn-perov5_canonical-off_no-wrap $C --limit 100 --threshold 0.000734 --canonical off --no-wrap
+# CGCNN on MP (Table 1 runs; threshold 1% of each run's test MAE), when their runs are here
+for t in magmom_per_atom e_fermi; do
+  C=runs/table1_conv/$t/cgcnn_seed0
+  if [ -f $C/model.pt ]; then run cgcnn-mp-$t $C --limit 100; fi
+done
 mkdir -p runs/continuity
 # untrained ECN-SΛ 64x4 + same-atom on the 5 Å graph, seed 0 (float32; threshold 1e-6)
 python -c "
@@ -93,7 +98,10 @@ done
   echo "edge weighted smoothly from its vector and the lattice, \`cell_colors=soft\`: no parity"
   echo "colours left to jump); \`envelope-band\` (weight 1 up to 0.5 Å before each edge's limit,"
   echo "then a smooth fade to 0); \`face\` (each edge also weighted by the area of its Voronoi face,"
-  echo "0 at zero area, 1 from 0.5 Å^2 on). Commit: $(git rev-parse --short HEAD)."
+  echo "0 at zero area, 1 from 0.5 Å^2 on); \`continuous\` (trained with band envelope, face"
+  echo "weight and soft colours, configs/mp_e_form_continuous_voronoi.yaml); \`flat\` (fine-tuned"
+  echo "with the slope penalty on atom moves and strain, optim.slope_penalty, scripts/flat_queue.sh);"
+  echo "\`cgcnn-mp-<target>\` (CGCNN's Table 1 runs). Commit: $(git rev-parse --short HEAD)."
   for f in $R/*.md; do
     [ "$(basename $f)" = README.md ] && continue
     echo; echo "## $(basename $f .md)"; echo; cat $f
