@@ -215,6 +215,27 @@ def test_finetune_run_resumes_with_its_parameter_groups(tiny_perov5: Path, tmp_p
         train(load_config(None, raw), resume=True)
 
 
+def test_a_paper_model_fine_tunes_into_a_continuous_one(tmp_path: Path) -> None:
+    """The smoothing options (envelope, face weight, soft cell colours) may differ from the
+    source: every weight is copied, the change is recorded, and the function changes (control);
+    any other option still refuses."""
+    src, settings, path = _source(tmp_path)
+    smooth = {"envelope": "band", "envelope_width": 0.5, "face_area": 0.5, "cell_colors": "soft"}
+    dst, _ = _build("ecn", HEAT, seed=1, **smooth)
+    record = initialise(dst, settings, str(path), "auto")
+    assert record["changed_options"]["cell_colors"] == ["hard", "soft"]
+    assert record["changed_options"]["envelope"] == ["none", "band"]
+    sd, dd = src.model.state_dict(), dst.model.state_dict()
+    assert sd.keys() == dd.keys() and all(torch.equal(sd[k], dd[k]) for k in sd)
+    g = collate([build_graph(s, settings) for s in _crystals()])
+    with torch.no_grad():
+        assert not torch.allclose(dst.eval().predict_batch(g), src.predict_batch(g))
+    wide, _ = _build("ecn", HEAT, seed=1, width=16, **smooth)
+    with pytest.raises(ValueError, match=r"option width") as err:
+        initialise(wide, settings, str(path), "auto")
+    assert "envelope" not in str(err.value)
+
+
 def test_init_from_an_ensemble_starts_from_its_first_member() -> None:
     """Shipped ensembles (mp-e_form) are valid --init-from sources: member 0's weights."""
     from ecn.inference.model_file import load_any_model_file

@@ -33,6 +33,7 @@ original sizes.
 from ecn.nn.cgcnn import CGCNN
 from ecn.nn.colored import ColoredLinear, grouped_matmul
 from ecn.nn.config import SYMMETRIES, ModelConfig
+from ecn.nn.ecn import SMOOTHING_OPTIONS
 from ecn.nn.layers import EquivariantMessagePassing
 from ecn.nn.megnet import MEGNet
 from ecn.nn.models import (
@@ -54,6 +55,7 @@ __all__ = [
     "ECN",
     "GROUPS",
     "MODELS",
+    "SMOOTHING_OPTIONS",
     "SYMMETRIES",
     "ColorPlan",
     "ColoredLinear",

@@ -22,10 +22,14 @@ from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
 
-__all__ = ["CELL_COLORS", "ECN"]
+__all__ = ["CELL_COLORS", "ECN", "SMOOTHING_OPTIONS"]
 
 #: ``cell_colors`` option values: the offsets' parity colours, or soft colours (issue 26).
 CELL_COLORS = ("hard", "soft")
+
+#: Options that change how edges are weighted (continuity, issue 26) but no parameter's shape
+#: or meaning: a model trained without them can be fine-tuned into a continuous one.
+SMOOTHING_OPTIONS = ("envelope", "envelope_width", "face_area", "cell_colors")
 
 
 def _mlp(width: int, out: int) -> nn.Sequential:

@@ -24,7 +24,7 @@ from ecn.inference import PropertyModel, resolve_model_path
 from ecn.inference.ensemble import EnsembleModel
 from ecn.inference.model_file import load_any_model_file
 from ecn.inference.pretrained import PRETRAINED_DIR
-from ecn.nn import finetune_parts
+from ecn.nn import SMOOTHING_OPTIONS, finetune_parts
 
 __all__ = ["frozen_names", "initialise", "param_groups", "portable_path", "source_defaults"]
 
@@ -87,7 +87,10 @@ def _check_compatible(
     src: PropertyModel, src_settings: GraphSettings, dst: PropertyModel, settings: GraphSettings
 ) -> None:
     """Same architecture (name, widths, options) and graph settings, or a ValueError naming
-    every difference and the settings that would match."""
+    every difference and the settings that would match. The smoothing options
+    (``ecn.nn.SMOOTHING_OPTIONS``: envelope, face weight, soft cell colours) may differ: they
+    reweight edges without touching a parameter, so a paper-faithful model can be fine-tuned
+    into a continuous one (issue 26)."""
     a, b = src.model.config, dst.model.config
     diffs = [
         f"{k}: source {getattr(a, k)!r}, this run {getattr(b, k)!r}"
@@ -97,7 +100,7 @@ def _check_compatible(
     diffs += [
         f"option {k}: source {a.options.get(k)!r}, this run {b.options.get(k)!r}"
         for k in sorted(set(a.options) | set(b.options))
-        if a.options.get(k) != b.options.get(k)
+        if a.options.get(k) != b.options.get(k) and k not in SMOOTHING_OPTIONS
     ]
     sa, sb = dataclasses.asdict(src_settings), dataclasses.asdict(settings)
     diffs += [f"graph {k}: source {sa[k]!r}, this run {sb[k]!r}" for k in sa if sa[k] != sb[k]]
@@ -177,6 +180,11 @@ def initialise(
     }
     if member is not None:
         record["member"] = member
+    a, b = src.model.config.options, net.model.config.options
+    changed = {k: [a.get(k), b.get(k)] for k in SMOOTHING_OPTIONS if a.get(k) != b.get(k)}
+    if changed:
+        record["changed_options"] = changed  # {option: [source, this run]}
+        logger.info("smoothing options changed from the source: %s", changed)
     logger.info(
         "fine-tuning from %s (%s): head %s", record["name"], record["sha256"][:12],
         "re-initialised" if reset else "kept",
