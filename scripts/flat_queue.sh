@@ -6,7 +6,9 @@
 #   e_form:S   the continuous MP E_form run of seed S        (configs/mp_e_form_continuous_flat.yaml,
 #              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
 #   nohup bash scripts/flat_queue.sh perov5:0 perov5:1 perov5:2 > runs/flat_a.log 2>&1 &
-# Each finished run's record is kept under results/flat_runs/<run name>/.
+# EPOCHS=N caps the epochs (the plateau schedule is unchanged, so a capped run is the same run
+# stopped earlier). Each finished run's record and its model.pt (small: the run directory under
+# runs/ does not outlive a session) are kept under results/flat_runs/<run name>/.
 set -euo pipefail
 for job in "$@"; do
   kind=${job%%:*}
@@ -36,11 +38,16 @@ for job in "$@"; do
   if [ ! -f "$out/results.json" ]; then
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)
+    [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
     OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" "${extra[@]}" --out "$out" \
       --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
   fi
   if [ -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
     python -c "import sys; from ecn.train.record import RunRecord; RunRecord.load(sys.argv[1]).archive(sys.argv[2])" "$out" "$kept"
     echo "kept $kept"
+  fi
+  if [ -f "$out/model.pt" ] && [ ! -f "$kept/model.pt" ]; then
+    cp "$out/model.pt" "$kept/model.pt"
+    echo "kept $kept/model.pt"
   fi
 done

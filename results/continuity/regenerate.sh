@@ -81,6 +81,9 @@ for s in 0 1 2; do
   if [ -f $M ]; then run mp-e_form-flat-seed$s $M --limit 100; fi
   M=runs/slope/perov5_flat_seed$s/model.pt
   if [ -f $M ]; then run perov5-heat_all-flat-seed$s $M --limit 100; fi
+  # the shipped mp-e_form's members made continuous and flat (configs/mp_e_form_flat.yaml)
+  M=runs/slope/mp_e_form_flat_member$s/model.pt
+  if [ -f $M ]; then run mp-e_form-flat-member$s $M --limit 100; fi
 done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
