@@ -3,6 +3,8 @@
 # thread each, resumable (SESSION_CAP minutes, default 150, pauses; the same line resumes):
 #   perov5:K   member K of the shipped perov5-heat_all      (configs/perov5_flat.yaml)
 #   mp:K       member K of the shipped mp-e_form, made continuous (configs/mp_e_form_flat.yaml)
+#   cont:T     the shipped single-model mp-T made continuous, no slope penalty (T: band_gap,
+#              magmom_per_atom or is_metal; configs/mp_continuous_finetune.yaml)
 #   e_form:S   the continuous MP E_form run of seed S        (configs/mp_e_form_continuous_flat.yaml,
 #              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
 #   nohup bash scripts/flat_queue.sh perov5:0 perov5:1 perov5:2 > runs/flat_a.log 2>&1 &
@@ -24,13 +26,20 @@ for job in "$@"; do
       out=runs/slope/mp_e_form_flat_member$k
       extra=(--init-member "$k" --seed "$k")
       ;;
+    cont)
+      cfg=configs/mp_continuous_finetune.yaml
+      out=runs/slope/mp_${k}_continuous
+      src=mp-$k
+      [ "$k" = magmom_per_atom ] && src=mp-magmom
+      extra=(--target "$k" --init-from "$src" --seed 0)
+      ;;
     e_form)
       cfg=configs/mp_e_form_continuous_flat.yaml
       out=runs/slope/e_form_flat_seed$k
       extra=(--init-from "runs/table1_conv/e_form/ecn_slambda_continuous_seed$k" --seed "$k")
       ;;
     *)
-      echo "unknown job $job (perov5:K, mp:K or e_form:S)" >&2
+      echo "unknown job $job (perov5:K, mp:K, cont:T or e_form:S)" >&2
       exit 2
       ;;
   esac

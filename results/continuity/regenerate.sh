@@ -76,13 +76,15 @@ for s in 0 1 2; do
 done
 # the same, fine-tuned with the slope penalty (scripts/flat_queue.sh: optim.slope_penalty, flat in
 # atom moves and strain), when their runs are here: MP E_form seeds and perov5-heat_all members
+# (their model.pt is kept beside the record in results/flat_runs/, else taken from runs/slope/)
+flat() { [ -f results/flat_runs/$1/model.pt ] && echo results/flat_runs/$1/model.pt || echo runs/slope/$1/model.pt; }
 for s in 0 1 2; do
-  M=runs/slope/e_form_flat_seed$s/model.pt
+  M=$(flat e_form_flat_seed$s)
   if [ -f $M ]; then run mp-e_form-flat-seed$s $M --limit 100; fi
-  M=runs/slope/perov5_flat_seed$s/model.pt
+  M=$(flat perov5_flat_seed$s)
   if [ -f $M ]; then run perov5-heat_all-flat-seed$s $M --limit 100; fi
   # the shipped mp-e_form's members made continuous and flat (configs/mp_e_form_flat.yaml)
-  M=runs/slope/mp_e_form_flat_member$s/model.pt
+  M=$(flat mp_e_form_flat_member$s)
   if [ -f $M ]; then run mp-e_form-flat-member$s $M --limit 100; fi
 done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
