@@ -213,3 +213,37 @@ def test_ecn_check_continuity_threshold_from_a_runs_test_mae(tmp_path):
     assert res.exit_code == 0, res.output
     rep = json.loads(out.read_text())
     assert rep["threshold"] == pytest.approx(0.0025) and "0.25" in rep["threshold_note"]
+
+
+class _Along:
+    """A stand-in model of the distance d (Å, root-sum-square over atoms) of a crystal from
+    `base`: `kind` "cube" gives 1e3 d³ (smooth, zero slope as a flat-trained model's at a
+    relaxed crystal, rising 1000x per decade), "step" gives 1 once d > 4e-3 Å (a threshold)."""
+
+    def __init__(self, base, kind: str):
+        from types import SimpleNamespace
+
+        self.base, self.kind = base.cart_coords, kind
+        self.settings = SimpleNamespace(canonical="off")
+        self.model = SimpleNamespace(config=SimpleNamespace(options={}))
+        self.units = ("eV",)
+
+    def predict(self, structures):
+        d = np.array([np.linalg.norm(s.cart_coords - self.base) for s in structures])
+        y = 1e3 * d**3 if self.kind == "cube" else (d > 4e-3).astype(float)
+        return y[:, None]
+
+
+def test_refinement_clears_a_smooth_steep_rise_and_keeps_a_step(BaTiO3):
+    """Smooth growth faster than ε trips the linear-trend rule; the refinement clears it, while
+    a real step stays a jump, bracketed between two of the finer sizes."""
+    crystal = [("BaTiO3", BaTiO3)]
+    args = {"kinds": ["displace"], "threshold": 1e-6, "wrap": False}
+    cube = check_continuity(_Along(BaTiO3, "cube"), crystal, **args)
+    # 1e-3 and 1e-2 Å rise 1000x over the size before: flagged by the rule, then cleared
+    assert cube.n_jumps == 0 and [r.get("refined", False) for r in cube.rows][2:] == [True] * 2
+    step = check_continuity(_Along(BaTiO3, "step"), crystal, **args)
+    (jump,) = [r for r in step.rows if r["jump"]]
+    lo, hi = jump["jump_between"]
+    d = np.sqrt(len(BaTiO3))  # every atom moves by eps: d = eps sqrt(n)
+    assert jump["eps"] == 1e-2 and lo * d <= 4e-3 < hi * d and hi / lo < 1.4

@@ -186,9 +186,17 @@ class ContinuityReport:
     (an edge, a colour, a canonical choice) shows as a jump at the first size past it. Below
     `threshold` nothing counts (float32 noise, and changes nobody cares about).
 
+    Where the slope vanishes (a symmetric or relaxed crystal, a model trained flat) a smooth
+    change grows like ε², 100x per decade, which the rule above flags. So each flagged size is
+    refined: ``REFINE_STEPS`` geometric sizes between ε_{k-1} and ε_k, the same rule applied
+    step by step (ratio x 1.33 per step lets any smooth growth up to ε^8 through). A
+    discontinuity stays a step however fine the sampling and is kept, with ``jump_between``
+    (the bracketing sizes); a smooth rise is cleared and marked ``refined``.
+
     Attributes:
         rows: one dict per (crystal, kind, eps): ``id``, ``kind``, ``eps``, ``prediction``,
-            ``change`` (|prediction - unperturbed|, first target), ``jump`` (bool).
+            ``change`` (|prediction - unperturbed|, first target), ``jump`` (bool); a flagged
+            size also has ``refined`` (cleared by refinement) or ``jump_between``.
         errors: ``{id: reason}`` for crystals that could not be predicted.
         threshold, ratio: the jump rule above; threshold in model units.
         threshold_note: where the threshold came from (e.g. "1% of test MAE 0.0717").
@@ -240,7 +248,7 @@ class ContinuityReport:
             f"wrap={'on' if self.wrap else 'off'}; {n} crystal(s), "
             f"seed {self.seed}, {self.seconds:.1f} s; jump = change > {self.threshold:.3g} "
             f"{self.unit} ({self.threshold_note}) and > {self.ratio:g} x the linear trend from "
-            "the next smaller size"
+            f"the next smaller size, still a step on {REFINE_STEPS} finer sizes in between"
         )
 
     def format(self) -> str:
@@ -287,6 +295,10 @@ class ContinuityReport:
             "rows": self.rows,
             "errors": self.errors,
         }
+
+
+#: sizes per flagged decade in the refinement of :class:`ContinuityReport`
+REFINE_STEPS = 8
 
 
 def _mark_jumps(rows: list[dict[str, Any]], threshold: float, ratio: float) -> None:
@@ -362,6 +374,43 @@ def check_continuity(
         ]
         for kind in kinds:
             _mark_jumps([r for r in rows if r["kind"] == kind], threshold, ratio)
+        _refine_jumps(predictor, s, rows, pred[0], seed, wrap, threshold, ratio)
         rep.rows += rows
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _refine_jumps(
+    predictor: Predictor,
+    structure: Any,
+    rows: list[dict[str, Any]],
+    base: float,
+    seed: int,
+    wrap: bool,
+    threshold: float,
+    ratio: float,
+) -> None:
+    """Re-examine each flagged size of one crystal on a finer grid along the same line (see
+    :class:`ContinuityReport`): clear a smooth rise, keep a step with its bracketing sizes."""
+    for r in [r for r in rows if r["jump"]]:
+        lower = [q for q in rows if q["kind"] == r["kind"] and q["eps"] < r["eps"]]
+        if not lower:
+            continue  # the smallest size: the threshold alone decides
+        prev = max(lower, key=lambda q: q["eps"])
+        factor = r["eps"] / prev["eps"]
+        sizes = [prev["eps"] * factor ** (j / REFINE_STEPS) for j in range(1, REFINE_STEPS)]
+        perts = perturbations(structure, sizes, [r["kind"]], seed, wrap)
+        pred = np.asarray(predictor.predict([p.structure for p in perts]))
+        pred = pred.reshape(len(perts), -1)[:, 0]
+        fine = [{"eps": prev["eps"], "change": prev["change"]}]
+        fine += [
+            {"eps": p.eps, "change": float(abs(v - base))} for p, v in zip(perts, pred, strict=True)
+        ]
+        fine.append({"eps": r["eps"], "change": r["change"]})
+        _mark_jumps(fine, threshold, ratio)
+        steps = [(a["eps"], b["eps"]) for a, b in zip(fine, fine[1:], strict=False) if b["jump"]]
+        if steps:
+            r["jump_between"] = list(steps[0])
+        else:
+            r["jump"] = False
+            r["refined"] = True
