@@ -5,19 +5,39 @@ R=results/continuity
 run() { name=$1; shift; OMP_NUM_THREADS=1 ecn check continuity "$@" --out $R/$name.json 2>/dev/null | grep -v "^wrote\|^results/" || true; }
 # `bash results/continuity/regenerate.sh trained-continuous`: only the trained continuous MP
 # model(s) below and the README (each summary's header names its model and settings).
+# "Before": a shipped model since replaced by its continuous fine-tune (scripts/flat_queue.sh) is
+# measured as it was shipped at commit $BEFORE (parity colours, hard edges), read from git, as
+# <name>-before*, with 1% of its own test MAE as the threshold; the others under their name.
+BEFORE=169d458
+mkdir -p runs/continuity
+src_of() {  # name -> "<file or name> <output name> <threshold flag>"
+  f=runs/continuity/$1-before.pt
+  git show $BEFORE:src/ecn/resources/pretrained/$1.pt > $f
+  if cmp -s $f src/ecn/resources/pretrained/$1.pt; then echo "$1 $1"; return; fi
+  t=$(git show $BEFORE:src/ecn/resources/pretrained/registry.json | python -c "import json, sys; m = (json.load(sys.stdin)['$1'].get('test') or {}).get('mae'); print(0.01 * m if m else 1e-3)")
+  echo "$f $1-before --threshold $t"
+}
 if [ "${1:-all}" != trained-continuous ]; then
 for m in perov5-heat_all mp-e_form mp-band_gap mp-is_metal; do
-  run $m $m --limit 100
-  run ${m}_envelope-poly $m --limit 100 --option envelope=poly
-  run ${m}_canonical-off $m --limit 100 --canonical off
-  run ${m}_canonical-off_envelope-poly $m --limit 100 --canonical off --option envelope=poly
+  read -r b n th <<< "$(src_of $m)"
+  run $n $b --limit 100 $th
+  run ${n}_envelope-poly $b --limit 100 --option envelope=poly $th
+  run ${n}_canonical-off $b --limit 100 --canonical off $th
+  run ${n}_canonical-off_envelope-poly $b --limit 100 --canonical off --option envelope=poly $th
 done
 for m in mp-magmom mp-e_fermi; do  # the shipped models added later: as shipped
-  run $m $m --limit 100
+  read -r b n th <<< "$(src_of $m)"
+  run $n $b --limit 100 $th
 done
 for m in perov5-heat_all mp-e_form; do
-  run ${m}_canonical-off_no-wrap $m --limit 100 --canonical off --no-wrap
-  run ${m}_canonical-off_no-wrap_envelope-poly $m --limit 100 --canonical off --no-wrap --option envelope=poly
+  read -r b n th <<< "$(src_of $m)"
+  run ${n}_canonical-off_no-wrap $b --limit 100 --canonical off --no-wrap $th
+  run ${n}_canonical-off_no-wrap_envelope-poly $b --limit 100 --canonical off --no-wrap --option envelope=poly $th
+done
+# every model as shipped now (the continuous ones: configs/mp_e_form_flat.yaml, configs/mp_continuous_finetune.yaml)
+for m in $(python -c "from ecn.inference.pretrained import read_registry; print(' '.join(sorted(read_registry())))"); do
+  read -r b n th <<< "$(src_of $m)"
+  [ "$n" = "$m-before" ] && run $m $m --limit 100
 done
 C=runs/ablation/cgcnn_es_seed0/model.pt   # CGCNN on Perov-5, test MAE 0.0734 eV/cell
 run cgcnn-perov5 $C --limit 100 --threshold 0.000734
