@@ -3,8 +3,8 @@
 set -e
 R=results/continuity
 run() { name=$1; shift; OMP_NUM_THREADS=1 ecn check continuity "$@" --out $R/$name.json 2>/dev/null | grep -v "^wrote\|^results/" || true; }
-# `bash results/continuity/regenerate.sh trained-continuous`: only the trained continuous MP
-# model(s) below and the README (each summary's header names its model and settings).
+# `bash results/continuity/regenerate.sh trained-continuous`: only the shipped continuous
+# models and the trained continuous MP model(s) below, and the README (each summary's header names its model and settings).
 # "Before": a shipped model since replaced by its continuous fine-tune (scripts/flat_queue.sh) is
 # measured as it was shipped at commit $BEFORE (parity colours, hard edges), read from git, as
 # <name>-before*, with 1% of its own test MAE as the threshold; the others under their name.
@@ -33,11 +33,6 @@ for m in perov5-heat_all mp-e_form; do
   read -r b n th <<< "$(src_of $m)"
   run ${n}_canonical-off_no-wrap $b --limit 100 --canonical off --no-wrap $th
   run ${n}_canonical-off_no-wrap_envelope-poly $b --limit 100 --canonical off --no-wrap --option envelope=poly $th
-done
-# every model as shipped now (the continuous ones: configs/mp_e_form_flat.yaml, configs/mp_continuous_finetune.yaml)
-for m in $(python -c "from ecn.inference.pretrained import read_registry; print(' '.join(sorted(read_registry())))"); do
-  read -r b n th <<< "$(src_of $m)"
-  [ "$n" = "$m-before" ] && run $m $m --limit 100
 done
 C=runs/ablation/cgcnn_es_seed0/model.pt   # CGCNN on Perov-5, test MAE 0.0734 eV/cell
 run cgcnn-perov5 $C --limit 100 --threshold 0.000734
@@ -86,6 +81,12 @@ run untrained-ecn-mp_envelope-band_soft-cells $V --limit 100 --threshold 1e-6
 run untrained-ecn-mp_envelope-band_soft-cells_face $V --limit 100 --threshold 1e-6 --option face_area=0.5
 run untrained-ecn-mp_canonical-off_envelope-band_soft-cells_face $V --limit 100 --threshold 1e-6 --canonical off --option face_area=0.5
 fi
+# every shipped model that replaced a "before" one, as shipped now (the continuous fine-tunes:
+# configs/mp_e_form_flat.yaml, configs/mp_continuous_finetune.yaml)
+for m in $(python -c "from ecn.inference.pretrained import read_registry; print(' '.join(sorted(read_registry())))"); do
+  read -r b n th <<< "$(src_of $m)"
+  if [ "$n" = "$m-before" ]; then run $m $m --limit 100; fi
+done
 # trained continuous ECN-SΛ on MP E_form (configs/mp_e_form_continuous_voronoi.yaml, band
 # envelope + Voronoi face weight + soft cell colours; not shipped), when its run is here
 for s in 0 1 2; do
@@ -126,7 +127,10 @@ done
   echo "0 at zero area, 1 from 0.5 Å^2 on); \`continuous\` (trained with band envelope, face"
   echo "weight and soft colours, configs/mp_e_form_continuous_voronoi.yaml); \`flat\` (fine-tuned"
   echo "with the slope penalty on atom moves and strain, optim.slope_penalty, scripts/flat_queue.sh);"
-  echo "\`cgcnn-mp-<target>\` (CGCNN's Table 1 runs). Commit: $(git rev-parse --short HEAD)."
+  echo "\`cgcnn-mp-<target>\` (CGCNN's Table 1 runs); \`<name>-before\` (a shipped model since"
+  echo "replaced by its continuous fine-tune, as shipped at commit $BEFORE: parity colours, hard"
+  echo "edges). Jumps are refined: a flagged size is re-examined on 8 finer sizes along the same"
+  echo "line and cleared if the rise is smooth there. Commit: $(git rev-parse --short HEAD)."
   for f in $R/*.md; do
     [ "$(basename $f)" = README.md ] && continue
     echo; echo "## $(basename $f .md)"; echo; cat $f
