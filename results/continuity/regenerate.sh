@@ -108,6 +108,12 @@ for s in 0 1 2; do
   M=$(flat mp_e_form_flat_member$s)
   if [ -f $M ]; then run mp-e_form-flat-member$s $M --limit 100; fi
 done
+# the shipped single MP models fine-tuned continuous (configs/mp_continuous_finetune.yaml), kept
+# in results/flat_runs/ whether shipped or not (mp-magmom's lost accuracy: not shipped)
+for t in band_gap magmom_per_atom is_metal; do
+  M=results/flat_runs/mp_${t}_continuous/model.pt
+  if [ -f $M ]; then run mp-$t-continuous-finetune $M --limit 100; fi
+done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"
