@@ -151,3 +151,30 @@ def test_package_note_goes_on_the_card(tiny_run, tmp_path, monkeypatch):
     # control: without a note the card has no such line and the entry no key
     entry = package_model(tiny_run, "tiny-plain", root=root, slice_n=3)
     assert "note" not in entry and "Why this model" not in (root / "tiny-plain.md").read_text()
+
+
+def test_continuity_table_pairs_a_replaced_model_with_its_before(tmp_path) -> None:
+    """A shipped model with ``<name>-before.json`` beside its own shows before -> now; one
+    without shows its numbers alone; a model with no report is left out."""
+    import json
+
+    from ecn.experiments.pretrained_report import continuity_table
+    from ecn.inference.pretrained import list_models
+
+    def report(name: str, displace: float, strain: float, jumps: int) -> None:
+        summary = [
+            {"kind": k, "eps": e, "max": v * e / 1e-3}
+            for k, v in (("displace", displace), ("strain", strain))
+            for e in (1e-4, 1e-3)
+        ]
+        rep = {"unit": "eV", "summary": summary, "n_jumps": jumps}
+        (tmp_path / f"{name}.json").write_text(json.dumps(rep))
+
+    a, b = [m["name"] for m in list_models()][:2]
+    report(a, 0.002, 0.003, 0)
+    report(f"{a}-before", 0.5, 0.25, 40)
+    report(b, 0.1, 0.2, 7)
+    rows = {r.split("|")[1].strip(" `"): r for r in continuity_table(tmp_path)[2:]}
+    assert set(rows) == {a, b}
+    assert "0.5 / 0.25 eV → 0.002 / 0.003 eV" in rows[a] and "| 40 → 0 |" in rows[a]
+    assert "0.1 / 0.2 eV (not replaced)" in rows[b] and rows[b].endswith("| 7 |")

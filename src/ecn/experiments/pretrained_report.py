@@ -92,6 +92,38 @@ def pretrained_table(root: Path | None = None, results: Path | None = None) -> l
     return lines
 
 
+def _continuity(path: Path, eps: float = 1e-3) -> tuple[str, int] | None:
+    """(largest displace / strain change at `eps` with its unit, jumps over every size) of an
+    ``ecn check continuity --out`` JSON, or None when absent."""
+    if not path.is_file():
+        return None
+    rep = json.loads(path.read_text())
+    at = {r["kind"]: r["max"] for r in rep["summary"] if r["eps"] == eps}
+    unit = f" {rep['unit']}" if rep.get("unit") else ""
+    return f"{at.get('displace', 0):.2g} / {at.get('strain', 0):.2g}{unit}", int(rep["n_jumps"])
+
+
+def continuity_table(results: Path, root: Path | None = None) -> list[str]:
+    """Markdown table lines: each shipped model's continuity on 100 test crystals now and, where
+    it replaced one (``<name>-before.json``, ``results/continuity/regenerate.sh``), before: the
+    largest change under a 1e-3 Å move of every atom / a 1e-3 strain, and the jumps over every
+    size and kind (``ecn.inference.check.ContinuityReport``)."""
+    lines = [
+        "| shipped model | test | largest change at 1e-3 Å / 1e-3 strain: before → now "
+        "| jumps: before → now |",
+        "|---|---|---|---|",
+    ]
+    for m in list_models(root):
+        now = _continuity(results / f"{m['name']}.json")
+        if now is None:
+            continue
+        before = _continuity(results / f"{m['name']}-before.json")
+        change = f"{before[0]} → {now[0]}" if before else f"{now[0]} (not replaced)"
+        jumps = f"{before[1]} → {now[1]}" if before else f"{now[1]}"
+        lines.append(f"| `{m['name']}` | {_metric(m.get('test', {}))} | {change} | {jumps} |")
+    return lines
+
+
 def pretrained_markdown(root: Path | None = None) -> str:
     """Markdown page: :func:`pretrained_table` with its notes."""
     lines = [
