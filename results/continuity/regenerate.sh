@@ -17,6 +17,8 @@ src_of() {  # name -> "<file or name> <output name> <threshold flag>"
   t=$(git show $BEFORE:src/ecn/resources/pretrained/registry.json | python -c "import json, sys; m = (json.load(sys.stdin)['$1'].get('test') or {}).get('mae'); print(0.01 * m if m else 1e-3)")
   echo "$f $1-before --threshold $t"
 }
+# (an ensemble's options cannot be changed: `ecn check` refuses its envelope-poly variants and
+# writes no file; perov5-heat_all already has the poly envelope)
 if [ "${1:-all}" != trained-continuous ]; then
 for m in perov5-heat_all mp-e_form mp-band_gap mp-is_metal; do
   read -r b n th <<< "$(src_of $m)"
