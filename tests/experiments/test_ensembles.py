@@ -383,3 +383,23 @@ def test_package_real_runs_from_the_cli(tiny_members, tmp_path, monkeypatch) -> 
     assert std[0] == pytest.approx(np.sqrt((a * np.std(each)) ** 2 + b**2), rel=1e-6)
     card = (reg / "tiny-ens.md").read_text()
     assert "Against `--average origins`" in card and "ensemble of 2" in card
+
+
+def test_card_names_the_source_of_fine_tuned_members() -> None:
+    """Members fine-tuned from a shipped model (``results.init_from``): the card names it, its
+    sha256 prefix, each member's starting member and the options changed; members trained from
+    scratch (one without a source is enough) get no such clause (the control)."""
+    from types import SimpleNamespace
+
+    def rec(init_from):
+        return SimpleNamespace(results=SimpleNamespace(init_from=init_from))
+
+    src = {
+        "name": "mp-e_form",
+        "sha256": "19b6ffd65031" + "0" * 52,
+        "changed_options": {"cell_colors": ["hard", "soft"]},
+    }
+    text = ensembles._finetuned_from([rec({**src, "member": k}) for k in range(3)])
+    assert "fine-tuned from `mp-e_form` (sha256 19b6ffd65031, members 0, 1, 2)" in text
+    assert "cell_colors 'hard' -> 'soft'" in text
+    assert ensembles._finetuned_from([rec({**src, "member": 0}), rec(None)]) == ""

@@ -125,6 +125,26 @@ def _methods_sentence(report: dict, target: str, unit: str = "") -> str:
     return "Test errors within ±1σ / ±2σ by recalibration: " + "; ".join(parts) + "."
 
 
+def _finetuned_from(recs: Sequence[RunRecord]) -> str:
+    """ ", each fine-tuned from ..." when the members were fine-tuned (``results.init_from``):
+    the source, its sha256 prefix, the member each started from and the options changed."""
+    src = [r.results.init_from for r in recs]
+    if not all(src):
+        return ""
+    first = src[0]
+    members = ", ".join(str(s.get("member", 0)) for s in src)
+    changed = first.get("changed_options") or {}
+    change = (
+        "; options changed: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        if changed
+        else ""
+    )
+    return (
+        f", each fine-tuned from `{first.get('name') or first.get('path')}` (sha256 "
+        f"{str(first.get('sha256', ''))[:12]}, members {members}){change}"
+    )
+
+
 def ensemble_card(name: str, entry: dict[str, Any], recs: Sequence[RunRecord], report: dict) -> str:
     """Model card text (markdown) of an ensemble: members, test metrics of the mean, and the
     calibration numbers of `report` (:func:`package_ensemble`)."""
@@ -145,7 +165,7 @@ def ensemble_card(name: str, entry: dict[str, Any], recs: Sequence[RunRecord], r
         f"{spec.target(entry['target']).description}; the mean of {len(recs)} members and "
         "a standard deviation (`std`).",
         f"- **Model:** {cfg.model.name} {cfg.model.options}, {len(recs)} members trained from "
-        "different seeds on the same data.",
+        f"different seeds on the same data{_finetuned_from(recs)}.",
         f"- **Members:** {members}.",
         f"- **Data:** {res.source_note}",
         f"- **Splits:** train `{cfg.data.train_split}`, early stopping and std calibration on "
