@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ecn.inference import Predictor
-from ecn.inference.check import check_continuity, predictor_variant
+from ecn.inference.check import check_continuity, default_threshold, predictor_variant
 from ecn.inference.pretrained import list_models
 
 #: the switches a continuous model removes: parity colours, hard edges, Voronoi faces at full
@@ -63,8 +63,7 @@ def test_a_shipped_continuous_model_has_no_jump_and_its_hard_twin_has(
 ) -> None:
     predictor = Predictor.load(name)
     entry = next(e for e in list_models() if e["name"] == name)
-    mae = (entry.get("test") or {}).get("mae")
-    threshold = 0.01 * mae if mae else 1e-3  # as `ecn check continuity`: 1% of the test MAE
+    threshold, _ = default_threshold(name)  # as `ecn check continuity`: 1% of the test MAE
     crystals = _crystals(entry["dataset"], shared_data_dir, tmp_path)
     report = check_continuity(predictor, crystals, threshold=threshold)
     assert not report.errors and report.n_jumps == 0, report.summary()

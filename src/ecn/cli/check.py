@@ -77,22 +77,6 @@ def invariance(
     console.print(report.format(), markup=False, highlight=False)
 
 
-def _test_mae(model: Path) -> float | None:
-    """The test MAE of a pretrained model name, or of a run (its directory or a file in it:
-    the run's ``results.json``); None otherwise."""
-    from ecn.inference.pretrained import list_models
-
-    for entry in list_models():
-        if entry["name"] == str(model):
-            return (entry.get("test") or {}).get("mae")
-    run = model if model.is_dir() else model.parent
-    try:
-        metrics = json.loads((run / "results.json").read_text())["metrics"]["test"]
-        return float(metrics["mae"]) if "mae" in metrics else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _parse_options(options: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in options or []:
@@ -148,16 +132,14 @@ def continuity(
     """Predict each crystal and its small perturbations; print max and median change and jumps
     per size (a model continuous in the atomic positions changes by O(eps), no jumps)."""
     from ecn.inference import Predictor
-    from ecn.inference.check import check_continuity, predictor_variant
+    from ecn.inference.check import check_continuity, default_threshold, predictor_variant
 
     try:
         sizes = [float(e) for e in eps.split(",") if e.strip()]
         predictor = Predictor.load(model)
         predictor = predictor_variant(predictor, canonical, _parse_options(option) or None)
-        mae = _test_mae(model)
         if threshold is None:
-            threshold = 0.01 * mae if mae else 1e-3
-            note = f"1% of test MAE {mae:.3g}" if mae else "default, test MAE unknown"
+            threshold, note = default_threshold(model)
         else:
             note = "--threshold"
         structures = _structures(predictor, paths, limit)

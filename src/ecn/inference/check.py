@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -295,6 +296,35 @@ class ContinuityReport:
             "rows": self.rows,
             "errors": self.errors,
         }
+
+
+def model_test_mae(model: str | Path) -> float | None:
+    """The test MAE of a pretrained model name, or of a run (its directory or a file in it:
+    the run's ``results.json``); None otherwise."""
+    import json
+
+    from ecn.inference.pretrained import list_models
+
+    for entry in list_models():
+        if entry["name"] == str(model):
+            return (entry.get("test") or {}).get("mae")
+    model = Path(model)
+    run = model if model.is_dir() else model.parent
+    try:
+        metrics = json.loads((run / "results.json").read_text())["metrics"]["test"]
+        return float(metrics["mae"]) if "mae" in metrics else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def default_threshold(model: str | Path) -> tuple[float, str]:
+    """The jump threshold of :class:`ContinuityReport` for `model` and where it came from: 1% of
+    its test MAE (:func:`model_test_mae`), else 1e-3 (a classifier's probability, an unknown
+    run)."""
+    mae = model_test_mae(model)
+    if mae:
+        return 0.01 * mae, f"1% of test MAE {mae:.3g}"
+    return 1e-3, "default, test MAE unknown"
 
 
 #: sizes per flagged decade in the refinement of :class:`ContinuityReport`
