@@ -4,7 +4,8 @@
 # band envelope, the Voronoi face weight and soft cell colours) for any Table 1 target and seed.
 # A finished run is skipped, an interrupted one resumes from last.ckpt; SESSION_CAP (minutes,
 # default 150) pauses a run so the next call resumes it. Each finished run's record is kept
-# under results/table1_runs/<target>/ecn_slambda_continuous_seed<S>/ (the Table 1 runs' place):
+# under results/table1_runs/<target>/ecn_slambda_continuous_seed<S>/ (the Table 1 runs' place),
+# with its model.pt (runs/ does not outlive a session; the weights are what a shipped model needs):
 #   nohup bash scripts/continuous_queue.sh e_form:0 e_form:1 > runs/continuous_a.log 2>&1 &
 #   nohup bash scripts/continuous_queue.sh band_gap:0 magmom_per_atom:0 > runs/continuous_b.log 2>&1 &
 # Targets: e_form e_fermi magmom_per_atom band_gap is_metal (ecn data info mp).
@@ -24,5 +25,9 @@ for job in "${@:-e_form:0}"; do
   if [ -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
     python -c "import sys; from ecn.train.record import RunRecord; RunRecord.load(sys.argv[1]).archive(sys.argv[2])" "$out" "$kept"
     echo "kept $kept"
+  fi
+  if [ -f "$out/model.pt" ] && [ ! -f "$kept/model.pt" ]; then
+    cp "$out/model.pt" "$kept/model.pt"
+    echo "kept $kept/model.pt"
   fi
 done

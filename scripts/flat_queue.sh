@@ -8,6 +8,8 @@
 #   e_form:S   the continuous MP E_form run of seed S        (configs/mp_e_form_continuous_flat.yaml,
 #              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
 #   nohup bash scripts/flat_queue.sh perov5:0 perov5:1 perov5:2 > runs/flat_a.log 2>&1 &
+# SLOPE=X sets optim.slope_penalty instead of the config's, in a run of its own (name suffix
+# _slopeX; perov5 and mp jobs), e.g. SLOPE=0.03 bash scripts/flat_queue.sh perov5:0.
 # EPOCHS=N caps the epochs (the plateau schedule is unchanged, so a capped run is the same run
 # stopped earlier). Each finished run's record and its model.pt (small: the run directory under
 # runs/ does not outlive a session) are kept under results/flat_runs/<run name>/.
@@ -43,6 +45,12 @@ for job in "$@"; do
       exit 2
       ;;
   esac
+  if [ -n "${SLOPE:-}" ]; then
+    case $kind in
+      perov5 | mp) out=${out%_*}_slope${SLOPE}_${out##*_}; extra+=(--slope-penalty "$SLOPE") ;;
+      *) echo "SLOPE is for perov5:K and mp:K jobs" >&2; exit 2 ;;
+    esac
+  fi
   kept=results/flat_runs/$(basename "$out")
   if [ ! -f "$out/results.json" ]; then
     resume=()
