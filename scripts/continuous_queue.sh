@@ -8,19 +8,25 @@
 # with its model.pt (runs/ does not outlive a session; the weights are what a shipped model needs):
 #   nohup bash scripts/continuous_queue.sh e_form:0 e_form:1 > runs/continuous_a.log 2>&1 &
 #   nohup bash scripts/continuous_queue.sh band_gap:0 magmom_per_atom:0 > runs/continuous_b.log 2>&1 &
+# PATIENCE=N: early-stopping patience N instead of the recipe's 25, in a run of its own
+# (ecn_slambda_continuous_patienceN_seed<S>): magnetic moment's val MAE has an early minimum
+# (a model near 0 everywhere) that stopped seed 0 at epoch 28 while its val loss still fell.
 # Targets: e_form e_fermi magmom_per_atom band_gap is_metal (ecn data info mp).
 set -euo pipefail
 cfg=configs/mp_e_form_continuous_voronoi.yaml
 for job in "${@:-e_form:0}"; do
   target=${job%%:*}
   seed=${job##*:}
-  out=runs/table1_conv/$target/ecn_slambda_continuous_seed$seed
-  kept=results/table1_runs/$target/ecn_slambda_continuous_seed$seed
+  name=ecn_slambda_continuous${PATIENCE:+_patience$PATIENCE}_seed$seed
+  out=runs/table1_conv/$target/$name
+  kept=results/table1_runs/$target/$name
+  extra=()
+  [ -n "${PATIENCE:-}" ] && extra=(--patience "$PATIENCE")
   if [ ! -f "$out/results.json" ]; then
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)
     OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" --target "$target" --seed "$seed" \
-      --out "$out" --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
+      --out "$out" --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${extra[@]}" "${resume[@]}"
   fi
   if [ -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
     python -c "import sys; from ecn.train.record import RunRecord; RunRecord.load(sys.argv[1]).archive(sys.argv[2])" "$out" "$kept"

@@ -89,13 +89,15 @@ for m in $(python -c "from ecn.inference.pretrained import read_registry; print(
   read -r b n th <<< "$(src_of $m)"
   if [ "$n" = "$m-before" ]; then run $m $m --limit 100; fi
 done
-# trained continuous ECN-SΛ on MP E_form (configs/mp_e_form_continuous_voronoi.yaml, band
-# envelope + Voronoi face weight + soft cell colours; not shipped), when its run is here
-for s in 0 1 2; do
-  M=runs/table1_conv/e_form/ecn_slambda_continuous_seed$s/model.pt
-  if [ -f $M ]; then
-    run mp-e_form-continuous-seed$s $M --limit 100
-  fi
+# trained continuous ECN-SΛ on MP (configs/mp_e_form_continuous_voronoi.yaml, band envelope +
+# Voronoi face weight + soft cell colours, from scratch: scripts/continuous_queue.sh), when its
+# model.pt is kept beside its record (results/table1_runs/) or its run is here
+for t in e_form e_fermi magmom_per_atom band_gap is_metal; do
+  for s in 0 1 2; do
+    M=results/table1_runs/$t/ecn_slambda_continuous_seed$s/model.pt
+    [ -f $M ] || M=runs/table1_conv/$t/ecn_slambda_continuous_seed$s/model.pt
+    if [ -f $M ]; then run mp-$t-continuous-seed$s $M --limit 100; fi
+  done
 done
 # the same, fine-tuned with the slope penalty (scripts/flat_queue.sh: optim.slope_penalty, flat in
 # atom moves and strain), when their runs are here: MP E_form seeds and perov5-heat_all members
