@@ -92,11 +92,12 @@ done
 # trained continuous ECN-SΛ on MP (configs/mp_e_form_continuous_voronoi.yaml, band envelope +
 # Voronoi face weight + soft cell colours, from scratch: scripts/continuous_queue.sh), when its
 # model.pt is kept beside its record (results/table1_runs/) or its run is here
+# (a PATIENCE=N run is named mp-<target>-continuous-patienceN-seed<S>)
+seen=" "
 for t in e_form e_fermi magmom_per_atom band_gap is_metal; do
-  for s in 0 1 2; do
-    M=results/table1_runs/$t/ecn_slambda_continuous_seed$s/model.pt
-    [ -f $M ] || M=runs/table1_conv/$t/ecn_slambda_continuous_seed$s/model.pt
-    if [ -f $M ]; then run mp-$t-continuous-seed$s $M --limit 100; fi
+  for d in results/table1_runs/$t/ecn_slambda_continuous*_seed* runs/table1_conv/$t/ecn_slambda_continuous*_seed*; do
+    v=$(basename $d); v=${v#ecn_slambda_}; n=mp-$t-${v//_/-}
+    if [ -f $d/model.pt ] && [[ $seen != *" $n "* ]]; then run $n $d/model.pt --limit 100; seen="$seen$n "; fi
   done
 done
 # the same, fine-tuned with the slope penalty (scripts/flat_queue.sh: optim.slope_penalty, flat in
@@ -108,6 +109,10 @@ for s in 0 1 2; do
   if [ -f $M ]; then run mp-e_form-flat-seed$s $M --limit 100; fi
   M=$(flat perov5_flat_seed$s)
   if [ -f $M ]; then run perov5-heat_all-flat-seed$s $M --limit 100; fi
+  for M in results/flat_runs/perov5_flat_slope*_seed$s/model.pt; do  # SLOPE=X flat_queue.sh runs
+    v=$(basename $(dirname $M)); v=${v#perov5_flat_}
+    if [ -f $M ]; then run perov5-heat_all-flat-${v%_seed*}-seed$s $M --limit 100; fi
+  done
   # the shipped mp-e_form's members made continuous and flat (configs/mp_e_form_flat.yaml)
   M=$(flat mp_e_form_flat_member$s)
   if [ -f $M ]; then run mp-e_form-flat-member$s $M --limit 100; fi
