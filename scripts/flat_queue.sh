@@ -59,12 +59,5 @@ for job in "$@"; do
     OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" "${extra[@]}" --out "$out" \
       --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
   fi
-  if [ -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
-    python -c "import sys; from ecn.train.record import RunRecord; RunRecord.load(sys.argv[1]).archive(sys.argv[2])" "$out" "$kept"
-    echo "kept $kept"
-  fi
-  if [ -f "$out/model.pt" ] && [ ! -f "$kept/model.pt" ]; then
-    cp "$out/model.pt" "$kept/model.pt"
-    echo "kept $kept/model.pt"
-  fi
+  python -c "import sys; from ecn.train.record import keep_run; [print('kept', p) for p in keep_run(*sys.argv[1:])]" "$out" "$kept"
 done

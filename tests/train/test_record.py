@@ -20,6 +20,7 @@ from ecn.train.record import (
     RunRecordError,
     RunResults,
     is_finished,
+    keep_run,
     read_history,
     reference_result,
 )
@@ -79,6 +80,24 @@ def test_save_load_round_trip_writes_the_version(tmp_path: Path) -> None:
     kept = rec.archive(tmp_path / "kept")
     assert RunRecord.load(kept).results == rec.results
     assert not (kept / "model.pt").exists()
+
+
+def test_keep_run_keeps_record_and_weights_once(tmp_path: Path) -> None:
+    """The queues' keep step: record and model.pt copied when absent; a kept record is not
+    overwritten by a rerun, and weights are added beside a record kept without them."""
+    run = write_record(tmp_path / "run", {"mae": 0.1})
+    kept = tmp_path / "kept" / "run"
+    assert keep_run(tmp_path / "missing", kept) == [] and not kept.exists()
+    assert keep_run(run, kept) == [kept]
+    assert not (kept / "model.pt").exists()
+    (run / "model.pt").write_bytes(b"weights")
+    assert keep_run(run, kept) == [kept / "model.pt"]
+    assert (kept / "model.pt").read_bytes() == b"weights"
+    rerun = write_record(tmp_path / "rerun", {"mae": 0.2})
+    (rerun / "model.pt").write_bytes(b"other")
+    assert keep_run(rerun, kept) == []
+    assert RunRecord.load(kept).results.metric("test", "mae") == 0.1
+    assert (kept / "model.pt").read_bytes() == b"weights"
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ __all__ = [
     "RunRecordError",
     "RunResults",
     "is_finished",
+    "keep_run",
     "read_history",
     "reference_result",
 ]
@@ -312,3 +313,20 @@ class RunRecord:
             if (self.path / name).is_file():
                 shutil.copyfile(self.path / name, dest / name)
         return dest
+
+
+def keep_run(out: str | Path, kept: str | Path) -> list[Path]:
+    """Keep a finished run of the background queues (``scripts/flat_queue.sh``,
+    ``scripts/continuous_queue.sh``) beyond the session that ran it: its record
+    (:meth:`RunRecord.archive`) unless `kept` has one already (a rerun does not overwrite what a
+    table was made from), and its ``model.pt`` unless `kept` has one (the weights a shipped model
+    needs; ``runs/`` does not outlive a session). Returns what it copied."""
+    out, kept = Path(out), Path(kept)
+    copied: list[Path] = []
+    if (out / RESULTS_FILE).is_file() and not (kept / RESULTS_FILE).is_file():
+        copied.append(RunRecord.load(out).archive(kept))
+    if (out / "model.pt").is_file() and not (kept / "model.pt").is_file():
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "model.pt", kept / "model.pt")
+        copied.append(kept / "model.pt")
+    return copied
