@@ -128,8 +128,9 @@ def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
         budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw
     )
     kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed0"
-    assert sorted(p.name for p in kept.iterdir()) == sorted(RECORD_FILES)
-    assert not list(kept.glob("*.ckpt")) and not (kept / "model.pt").exists()
+    # the record and the weights (a baseline that wins can be shipped), no checkpoints
+    assert sorted(p.name for p in kept.iterdir()) == sorted([*RECORD_FILES, "model.pt"])
+    assert not list(kept.glob("*.ckpt"))
     before = (tmp_path / "res" / "table1" / "table1_heat_all.md").read_text()
     shutil.rmtree(tmp_path / "runs")
 
@@ -148,6 +149,45 @@ def test_table1_is_rewritten_from_archived_records_after_runs_are_gone(
     shutil.rmtree(tmp_path / "res" / "table1_runs")
     with pytest.raises(ValueError, match="no finished runs"):
         reproduce_table1(budget, tmp_path / "runs", targets=["heat_all"], train=False, **kw)
+
+
+def test_table1_run_paused_at_its_session_cap_resumes_in_a_later_session(
+    tiny_perov5: Path, tmp_path: Path
+) -> None:
+    """A run longer than a session: paused by the cap, parked under `results/table1_parked/`,
+    resumed from there after `runs/` is gone (not restarted at epoch 0), unparked once it
+    finishes. Negative control: without the parked copy the same call starts from scratch."""
+    import shutil
+
+    from ecn.train.outputs import read_metrics
+
+    kw = {"dataset": "perov5", "data_path": str(tiny_perov5), "results_dir": tmp_path / "res"}
+    sel = {"models": ["cgcnn"], "targets": ["heat_all"], "table": False}
+    capped = Budget(seeds=1, epochs=3, threads=1, session_cap_min=1e-6)
+    reproduce_table1(capped, tmp_path / "runs", **sel, **kw)
+    parked = tmp_path / "res" / "table1_parked" / "heat_all" / "cgcnn_seed0"
+    assert (parked / "last.ckpt").is_file() and not (parked / "results.json").exists()
+    epochs_before = len(read_metrics(parked / "metrics.csv"))
+    assert 1 <= epochs_before < 3
+    shutil.rmtree(tmp_path / "runs")  # a new session: runs/ is gone
+
+    budget = Budget(seeds=1, epochs=3, threads=1)
+    reproduce_table1(budget, tmp_path / "runs", **sel, **kw)
+    run = tmp_path / "runs" / "heat_all" / "cgcnn_seed0"
+    history = read_metrics(run / "metrics.csv")
+    assert len(history) == 3 and RunRecord.load(run).results.epochs_run == 3
+    assert not parked.exists()
+    kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed0"
+    assert RunRecord.load(kept).results.epochs_run == 3 and (kept / "model.pt").is_file()
+
+    # control: the same pause without its parked copy restarts at epoch 0
+    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "res")
+    reproduce_table1(capped, tmp_path / "runs", **sel, **kw)
+    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "res" / "table1_parked")
+    reproduce_table1(capped, tmp_path / "runs", **sel, **kw)
+    assert len(read_metrics(run / "metrics.csv")) == epochs_before
 
 
 def test_classification_rows_report_precision_and_recall_for_both_classes(tmp_path: Path) -> None:

@@ -21,8 +21,10 @@ from ecn.train.record import (
     RunResults,
     is_finished,
     keep_run,
+    park_run,
     read_history,
     reference_result,
+    unpark_run,
 )
 from train_helpers import write_record
 
@@ -98,6 +100,26 @@ def test_keep_run_keeps_record_and_weights_once(tmp_path: Path) -> None:
     assert keep_run(rerun, kept) == []
     assert RunRecord.load(kept).results.metric("test", "mae") == 0.1
     assert (kept / "model.pt").read_bytes() == b"weights"
+
+
+def test_park_keeps_only_unfinished_runs_and_unpark_never_overwrites(tmp_path: Path) -> None:
+    """A finished run is kept by keep_run, not parked; a paused one (last.ckpt, no results.json)
+    is parked with what resuming needs; unparking restores it, but never over this session's
+    own last.ckpt."""
+    finished = write_record(tmp_path / "finished", {"mae": 0.1})
+    (finished / "last.ckpt").write_bytes(b"done")
+    assert park_run(finished, tmp_path / "p1") == [] and not (tmp_path / "p1").exists()
+    paused = tmp_path / "paused"
+    paused.mkdir()
+    for name, data in (("last.ckpt", b"epoch 7"), ("best.ckpt", b"epoch 5"), ("x.png", b"")):
+        (paused / name).write_bytes(data)
+    assert {p.name for p in park_run(paused, tmp_path / "park")} == {"last.ckpt", "best.ckpt"}
+    new = tmp_path / "new"
+    assert unpark_run(tmp_path / "park", new) and (new / "last.ckpt").read_bytes() == b"epoch 7"
+    (new / "last.ckpt").write_bytes(b"epoch 9")  # this session got further: kept
+    assert not unpark_run(tmp_path / "park", new)
+    assert (new / "last.ckpt").read_bytes() == b"epoch 9"
+    assert not unpark_run(tmp_path / "nothing", tmp_path / "other")
 
 
 @pytest.mark.parametrize(

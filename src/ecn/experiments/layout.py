@@ -9,10 +9,12 @@ rewritten from stay in ``results/<table>_runs/`` beside it, where the queues exp
 
 from __future__ import annotations
 
-__all__ = ["ABLATION_DIR", "TABLE1_DIR", "TABLE2_DIR"]
+__all__ = ["ABLATION_DIR", "TABLE1_DIR", "TABLE1_PARKED", "TABLE2_DIR"]
 
 #: Paper Table 1 (Materials Project): the summary and one table per target.
 TABLE1_DIR = "table1"
+#: Unfinished Table 1 runs paused at a session cap, kept so the next session resumes them.
+TABLE1_PARKED = "table1_parked"
 #: Paper Table 2 (Perov-5), its training-size tables and the size curve.
 TABLE2_DIR = "table2"
 #: The Perov-5 ablation ladder.

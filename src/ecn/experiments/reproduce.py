@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from ecn.experiments.budget import Budget, run_name, table_config, table_name
-from ecn.experiments.layout import TABLE1_DIR, TABLE2_DIR
+from ecn.experiments.layout import TABLE1_DIR, TABLE1_PARKED, TABLE2_DIR
 from ecn.experiments.tables import table1_summary, write_table
 from ecn.experiments.variants import (
     TABLE1,
@@ -30,7 +31,7 @@ from ecn.experiments.variants import (
 from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig
 from ecn.train.data import prepare_data
-from ecn.train.record import RunRecord, is_finished
+from ecn.train.record import RunRecord, is_finished, keep_run, park_run, unpark_run
 from ecn.train.run import resolve_config, train
 
 __all__ = [
@@ -61,6 +62,7 @@ def train_variants(
     train: bool = True,
     archive: Path | None = None,
     only_seeds: Collection[int] | None = None,
+    parked: Path | None = None,
     **data: Any,
 ) -> dict[str, list[Path]]:
     """Train (or reuse) every variant for each of its seeds under `root/<model>_seed<k>`,
@@ -72,6 +74,10 @@ def train_variants(
     With `archive`, each finished run's records (``RunRecord.archive``) are copied to
     `archive/<run name>`, and a run
     missing under `root` is taken from there (a table written in an earlier session).
+    With `parked`, a run paused by its session cap is parked in `parked/<run name>`
+    (``park_run``: last.ckpt and what resuming needs) and put back before training, so a run
+    longer than one session (``runs/`` does not outlive it) resumes where it stopped; a finished
+    run's parked copy is removed and its ``model.pt`` kept beside its archived record.
     Returns finished run directories per variant label (labels with none are left out)."""
     run_dirs: dict[str, list[Path]] = {}
     for seed in range(max((budget.n_seeds(v) for v in variants), default=0)):
@@ -84,10 +90,16 @@ def train_variants(
             archived = kept is not None and is_finished(kept)
             wanted = only_seeds is None or seed in only_seeds
             if train and wanted and not archived:
+                if parked is not None:
+                    unpark_run(parked / name, out)
                 run_or_resume(table_config(v, seed, out, budget, **data))
+                if parked is not None and not park_run(out, parked / name):
+                    shutil.rmtree(parked / name, ignore_errors=True)
             if is_finished(out):
                 if kept is not None:
                     RunRecord.load(out).archive(kept)
+                    if parked is not None:
+                        keep_run(out, kept)
                 run_dirs.setdefault(v.label, []).append(out)
             elif archived:
                 run_dirs.setdefault(v.label, []).append(kept)
@@ -168,8 +180,17 @@ def reproduce_table1(
         data = {"dataset": dataset, "target": target, "data_path": data_path}
         root = Path(runs_root) / target
         archive = Path(results_dir) / "table1_runs" / target
+        parked = Path(results_dir) / TABLE1_PARKED / target
         if train and target in wanted:
-            train_variants(selected, root, budget, archive=archive, only_seeds=only_seeds, **data)
+            train_variants(
+                selected,
+                root,
+                budget,
+                archive=archive,
+                only_seeds=only_seeds,
+                parked=parked,
+                **data,
+            )
         if not table:
             continue
         run_dirs = train_variants(variants, root, budget, train=False, archive=archive, **data)

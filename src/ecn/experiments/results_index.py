@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecn.experiments.layout import ABLATION_DIR, TABLE1_DIR, TABLE2_DIR
+from ecn.experiments.layout import ABLATION_DIR, TABLE1_DIR, TABLE1_PARKED, TABLE2_DIR
 from ecn.io import atomic_write_text
 
 __all__ = ["TOPICS", "Files", "Topic", "index_markdown", "last_changes", "write_index"]
@@ -93,6 +93,12 @@ TOPICS: tuple[Topic, ...] = (
         "table1_runs",
         "Run records of Table 1 (one folder per target and run), what `ecn reproduce table1 "
         "--no-train` rewrites the tables from on a fresh clone.",
+    ),
+    Topic(
+        TABLE1_PARKED,
+        "Table 1 runs paused at their session cap, not finished (config, metrics, last.ckpt, "
+        "best.ckpt): the next `ecn reproduce table1` (or scripts/table1_queue.sh) of the same "
+        "run resumes each where it stopped and removes its folder once it finishes.",
     ),
     Topic(
         TABLE2_DIR,

@@ -45,8 +45,10 @@ __all__ = [
     "RunResults",
     "is_finished",
     "keep_run",
+    "park_run",
     "read_history",
     "reference_result",
+    "unpark_run",
 ]
 
 #: Format version of ``results.json`` written by this ecn (a record without one is version 1).
@@ -330,3 +332,40 @@ def keep_run(out: str | Path, kept: str | Path) -> list[Path]:
         shutil.copyfile(out / "model.pt", kept / "model.pt")
         copied.append(kept / "model.pt")
     return copied
+
+
+#: What a later session needs to resume an unfinished run where it stopped: the config, the
+#: epochs so far, ``last.ckpt`` (weights, optimiser, scheduler, early-stopping and timer state)
+#: and ``best.ckpt`` (what the final evaluation loads).
+PARK_FILES = (CONFIG_FILE, METRICS_FILE, "last.ckpt", "best.ckpt")
+
+
+def park_run(out: str | Path, parked: str | Path) -> list[Path]:
+    """Keep an unfinished run (paused by its session cap: ``last.ckpt``, no ``results.json``)
+    beyond the session that ran it, so a later session resumes it instead of starting at epoch 0
+    (``runs/`` does not outlive a session; a Table 1 run can need more than one). Copies
+    :data:`PARK_FILES` to `parked`; a finished run, or one without ``last.ckpt``, is not parked.
+    Returns what it copied."""
+    out, parked = Path(out), Path(parked)
+    if is_finished(out) or not (out / "last.ckpt").is_file():
+        return []
+    parked.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in PARK_FILES:
+        if (out / name).is_file():
+            shutil.copyfile(out / name, parked / name)
+            copied.append(parked / name)
+    return copied
+
+
+def unpark_run(parked: str | Path, out: str | Path) -> bool:
+    """Put a parked run (:func:`park_run`) back where training resumes it, unless `out` already
+    holds a ``last.ckpt`` (this session's own progress is never overwritten). True if restored."""
+    parked, out = Path(parked), Path(out)
+    if not (parked / "last.ckpt").is_file() or (out / "last.ckpt").is_file():
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    for name in PARK_FILES:
+        if (parked / name).is_file():
+            shutil.copyfile(parked / name, out / name)
+    return True
