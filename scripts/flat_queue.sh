@@ -7,6 +7,8 @@
 #              magmom_per_atom or is_metal; configs/mp_continuous_finetune.yaml)
 #   e_form:S   the continuous MP E_form run of seed S        (configs/mp_e_form_continuous_flat.yaml,
 #              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
+#   flat:T     the shipped continuous single-model mp-T with the slope penalty (T: e_fermi,
+#              magmom_per_atom; configs/mp_e_form_continuous_flat.yaml with --target T)
 #   nohup bash scripts/flat_queue.sh perov5:0 perov5:1 perov5:2 > runs/flat_a.log 2>&1 &
 # SLOPE=X sets optim.slope_penalty instead of the config's, in a run of its own (name suffix
 # _slopeX; perov5 and mp jobs), e.g. SLOPE=0.03 bash scripts/flat_queue.sh perov5:0.
@@ -35,20 +37,28 @@ for job in "$@"; do
       [ "$k" = magmom_per_atom ] && src=mp-magmom
       extra=(--target "$k" --init-from "$src" --seed 0)
       ;;
+    flat)
+      cfg=configs/mp_e_form_continuous_flat.yaml
+      out=runs/slope/mp_${k}_continuous_flat
+      src=mp-$k
+      [ "$k" = magmom_per_atom ] && src=mp-magmom
+      extra=(--target "$k" --init-from "$src" --seed 0)
+      ;;
     e_form)
       cfg=configs/mp_e_form_continuous_flat.yaml
       out=runs/slope/e_form_flat_seed$k
       extra=(--init-from "runs/table1_conv/e_form/ecn_slambda_continuous_seed$k" --seed "$k")
       ;;
     *)
-      echo "unknown job $job (perov5:K, mp:K, cont:T or e_form:S)" >&2
+      echo "unknown job $job (perov5:K, mp:K, cont:T, flat:T or e_form:S)" >&2
       exit 2
       ;;
   esac
   if [ -n "${SLOPE:-}" ]; then
     case $kind in
       perov5 | mp) out=${out%_*}_slope${SLOPE}_${out##*_}; extra+=(--slope-penalty "$SLOPE") ;;
-      *) echo "SLOPE is for perov5:K and mp:K jobs" >&2; exit 2 ;;
+      flat) out=${out}_slope${SLOPE}; extra+=(--slope-penalty "$SLOPE") ;;
+      *) echo "SLOPE is for perov5:K, mp:K and flat:T jobs" >&2; exit 2 ;;
     esac
   fi
   kept=results/flat_runs/$(basename "$out")
