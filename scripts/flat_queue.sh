@@ -9,12 +9,16 @@
 #              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
 #   flat:T     the shipped continuous single-model mp-T with the slope penalty (T: e_fermi,
 #              magmom_per_atom; configs/mp_e_form_continuous_flat.yaml with --target T)
+#   scratch:K  Perov-5 ECN-SΛ of seed K trained from scratch with the penalty, the shipped
+#              members' setup otherwise (configs/perov5_flat_scratch.yaml)
 #   nohup bash scripts/flat_queue.sh perov5:0 perov5:1 perov5:2 > runs/flat_a.log 2>&1 &
 # SLOPE=X sets optim.slope_penalty instead of the config's, in a run of its own (name suffix
 # _slopeX; perov5 and mp jobs), e.g. SLOPE=0.03 bash scripts/flat_queue.sh perov5:0.
 # EPOCHS=N caps the epochs (the plateau schedule is unchanged, so a capped run is the same run
 # stopped earlier). Each finished run's record and its model.pt (small: the run directory under
-# runs/ does not outlive a session) are kept under results/flat_runs/<run name>/.
+# runs/ does not outlive a session) are kept under results/flat_runs/<run name>/; a run paused at
+# its SESSION_CAP is parked in results/flat_parked/<run name>/ (commit it) and the same line in a
+# later session resumes it from there (ecn.train.record.park_run / unpark_run).
 set -euo pipefail
 for job in "$@"; do
   kind=${job%%:*}
@@ -44,30 +48,38 @@ for job in "$@"; do
       [ "$k" = magmom_per_atom ] && src=mp-magmom
       extra=(--target "$k" --init-from "$src" --seed 0)
       ;;
+    scratch)
+      cfg=configs/perov5_flat_scratch.yaml
+      out=runs/slope/perov5_flat_scratch_seed$k
+      extra=(--seed "$k")
+      ;;
     e_form)
       cfg=configs/mp_e_form_continuous_flat.yaml
       out=runs/slope/e_form_flat_seed$k
       extra=(--init-from "runs/table1_conv/e_form/ecn_slambda_continuous_seed$k" --seed "$k")
       ;;
     *)
-      echo "unknown job $job (perov5:K, mp:K, cont:T, flat:T or e_form:S)" >&2
+      echo "unknown job $job (perov5:K, mp:K, cont:T, flat:T, scratch:K or e_form:S)" >&2
       exit 2
       ;;
   esac
   if [ -n "${SLOPE:-}" ]; then
     case $kind in
-      perov5 | mp) out=${out%_*}_slope${SLOPE}_${out##*_}; extra+=(--slope-penalty "$SLOPE") ;;
+      perov5 | mp | scratch) out=${out%_*}_slope${SLOPE}_${out##*_}; extra+=(--slope-penalty "$SLOPE") ;;
       flat) out=${out}_slope${SLOPE}; extra+=(--slope-penalty "$SLOPE") ;;
-      *) echo "SLOPE is for perov5:K, mp:K and flat:T jobs" >&2; exit 2 ;;
+      *) echo "SLOPE is for perov5:K, mp:K, scratch:K and flat:T jobs" >&2; exit 2 ;;
     esac
   fi
   kept=results/flat_runs/$(basename "$out")
-  if [ ! -f "$out/results.json" ]; then
+  parked=results/flat_parked/$(basename "$out")
+  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
+    python -c "import sys; from ecn.train.record import unpark_run; unpark_run(*sys.argv[1:]) and print('resuming the parked', sys.argv[1])" "$parked" "$out"
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)
     [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
     OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" "${extra[@]}" --out "$out" \
       --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
+    python -c "import shutil, sys; from ecn.train.record import park_run; park_run(*sys.argv[1:]) and print('parked in', sys.argv[2]) or shutil.rmtree(sys.argv[2], ignore_errors=True)" "$out" "$parked"
   fi
   python -c "import sys; from ecn.train.record import keep_run; [print('kept', p) for p in keep_run(*sys.argv[1:])]" "$out" "$kept"
 done

@@ -28,6 +28,10 @@ def _tree(root: Path) -> None:
     run.mkdir(parents=True)
     (run / "results.json").write_text("{}")
     (run / "config.yaml").write_text("{}")
+    paused = root / "table1_parked" / "e_form" / "megnet_seed0"
+    paused.mkdir(parents=True)
+    (paused / "config.yaml").write_text("{}")
+    (paused / "last.ckpt").write_bytes(b"ckpt")
     (root / "mystery").mkdir()
     (root / "mystery" / "a.md").write_text("# A table no topic describes\n")
     (root / "loose.md").write_text("# loose\n")
@@ -42,6 +46,8 @@ def test_index_lists_every_file_with_what_it_shows_and_its_command(tmp_path: Pat
     assert "Regenerate: `ecn reproduce table1 --no-train" in md
     assert "[table1_runs/](table1_runs/): 1 run record(s)" in md
     assert "cgcnn_seed0" not in md  # a run record is summarised, not listed file by file
+    assert "[table1_parked/](table1_parked/): 1 paused run(s)" in md
+    assert "last.ckpt](" not in md and "megnet_seed0" not in md
     assert "A table no topic describes" in md  # an unknown folder is listed, not dropped
     assert "## Not described yet" in md and "`mystery`" in md and "`loose.md`" in md
     assert "not committed" in md  # no git here
@@ -89,7 +95,7 @@ def test_commit_is_the_last_content_change_not_a_move(tmp_path: Path) -> None:
 def _in_records(rel: Path) -> bool:
     """`rel` (under results/) lies in a run-record archive, which the index summarises."""
     for k, part in enumerate(rel.parts[:-1]):
-        if part == "runs" or part.endswith("_runs"):
+        if part == "runs" or part.endswith(("_runs", "_parked")):
             return True
         if (RESULTS.joinpath(*rel.parts[: k + 1]) / "results.json").is_file():
             return True

@@ -101,6 +101,12 @@ TOPICS: tuple[Topic, ...] = (
         "run resumes each where it stopped and removes its folder once it finishes.",
     ),
     Topic(
+        "flat_parked",
+        "Slope-penalty runs of scripts/flat_queue.sh paused at their session cap, not finished "
+        "(config, metrics, last.ckpt, best.ckpt): the same queue line in a later session resumes "
+        "each where it stopped and removes its folder once it finishes.",
+    ),
+    Topic(
         TABLE2_DIR,
         "Paper Table 2 on Perov-5 on the setup the ablation ladder settled (the authors' 5 Å "
         "graph, 64x4, tuned recipe, early stopping), the same at 25 % and 50 % of the training "
@@ -419,6 +425,11 @@ def _is_record(folder: Path) -> bool:
     return (folder / "results.json").is_file() or (folder / "config.yaml").is_file()
 
 
+def _is_archive(folder: Path) -> bool:
+    """A folder of run folders: records (``*_runs``) or paused runs to resume (``*_parked``)."""
+    return folder.name == "runs" or folder.name.endswith(("_runs", "_parked"))
+
+
 def _record_dirs(folder: Path) -> list[Path]:
     """Run folders under `folder` (a finished run has ``results.json``, any has its config)."""
     found = {p.parent for name in ("results.json", "config.yaml") for p in folder.rglob(name)}
@@ -430,7 +441,7 @@ def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
     files, records = [], []
     for p in sorted(folder.iterdir()):
         if p.is_dir():
-            if _is_record(p) or (p.name == "runs" or p.name.endswith("_runs")):
+            if _is_record(p) or _is_archive(p):
                 records.append(p)
             else:
                 sub_files, sub_records = _entries(p)
@@ -444,6 +455,8 @@ def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
 def _records_line(root: Path, sub: Path) -> str:
     n = len(_record_dirs(sub)) if not _is_record(sub) else 1
     rel = sub.relative_to(root).as_posix()
+    if sub.name.endswith("_parked"):
+        return f"- [{rel}/]({rel}/): {n} paused run(s) (`config.yaml`, `metrics.csv`, `last.ckpt`)"
     return f"- [{rel}/]({rel}/): {n} run record(s) (`config.yaml`, `results.json`, `metrics.csv`)"
 
 
@@ -454,7 +467,7 @@ def _section(root: Path, folder: Path, topic: Topic | None, commits: dict[str, s
         lines += [topic.shows, ""]
         if topic.command:
             lines += [f"Regenerate: {_code(topic.command)}.", ""]
-    if _is_record(folder) or folder.name.endswith("_runs"):
+    if _is_record(folder) or _is_archive(folder):
         return [*lines, _records_line(root, folder), ""]
     files, records = _entries(folder)
     if files:
