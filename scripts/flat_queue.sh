@@ -34,16 +34,10 @@ for job in "$@"; do
       out=runs/slope/mp_e_form_flat_member$k
       extra=(--init-member "$k" --seed "$k")
       ;;
-    cont)
+    cont | flat)
       cfg=configs/mp_continuous_finetune.yaml
       out=runs/slope/mp_${k}_continuous
-      src=mp-$k
-      [ "$k" = magmom_per_atom ] && src=mp-magmom
-      extra=(--target "$k" --init-from "$src" --seed 0)
-      ;;
-    flat)
-      cfg=configs/mp_e_form_continuous_flat.yaml
-      out=runs/slope/mp_${k}_continuous_flat
+      if [ "$kind" = flat ]; then cfg=configs/mp_e_form_continuous_flat.yaml; out=${out}_flat; fi
       src=mp-$k
       [ "$k" = magmom_per_atom ] && src=mp-magmom
       extra=(--target "$k" --init-from "$src" --seed 0)
