@@ -123,6 +123,12 @@ for t in band_gap magmom_per_atom is_metal; do
   M=results/flat_runs/mp_${t}_continuous/model.pt
   if [ -f $M ]; then run mp-$t-continuous-finetune $M --limit 100; fi
 done
+# the shipped continuous single MP models fine-tuned with the slope penalty (flat_queue.sh flat:T,
+# SLOPE=X), kept in results/flat_runs/ whether shipped or not
+for M in results/flat_runs/mp_*_continuous_flat*/model.pt; do
+  v=$(basename $(dirname $M)); v=${v#mp_}; v=${v/_continuous_flat/-continuous-flat}
+  if [ -f $M ]; then run mp-${v//_slope/-slope} $M --limit 100; fi
+done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"
