@@ -8,11 +8,14 @@
 # with its model.pt (runs/ does not outlive a session; the weights are what a shipped model needs):
 #   nohup bash scripts/continuous_queue.sh e_form:0 e_form:1 > runs/continuous_a.log 2>&1 &
 #   nohup bash scripts/continuous_queue.sh band_gap:0 magmom_per_atom:0 > runs/continuous_b.log 2>&1 &
+# A run paused at its SESSION_CAP is parked in results/table1_parked/<target>/<name>/ (commit
+# it) and the same line in a later session resumes it from there.
 # PATIENCE=N: early-stopping patience N instead of the recipe's 25, in a run of its own
 # (ecn_slambda_continuous_patienceN_seed<S>): magnetic moment's val MAE has an early minimum
 # (a model near 0 everywhere) that stopped seed 0 at epoch 28 while its val loss still fell.
 # Targets: e_form e_fermi magmom_per_atom band_gap is_metal (ecn data info mp).
 set -euo pipefail
+. "$(dirname "$0")/queue_common.sh"
 cfg=configs/mp_e_form_continuous_voronoi.yaml
 for job in "${@:-e_form:0}"; do
   target=${job%%:*}
@@ -20,13 +23,16 @@ for job in "${@:-e_form:0}"; do
   name=ecn_slambda_continuous${PATIENCE:+_patience$PATIENCE}_seed$seed
   out=runs/table1_conv/$target/$name
   kept=results/table1_runs/$target/$name
+  parked=results/table1_parked/$target/$name
   extra=()
   [ -n "${PATIENCE:-}" ] && extra=(--patience "$PATIENCE")
-  if [ ! -f "$out/results.json" ]; then
+  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
+    unpark "$parked" "$out"
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)
     OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" --target "$target" --seed "$seed" \
       --out "$out" --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${extra[@]}" "${resume[@]}"
+    park_or_clear "$out" "$parked"
   fi
-  python -c "import sys; from ecn.train.record import keep_run; [print('kept', p) for p in keep_run(*sys.argv[1:])]" "$out" "$kept"
+  keep "$out" "$kept"
 done

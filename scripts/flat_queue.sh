@@ -20,6 +20,7 @@
 # its SESSION_CAP is parked in results/flat_parked/<run name>/ (commit it) and the same line in a
 # later session resumes it from there (ecn.train.record.park_run / unpark_run).
 set -euo pipefail
+. "$(dirname "$0")/queue_common.sh"
 for job in "$@"; do
   kind=${job%%:*}
   k=${job##*:}
@@ -67,13 +68,13 @@ for job in "$@"; do
   kept=results/flat_runs/$(basename "$out")
   parked=results/flat_parked/$(basename "$out")
   if [ ! -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
-    python -c "import sys; from ecn.train.record import unpark_run; unpark_run(*sys.argv[1:]) and print('resuming the parked', sys.argv[1])" "$parked" "$out"
+    unpark "$parked" "$out"
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)
     [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
     OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" "${extra[@]}" --out "$out" \
       --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
-    python -c "import shutil, sys; from ecn.train.record import park_run; park_run(*sys.argv[1:]) and print('parked in', sys.argv[2]) or shutil.rmtree(sys.argv[2], ignore_errors=True)" "$out" "$parked"
+    park_or_clear "$out" "$parked"
   fi
-  python -c "import sys; from ecn.train.record import keep_run; [print('kept', p) for p in keep_run(*sys.argv[1:])]" "$out" "$kept"
+  keep "$out" "$kept"
 done
