@@ -26,7 +26,7 @@ for job in "${@:-e_form:0}"; do
   parked=results/table1_parked/$target/$name
   extra=()
   [ -n "${PATIENCE:-}" ] && extra=(--patience "$PATIENCE")
-  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
+  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/model.pt" ]; then  # kept with its weights: done
     unpark "$parked" "$out"
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)

@@ -6,7 +6,7 @@
 #   cont:T     the shipped single-model mp-T made continuous, no slope penalty (T: band_gap,
 #              magmom_per_atom or is_metal; configs/mp_continuous_finetune.yaml)
 #   e_form:S   the continuous MP E_form run of seed S        (configs/mp_e_form_continuous_flat.yaml,
-#              from runs/table1_conv/e_form/ecn_slambda_continuous_seedS: scripts/continuous_queue.sh)
+#              from scripts/continuous_queue.sh e_form:S: its model.pt kept in results/table1_runs/)
 #   flat:T     the shipped continuous single-model mp-T with the slope penalty (T: e_fermi,
 #              magmom_per_atom; configs/mp_e_form_continuous_flat.yaml with --target T)
 #   scratch:K  Perov-5 ECN-SΛ of seed K trained from scratch with the penalty, the shipped
@@ -51,7 +51,7 @@ for job in "$@"; do
     e_form)
       cfg=configs/mp_e_form_continuous_flat.yaml
       out=runs/slope/e_form_flat_seed$k
-      extra=(--init-from "runs/table1_conv/e_form/ecn_slambda_continuous_seed$k" --seed "$k")
+      extra=(--init-from "results/table1_runs/e_form/ecn_slambda_continuous_seed$k" --seed "$k")
       ;;
     *)
       echo "unknown job $job (perov5:K, mp:K, cont:T, flat:T, scratch:K or e_form:S)" >&2
@@ -67,7 +67,7 @@ for job in "$@"; do
   fi
   kept=results/flat_runs/$(basename "$out")
   parked=results/flat_parked/$(basename "$out")
-  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/results.json" ]; then
+  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/model.pt" ]; then  # kept with its weights: done
     unpark "$parked" "$out"
     resume=()
     [ -f "$out/last.ckpt" ] && resume=(--resume)

@@ -33,9 +33,11 @@ def test_mp_configs_load_and_build_their_model(path: Path) -> None:
     from ecn.nn import ModelConfig, build_model
 
     source = (yaml.safe_load(path.read_text()).get("finetune") or {}).get("init_from")
-    if source and "/" in str(source) and not (CONFIGS.parent / source).exists():
+    local = CONFIGS.parent / str(source)
+    weights = local.is_file() or any((local / f).is_file() for f in ("model.pt", "last.ckpt"))
+    if source and "/" in str(source) and not weights:
         # a fine-tune of a local run takes its architecture from that run's model file
-        pytest.skip(f"{path.name} fine-tunes {source}, which is not in this checkout")
+        pytest.skip(f"{path.name} fine-tunes {source}, whose weights are not in this checkout")
     cfg = load_config(path)
     assert cfg.data.dataset == "mp"
     build_model(ModelConfig(cfg.model.name, 8, 4, options=dict(cfg.model.options)))
