@@ -83,6 +83,12 @@ TOPICS: tuple[Topic, ...] = (
         _TABLE1,
         (
             Files(
+                "*_errors_by_structure.md",
+                "python scripts/errors_by_structure.py RUN_A RUN_B --labels A B --out FILE (the "
+                "exact line is in the file)",
+                "two runs' test MAE side by side by cell size, volume per atom and metal or not",
+            ),
+            Files(
                 "gpu_calls/*",
                 "bash scripts/table1_gpu.sh OUT 8, then bash scripts/table1_gpu.sh --unpack DIR",
                 "the log, per-run logs and GPU seconds of one call of Table 1's GPU queue",
