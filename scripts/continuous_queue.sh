@@ -15,24 +15,5 @@
 # (a model near 0 everywhere) that stopped seed 0 at epoch 28 while its val loss still fell.
 # Targets: e_form e_fermi magmom_per_atom band_gap is_metal (ecn data info mp).
 set -euo pipefail
-. "$(dirname "$0")/queue_common.sh"
-cfg=configs/mp_e_form_continuous_voronoi.yaml
-for job in "${@:-e_form:0}"; do
-  target=${job%%:*}
-  seed=${job##*:}
-  name=ecn_slambda_continuous${PATIENCE:+_patience$PATIENCE}_seed$seed
-  out=runs/table1_conv/$target/$name
-  kept=results/table1_runs/$target/$name
-  parked=results/table1_parked/$target/$name
-  extra=()
-  [ -n "${PATIENCE:-}" ] && extra=(--patience "$PATIENCE")
-  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/model.pt" ]; then  # kept with its weights: done
-    unpark "$parked" "$out"
-    resume=()
-    [ -f "$out/last.ckpt" ] && resume=(--resume)
-    OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" --target "$target" --seed "$seed" \
-      --out "$out" --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${extra[@]}" "${resume[@]}"
-    park_or_clear "$out" "$parked"
-  fi
-  keep "$out" "$kept"
-done
+exec bash "$(dirname "$0")/config_queue.sh" configs/mp_e_form_continuous_voronoi.yaml \
+  ecn_slambda_continuous "${@:-e_form:0}"
