@@ -167,6 +167,11 @@ def test_table1_run_paused_at_its_session_cap_resumes_in_a_later_session(
     reproduce_table1(capped, tmp_path / "runs", **sel, **kw)
     parked = tmp_path / "res" / "table1_parked" / "heat_all" / "cgcnn_seed0"
     assert (parked / "last.ckpt").is_file() and not (parked / "results.json").exists()
+    # best.ckpt parked with its weights only (resuming reads last.ckpt's optimiser state)
+    import torch
+
+    best = torch.load(parked / "best.ckpt", map_location="cpu", weights_only=False)
+    assert "optimizer_states" not in best and "state_dict" in best
     epochs_before = len(read_metrics(parked / "metrics.csv"))
     assert 1 <= epochs_before < 3
     shutil.rmtree(tmp_path / "runs")  # a new session: runs/ is gone

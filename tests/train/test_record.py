@@ -111,9 +111,9 @@ def test_park_keeps_only_unfinished_runs_and_unpark_never_overwrites(tmp_path: P
     assert park_run(finished, tmp_path / "p1") == [] and not (tmp_path / "p1").exists()
     paused = tmp_path / "paused"
     paused.mkdir()
-    for name, data in (("last.ckpt", b"epoch 7"), ("best.ckpt", b"epoch 5"), ("x.png", b"")):
+    for name, data in (("last.ckpt", b"epoch 7"), ("x.png", b"")):
         (paused / name).write_bytes(data)
-    assert {p.name for p in park_run(paused, tmp_path / "park")} == {"last.ckpt", "best.ckpt"}
+    assert {p.name for p in park_run(paused, tmp_path / "park")} == {"last.ckpt"}
     new = tmp_path / "new"
     assert unpark_run(tmp_path / "park", new) and (new / "last.ckpt").read_bytes() == b"epoch 7"
     (new / "last.ckpt").write_bytes(b"epoch 9")  # this session got further: kept

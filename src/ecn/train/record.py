@@ -355,7 +355,21 @@ def park_run(out: str | Path, parked: str | Path) -> list[Path]:
         if (out / name).is_file():
             shutil.copyfile(out / name, parked / name)
             copied.append(parked / name)
+    if (parked / "best.ckpt").is_file():
+        _weights_only_checkpoint(parked / "best.ckpt")
     return copied
+
+
+def _weights_only_checkpoint(path: Path) -> None:
+    """Drop the optimiser and scheduler state of a checkpoint only ever read for its weights
+    (``best.ckpt``: the final evaluation; resuming reads ``last.ckpt``): two thirds of its size
+    under Adam, for a parked run that is committed."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt.pop("optimizer_states", None)
+    ckpt.pop("lr_schedulers", None)
+    torch.save(ckpt, path)
 
 
 def unpark_run(parked: str | Path, out: str | Path) -> bool:
