@@ -113,6 +113,9 @@ for s in 0 1 2; do
     v=$(basename $(dirname $M)); v=${v#perov5_flat_}
     if [ -f $M ]; then run perov5-heat_all-flat-${v%_seed*}-seed$s $M --limit 100; fi
   done
+  # trained from scratch with the penalty (flat_queue.sh scratch:K, configs/perov5_flat_scratch.yaml)
+  M=results/flat_runs/perov5_flat_scratch_seed$s/model.pt
+  if [ -f $M ]; then run perov5-heat_all-flat-scratch-seed$s $M --limit 100; fi
   # the shipped mp-e_form's members made continuous and flat (configs/mp_e_form_flat.yaml)
   M=$(flat mp_e_form_flat_member$s)
   if [ -f $M ]; then run mp-e_form-flat-member$s $M --limit 100; fi
