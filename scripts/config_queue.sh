@@ -22,13 +22,5 @@ for job in "$@"; do
   parked=results/table1_parked/$target/$name
   extra=()
   [ -n "${PATIENCE:-}" ] && extra=(--patience "$PATIENCE")
-  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/model.pt" ]; then  # kept with its weights: done
-    unpark "$parked" "$out"
-    resume=()
-    [ -f "$out/last.ckpt" ] && resume=(--resume)
-    OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" --target "$target" --seed "$seed" \
-      --out "$out" --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${extra[@]}" "${resume[@]}"
-    park_or_clear "$out" "$parked"
-  fi
-  keep "$out" "$kept"
+  train_queued "$out" "$kept" "$parked" --config "$cfg" --target "$target" --seed "$seed" "${extra[@]}"
 done

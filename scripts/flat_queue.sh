@@ -67,14 +67,6 @@ for job in "$@"; do
   fi
   kept=results/flat_runs/$(basename "$out")
   parked=results/flat_parked/$(basename "$out")
-  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/model.pt" ]; then  # kept with its weights: done
-    unpark "$parked" "$out"
-    resume=()
-    [ -f "$out/last.ckpt" ] && resume=(--resume)
-    [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
-    OMP_NUM_THREADS=1 python -m ecn.cli train --config "$cfg" "${extra[@]}" --out "$out" \
-      --threads 1 --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
-    park_or_clear "$out" "$parked"
-  fi
-  keep "$out" "$kept"
+  [ -n "${EPOCHS:-}" ] && extra+=(--epochs "$EPOCHS")
+  train_queued "$out" "$kept" "$parked" --config "$cfg" "${extra[@]}"
 done

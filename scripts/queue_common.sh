@@ -9,22 +9,29 @@ unpark() {
   python -c "import sys; from ecn.train.record import unpark_run; unpark_run(*sys.argv[1:]) and print('resuming the parked', sys.argv[1])" "$1" "$2"
 }
 
-# park_or_clear OUT PARKED: park a paused run; once it finished (or never started), drop its parked copy
-park_or_clear() {
-  python - "$1" "$2" <<'PY'
-import shutil
-import sys
-
-from ecn.train.record import park_run
-
-if park_run(sys.argv[1], sys.argv[2]):
-    print("parked in", sys.argv[2])
-else:
-    shutil.rmtree(sys.argv[2], ignore_errors=True)
-PY
+# park OUT PARKED: park a paused run (a finished one's parked copy is removed)
+park() {
+  python -c "import sys; from ecn.train.record import park_run; park_run(*sys.argv[1:]) and print('parked in', sys.argv[2])" "$1" "$2"
 }
 
 # keep OUT KEPT: keep a finished run's record and model.pt (each only if not kept already)
 keep() {
   python -c "import sys; from ecn.train.record import keep_run; [print('kept', p) for p in keep_run(*sys.argv[1:])]" "$1" "$2"
+}
+
+# train_queued OUT KEPT PARKED ARG...: unless OUT finished or KEPT holds its weights, run
+# `ecn train ARG... --out OUT` on one thread with SESSION_CAP, resuming OUT or its parked copy;
+# then park it if paused, and keep it once finished
+train_queued() {
+  local out=$1 kept=$2 parked=$3
+  shift 3
+  if [ ! -f "$out/results.json" ] && [ ! -f "$kept/model.pt" ]; then
+    unpark "$parked" "$out"
+    local resume=()
+    [ -f "$out/last.ckpt" ] && resume=(--resume)
+    OMP_NUM_THREADS=1 python -m ecn.cli train "$@" --out "$out" --threads 1 \
+      --session-cap "${SESSION_CAP:-150}" --no-progress "${resume[@]}"
+    park "$out" "$parked"
+  fi
+  keep "$out" "$kept"
 }

@@ -28,7 +28,7 @@ def test_paused_run_is_parked_resumed_then_kept(tmp_path: Path) -> None:
     out.mkdir(parents=True)
     (out / "last.ckpt").write_bytes(b"epoch 3")
     (out / "config.yaml").write_text("{}")
-    assert "parked in" in _bash(f"park_or_clear {out} {parked}", tmp_path)
+    assert "parked in" in _bash(f"park {out} {parked}", tmp_path)
     assert (parked / "last.ckpt").read_bytes() == b"epoch 3"
 
     new = tmp_path / "new_session" / "r"  # runs/ is gone: the parked copy comes back
@@ -37,9 +37,12 @@ def test_paused_run_is_parked_resumed_then_kept(tmp_path: Path) -> None:
 
     write_record(new, {"mae": 0.1})  # it finished: kept, parked copy dropped
     (new / "model.pt").write_bytes(b"weights")
-    _bash(f"park_or_clear {new} {parked}; keep {new} {kept}", tmp_path)
+    _bash(f"park {new} {parked}; keep {new} {kept}", tmp_path)
     assert not parked.exists()
     assert (kept / "results.json").is_file() and (kept / "model.pt").read_bytes() == b"weights"
+    # kept with its weights: train_queued trains nothing (its bogus training arguments unused)
+    _bash(f"train_queued {tmp_path / 'gone'} {kept} {parked} --no-such-option", tmp_path)
+    assert not (tmp_path / "gone").exists()
     # control: nothing parked, nothing to resume
     assert _bash(f"unpark {parked} {tmp_path / 'other'}", tmp_path) == ""
     assert not (tmp_path / "other").exists()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -93,8 +92,8 @@ def train_variants(
                 if parked is not None:
                     unpark_run(parked / name, out)
                 run_or_resume(table_config(v, seed, out, budget, **data))
-                if parked is not None and not park_run(out, parked / name):
-                    shutil.rmtree(parked / name, ignore_errors=True)
+                if parked is not None:
+                    park_run(out, parked / name)
             if is_finished(out):
                 if kept is not None:
                     RunRecord.load(out).archive(kept)

@@ -344,10 +344,13 @@ def park_run(out: str | Path, parked: str | Path) -> list[Path]:
     """Keep an unfinished run (paused by its session cap: ``last.ckpt``, no ``results.json``)
     beyond the session that ran it, so a later session resumes it instead of starting at epoch 0
     (``runs/`` does not outlive a session; a Table 1 run can need more than one). Copies
-    :data:`PARK_FILES` to `parked`; a finished run, or one without ``last.ckpt``, is not parked.
-    Returns what it copied."""
+    :data:`PARK_FILES` to `parked`; a run without ``last.ckpt`` is not parked, and a finished
+    run's parked copy is removed (nothing is left to resume). Returns what it copied."""
     out, parked = Path(out), Path(parked)
-    if is_finished(out) or not (out / "last.ckpt").is_file():
+    if is_finished(out):
+        shutil.rmtree(parked, ignore_errors=True)
+        return []
+    if not (out / "last.ckpt").is_file():
         return []
     parked.mkdir(parents=True, exist_ok=True)
     copied = []
