@@ -42,6 +42,7 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
         "name": flags["model"],
         "node_level": True if flags["node_level"] else None,
         "options": options,
+        "continuous": flags.get("continuous"),
     }
     graph = {
         "strategy": flags["graph_strategy"],
@@ -110,6 +111,13 @@ def train_command(
     layers: int | None = typer.Option(None, help="ECN message-passing layers."),
     option: list[str] | None = typer.Option(
         None, "--option", help="Model option KEY=VALUE (repeatable), e.g. n_conv=4 for cgcnn."
+    ),
+    continuous: str | None = typer.Option(
+        None,
+        "--continuous",
+        help="ECN-SΛ's smooth edge weights and soft cell colours, continuous in the atomic "
+        "positions: auto (where the graph allows: the default without --config), on, or off "
+        "(the paper's model).",
     ),
     graph_strategy: str | None = typer.Option(
         None, "--graph-strategy", help="Neighbours: voronoi_radii, cutoff or min_distance."
@@ -198,6 +206,8 @@ def train_command(
 
     quiet_lightning()
     try:
+        if config is None and not resume and continuous is None:
+            flags["continuous"] = "auto"  # a config file or a resumed run says for itself
         overrides = cli_overrides(**flags)
         base = config
         if resume:

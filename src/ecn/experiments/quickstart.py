@@ -27,7 +27,11 @@ QUICKSTART = {
         "targets": ["heat_all"],
         "limit": {"train": 400, "val": 60, "test": 60},
     },
-    "model": {"name": "ecn", "options": {"group": "slambda", "width": 32, "layers": 3}},
+    "model": {
+        "name": "ecn",
+        "options": {"group": "slambda", "width": 32, "layers": 3},
+        "continuous": "on",
+    },
     "optim": {"batch_size": 32, "epochs": 8, "patience": 8},
     "run": {"seed": 0, "accelerator": "cpu"},
 }

@@ -33,7 +33,7 @@ original sizes.
 from ecn.nn.cgcnn import CGCNN
 from ecn.nn.colored import ColoredLinear, grouped_matmul
 from ecn.nn.config import SYMMETRIES, ModelConfig
-from ecn.nn.ecn import SMOOTHING_OPTIONS
+from ecn.nn.ecn import SMOOTHING_OPTIONS, continuous_options
 from ecn.nn.layers import EquivariantMessagePassing
 from ecn.nn.megnet import MEGNet
 from ecn.nn.models import (
@@ -65,6 +65,7 @@ __all__ = [
     "SchNet",
     "build_color_plan",
     "build_model",
+    "continuous_options",
     "finetune_parts",
     "grouped_matmul",
     "model_from_dict",

@@ -22,7 +22,7 @@ from ecn.nn.layers import BACKENDS, EquivariantMessagePassing
 from ecn.nn.plan import ColorPlan, build_color_plan, n_base_colors, n_same_atom_colors
 from ecn.symmetry.colorings import GROUPS
 
-__all__ = ["CELL_COLORS", "ECN", "SMOOTHING_OPTIONS"]
+__all__ = ["CELL_COLORS", "ECN", "SMOOTHING_OPTIONS", "continuous_options"]
 
 #: ``cell_colors`` option values: the offsets' parity colours, or soft colours (issue 26).
 CELL_COLORS = ("hard", "soft")
@@ -30,6 +30,34 @@ CELL_COLORS = ("hard", "soft")
 #: Options that change how edges are weighted (continuity, issue 26) but no parameter's shape
 #: or meaning: a model trained without them can be fine-tuned into a continuous one.
 SMOOTHING_OPTIONS = ("envelope", "envelope_width", "face_area", "cell_colors")
+
+#: The smoothing options that make ECN-SΛ on the unit cell continuous in the atomic positions,
+#: per graph strategy (issue 26): on a radius graph the polynomial envelope at the cutoff; on
+#: Voronoi + Cordero radii a 0.5 Å fade before the radius limit and a weight of the Voronoi
+#: face area (a face opens with zero area); soft cell colours on both. These are the settings
+#: of the shipped models (``perov5-heat_all``: cutoff; the ``mp-*`` models: voronoi_radii).
+_CONTINUOUS: dict[str, dict[str, Any]] = {
+    "cutoff": {"envelope": "poly", "cell_colors": "soft"},
+    "voronoi_radii": {
+        "envelope": "band",
+        "envelope_width": BAND_WIDTH,
+        "face_area": 0.5,
+        "cell_colors": "soft",
+    },
+}
+
+
+def continuous_options(
+    group: str, strategy: str, *, supercell: bool = False, max_neighbors: int | None = None
+) -> dict[str, Any] | None:
+    """The smoothing options that make ECN of `group` continuous on a graph built with
+    `strategy`, or None where no such setting exists: soft colours need ``slambda`` on the
+    unit cell, and a k-neighbour cap (``max_neighbors``) or the ``min_distance`` rule switches
+    edges on and off however messages are weighted."""
+    if group != "slambda" or supercell or max_neighbors is not None:
+        return None
+    found = _CONTINUOUS.get(strategy)
+    return None if found is None else dict(found)
 
 
 def _mlp(width: int, out: int) -> nn.Sequential:

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "test")
+#: ``model.continuous`` values (``ModelSection``).
+CONTINUOUS_MODES = ("off", "on", "auto")
 #: Training precisions (Lightning names); ``auto`` is resolved per device by
 #: ``ecn.train.precision.resolve_precision`` and written resolved into ``config.yaml``.
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -96,11 +98,19 @@ class ModelSection:
     (``ecn.nn.model_options(name)`` lists them with defaults: ECN ``group``, ``width``,
     ``layers``; CGCNN ``atom_dim``, ``n_conv``, ...); an option the model does not take is an
     error. A run directory's ``config.yaml`` lists every option, defaults included.
+
+    ``continuous`` fills in the smoothing options (``ecn.nn.continuous_options``) that make
+    ECN-SΛ on the unit cell continuous in the atomic positions on this run's graph (issue 26):
+    ``on`` (an error where the model or graph has none: another group, the supercell, a
+    k-neighbour cap), ``auto`` (on where they exist: the default of ``ecn train`` without a
+    config file) or ``off`` (the paper's model, unless the options say otherwise). Options set
+    in ``options`` win. ``config.yaml`` records ``on`` or ``off``, with every option written out.
     """
 
     name: str = "ecn"
     node_level: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    continuous: str = "off"
 
 
 @dataclass
@@ -340,6 +350,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError("finetune.freeze_layers must be >= 0")
     if cfg.finetune.pretrained_lr is not None and cfg.finetune.pretrained_lr < 0:
         raise ValueError("finetune.pretrained_lr must be >= 0")
+    if cfg.model.continuous not in CONTINUOUS_MODES:
+        raise ValueError(
+            f"model.continuous must be one of {CONTINUOUS_MODES}, got {cfg.model.continuous!r}"
+        )
     if cfg.model.node_level != (cfg.data.node_target is not None):
         raise ValueError("model.node_level requires data.node_target (and vice versa)")
 

@@ -38,7 +38,7 @@ from ecn.inference import (
     save_model_file,
 )
 from ecn.io import write_json
-from ecn.nn import ModelConfig, resolve_options
+from ecn.nn import ModelConfig, continuous_options, resolve_options
 from ecn.train.config import TrainConfig, load_config, save_config
 from ecn.train.data import (
     NODE_TARGETS,
@@ -78,6 +78,40 @@ __all__ = [
 ]
 
 
+def with_continuous_options(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with ``model.continuous`` applied: the smoothing options of its graph
+    (``ecn.nn.continuous_options``) under the options it sets, and the mode resolved to ``on``
+    or ``off``.
+
+    Raises:
+        ValueError: ``continuous: on`` where the model or its graph has no continuous setting.
+    """
+    mode = cfg.model.continuous
+    if mode == "off":
+        return cfg
+    found = None
+    if cfg.model.name == "ecn":
+        group = resolve_options("ecn", cfg.model.options)["group"]
+        s = graph_settings_for(cfg)
+        found = continuous_options(
+            group, s.strategy, supercell=s.supercell, max_neighbors=s.max_neighbors
+        )
+    if found is None:
+        if mode == "on":
+            raise ValueError(
+                "model.continuous: on needs ECN-SΛ (group slambda) on the unit cell of a "
+                "voronoi_radii or cutoff graph without a neighbour cap; got model "
+                f"{cfg.model.name!r} with {cfg.model.options} and graph {cfg.graph}"
+            )
+        logger.info("no continuous setting for this model and graph: the paper's model")
+        return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, continuous="off"))
+    options = {**found, **cfg.model.options}
+    mode = "on" if all(options[k] == v for k, v in found.items()) else "off"  # options win
+    return dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, options=options, continuous=mode)
+    )
+
+
 def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
     """Fill in what the run will really use: every model option (defaults included), the
     resolved graph settings (``resolve_graph_settings``) and the training precision (``auto``
@@ -86,6 +120,7 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, GraphSettings]:
     Raises:
         ValueError: an unknown model, an option the model does not take, a bad graph setting.
     """
+    cfg = with_continuous_options(cfg)
     options = resolve_options(cfg.model.name, cfg.model.options)
     settings = graph_settings_for(cfg)
     precision, why = resolve_precision(str(cfg.run.precision), cfg.run.accelerator)
