@@ -546,3 +546,42 @@ def test_table1_side_by_side_picks_the_best_baseline_and_the_papers_metric() -> 
     metal = by["is_metal (precision metal / non-metal)"]
     assert "88.1% / 87.3%" in metal and "CGCNN 93.5% / 86.7%" in metal and "79.8% / 83.2%" in metal
     assert "about a third" in lines[-1]
+
+
+def test_table1_collects_config_rows_and_never_trains_them(
+    tiny_perov5: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A row trained from a config file (``TABLE1_CONFIG_ROWS``: scripts/config_queue.sh
+    archives it as ``results/table1_runs/<target>/<run>_seed<k>``) appears in Table 1 under its
+    own label with the command that trains it; ``ecn reproduce table1`` never trains it.
+    Negative control: a run under another name is not collected."""
+    from ecn.experiments import reproduce
+    from ecn.experiments.variants import TABLE1_CONFIG_ROWS
+    from ecn.train.config import config_from_dict
+    from ecn.train.run import train
+
+    row = TABLE1_CONFIG_ROWS[0]
+    res = tmp_path / "res"
+    archive = res / "table1_runs" / "heat_all"
+    cfg = tiny_overrides(tiny_perov5, archive / f"{row.run}_seed0")
+    cfg["model"]["continuous"] = "on"
+    cfg["optim"]["epochs"] = 1
+    train(config_from_dict(cfg))
+    stray = tiny_overrides(tiny_perov5, archive / f"{row.run}_other_seed0")
+    stray["optim"]["epochs"] = 1
+    train(config_from_dict(stray))
+    trained: list[str] = []
+
+    def record(cfg):
+        trained.append(Path(cfg.run.out).name)
+        return Path(cfg.run.out)
+
+    monkeypatch.setattr(reproduce, "run_or_resume", record)
+    monkeypatch.setattr(reproduce, "TABLE1_TARGETS", ("heat_all",))
+    kw = {"dataset": "perov5", "data_path": str(tiny_perov5), "results_dir": res}
+    out = reproduce_table1(Budget(seeds=1, epochs=1, threads=1), tmp_path / "runs", **kw)
+    assert trained and not any(n.startswith(row.run) for n in trained), trained
+    assert list(out["heat_all"]["rows"]) == [row.label]  # the stray run is not a row
+    summary = (res / "table1" / "table1.md").read_text()
+    assert f"| {row.label} | mae " in summary
+    assert f"bash scripts/config_queue.sh {row.config} {row.run} TARGET:SEED" in summary

@@ -144,9 +144,9 @@ def table_config(
 
 
 def run_name(v: Variant, seed: int, budget: Budget) -> str:
-    """``<slug>_seed<k>``, with ``_frac<f>`` for a training-size run."""
+    """``<slug>_seed<k>`` (``Variant.run``), with ``_frac<f>`` for a training-size run."""
     frac = "" if budget.train_fraction is None else f"_frac{budget.train_fraction:g}"
-    return f"{v.slug}{frac}_seed{seed}"
+    return f"{v.run}{frac}_seed{seed}"
 
 
 def table_name(base: str, budget: Budget) -> str:

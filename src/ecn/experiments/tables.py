@@ -93,6 +93,18 @@ def table1_summary(
             + " | ".join("" if r is None else f"mae {r['train_mean']:.3f}" for r in refs)
             + " |"
         )
+    configured = [v for v in variants if v.config is not None]
+    if configured:
+        lines += [
+            "",
+            "Rows trained from a config file, not by this command (it collects them):",
+            "",
+        ]
+        lines += [
+            f"- {v.label}: `bash scripts/config_queue.sh {v.config} {v.run} TARGET:SEED` (the "
+            "Table 1 recipe with the change its config states)"
+            for v in configured
+        ]
     lines += [
         "",
         (

@@ -13,6 +13,7 @@ from ecn.nn.spec import ModelSpec
 __all__ = [
     "PEROV5_OFFICIAL_TRAIN",
     "TABLE1",
+    "TABLE1_CONFIG_ROWS",
     "TABLE1_PAPER",
     "TABLE1_PAPER_PRECISION",
     "TABLE1_PAPER_TRAIN_NOTE",
@@ -27,11 +28,21 @@ __all__ = [
 @dataclass(frozen=True)
 class Variant:
     """One row of a table: its label, its model (a ``ModelSpec`` name such as ``ecn-slambda``
-    or ``cgcnn``) and the paper's test MAE (None: not reported there)."""
+    or ``cgcnn``) and the paper's test MAE (None: not reported there); for a row trained from
+    a config file, that file and its runs' name (``run``)."""
 
     label: str
     name: str
     paper_mae: float | None = None
+    run_prefix: str | None = None
+    config: str | None = None
+
+    @property
+    def run(self) -> str:
+        """Run directories' name before ``_seed<k>``: the slug, or `run_prefix` for a row
+        trained from its `config` file (``scripts/config_queue.sh CONFIG NAME TARGET:SEED``)
+        rather than by ``ecn reproduce``, which only collects its finished runs."""
+        return self.run_prefix or self.slug
 
     @property
     def spec(self) -> ModelSpec:
@@ -94,6 +105,25 @@ TABLE1_PAPER_TRAIN_NOTE = (
 )
 TABLE1: tuple[Variant, ...] = tuple(
     v for v in TABLE2 if v.model != "schnet" and v.group != "glambda"
+)
+
+#: Table 1 rows trained from a config file by ``scripts/config_queue.sh`` (the ECN-SΛ of the
+#: Table 1 recipe with one change each), shown where their runs are archived in
+#: ``results/table1_runs/<target>/<run>_seed<k>``: the continuous model (``ecn train``'s default
+#: since issue 26: smooth edge weights and soft cell colours) and ECN-SΛ on CGCNN's graph.
+TABLE1_CONFIG_ROWS: tuple[Variant, ...] = (
+    Variant(
+        "ECN-SΛ, continuous",
+        "ecn-slambda",
+        run_prefix="ecn_slambda_continuous",
+        config="configs/mp_e_form_continuous_voronoi.yaml",
+    ),
+    Variant(
+        "ECN-SΛ, CGCNN's 8 Å / 12-NN graph",
+        "ecn-slambda",
+        run_prefix="ecn_slambda_r8n12",
+        config="configs/mp_ecn_r8n12.yaml",
+    ),
 )
 
 #: Perov-5's official training split (CDVAE train.csv), which our assembled split is a third of.
