@@ -362,7 +362,8 @@ def test_package_real_runs_from_the_cli(tiny_members, tmp_path, monkeypatch) -> 
     monkeypatch.setattr(pretrained_mod, "PRETRAINED_DIR", reg)
     out = tmp_path / "tiny-ens.json"
     args = ["models", "package", *map(str, tiny_members), "--name", "tiny-ens", "--root",
-            str(reg), "--json", str(out), "--slice", "5", "--compare", "5"]  # fmt: skip
+            str(reg), "--json", str(out), "--slice", "5", "--compare", "5",
+            "--note", "members chosen on validation"]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "std scaled+floor, factor a" in res.output and str(out) in res.output
@@ -383,6 +384,8 @@ def test_package_real_runs_from_the_cli(tiny_members, tmp_path, monkeypatch) -> 
     assert std[0] == pytest.approx(np.sqrt((a * np.std(each)) ** 2 + b**2), rel=1e-6)
     card = (reg / "tiny-ens.md").read_text()
     assert "Against `--average origins`" in card and "ensemble of 2" in card
+    assert "- **Why this model:** members chosen on validation" in card
+    assert entry["note"] == "members chosen on validation"
 
 
 def test_card_names_the_source_of_fine_tuned_members() -> None:

@@ -88,8 +88,8 @@ def package_command(
     note: str = typer.Option(
         "",
         "--note",
-        help="Single model: why this run is the one shipped (written on the card), e.g. "
-        "when a baseline or another ECN group was best.",
+        help="Why this run (or these members) is the one shipped, written on the card: e.g. "
+        "when a baseline or another ECN group was best, or what the model replaced.",
     ),
 ) -> None:
     """Ship a run as pretrained model NAME (copy its model.pt, write card and registry entry);
@@ -103,13 +103,10 @@ def package_command(
         else:
             from ecn.experiments.ensembles import package_ensemble
 
-            if note:
-                raise ValueError("--note is for a single model (an ensemble's card says why)")
-
             if average not in ("origins", "full"):
                 raise ValueError(f"--average takes origins or full, got {average!r}")
             entry = package_ensemble(
-                runs, name, root, slice_n, compare_n, average, json_out, calibration
+                runs, name, root, slice_n, compare_n, average, json_out, calibration, note
             )
     except (ValueError, OSError, KeyError) as exc:
         fail(exc)

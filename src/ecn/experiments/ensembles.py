@@ -167,6 +167,7 @@ def ensemble_card(name: str, entry: dict[str, Any], recs: Sequence[RunRecord], r
         f"- **Model:** {cfg.model.name} {cfg.model.options}, {len(recs)} members trained from "
         f"different seeds on the same data{_finetuned_from(recs)}.",
         f"- **Members:** {members}.",
+        *([f"- **Why this model:** {entry['note']}"] if entry.get("note") else []),
         f"- **Data:** {res.source_note}",
         f"- **Splits:** train `{cfg.data.train_split}`, early stopping and std calibration on "
         f"`{cfg.data.val_split}`, test `{cfg.data.test_split}`; sizes {res.split_sizes}.",
@@ -232,6 +233,7 @@ def package_ensemble(
     average: str = "origins",
     json_out: str | Path | None = None,
     method: str = DEFAULT_METHOD,
+    note: str = "",
 ) -> dict[str, Any]:
     """Package finished runs as ensemble `name`: one file with every member and the std
     recalibration fitted on validation, a card and a registry entry, and the calibration report
@@ -247,6 +249,7 @@ def package_ensemble(
         json_out: where the report goes (default ``results/ensembles/<name>.json``).
         method: the std recalibration fitted on validation and applied (:data:`METHODS`;
             every method's test metrics are reported whichever is applied).
+        note: why these members are the ones shipped, on the card and in the entry.
 
     Returns:
         The registry entry with ``name``, ``report`` (everything in the JSON) and
@@ -360,6 +363,8 @@ def package_ensemble(
         "stopped_by": "/".join(sorted({str(m["stopped_by"]) for m in members_info})),
         "train_minutes": round(sum((r.results.train_time_s or 0.0) for r in recs) / 60, 1),
     }
+    if note:  # why these members are the ones shipped (e.g. the model they replaced)
+        entry["note"] = note
     # Materials Project: the first test ids read by id, not the whole file curated (minutes)
     slice_ids = test.ids[:slice_n] if res.dataset == "mp" else None
     entry["slice"] = slice_metric(
