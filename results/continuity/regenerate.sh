@@ -132,6 +132,13 @@ for M in results/flat_runs/mp_*_continuous_flat*/model.pt; do
   v=$(basename $(dirname $M)); v=${v#mp_}; v=${v/_continuous_flat/-continuous-flat}
   if [ -f $M ]; then run mp-${v//_slope/-slope} $M --limit 100; fi
 done
+# ECN-SΛ on CGCNN's 8 Å / 12-neighbour graph (configs/mp_ecn_r8n12.yaml, scripts/config_queue.sh;
+# a k-cap switches edges: a Table 1 variant, not continuous), kept with model.pt in table1_runs/
+for M in results/table1_runs/*/ecn_slambda_r8n12_seed*/model.pt; do
+  [ -f $M ] || continue
+  d=$(dirname $M); t=$(basename $(dirname $d)); s=${d##*_seed}
+  run mp-$t-r8n12-seed$s $M --limit 100
+done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"
@@ -151,7 +158,8 @@ done
   echo "0 at zero area, 1 from 0.5 Å^2 on); \`continuous\` (trained with band envelope, face"
   echo "weight and soft colours, configs/mp_e_form_continuous_voronoi.yaml); \`flat\` (fine-tuned"
   echo "with the slope penalty on atom moves and strain, optim.slope_penalty, scripts/flat_queue.sh);"
-  echo "\`cgcnn-mp-<target>\` (CGCNN's Table 1 runs); \`<name>-before\` (a shipped model since"
+  echo "\`cgcnn-mp-<target>\` (CGCNN's Table 1 runs); \`mp-<target>-r8n12-seed<k>\` (ECN-SΛ on CGCNN's"
+  echo "8 Å / 12-neighbour graph: its k-cap switches edges); \`<name>-before\` (a shipped model since"
   echo "replaced by its continuous fine-tune, as shipped at commit $BEFORE: parity colours, hard"
   echo "edges). Jumps are refined: a flagged size is re-examined on 8 finer sizes along the same"
   echo "line and cleared if the rise is smooth there. Commit: $(git rev-parse --short HEAD)."
