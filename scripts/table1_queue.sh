@@ -3,7 +3,8 @@
 # settled (issue 23: early stopping on validation at patience 25, lr 2e-3, wd 1e-2, batch 64,
 # ECN 64x4; configs/table2_recipe.yaml), one torch thread, float32. No time cap ends a run:
 # SESSION_CAP (minutes, default 150) only pauses it, unfinished, and the next call of the same
-# line resumes it from last.ckpt; finished runs are skipped. A paused run is also parked in
+# line resumes it from last.ckpt; finished runs are skipped (one a time cap ended is trained
+# again: not converged, its record counts until the new one replaces it). A paused run is also parked in
 # results/table1_parked/ (commit it): runs/ does not outlive a session, and the next session's
 # call resumes from the parked last.ckpt instead of epoch 0. One worker per model/target list:
 #   nohup bash scripts/table1_queue.sh ecn_slambda e_fermi > runs/table1_a.log 2>&1 &

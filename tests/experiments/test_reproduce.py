@@ -585,3 +585,75 @@ def test_table1_collects_config_rows_and_never_trains_them(
     summary = (res / "table1" / "table1.md").read_text()
     assert f"| {row.label} | mae " in summary
     assert f"bash scripts/config_queue.sh {row.config} {row.run} TARGET:SEED" in summary
+
+
+def test_table1_pending_follows_the_seed_plan_and_the_papers_rows(
+    tiny_perov5: Path, tmp_path: Path
+) -> None:
+    """Table 1 wants 3 seeds only where the paper reports mean ± std (ECN-SΛ and CGCNN on
+    E_form and band gap), one elsewhere; MPNN (S_N) is no row of the paper's Table 1; a run a
+    time cap ended is named (it is not converged)."""
+    import shutil
+
+    from ecn.experiments.reproduce import pending_rows
+    from ecn.experiments.variants import TABLE1_PAPER_PRECISION
+
+    assert [v.label for v in TABLE1] == ["ECN-SΛ", "ECN-P-1", "CGCNN", "MEGNet"]
+    assert set(TABLE1_PAPER_PRECISION) == {v.label for v in TABLE1}
+    run = tmp_path / "cgcnn_seed0"
+    raw = tiny_overrides(tiny_perov5, run, optim={"epochs": 1})
+    raw["model"] = {"name": "cgcnn", "options": {}}
+    run_or_resume(config_from_dict(raw))
+    capped = tmp_path / "capped"
+    shutil.copytree(run, capped)
+    res = json.loads((capped / "results.json").read_text())
+    (capped / "results.json").write_text(json.dumps({**res, "stopped_by": "time_budget"}))
+    budget = Budget(seeds=3)
+    done = {"ECN-SΛ": [run], "CGCNN": [run], "ECN-P-1": [run]}
+    e_form = pending_rows(TABLE1, done, budget, "e_form")
+    assert e_form == {
+        "ECN-SΛ": "1 of 3 seeds finished",
+        "CGCNN": "1 of 3 seeds finished",
+        "MEGNet": "0 of 1 seeds finished",
+    }
+    assert pending_rows(TABLE1, done, budget, "e_fermi") == {"MEGNet": "0 of 1 seeds finished"}
+    # control: without a target (Table 2) every row wants the budget's count
+    assert pending_rows(TABLE1, done, budget)["ECN-P-1"] == "1 of 3 seeds finished"
+    capped_row = pending_rows(TABLE1, {**done, "ECN-P-1": [capped]}, budget, "e_fermi")
+    note = f"seed {res['seed']} ended by a time cap (rerun)"
+    assert capped_row["ECN-P-1"] == f"1 of 1 seeds finished, {note}"
+
+
+def test_table1_reruns_an_archived_run_that_a_time_cap_ended(
+    tiny_perov5: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """An archived run stopped by a time cap is not converged: the queue trains it again and
+    the new record replaces it; until then the capped record still counts. Control: the same
+    archive with an early-stopped record is not retrained."""
+    import shutil
+
+    from ecn.experiments import reproduce
+
+    kw = {"dataset": "perov5", "data_path": str(tiny_perov5), "results_dir": tmp_path / "res"}
+    budget = Budget(seeds=1, epochs=1, threads=1)
+    reproduce_table1(budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw)
+    kept = tmp_path / "res" / "table1_runs" / "heat_all" / "cgcnn_seed0"
+    shutil.rmtree(tmp_path / "runs")
+    res = json.loads((kept / "results.json").read_text())
+    (kept / "results.json").write_text(json.dumps({**res, "stopped_by": "time_budget"}))
+    trained: list[str] = []
+
+    def record_training(cfg):
+        trained.append(str(cfg.run.out))
+        return run_or_resume(cfg)
+
+    monkeypatch.setattr(reproduce, "run_or_resume", record_training)
+    out = reproduce_table1(budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw)
+    assert trained == [str(tmp_path / "runs" / "heat_all" / "cgcnn_seed0")]
+    assert RunRecord.load(kept).results.stopped_by == "max_epochs"  # replaced
+    assert "time cap" not in json.dumps(out["heat_all"]["pending"])
+    # control: the replaced (not capped) record is kept as it is
+    shutil.rmtree(tmp_path / "runs")
+    trained.clear()
+    reproduce_table1(budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw)
+    assert trained == []

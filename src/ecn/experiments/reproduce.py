@@ -27,6 +27,7 @@ from ecn.experiments.variants import (
     TABLE2,
     Variant,
     select,
+    table1_seeds,
 )
 from ecn.io import atomic_write_text
 from ecn.train.config import TrainConfig
@@ -55,6 +56,13 @@ def run_or_resume(cfg: TrainConfig) -> Path:
     return train(cfg, resume=(out / "last.ckpt").is_file())
 
 
+def _capped(run_dir: Path | None) -> bool:
+    """A finished run that a time cap ended (``stopped_by == "time_budget"``): not converged,
+    so a queue that meets it trains the run again under `root` (from its parked checkpoint if
+    any); its record counts in tables until the new run finishes and replaces it."""
+    return run_dir is not None and RunRecord.load(run_dir).results.stopped_by == "time_budget"
+
+
 def train_variants(
     variants: list[Variant],
     root: Path,
@@ -73,7 +81,8 @@ def train_variants(
     one row can train in parallel processes, as the GPU queue (``scripts/table1_gpu.sh``) does.
     With `archive`, each finished run's records (``RunRecord.archive``) are copied to
     `archive/<run name>`, and a run
-    missing under `root` is taken from there (a table written in an earlier session).
+    missing under `root` is taken from there (a table written in an earlier session); an
+    archived run a time cap ended is trained again (``_capped``).
     With `parked`, a run paused by its session cap is parked in `parked/<run name>`
     (``park_run``: last.ckpt and what resuming needs) and put back before training, so a run
     longer than one session (``runs/`` does not outlive it) resumes where it stopped; a finished
@@ -89,7 +98,7 @@ def train_variants(
             kept = None if archive is None else archive / name
             archived = kept is not None and is_finished(kept)
             wanted = only_seeds is None or seed in only_seeds
-            if train and wanted and not archived:
+            if train and wanted and (not archived or _capped(kept)):
                 if parked is not None:
                     unpark_run(parked / name, out)
                 run_or_resume(table_config(v, seed, out, budget, **data))
@@ -107,14 +116,24 @@ def train_variants(
 
 
 def pending_rows(
-    variants: list[Variant] | tuple[Variant, ...], run_dirs: dict[str, list[Path]], budget: Budget
+    variants: list[Variant] | tuple[Variant, ...],
+    run_dirs: dict[str, list[Path]],
+    budget: Budget,
+    target: str | None = None,
 ) -> dict[str, str]:
-    """Rows with fewer finished runs than their seed count: label -> "k of n seeds finished"."""
+    """Rows with fewer finished runs than their seed count, or with a run that a time cap
+    ended (not converged: the issue's "no time caps"): label -> "k of n seeds finished[, ...]".
+    With a Table 1 `target`, the count is the plan's for that cell (``table1_seeds``)."""
     out = {}
     for v in variants:
-        done, want = len(run_dirs.get(v.label, [])), budget.n_seeds(v)
-        if done < want:
-            out[v.label] = f"{done} of {want} seeds finished"
+        want = budget.n_seeds(v)
+        if target is not None:
+            want = table1_seeds(v, target, want)
+        runs = [RunRecord.load(d).results for d in run_dirs.get(v.label, [])]
+        capped = [str(r.seed) for r in runs if r.stopped_by == "time_budget"]
+        note = f", seed {', '.join(capped)} ended by a time cap (rerun)" if capped else ""
+        if len(runs) < want or capped:
+            out[v.label] = f"{len(runs)} of {want} seeds finished{note}"
     return out
 
 
@@ -196,7 +215,7 @@ def reproduce_table1(
         run_dirs = train_variants(variants, root, budget, train=False, archive=archive, **data)
         if not run_dirs:
             if target in wanted:
-                unstarted[target] = pending_rows(selected, {}, budget)
+                unstarted[target] = pending_rows(selected, {}, budget, target)
             continue
         paper = {v.label: TABLE1_PAPER.get(v.label, {}).get(target) for v in variants}
         out[target] = write_table(
@@ -206,7 +225,7 @@ def reproduce_table1(
             f"table1_{target}",
             f"Materials Project {target}, test",
             budget.to_dict(),
-            pending_rows(selected, run_dirs, budget) if target in wanted else {},
+            pending_rows(selected, run_dirs, budget, target) if target in wanted else {},
         )
     if not table:
         return out
