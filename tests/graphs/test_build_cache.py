@@ -57,10 +57,16 @@ def test_cache_key_ignores_expansion_only_settings():
         "canonical": "off",
         "symprec": 1e-2,
         "max_neighbors": 12,
+        "neighbor_margin": 0.5,
     }
     assert set(changed) == set(RECORD_FIELDS)
     for name, value in changed.items():
-        assert cache_key("x", replace(base, **{name: value})) != cache_key("x", base), name
+        ref = replace(base, max_neighbors=12) if name == "neighbor_margin" else base
+        assert cache_key("x", replace(ref, **{name: value})) != cache_key("x", ref), name
+    # a field added later is left out of the keys while unset: old caches keep their keys
+    capped = replace(base, max_neighbors=12)
+    assert "neighbor_margin" not in capped._payload(RECORD_FIELDS)
+    assert "neighbor_margin" in replace(capped, neighbor_margin=0.5)._payload(RECORD_FIELDS)
 
 
 def test_build_graph_supercell_and_unit(diverse_structures):

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ecn.graphs.features import gaussian_features, node_features
 from ecn.graphs.graph import CELL_BITS, CrystalGraph, tensors_to
-from ecn.graphs.neighbors import edge_cutoffs
+from ecn.graphs.neighbors import edge_cutoffs, rank_limits
 from ecn.graphs.record import UnitGraph
 from ecn.graphs.settings import GraphSettings
 
@@ -165,9 +165,27 @@ class UnitBatch:
         out = torch.bmm(rel[:, None, :], self.lattice.double()[g])[:, 0]
         return out.to(torch.promote_types(self.frac.dtype, self.lattice.dtype))
 
+    def rank_limits(self, settings: GraphSettings) -> Tensor | None:
+        """(sum e,) where each unit edge leaves its nearest-k graph with a margin
+        (``ecn.graphs.neighbors.rank_limits``), or None without a margin."""
+        if settings.max_neighbors is None or not settings.neighbor_margin > 0:
+            return None
+        g = torch.repeat_interleave(torch.arange(self.n.shape[0], device=self.n.device), self.e)
+        start = (torch.cumsum(self.n, 0) - self.n)[g]
+        loop = (self.src == self.dst) & (self.offset == 0).all(dim=1)
+        return rank_limits(
+            start + self.dst,
+            self.dist,
+            loop,
+            int(self.n.sum()),
+            int(settings.max_neighbors),
+            float(settings.neighbor_margin),
+        )
+
     def expand(self, settings: GraphSettings) -> CrystalGraph:
         """The `CrystalGraph` batch the models read, on this batch's device."""
         ix = cover_index(self.n, self.e, self.src, self.dst, self.offset, settings.supercell)
+        rank = self.rank_limits(settings)
         vec = None if self.frac is None else self.edge_vectors()[ix["unit_edge"]]
         z = self.z[ix["unit_node"]]
         d = self.dist[ix["unit_edge"]]
@@ -187,7 +205,13 @@ class UnitBatch:
             edge_batch=ix["edge_graph"],
             cell_orbit_map=self.orbit_map,
             edge_vec=vec,
-            edge_cutoff=edge_cutoffs(z[ix["src"]], z[ix["dst"]], settings, d.dtype),
+            edge_cutoff=edge_cutoffs(
+                z[ix["src"]],
+                z[ix["dst"]],
+                settings,
+                d.dtype,
+                None if rank is None else rank[ix["unit_edge"]],
+            ),
             edge_face=None if self.face is None else self.face[ix["unit_edge"]],
             ids=list(self.ids),
             supercell=settings.supercell,

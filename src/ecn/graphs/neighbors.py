@@ -476,15 +476,40 @@ def kth_neighbor_distance(dst: torch.Tensor, dist: torch.Tensor, n: int, k: int)
     return kth
 
 
-def nearest_superset(dst: np.ndarray, dist: np.ndarray, n: int, k: int) -> np.ndarray:
-    """(E,) bool: edges within `CAP_SLACK` of their target's k-th smallest distance (all edges
-    of a target with fewer than k)."""
+def nearest_superset(
+    dst: np.ndarray, dist: np.ndarray, n: int, k: int, margin: float = 0.0
+) -> np.ndarray:
+    """(E,) bool: edges within ``max(margin, CAP_SLACK)`` Å of their target's k-th smallest
+    distance (all edges of a target with fewer than k)."""
     kth = kth_neighbor_distance(torch.from_numpy(dst), torch.from_numpy(dist), n, k).numpy()
-    return dist <= kth[dst] + CAP_SLACK
+    return dist <= kth[dst] + max(float(margin), CAP_SLACK)
+
+
+def rank_limits(
+    dst: torch.Tensor, dist: torch.Tensor, self_loop: torch.Tensor, n: int, k: int, margin: float
+) -> torch.Tensor:
+    """(E,) the length at which each edge leaves a nearest-k graph with a margin
+    (``GraphSettings.neighbor_margin``): its target's k-th smallest distance plus `margin`
+    (inf for a target with fewer than k neighbours). Self-loops (`self_loop`, (E,) bool) are
+    no neighbours: they do not count towards k.
+
+    Args:
+        dst: (E,) long target node of each edge (indices < n).
+        dist: (E,) float edge length.
+        self_loop: (E,) bool, the edges i <- i with offset 0.
+        n, k, margin: nodes, neighbour count, margin in Å.
+    """
+    keep = ~self_loop
+    kth = kth_neighbor_distance(dst[keep], dist[keep], n, k)
+    return kth[dst] + float(margin)
 
 
 def edge_cutoffs(
-    z_src: torch.Tensor, z_dst: torch.Tensor, settings: GraphSettings, dtype: torch.dtype
+    z_src: torch.Tensor,
+    z_dst: torch.Tensor,
+    settings: GraphSettings,
+    dtype: torch.dtype,
+    rank_limit: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(E,) the edge length in Å at which each edge would leave the graph (issue 26).
 
@@ -497,16 +522,25 @@ def edge_cutoffs(
     fallback of an isolated atom lies beyond its limit (no neighbour was within it), so an
     envelope gives its edges weight 0: they fade in as the neighbour enters the limit.
 
+    With a margin (``neighbor_margin``) the cap has a place where an edge leaves too, the k-th
+    distance of its target plus the margin (``rank_limit``, from :func:`rank_limits`), and the
+    edge's limit is the nearer of the two: then the nearest-k graph is continuous as well.
+
     Args:
         z_src, z_dst: (E,) long atomic numbers of the two ends.
         settings: the graph settings the edges were built with.
         dtype: floating dtype of the result.
+        rank_limit: (E,) the nearest-k limit of each edge, or None (no margin).
     """
     if settings.strategy != "voronoi_radii":
-        return torch.full(z_src.shape, float(settings.cutoff), dtype=dtype, device=z_src.device)
-    r = torch.as_tensor(COVALENT_RADIUS, dtype=dtype, device=z_src.device)
-    limit = r[z_src] + r[z_dst] + float(settings.tol)
-    return limit.clamp(max=float(settings.voronoi_candidates))
+        limit = torch.full(z_src.shape, float(settings.cutoff), dtype=dtype, device=z_src.device)
+    else:
+        r = torch.as_tensor(COVALENT_RADIUS, dtype=dtype, device=z_src.device)
+        limit = r[z_src] + r[z_dst] + float(settings.tol)
+        limit = limit.clamp(max=float(settings.voronoi_candidates))
+    if rank_limit is not None:
+        limit = torch.minimum(limit, rank_limit.to(dtype))
+    return limit
 
 
 def neighbor_list(
@@ -565,7 +599,9 @@ def neighbor_list_arrays(
             dst, src, off, dist = dst[keep], src[keep], off[keep], dist[keep]
         face = np.full(len(dst), np.nan)
     if settings.max_neighbors is not None:
-        keep = nearest_superset(dst, dist, n, int(settings.max_neighbors))
+        keep = nearest_superset(
+            dst, dist, n, int(settings.max_neighbors), float(settings.neighbor_margin)
+        )
         dst, src, off, dist, face = dst[keep], src[keep], off[keep], dist[keep], face[keep]
     isolated = np.setdiff1d(np.arange(n), dst)
     is_fb = np.zeros(len(dst), dtype=bool)

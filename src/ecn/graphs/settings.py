@@ -31,10 +31,11 @@ RECORD_FIELDS = (
     "canonical",
     "symprec",
     "max_neighbors",
+    "neighbor_margin",
 )
-#: Fields added after graphs were first cached: left out of the keys while unset (None), so the
-#: caches and model files written before them keep their keys.
-_OPTIONAL_FIELDS = ("max_neighbors",)
+#: Fields added after graphs were first cached, with their unset value: left out of the keys
+#: while unset, so the caches and model files written before them keep their keys.
+_OPTIONAL_FIELDS: dict[str, object] = {"max_neighbors": None, "neighbor_margin": 0.0}
 NODE_FEATURES = ("onehot_z", "group_period", "cgcnn92")
 
 
@@ -74,6 +75,11 @@ class GraphSettings:
             graph (every edge within :data:`~ecn.graphs.neighbors.CAP_SLACK` of the k-th
             distance), None: all. A superset of what a capped model keeps itself (CGCNN's 12,
             ties kept): it only saves storage and loading; the model's own rule still decides.
+        neighbor_margin: with `max_neighbors` k, keep every edge up to this many Å beyond each
+            atom's k-th distance (0: only the ties). Why: the k-th distance is continuous in the
+            positions, so an edge that leaves at ``d_k + margin`` (``graph.edge_cutoff``) can
+            fade out under an envelope: the continuous form of a nearest-k graph (issue 27,
+            CGCNN's 8 Å / 12-NN graph for ECN). ECN reads every stored edge.
     """
 
     strategy: str = "voronoi_radii"
@@ -91,6 +97,7 @@ class GraphSettings:
     canonical: str = "unique"
     symprec: float = 1e-3
     max_neighbors: int | None = None
+    neighbor_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.canonical, bool):  # YAML 1.1 reads a bare off/on as a boolean
@@ -111,11 +118,15 @@ class GraphSettings:
             raise ValueError("n_gaussians must be >= 1 and gaussian_width > 0")
         if self.max_neighbors is not None and int(self.max_neighbors) < 1:
             raise ValueError(f"max_neighbors must be >= 1 or None, got {self.max_neighbors!r}")
+        if not float(self.neighbor_margin) >= 0:
+            raise ValueError(f"neighbor_margin must be >= 0 Å, got {self.neighbor_margin!r}")
+        if float(self.neighbor_margin) > 0 and self.max_neighbors is None:
+            raise ValueError("neighbor_margin needs max_neighbors (the k it is a margin beyond)")
 
     def _payload(self, names: tuple[str, ...] | None = None) -> str:
         d = asdict(self) if names is None else {k: getattr(self, k) for k in names}
-        for k in _OPTIONAL_FIELDS:
-            if d.get(k, 0) is None:
+        for k, unset in _OPTIONAL_FIELDS.items():
+            if k in d and d[k] == unset:
                 del d[k]
         return json.dumps(d, sort_keys=True)
 

@@ -48,14 +48,25 @@ _CONTINUOUS: dict[str, dict[str, Any]] = {
 
 
 def continuous_options(
-    group: str, strategy: str, *, supercell: bool = False, max_neighbors: int | None = None
+    group: str,
+    strategy: str,
+    *,
+    supercell: bool = False,
+    max_neighbors: int | None = None,
+    neighbor_margin: float = 0.0,
 ) -> dict[str, Any] | None:
     """The smoothing options that make ECN of `group` continuous on a graph built with
     `strategy`, or None where no such setting exists: soft colours need ``slambda`` on the
-    unit cell, and a k-neighbour cap (``max_neighbors``) or the ``min_distance`` rule switches
-    edges on and off however messages are weighted."""
-    if group != "slambda" or supercell or max_neighbors is not None:
+    unit cell, and the ``min_distance`` rule or a k-neighbour cap (``max_neighbors``) without
+    a margin switches edges on and off however messages are weighted. With a margin (radius
+    graphs only) every edge leaves at ``min(cutoff, d_k + margin)`` (``graph.edge_cutoff``): a
+    ``band`` fade as wide as the margin keeps the k nearest at weight 1 and fades the rest."""
+    if group != "slambda" or supercell:
         return None
+    if max_neighbors is not None:
+        if strategy != "cutoff" or not neighbor_margin > 0:
+            return None
+        return {"envelope": "band", "envelope_width": float(neighbor_margin), "cell_colors": "soft"}
     found = _CONTINUOUS.get(strategy)
     return None if found is None else dict(found)
 

@@ -94,13 +94,18 @@ def with_continuous_options(cfg: TrainConfig) -> TrainConfig:
         group = resolve_options("ecn", cfg.model.options)["group"]
         s = graph_settings_for(cfg)
         found = continuous_options(
-            group, s.strategy, supercell=s.supercell, max_neighbors=s.max_neighbors
+            group,
+            s.strategy,
+            supercell=s.supercell,
+            max_neighbors=s.max_neighbors,
+            neighbor_margin=s.neighbor_margin,
         )
     if found is None:
         if mode == "on":
             raise ValueError(
                 "model.continuous: on needs ECN-SΛ (group slambda) on the unit cell of a "
-                "voronoi_radii or cutoff graph without a neighbour cap; got model "
+                "voronoi_radii or cutoff graph without a neighbour cap (or a cutoff graph whose "
+                "cap has a neighbor_margin); got model "
                 f"{cfg.model.name!r} with {cfg.model.options} and graph {cfg.graph}"
             )
         logger.info("no continuous setting for this model and graph: the paper's model")
