@@ -367,3 +367,29 @@ def test_bad_input_raises() -> None:
         CGCNN(MAX_Z, 0).double()(replace(g, supercell=True))
     with pytest.raises(ValueError):
         resolve_graph_settings("alignn")
+
+
+def test_split_linear_is_the_linear_of_the_concatenation() -> None:
+    """CGCNN's and MEGNet's edge layers multiply node / state features before gathering them
+    per edge (``split_linear``): the same values and gradients as the Linear of the gathered
+    concatenation, on a real crystal's graph; a block in the wrong order differs (control)."""
+    from ecn.nn.dense import split_linear
+
+    g = build_reference(triclinic_kcuf(), "megnet")
+    src, dst = g.edge_index
+    torch.manual_seed(0)
+    v = torch.randn(g.num_nodes, 8, dtype=torch.float64, requires_grad=True)
+    e = torch.randn(g.num_edges, 5, dtype=torch.float64, requires_grad=True)
+    u = torch.randn(1, 3, dtype=torch.float64, requires_grad=True)
+    lin = torch.nn.Linear(24, 7).double()
+    cat = lin(torch.cat([v[src], v[dst], e, u[g.edge_batch]], dim=-1))
+    split = split_linear(lin, [(v, src), (v, dst), (e, None), (u, g.edge_batch)])
+    torch.testing.assert_close(split, cat, atol=1e-12, rtol=0)
+    grads = torch.autograd.grad(cat.square().sum(), [v, e, u, lin.weight, lin.bias])
+    grads2 = torch.autograd.grad(split.square().sum(), [v, e, u, lin.weight, lin.bias])
+    for a, b in zip(grads, grads2, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    swapped = split_linear(lin, [(v, dst), (v, src), (e, None), (u, g.edge_batch)])
+    assert float((swapped - cat).abs().max()) > 1e-3
+    with pytest.raises(ValueError, match="wide"):
+        split_linear(lin, [(v, src), (e, None)])

@@ -18,6 +18,7 @@ from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.restrict import NEIGHBOR_TIES, restrict_neighbors
 from ecn.graphs.settings import unit_cell_radius_graph
 from ecn.nn.config import ModelConfig, check_node_features
+from ecn.nn.dense import split_linear
 from ecn.nn.radial import GaussianRBF
 from ecn.nn.scatter import scatter_mean, scatter_sum
 
@@ -56,7 +57,7 @@ class CGCNNConv(nn.Module):
             (N, d) updated atom features.
         """
         src, dst = edge_index
-        gated = self.bn1(self.fc_full(torch.cat([h[dst], h[src], e], dim=-1)))
+        gated = self.bn1(split_linear(self.fc_full, [(h, dst), (h, src), (e, None)]))
         filt, core = gated.chunk(2, dim=-1)
         msg = torch.sigmoid(filt) * F.softplus(core)
         return F.softplus(h + self.bn2(scatter_sum(msg, dst, h.shape[0])))

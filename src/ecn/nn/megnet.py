@@ -16,7 +16,7 @@ from ecn.graphs.graph import CrystalGraph
 from ecn.graphs.restrict import restrict_neighbors
 from ecn.graphs.settings import unit_cell_radius_graph
 from ecn.nn.config import ModelConfig, check_node_features
-from ecn.nn.dense import ShiftedSoftplus, glorot_init, mlp
+from ecn.nn.dense import ShiftedSoftplus, glorot_init, mlp, split_linear
 from ecn.nn.radial import GaussianRBF
 from ecn.nn.scatter import scatter_mean, scatter_softmax, scatter_sum
 
@@ -119,7 +119,8 @@ class MEGNetBlock(nn.Module):
             v, e, u = self.pre[0](v), self.pre[1](e), self.pre[2](u)
         src, dst = graph.edge_index
         n, g = v.shape[0], u.shape[0]
-        e = self.phi_e(torch.cat([v[src], v[dst], e, u[graph.edge_batch]], dim=-1))
+        blocks = [(v, src), (v, dst), (e, None), (u, graph.edge_batch)]
+        e = self.phi_e[1:](split_linear(self.phi_e[0], blocks))  # phi_e(v_s ⊕ v_r ⊕ e ⊕ u)
         v = self.phi_v(torch.cat([scatter_mean(e, dst, n), v, u[graph.batch]], dim=-1))
         u = self.phi_u(
             torch.cat(
