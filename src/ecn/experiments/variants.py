@@ -123,8 +123,8 @@ def table1_seeds(v: Variant, target: str, seeds: int) -> int:
 #: Table 1 rows trained from a config file by ``scripts/config_queue.sh`` (the ECN-SΛ of the
 #: Table 1 recipe with one change each), shown where their runs are archived in
 #: ``results/table1_runs/<target>/<run>_seed<k>``: the continuous model (``ecn train``'s default
-#: since issue 26: smooth edge weights and soft cell colours), ECN-SΛ on CGCNN's graph, and on
-#: that graph's continuous form (``GraphSettings.neighbor_margin``).
+#: since issue 26: smooth edge weights and soft cell colours), ECN-SΛ on CGCNN's graph, on that
+#: graph's continuous form (``GraphSettings.neighbor_margin``) and with CGCNN's atom encoding.
 TABLE1_CONFIG_ROWS: tuple[Variant, ...] = (
     Variant(
         "ECN-SΛ, continuous",
@@ -143,6 +143,12 @@ TABLE1_CONFIG_ROWS: tuple[Variant, ...] = (
         "ecn-slambda",
         run_prefix="ecn_slambda_r8n12_continuous",
         config="configs/mp_ecn_r8n12_continuous.yaml",
+    ),
+    Variant(
+        "ECN-SΛ, CGCNN's atom encoding",
+        "ecn-slambda",
+        run_prefix="ecn_slambda_cgcnn92",
+        config="configs/mp_ecn_cgcnn92.yaml",
     ),
 )
 
