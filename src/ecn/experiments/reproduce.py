@@ -56,11 +56,21 @@ def run_or_resume(cfg: TrainConfig) -> Path:
     return train(cfg, resume=(out / "last.ckpt").is_file())
 
 
+#: ``stopped_by`` of a run that a time cap ended (not converged).
+_TIME_CAP = "time_budget"
+
+
 def _capped(run_dir: Path | None) -> bool:
     """A finished run that a time cap ended (``stopped_by == "time_budget"``): not converged,
     so a queue that meets it trains the run again under `root` (from its parked checkpoint if
     any); its record counts in tables until the new run finishes and replaces it."""
-    return run_dir is not None and RunRecord.load(run_dir).results.stopped_by == "time_budget"
+    return run_dir is not None and RunRecord.load(run_dir).results.stopped_by == _TIME_CAP
+
+
+def _capped_seeds(run_dirs: list[Path]) -> list[str]:
+    """Seeds of the runs in `run_dirs` that a time cap ended (``_capped``)."""
+    records = [RunRecord.load(d).results for d in run_dirs]
+    return [str(r.seed) for r in records if r.stopped_by == _TIME_CAP]
 
 
 def train_variants(
@@ -129,8 +139,8 @@ def pending_rows(
         want = budget.n_seeds(v)
         if target is not None:
             want = table1_seeds(v, target, want)
-        runs = [RunRecord.load(d).results for d in run_dirs.get(v.label, [])]
-        capped = [str(r.seed) for r in runs if r.stopped_by == "time_budget"]
+        runs = run_dirs.get(v.label, [])
+        capped = _capped_seeds(runs)
         note = f", seed {', '.join(capped)} ended by a time cap (rerun)" if capped else ""
         if len(runs) < want or capped:
             out[v.label] = f"{len(runs)} of {want} seeds finished{note}"

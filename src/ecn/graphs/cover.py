@@ -151,6 +151,12 @@ class UnitBatch:
         """Move every tensor to `device` (ids are kept)."""
         return tensors_to(self, device)
 
+    def _edge_graph_start(self) -> tuple[Tensor, Tensor]:
+        """(sum e,) the record of each unit edge and that record's first node in the batch
+        (local ``src`` / ``dst`` + start = batch node index)."""
+        g = torch.repeat_interleave(torch.arange(self.n.shape[0], device=self.n.device), self.e)
+        return g, (torch.cumsum(self.n, 0) - self.n)[g]
+
     def edge_vectors(self) -> Tensor:
         """(sum e, 3) Cartesian vector of each unit edge from its target to its source's
         image, ``(frac[src] + offset - frac[dst]) @ lattice`` in Å (computed in float64,
@@ -158,8 +164,7 @@ class UnitBatch:
         from a store, float64 when a caller made them float64; needs `frac`)."""
         if self.frac is None:
             raise ValueError("this batch has no fractional coordinates")
-        g = torch.repeat_interleave(torch.arange(self.n.shape[0], device=self.n.device), self.e)
-        start = (torch.cumsum(self.n, 0) - self.n)[g]
+        g, start = self._edge_graph_start()
         frac = self.frac.double()
         rel = frac[start + self.src] + self.offset.double() - frac[start + self.dst]
         out = torch.bmm(rel[:, None, :], self.lattice.double()[g])[:, 0]
@@ -170,8 +175,7 @@ class UnitBatch:
         (``ecn.graphs.neighbors.rank_limits``), or None without a margin."""
         if settings.max_neighbors is None or not settings.neighbor_margin > 0:
             return None
-        g = torch.repeat_interleave(torch.arange(self.n.shape[0], device=self.n.device), self.e)
-        start = (torch.cumsum(self.n, 0) - self.n)[g]
+        _, start = self._edge_graph_start()
         loop = (self.src == self.dst) & (self.offset == 0).all(dim=1)
         return rank_limits(
             start + self.dst,
