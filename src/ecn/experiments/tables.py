@@ -181,6 +181,8 @@ def collect_row(run_dirs: list[Path]) -> dict[str, Any]:
     # regression: MAE; classification: ROC-AUC (accuracy, precision/recall per class in the runs)
     metric = res[0].headline
     values = [r.metric("test", metric) for r in res]
+    # validation: what a table may select on (best variant, best baseline); test is reported
+    val = [r.split_metrics("val").get(metric) if "val" in r.metrics else None for r in res]
     # classification: the paper's Table 1 reports more than ROC-AUC; mean of each over seeds
     extra = {
         k: statistics.fmean(r.metric("test", k) for r in res)
@@ -193,6 +195,8 @@ def collect_row(run_dirs: list[Path]) -> dict[str, Any]:
         "metric": metric,
         "test_values": values,
         "mean": mean,
+        "val_values": val,
+        "val_mean": None if None in val else statistics.fmean(float(v) for v in val),
         # one seed has no spread: None (shown as "1 seed"), never a misleading 0
         "std": std,
         "extra": extra,
@@ -342,11 +346,24 @@ def report(
     return write_table(groups, {}, out_dir, name, title, {"runs": [str(d) for d in run_dirs]})
 
 
+def _val_best(rows: dict[str, dict[str, Any]], higher: bool) -> str | None:
+    """The label of the row with the best validation mean (`higher`: larger is better); rows
+    without validation metrics are not candidates, so a choice never looks at test."""
+    scored = {k: r["val_mean"] for k, r in rows.items() if r.get("val_mean") is not None}
+    if not scored:
+        return None
+    return (max if higher else min)(scored, key=lambda k: scored[k])
+
+
 def table1_side_by_side(out: dict[str, Any]) -> list[str]:
     """README's Table 1 summary from ``results/table1/table1.json`` (`out`): per target, our
-    ECN-SΛ and our best baseline against the paper's ECN-SΛ and CGCNN, with the caveat that our
-    split trains on about a third of the paper's data. Metal/non-metal is compared on the
-    paper's metric (precision of each class); a cell without a finished run says so."""
+    ECN-SΛ (the Table 1 row, and the best ECN-SΛ variant of the config rows), and our best
+    baseline against the paper's ECN-SΛ and CGCNN, with the caveat that our split trains on
+    about a third of the paper's data. Variant and baseline are chosen on validation, the
+    cells show test (a choice on test would flatter both). Metal/non-metal is compared on the
+    paper's metric (precision of each class); a cell without a finished run says so. The last
+    line counts the targets where the chosen ECN-SΛ beats the chosen baseline on test (the
+    headline metric: MAE, or ROC-AUC for metal/non-metal)."""
 
     def ours(row: dict[str, Any] | None, target: str) -> str:
         if row is None:
@@ -365,21 +382,39 @@ def table1_side_by_side(out: dict[str, Any]) -> list[str]:
         return "-" if p is None else f"{p:.3f}"
 
     lines = [
-        "| target (unit) | ours: ECN-SΛ | ours: best baseline | paper: ECN-SΛ | paper: CGCNN |",
-        "|---|---|---|---|---|",
+        "| target (unit) | ours: ECN-SΛ | ours: best ECN-SΛ variant | ours: best baseline "
+        "| paper: ECN-SΛ | paper: CGCNN |",
+        "|---|---|---|---|---|---|",
     ]
+    wins: list[str] = []
     for target in out:
         rows = out[target]["rows"]
+        higher = rows and next(iter(rows.values()))["metric"] == "roc_auc"
         unit = "precision metal / non-metal" if target == "is_metal" else TABLE1_UNITS[target]
         baselines = {k: r for k, r in rows.items() if not k.startswith("ECN")}
-        if target == "is_metal":
-            best = max(baselines, key=lambda k: baselines[k]["mean"], default=None)
-        else:
-            best = min(baselines, key=lambda k: baselines[k]["mean"], default=None)
+        variants = {k: r for k, r in rows.items() if k.startswith("ECN-SΛ")}
+        best = _val_best(baselines, bool(higher))
+        var = _val_best(variants, bool(higher))
         base = "not run yet" if best is None else f"{best} {ours(baselines[best], target)}"
+        if var is None:
+            chosen = "not run yet"
+        else:
+            chosen = ("the Table 1 row" if var == "ECN-SΛ" else var.removeprefix("ECN-SΛ, "))
+            chosen = f"{ours(variants[var], target)} ({chosen})"
         lines.append(
-            f"| {target} ({unit}) | {ours(rows.get('ECN-SΛ'), target)} | {base} "
+            f"| {target} ({unit}) | {ours(rows.get('ECN-SΛ'), target)} | {chosen} | {base} "
             f"| {paper('ECN-SΛ', target)} | {paper('CGCNN', target)} |"
         )
-    lines += ["", f"Test split; MAE unless said otherwise. Caveat: {TABLE1_PAPER_TRAIN_NOTE}"]
+        if best is not None and var is not None:
+            a, b = variants[var]["mean"], baselines[best]["mean"]
+            if (a > b) if higher else (a < b):
+                wins.append(target)
+    lines += [
+        "",
+        "Variant and baseline chosen on validation, test shown. The chosen ECN-SΛ is ahead of "
+        f"the chosen baseline on test on {len(wins)} of {len(out)} targets"
+        + (f" ({', '.join(wins)})." if wins else "."),
+        "",
+        f"Test split; MAE unless said otherwise. Caveat: {TABLE1_PAPER_TRAIN_NOTE}",
+    ]
     return lines
