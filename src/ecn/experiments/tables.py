@@ -399,7 +399,7 @@ def table1_side_by_side(out: dict[str, Any]) -> list[str]:
         if var is None:
             chosen = "not run yet"
         else:
-            chosen = ("the Table 1 row" if var == "ECN-SΛ" else var.removeprefix("ECN-SΛ, "))
+            chosen = "the Table 1 row" if var == "ECN-SΛ" else var.removeprefix("ECN-SΛ, ")
             chosen = f"{ours(variants[var], target)} ({chosen})"
         lines.append(
             f"| {target} ({unit}) | {ours(rows.get('ECN-SΛ'), target)} | {chosen} | {base} "
