@@ -9,7 +9,8 @@
 # call resumes from the parked last.ckpt instead of epoch 0. One worker per model/target list:
 #   nohup bash scripts/table1_queue.sh ecn_slambda e_fermi > runs/table1_a.log 2>&1 &
 #   nohup bash scripts/table1_queue.sh ecn_slambda magmom_per_atom > runs/table1_b.log 2>&1 &
-# SEEDS (default 1) seeds per run. Each finished run's records are kept under
+# SEEDS (default 1) seeds per run; COMPILE=1 compiles each training forward (torch.compile, the
+# same function, faster steps: MEGNet). Each finished run's records are kept under
 # results/table1_runs/, and after each run results/table1/*.md are rewritten from every finished
 # run with 3 seeds per row (the paper's count), as a fresh clone does with
 # `ecn reproduce table1 --no-train --seeds 3 ...`.
@@ -20,7 +21,8 @@ targets=("${@:-e_form e_fermi magmom_per_atom band_gap is_metal}")
 for target in ${targets[@]}; do
   python -m ecn.cli reproduce table1 --model "$model" --target "$target" --seeds "${SEEDS:-1}" \
     --epochs 1000 --patience 25 --session-cap "${SESSION_CAP:-150}" --threads 1 --precision 32 \
-    --recipe configs/table2_recipe.yaml --runs runs/table1_conv --results results --no-table
+    --recipe configs/table2_recipe.yaml --runs runs/table1_conv --results results --no-table \
+    ${COMPILE:+--compile}
   # the tables always show the paper's seed count (3), whatever SEEDS this worker trains
   # (from the archived records under results/table1_runs/, so that the tables name committed
   # paths, not this machine's runs/ folder)

@@ -88,6 +88,7 @@ def _budget(
     precision: str | None = None,
     session_cap: float | None = None,
     accelerator: str = "cpu",
+    compile_: bool = False,
 ) -> Budget:
     from ecn.experiments.budget import Budget, load_recipe
 
@@ -119,9 +120,15 @@ def _budget(
         precision=precision,
         session_cap_min=session_cap,
         accelerator=accelerator,
+        compile=compile_,
     )
 
 
+_COMPILE = typer.Option(
+    False,
+    "--compile/--no-compile",
+    help="Compile each run's training forward (torch.compile; same function, faster steps).",
+)
 _SESSION_CAP = typer.Option(
     None,
     "--session-cap",
@@ -153,6 +160,7 @@ def table2(
     session_cap: float | None = _SESSION_CAP,
     do_train: bool = _TRAIN,
     accelerator: str = _ACCELERATOR,
+    compile_: bool = _COMPILE,
 ) -> None:
     """Paper Table 2 (Perov-5): ECN-SΛ, ECN-P-1, ECN-GΛ, MPNN, CGCNN, MEGNet, SchNet with each
     seed. The table covers every finished run under --runs, so a --model subset trained in one
@@ -165,6 +173,7 @@ def table2(
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
         patience, seeds_for, recipe, train_fraction, precision, session_cap, accelerator,
+        compile_,
     )  # fmt: skip
     try:
         res = reproduce_table2(budget, runs_root, results_dir, models, train=do_train)
@@ -197,6 +206,7 @@ def table1(
     session_cap: float | None = _SESSION_CAP,
     do_train: bool = _TRAIN,
     accelerator: str = _ACCELERATOR,
+    compile_: bool = _COMPILE,
     seed: list[int] | None = typer.Option(
         None,
         "--seed",
@@ -220,6 +230,7 @@ def table1(
     budget = _budget(
         seeds, epochs, time_budget, width, layers, threads, limit,
         patience, seeds_for, recipe, None, precision, session_cap, accelerator,
+        compile_,
     )  # fmt: skip
     if prepare:
         try:

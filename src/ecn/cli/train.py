@@ -71,6 +71,7 @@ def cli_overrides(**flags: Any) -> dict[str, Any]:
         "progress_bar": flags["progress"],
         "threads": flags["threads"],
         "precision": flags.get("precision"),
+        "compile": flags.get("compile_"),
     }
     if run["devices"] is not None and str(run["devices"]).isdigit():
         run["devices"] = int(run["devices"])
@@ -169,6 +170,12 @@ def train_command(
         "--precision",
         help="32, bf16-mixed, 16-mixed or auto (default: bf16-mixed where the device has "
         "native bf16, else 32).",
+    ),
+    compile_: bool | None = typer.Option(
+        None,
+        "--compile/--no-compile",
+        help="Compile the training forward with torch.compile (same function, fused kernels; "
+        "MEGNet ~1.4x faster per step on a CPU; a minute or two of compiling first).",
     ),
     init_from: str | None = typer.Option(
         None,

@@ -41,7 +41,8 @@ class Budget:
     finishing it (no results), so a queue rerun resumes it instead of a time cap ending it.
     ``accelerator`` is where this process trains (``cpu`` or ``gpu``); a run paused on one
     resumes on the other from the same ``last.ckpt``, and its record keeps the device, so it
-    is no part of the table's budget either."""
+    is no part of the table's budget either; nor is ``compile`` (``run.compile``: the same
+    function, compiled kernels)."""
 
     seeds: int = 3
     epochs: int = 300
@@ -58,6 +59,7 @@ class Budget:
     progress: bool = False
     session_cap_min: float | None = None
     accelerator: str = "cpu"
+    compile: bool = False
 
     def n_seeds(self, v: Variant) -> int:
         return self.seeds_for.get(v.slug, self.seeds)
@@ -66,7 +68,7 @@ class Budget:
         """The budget as results files record it (progress display, the per-process session
         cap, which ends no run, and the accelerator, which one run may change between sessions,
         are not part of it: the table headers stay the same whichever machine trained)."""
-        per_process = ("progress", "session_cap_min", "accelerator")
+        per_process = ("progress", "session_cap_min", "accelerator", "compile")
         return {k: v for k, v in asdict(self).items() if k not in per_process}
 
 
@@ -132,6 +134,7 @@ def table_config(
             "threads": budget.threads,
             "progress_bar": budget.progress,
             "accelerator": budget.accelerator,
+            "compile": budget.compile,
         },
     }
     if budget.precision is not None:

@@ -83,6 +83,14 @@ class TrainingModule(pl.LightningModule):
         self.node_target = self.net.targets.node_target
         self._val_sums: dict[str, Tensor] = {}
         self._settings = GraphSettings(**graph_settings)
+        # ``run.compile``: a compiled forward of ``net``, kept as a function (not a submodule),
+        # so checkpoints and the model file hold the same keys as without it
+        self._compiled: Any = None
+
+    def compile_forward(self) -> None:
+        """Run ``net`` through ``torch.compile`` (dynamic shapes) in training and validation
+        steps (``run.compile``); the slope penalty's double backward stays eager."""
+        self._compiled = torch.compile(self.net.forward, dynamic=True)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """A compact `UnitBatch` (``run.expand_on: device``) becomes the graph here, on the
@@ -95,7 +103,7 @@ class TrainingModule(pl.LightningModule):
     def forward(self, graph: CrystalGraph) -> Tensor:
         """Raw model output: (G, out_dim), or (N, out_dim) when node-level; float32 even under
         mixed precision (losses and metrics are computed in float32)."""
-        return self.net(graph).float()
+        return (self._compiled or self.net)(graph).float()
 
     @property
     def task(self) -> str:
@@ -128,7 +136,7 @@ class TrainingModule(pl.LightningModule):
                 raise ValueError("optim.slope_penalty is for per-crystal targets")
             with twice_differentiable():
                 geo, u, eps = differentiable_geometry(batch, self._settings)
-                out = self(geo)
+                out = self.net(geo).float()  # eager: compiled graphs have no double backward
                 slope = squared_slopes(self._slope_quantity(out), u, eps, geo).mean()
             loss = self._loss(out, y) + lam * slope.to(out.dtype)
             self.log(

@@ -373,6 +373,8 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
         module.hparams["finetune"]["source"] = record
         if rank0:
             save_config(cfg, out / "config.yaml")
+    if cfg.run.compile:
+        module.compile_forward()
     dm = CrystalDataModule(
         data,
         cfg.optim.batch_size,
