@@ -139,6 +139,13 @@ for M in results/table1_runs/*/ecn_slambda_r8n12_seed*/model.pt; do
   d=$(dirname $M); t=$(basename $(dirname $d)); s=${d##*_seed}
   run mp-$t-r8n12-seed$s $M --limit 100
 done
+# ECN-SΛ on the continuous form of that graph (configs/mp_ecn_r8n12_continuous.yaml: every edge
+# fades out before min(8 Å, d_12 + 0.5 Å), a limit continuous in the positions), kept likewise
+for M in results/table1_runs/*/ecn_slambda_r8n12_continuous_seed*/model.pt; do
+  [ -f $M ] || continue
+  d=$(dirname $M); t=$(basename $(dirname $d)); s=${d##*_seed}
+  run mp-$t-r8n12-continuous-seed$s $M --limit 100
+done
 # README: what each file isolates (text), then every generated summary (numbers), in this order
 {
   echo "# Continuity: nearby crystal, nearby prediction (issue 26)"
@@ -159,7 +166,9 @@ done
   echo "weight and soft colours, configs/mp_e_form_continuous_voronoi.yaml); \`flat\` (fine-tuned"
   echo "with the slope penalty on atom moves and strain, optim.slope_penalty, scripts/flat_queue.sh);"
   echo "\`cgcnn-mp-<target>\` (CGCNN's Table 1 runs); \`mp-<target>-r8n12-seed<k>\` (ECN-SΛ on CGCNN's"
-  echo "8 Å / 12-neighbour graph: its k-cap switches edges); \`<name>-before\` (a shipped model since"
+  echo "8 Å / 12-neighbour graph: its k-cap switches edges); \`mp-<target>-r8n12-continuous-seed<k>\`"
+  echo "(the same graph made continuous: each edge fades out before min(8 Å, d_12 + 0.5 Å),"
+  echo "configs/mp_ecn_r8n12_continuous.yaml); \`<name>-before\` (a shipped model since"
   echo "replaced by its continuous fine-tune, as shipped at commit $BEFORE: parity colours, hard"
   echo "edges). Jumps are refined: a flagged size is re-examined on 8 finer sizes along the same"
   echo "line and cleared if the rise is smooth there. Commit: $(git rev-parse --short HEAD)."
