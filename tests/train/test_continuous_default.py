@@ -72,10 +72,15 @@ def test_helper_matches_the_shipped_models():
     """The defaults are the settings the shipped models were trained with (their cards)."""
     from ecn.train.finetune import source_defaults
 
-    for name in ("perov5-heat_all", "mp-e_form", "mp-e_fermi"):
+    for name in ("perov5-heat_all", "mp-e_form", "mp-e_fermi", "mp-band_gap"):
         src = source_defaults(name)
         opts, graph = src["model"]["options"], src["graph"]
-        want = continuous_options("slambda", graph["strategy"])
+        want = continuous_options(
+            "slambda",
+            graph["strategy"],
+            max_neighbors=graph.get("max_neighbors"),
+            neighbor_margin=graph.get("neighbor_margin", 0.0),
+        )
         assert want is not None and {k: opts[k] for k in want} == want, name
 
 
