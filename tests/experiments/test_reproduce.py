@@ -555,8 +555,8 @@ def test_table1_side_by_side_picks_the_best_baseline_and_the_papers_metric() -> 
         "magmom_per_atom": {"rows": {"ECN-SΛ": row(0.06, 0.057)}},
         "is_metal": {
             "rows": {
-                "ECN-SΛ": row(0.95, 0.95, precision_1=0.881, precision_0=0.873),
-                "CGCNN": row(0.96, 0.96, precision_1=0.935, precision_0=0.867),
+                "ECN-SΛ": row(0.95, 0.95, recall_1=0.881, recall_0=0.873, precision_1=0.5),
+                "CGCNN": row(0.96, 0.96, recall_1=0.935, recall_0=0.867, precision_1=0.4),
             }
         },
     }
@@ -568,8 +568,10 @@ def test_table1_side_by_side_picks_the_best_baseline_and_the_papers_metric() -> 
     assert "CGCNN 0.292" in fermi and "MEGNet" not in fermi  # validation, not test, chooses
     assert "0.285 (1 seed) (CGCNN's graph)" in fermi
     assert "not run yet" in by["magmom_per_atom (μB/atom)"]
-    metal = by["is_metal (precision metal / non-metal)"]
+    # the paper's "precision" is a per-class recall (its code): recall stands beside it
+    metal = by["is_metal (recall metal / non-metal)"]
     assert "88.1% / 87.3%" in metal and "CGCNN 93.5% / 86.7%" in metal and "79.8% / 83.2%" in metal
+    assert "50.0%" not in metal and "40.0%" not in metal  # negative control: not precision
     assert "(the Table 1 row)" in metal
     wins = next(line for line in lines if "ahead of" in line)
     assert "on 2 of 4 targets (e_form, e_fermi)." in wins
@@ -685,3 +687,34 @@ def test_table1_reruns_an_archived_run_that_a_time_cap_ended(
     trained.clear()
     reproduce_table1(budget, tmp_path / "runs", models=["cgcnn"], targets=["heat_all"], **kw)
     assert trained == []
+
+
+def test_table1_metal_cells_put_the_papers_precision_beside_our_recall() -> None:
+    """The paper's "metal / nonmetal precision" is a per-class recall in its code, so Table 1's
+    metal cell shows recall (± std over seeds) with the paper's numbers in brackets, then
+    precision and ROC-AUC. Negative control: precision is never what stands beside the
+    brackets."""
+    from ecn.experiments.tables import PAPER_PRECISION_IS_RECALL, table1_summary
+    from ecn.experiments.variants import TABLE1
+
+    row = {
+        "metric": "roc_auc",
+        "mean": 0.95,
+        "std": 0.003,
+        "extra": {"recall_1": 0.867, "recall_0": 0.9, "precision_1": 0.5, "precision_0": 0.4},
+        "extra_std": {"recall_1": 0.01, "recall_0": None, "precision_1": 0.02, "precision_0": 0.03},
+        "epochs": [50, 52],
+        "best_epochs": [24, 26],
+        "stopped_by": ["early_stopping"] * 2,
+        "cpu_hours": 1.0,
+        "test_values": [0.948, 0.952],
+        "split_sizes": {"train": 1},
+        "source_note": "note",
+    }
+    out = {"is_metal": {"rows": {"ECN-SΛ": row}, "pending": {}}}
+    md = table1_summary(out, [v for v in TABLE1 if v.label == "ECN-SΛ"], {})
+    cell = next(line for line in md.splitlines() if line.startswith("| ECN-SΛ |"))
+    assert "recall 86.7% ± 1.0% / 90.0% [79.8% / 83.2%]" in cell
+    assert "precision 50.0% ± 2.0% / 40.0% ± 3.0%;" in cell and "roc_auc 0.950 ± 0.003" in cell
+    assert "precision 50.0% ± 2.0% / 40.0% ± 3.0% [" not in cell
+    assert PAPER_PRECISION_IS_RECALL in md and "training.py" in PAPER_PRECISION_IS_RECALL

@@ -19,12 +19,13 @@ from ecn.inference.pretrained import list_models
 
 def paper_numbers(dataset: str, target: str) -> dict[str, str | None]:
     """The paper's test numbers for ECN-SΛ and CGCNN on (dataset, target), where it has them
-    (is_metal: metal / non-metal precision, as its Table 1)."""
+    (is_metal: its metal / non-metal "precision", a per-class recall in its code:
+    ``ecn.experiments.tables.PAPER_PRECISION_IS_RECALL``)."""
     if dataset == "perov5" and target == "heat_all":
         by = {v.label: v.paper_mae for v in TABLE2}
         return {k: _fmt(by[k]) for k in ("ECN-SΛ", "CGCNN")}
     if dataset == "mp" and target == "is_metal":
-        return {k: _precisions(*TABLE1_PAPER_PRECISION[k]) for k in ("ECN-SΛ", "CGCNN")}
+        return {k: _per_class("recall", *TABLE1_PAPER_PRECISION[k]) for k in ("ECN-SΛ", "CGCNN")}
     if dataset == "mp":
         return {k: _fmt(TABLE1_PAPER.get(k, {}).get(target)) for k in ("ECN-SΛ", "CGCNN")}
     return {"ECN-SΛ": None, "CGCNN": None}
@@ -34,17 +35,19 @@ def _fmt(x: float | None) -> str | None:
     return None if x is None else f"{x:.3g}"
 
 
-def _precisions(metal: float, nonmetal: float) -> str:
-    return f"precision metal {metal:.1%} / non-metal {nonmetal:.1%}"
+def _per_class(name: str, metal: float, nonmetal: float) -> str:
+    return f"{name} metal {metal:.1%} / non-metal {nonmetal:.1%}"
 
 
 def _metric(test: dict) -> str:
-    """The card's headline test number: MAE, or for a classifier ROC-AUC and the precisions."""
+    """The card's headline test number: MAE, or for a classifier ROC-AUC, the per-class recall
+    (the paper's "precision") and precision."""
     if "mae" in test:
         return f"MAE {test['mae']:.3g}"
     out = f"ROC-AUC {test['roc_auc']:.3g}" if "roc_auc" in test else ""
-    if "precision_1" in test and "precision_0" in test:
-        out += ("; " if out else "") + _precisions(test["precision_1"], test["precision_0"])
+    for name in ("recall", "precision"):
+        if f"{name}_1" in test and f"{name}_0" in test:
+            out += ("; " if out else "") + _per_class(name, test[f"{name}_1"], test[f"{name}_0"])
     return out
 
 
