@@ -442,12 +442,15 @@ def table1_side_by_side(out: dict[str, Any]) -> list[str]:
         if best is not None and var is not None:
             a, b = variants[var]["mean"], baselines[best]["mean"]
             if (a > b) if higher else (a < b):
-                wins.append(target)
+                # a lead smaller than either row's seed spread is no lead: say so
+                spread = max(variants[var].get("std") or 0.0, baselines[best].get("std") or 0.0)
+                level = abs(a - b) < spread
+                wins.append(f"{target}: by less than one seed std, level" if level else target)
     lines += [
         "",
         "Variant and baseline chosen on validation, test shown. The chosen ECN-SΛ is ahead of "
         f"the chosen baseline on test on {len(wins)} of {len(out)} targets"
-        + (f" ({', '.join(wins)})." if wins else "."),
+        + (f" ({'; '.join(wins)})." if wins else "."),
         "",
         f"Metal / non-metal: {PAPER_PRECISION_IS_RECALL}",
         "",
