@@ -43,7 +43,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Extra classification columns (class 1 = positive, e.g. metal for `is_metal`).
 #: Why Table 1's metal / non-metal brackets stand beside our per-class *recall*.
 PAPER_PRECISION_IS_RECALL = (
     'The paper\'s "metal precision" and "nonmetal precision" are per-class recalls: its '
@@ -52,6 +51,7 @@ PAPER_PRECISION_IS_RECALL = (
     "true class (metal = band gap <= 1e-5 eV), i.e. the fraction of true metals classified as "
     "metals. So its numbers (in brackets) stand beside our recall; our precision is shown too."
 )
+# Extra classification columns (class 1 = positive, e.g. metal for `is_metal`).
 CLASS_EXTRAS: tuple[str, ...] = ("accuracy", "precision_1", "recall_1", "precision_0", "recall_0")
 
 
@@ -165,6 +165,12 @@ def table1_summary(
     return "\n".join(lines) + "\n"
 
 
+def _paper_metal(label: str) -> str | None:
+    """The paper's metal / non-metal numbers of row `label` ('79.8% / 83.2%'), None if none."""
+    p = TABLE1_PAPER_PRECISION.get(label)
+    return None if p is None else f"{p[0]:.1%} / {p[1]:.1%}"
+
+
 def _class_cell(row: dict[str, Any], label: str) -> str:
     """A classification cell of Table 1: per-class recall of class 1 (metal) / class 0
     (non-metal) in %, ± std over seeds, with the paper's "precision" in brackets (its code
@@ -174,8 +180,8 @@ def _class_cell(row: dict[str, Any], label: str) -> str:
         sd = row.get("extra_std", {}).get(k)
         return f"{row['extra'][k]:.1%}" + ("" if sd is None else f" ± {sd:.1%}")
 
-    p = TABLE1_PAPER_PRECISION.get(label)
-    paper = "" if p is None else f" [{p[0]:.1%} / {p[1]:.1%}]"
+    paper = _paper_metal(label)
+    paper = "" if paper is None else f" [{paper}]"
     return (
         f"recall {pct('recall_1')} / {pct('recall_0')}{paper}; precision "
         f"{pct('precision_1')} / {pct('precision_0')}; {row['metric']} {row_mean_std(row, 3)}"
@@ -410,8 +416,7 @@ def table1_side_by_side(out: dict[str, Any]) -> list[str]:
 
     def paper(label: str, target: str) -> str:
         if target == "is_metal":
-            p = TABLE1_PAPER_PRECISION.get(label)
-            return "-" if p is None else f"{p[0]:.1%} / {p[1]:.1%}"
+            return _paper_metal(label) or "-"
         p = TABLE1_PAPER.get(label, {}).get(target)
         return "-" if p is None else f"{p:.3f}"
 
