@@ -41,7 +41,13 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
         (dim_size, d) means.
     """
     total = scatter_sum(src, index, dim_size)
-    count = torch.bincount(index, minlength=dim_size).clamp_min(1).to(src.dtype)
+    # counts by index_add_, not bincount: bincount's output size depends on the data, which
+    # breaks a torch.compile graph at every call (MEGNet: 15 per forward). Counted in at least
+    # float32 (exact below 2**24; bf16 would stop at 256), then cast as bincount's were
+    acc = torch.promote_types(src.dtype, torch.float32)
+    ones = torch.ones(index.shape[0], dtype=acc, device=src.device)
+    count = torch.zeros(dim_size, dtype=acc, device=src.device).index_add_(0, index, ones)
+    count = count.clamp_min(1).to(src.dtype)
     return total / count.view(-1, *([1] * (src.dim() - 1)))
 
 
