@@ -9,6 +9,8 @@
 # call resumes from the parked last.ckpt instead of epoch 0. One worker per model/target list:
 #   nohup bash scripts/table1_queue.sh ecn_slambda e_fermi > runs/table1_a.log 2>&1 &
 #   nohup bash scripts/table1_queue.sh ecn_slambda magmom_per_atom > runs/table1_b.log 2>&1 &
+# DEADLINE (a time `date -d` reads, e.g. 20:10) instead pauses each run at that clock time, so a
+# list of targets ends together (a run that would get under 10 minutes is not started).
 # SEEDS (default 1) seeds per run; COMPILE=1 compiles each training forward (torch.compile, the
 # same function, faster steps: MEGNet). Each finished run's records are kept under
 # results/table1_runs/, and after each run results/table1/*.md are rewritten from every finished
@@ -19,8 +21,16 @@ model="${1:?ecn_slambda, ecn_p1, cgcnn or megnet}"
 shift
 targets=("${@:-e_form e_fermi magmom_per_atom band_gap is_metal}")
 for target in ${targets[@]}; do
+  cap="${SESSION_CAP:-150}"
+  if [ -n "${DEADLINE:-}" ]; then  # the cap of each run: the minutes left until DEADLINE
+    cap=$(( ( $(date -d "$DEADLINE" +%s) - $(date +%s) ) / 60 ))
+    if [ "$cap" -lt 10 ]; then
+      echo "less than 10 minutes before $DEADLINE: $model $target not started"
+      break
+    fi
+  fi
   python -m ecn.cli reproduce table1 --model "$model" --target "$target" --seeds "${SEEDS:-1}" \
-    --epochs 1000 --patience 25 --session-cap "${SESSION_CAP:-150}" --threads 1 --precision 32 \
+    --epochs 1000 --patience 25 --session-cap "$cap" --threads 1 --precision 32 \
     --recipe configs/table2_recipe.yaml --runs runs/table1_conv --results results --no-table \
     ${COMPILE:+--compile}
   # the tables always show the paper's seed count (3), whatever SEEDS this worker trains
