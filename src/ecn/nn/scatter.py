@@ -45,8 +45,7 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
     # breaks a torch.compile graph at every call (MEGNet: 15 per forward). Counted in at least
     # float32 (exact below 2**24; bf16 would stop at 256), then cast as bincount's were
     acc = torch.promote_types(src.dtype, torch.float32)
-    ones = torch.ones(index.shape[0], dtype=acc, device=src.device)
-    count = torch.zeros(dim_size, dtype=acc, device=src.device).index_add_(0, index, ones)
+    count = scatter_sum(torch.ones(index.shape[0], dtype=acc, device=src.device), index, dim_size)
     count = count.clamp_min(1).to(src.dtype)
     return total / count.view(-1, *([1] * (src.dim() - 1)))
 
